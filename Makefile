@@ -1,0 +1,54 @@
+# PayFirst: the two commands a new user needs are `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app wsgi
+PORT ?= 5000
+
+.PHONY: install demo test bench translations clean browser
+
+install: $(VENV)/.installed node_modules/.installed static/vendor/.copied translations
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "PayFirst needs Python 3.11 or newer"; exit 1; }
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c requirements.lock -e '.[test]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	touch $@
+
+# Third-party front-end files are copied from node_modules at build time, never committed.
+static/vendor/.copied: node_modules/.installed
+	mkdir -p static/vendor
+	cp node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx.min.js
+	cp node_modules/weui/dist/style/weui.min.css static/vendor/weui.min.css
+	touch $@
+
+translations: $(VENV)/.installed
+	$(BIN)/pybabel compile -q -d portal/translations
+
+# Headless Chromium for the browser tests comes from Debian's package.
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "Install Chromium (Debian: apt-get install chromium) for the browser tests"; exit 1; fi; }
+
+demo: install
+	mkdir -p instance
+	$(FLASK) db upgrade
+	$(FLASK) demo seed
+	$(FLASK) demo run --port $(PORT)
+
+test: install browser
+	$(BIN)/python scripts/test_services.py -- $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python scripts/test_services.py -- $(BIN)/python -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) node_modules static/vendor instance/*.db

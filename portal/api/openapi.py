@@ -1,0 +1,81 @@
+"""The OpenAPI document of /api/v1, built with apispec from the shapes the endpoints return."""
+from __future__ import annotations
+
+from apispec import APISpec
+from flask import current_app, jsonify
+
+from portal.api import bp
+
+ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {"type": "object", "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}},
+}
+ACCOUNT = {
+    "type": "object",
+    "required": ["code", "name", "balance_fen", "status", "meters"],
+    "properties": {
+        "code": {"type": "string"},
+        "name": {"type": "string"},
+        "balance_fen": {"type": "integer", "description": "integer fen (1/100 yuan)"},
+        "status": {"type": "string", "enum": ["active", "closed"]},
+        "meters": {"type": "array", "items": {"type": "string"}},
+    },
+}
+METER = {
+    "type": "object",
+    "required": ["code", "kind", "control_mode", "online", "supply_actual", "supply_desired", "keep_power"],
+    "properties": {
+        "code": {"type": "string"},
+        "kind": {"type": "string", "enum": ["electric", "water"]},
+        "control_mode": {"type": "string", "enum": ["platform", "meter"]},
+        "online": {"type": "boolean"},
+        "supply_actual": {"type": "string", "enum": ["on", "off"], "nullable": True},
+        "supply_desired": {"type": "string", "enum": ["on", "off"]},
+        "keep_power": {"type": "boolean"},
+        "energy_total": {"type": "string", "nullable": True, "pattern": r"^\d+\.\d+$",
+                         "description": "decimal kWh (water: m³)"},
+        "power_w": {"type": "integer", "nullable": True},
+        "remaining_fen": {"type": "integer", "nullable": True, "description": "meter mode only"},
+        "purchase_count": {"type": "integer", "nullable": True, "description": "meter mode only"},
+        "last_seen": {"type": "string", "format": "date-time", "nullable": True},
+    },
+}
+
+
+def _get(summary: str, schema: str, param: str) -> dict:
+    return {
+        "get": {
+            "summary": summary,
+            "security": [{"bearer": []}],
+            "parameters": [{"name": param, "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {
+                "200": {"description": "found", "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}},
+                "401": {"$ref": "#/components/responses/Error"},
+                "404": {"$ref": "#/components/responses/Error"},
+            },
+        }
+    }
+
+
+def build_spec() -> dict:
+    """The document as a dict."""
+    spec = APISpec(
+        title="PayFirst API", version="1", openapi_version="3.0.3",
+        info={"description": "Money is integer fen; energy a decimal string. Errors: {error: {code, message}}."},
+        servers=[{"url": current_app.config["PUBLIC_BASE_URL"] + "/api/v1"}],
+    )
+    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    spec.components.schema("Error", ERROR)
+    spec.components.schema("Account", ACCOUNT)
+    spec.components.schema("Meter", METER)
+    spec.components.response("Error", {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+    spec.path("/accounts/{code}", operations=_get("An account's balance and meters", "Account", "code"))
+    spec.path("/meters/{code}", operations=_get("A meter's latest state", "Meter", "code"))
+    return spec.to_dict()
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """The OpenAPI 3 document of this API."""
+    return jsonify(build_spec())

@@ -1,0 +1,22 @@
+"""All models, importable from one place (Alembic and the app load them here)."""
+from portal.models.account import Account, AccountStatus
+from portal.models.alarm import Alarm, AlarmKind
+from portal.models.audit import AuditEntry, OutboxMessage
+from portal.models.base import Base, utcnow
+from portal.models.ledger import EntryKind, LedgerEntry
+from portal.models.meter import (
+    CommandStatus,
+    ControlCommand,
+    ControlMode,
+    IntervalReading,
+    Meter,
+    MeterKind,
+    MeterState,
+    Supply,
+)
+from portal.models.payment import Channel, OrderStatus, PaymentOrder
+from portal.models.site import Gateway, Protocol, Site
+from portal.models.tariff import Tariff, TariffKind, TariffVersion
+from portal.models.user import ApiToken, BindingRole, Role, StaffUser, TenantBinding, TenantUser, staff_user_sites
+
+__all__ = [name for name in dir() if not name.startswith("_")]

@@ -1,0 +1,53 @@
+"""The ledger: append-only money movements; the only way an account's balance changes."""
+from __future__ import annotations
+
+import enum
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.models.base import BIGINT_PK, Base, CreatedMixin, str_enum
+
+
+class EntryKind(str, enum.Enum):
+    OPENING = "opening"            # balance carried over from another system at import
+    PAYMENT = "payment"            # WeChat Pay / Alipay order credited
+    CASH = "cash"                  # counter recharge, cash or transfer
+    REVERSAL = "reversal"          # 冲正 of an earlier entry
+    REFUND = "refund"              # money returned through the payment platform
+    ENERGY = "energy"              # electricity charge of a platform-mode meter
+    WATER = "water"                # water charge
+    FEE = "fee"                    # 物业费
+    ALLOCATION = "allocation"      # 公摊
+    EMERGENCY = "emergency"        # emergency credit advance
+    TRANSFER = "transfer"          # balance moved between accounts (换表)
+    SETTLEMENT = "settlement"      # final settlement at closure (销户)
+    ADJUSTMENT = "adjustment"      # manual correction by a manager
+
+
+class LedgerEntry(CreatedMixin, Base):
+    """One signed movement of money; never updated or deleted, corrections are new entries."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (
+        CheckConstraint("amount_fen <> 0", name="amount_nonzero"),
+        Index("ix_ledger_entries_account_created", "account_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BIGINT_PK, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    #: positive credits the account, negative debits it; integer fen
+    amount_fen: Mapped[int]
+    kind: Mapped[EntryKind] = mapped_column(str_enum(EntryKind, "entry_kind"))
+    #: what caused it (payment:<no>, energy:<meter>:<interval>, fee:<acct>:<month>...); unique
+    idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
+    #: the account's balance right after this entry
+    balance_after_fen: Mapped[int]
+    memo: Mapped[str] = mapped_column(String(200), default="")
+    #: staff:<name>, api:<name>, system:<job>, tenant:<id>
+    actor: Mapped[str] = mapped_column(String(80), default="system")
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("payment_orders.id"), index=True)
+    meter_id: Mapped[int | None] = mapped_column(ForeignKey("meters.id"))
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"), unique=True)
+
+    account = relationship("Account")
