@@ -41,11 +41,38 @@ def run_command(port: int, host: str):
 
 def _start_simulator(app: Flask) -> None:
     """Serve the demo site's meters on loopback, as real gateways would."""
-    from portal.simulation import start_site_simulator
+    from portal.demo import SITE_CODE
+    from worker.simulate import specs_for_site
+    from worker.simulator.runner import SimulatorThread
 
-    start_site_simulator(app)
+    SimulatorThread(specs_for_site(db.session, SITE_CODE)).start()
+
+
+@click.command("simulator")
+@click.option("--site", "site_code", help="Serve the gateways and meters of this site (from the database).")
+@click.option("--file", "path", type=click.Path(exists=True, dir_okay=False), help="Or of an import file.")
+@click.option("--baud", type=int, default=None, help="Emulate RS485 timing at this baud rate (e.g. 9600).")
+def simulator_command(site_code: str | None, path: str | None, baud: int | None):
+    """Serve simulated meters on one TCP port per gateway, exactly per METERS.md."""
+    import logging
+
+    from worker.simulate import specs_for_site, specs_from_file
+    from worker.simulator.runner import run_forever
+
+    if bool(site_code) == bool(path):
+        raise click.ClickException("name exactly one of --site CODE or --file FILE.xlsx")
+    try:
+        specs = specs_from_file(path, baud) if path else specs_for_site(db.session, site_code, baud)
+    except (LookupError, ValueError, KeyError) as exc:
+        raise click.ClickException(str(exc)) from None
+    db.session.remove()
+    logging.basicConfig(level=logging.INFO)
+    for spec in specs:
+        click.echo(f"{spec.code}: {spec.protocol} {spec.host}:{spec.port}, {len(spec.meters)} meters")
+    run_forever(specs)
 
 
 def register(app: Flask) -> None:
     """Add the commands."""
     app.cli.add_command(demo)
+    app.cli.add_command(simulator_command)
