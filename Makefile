@@ -29,7 +29,7 @@ static/vendor/.copied: node_modules/.installed
 	touch $@
 
 translations: $(VENV)/.installed
-	$(BIN)/pybabel compile -q -d portal/translations
+	$(BIN)/pybabel compile -d portal/translations >/dev/null
 
 # Headless Chromium for the browser tests comes from Debian's package.
 browser:

@@ -201,6 +201,8 @@ class RowChecker:
                 self.error("meters", n, "control_mode", f"profile {r['profile']} has no prepaid block; use platform")
             if r["control_mode"] == "meter" and not r["account"]:
                 self.error("meters", n, "control_mode", "a common-area meter (no account) cannot run in meter mode")
+            if r["unit_id"] is None:  # already reported as invalid; it takes no slot
+                continue
             slot = (r["gateway"], r["unit_id"])
             if slot in slots:
                 self.error("meters", n, "unit_id", f"unit {r['unit_id']} on {r['gateway']} is taken ({slots[slot]})")
