@@ -28,6 +28,15 @@ def _http_error(exc: HTTPException):
     return jsonify(error={"code": code, "message": exc.description}), exc.code
 
 
+@bp.app_errorhandler(404)
+@bp.app_errorhandler(405)
+def _routing_error(exc: HTTPException):
+    """Unknown paths and methods under /api/v1 never reach the blueprint: answer them as JSON too."""
+    if request.path == bp.url_prefix or request.path.startswith(bp.url_prefix + "/"):
+        return _http_error(exc)
+    return exc
+
+
 @bp.before_request
 def authenticate():
     """Every call but the OpenAPI document needs `Authorization: Bearer <token>`."""

@@ -20,7 +20,9 @@ def _safe_next(default: str) -> str:
     """Only same-site relative redirects after login."""
     target = request.args.get("next", "")
     parsed = urlparse(target)
-    if target.startswith("/") and not target.startswith("//") and not parsed.netloc:
+    # Browsers read "/\evil" as "//evil" and drop tabs and newlines, so those are refused too.
+    if (target.startswith("/") and not target.startswith("//") and not parsed.netloc
+            and "\\" not in target and target.isprintable()):
         return target
     return default
 
