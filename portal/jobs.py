@@ -73,9 +73,19 @@ def _worker_app() -> Flask:
     return _app
 
 
-def enqueue(session: Session, func: Callable, *args, dedupe_key: str | None = None) -> OutboxMessage:
-    """Write an outbox row for `func(*args)`; it is dispatched only after the session commits."""
-    msg = OutboxMessage(queue=func.queue, job=func.job_name, args=list(args), dedupe_key=dedupe_key)
+def enqueue(session: Session, func: Callable | str, *args, queue: str | None = None,
+            dedupe_key: str | None = None) -> OutboxMessage:
+    """Write an outbox row for `func(*args)`; it is dispatched only after the session commits.
+
+    `func` may be a job's dotted name (with `queue`), so domain code need not import the worker.
+    """
+    if isinstance(func, str):
+        if queue not in QUEUES:
+            raise ValueError(f"a job named by string needs a known queue, got {queue!r}")
+        name = func
+    else:
+        name, queue = func.job_name, func.queue
+    msg = OutboxMessage(queue=queue, job=name, args=list(args), dedupe_key=dedupe_key)
     session.add(msg)
     session.info.setdefault("outbox", []).append(msg)
     return msg

@@ -1,2 +1,2 @@
 """Importing this module registers every job, so a worker can resolve any job name."""
-from worker import jobs, schedule  # noqa: F401
+from worker import jobs, poller, schedule  # noqa: F401

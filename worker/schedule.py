@@ -11,7 +11,7 @@ from typing import Callable
 from croniter import croniter
 from flask import Flask
 
-from worker import jobs
+from worker import jobs, poller
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,7 @@ class Periodic:
 
 PERIODIC: list[Periodic] = [
     Periodic(jobs.sweep_outbox, interval=15),
+    Periodic(poller.schedule_polls, cron="* * * * *"),
 ]
 
 

@@ -42,7 +42,31 @@ def cron_command():
     build_cron_scheduler(_redis()).start()
 
 
+@click.command("poll")
+@click.option("--once", is_flag=True, required=True, help="One full cycle of every gateway, then exit.")
+@click.option("--gateway", "gateways", multiple=True, help="Only these gateway codes.")
+@click.option("--timeout", default=1.0, show_default=True, help="Per-request timeout in seconds.")
+def poll_command(once: bool, gateways: tuple[str, ...], timeout: float):
+    """Poll every gateway once: read, store, validate, bill and reconcile relays."""
+    from sqlalchemy import select
+
+    from portal.extensions import db
+    from portal.models import Gateway
+    from worker.poller import run_cycle
+
+    ids = None
+    if gateways:
+        ids = list(db.session.execute(select(Gateway.id).where(Gateway.code.in_(gateways))).scalars())
+        if len(ids) != len(set(gateways)):
+            raise click.ClickException("unknown gateway code(s)")
+    stats = run_cycle(db.session, ids, timeout=timeout)
+    db.session.commit()
+    click.echo(f"{stats.gateways} gateways, {stats.meters} meters: {stats.read} read, {stats.missed} missed, "
+               f"{stats.writes} writes; bus {stats.io_seconds:.2f} s, recording {stats.record_seconds:.2f} s")
+
+
 def register(app: Flask) -> None:
     """Add the commands."""
     app.cli.add_command(worker_command)
     app.cli.add_command(cron_command)
+    app.cli.add_command(poll_command)

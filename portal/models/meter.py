@@ -14,6 +14,8 @@ from portal.models.base import Base, CreatedMixin, str_enum, utcnow
 PROFILES = frozenset({"acrel-ddsy1352", "payfirst-prepaid-v1", "payfirst-water-v1", "chint-dtsu666"})
 #: profiles with a prepaid block, the only ones that can run in meter mode
 PROFILES_WITH_PREPAID = frozenset({"payfirst-prepaid-v1", "payfirst-water-v1"})
+#: profiles with a relay or valve the platform can switch
+SWITCHABLE_PROFILES = frozenset({"acrel-ddsy1352", "payfirst-prepaid-v1", "payfirst-water-v1"})
 #: profiles that measure water (litres) rather than electricity
 WATER_PROFILES = frozenset({"payfirst-water-v1"})
 
@@ -70,12 +72,19 @@ class Meter(CreatedMixin, Base):
     desired_reason: Mapped[str] = mapped_column(String(24), default="")
     #: 保电: approved by a manager; wins over arrears
     keep_power: Mapped[bool] = mapped_column(default=False)
-    #: meter mode: purchases the platform has written (the anti-cheat count)
+    #: meter mode: purchases the platform has written (the anti-cheat count) and their sum
     purchase_count: Mapped[int] = mapped_column(Integer, default=0)
+    purchase_total_fen: Mapped[int] = mapped_column(default=0)
+    #: platform mode: the sub-fen part of charges not yet posted, in 0.00001 fen
+    charge_remainder_e5: Mapped[int] = mapped_column(default=0)
 
     account = relationship("Account", back_populates="meters")
     gateway = relationship("Gateway")
     state: Mapped["MeterState | None"] = relationship(back_populates="meter", uselist=False)
+    #: commands not yet acknowledged by the meter, oldest first
+    pending_commands: Mapped[list["ControlCommand"]] = relationship(
+        primaryjoin="and_(ControlCommand.meter_id == Meter.id, ControlCommand.status == 'pending')",
+        order_by="ControlCommand.id", viewonly=True)
 
 
 class MeterState(Base):
@@ -99,7 +108,11 @@ class MeterState(Base):
     remaining_fen: Mapped[int | None]
     purchase_count: Mapped[int | None] = mapped_column(Integer)
     purchase_total_fen: Mapped[int | None]
+    keep_power_actual: Mapped[bool | None]
+    #: consecutive polls the meter did not answer
     missed_polls: Mapped[int] = mapped_column(Integer, default=0)
+    #: consecutive reads above the shop's power limit
+    over_limit_reads: Mapped[int] = mapped_column(Integer, default=0)
     last_seen_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -134,6 +147,8 @@ class ControlCommand(CreatedMixin, Base):
     __tablename__ = "control_commands"
     __table_args__ = (Index("ix_control_commands_pending", "meter_id", "status"),)
 
+    #: purchases carry their cause (the payment...), so one is never queued twice
+    idempotency_key: Mapped[str | None] = mapped_column(String(160), unique=True)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"))
     #: trip, close, keep_power_on, keep_power_off, purchase, power_limit

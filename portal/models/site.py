@@ -62,5 +62,8 @@ class Gateway(CreatedMixin, Base):
     #: written by the poller: did the last cycle reach the gateway at all
     online: Mapped[bool] = mapped_column(default=False)
     last_seen_at: Mapped[datetime | None]
+    #: consecutive poll cycles in which the gateway was unreachable
+    missed_cycles: Mapped[int] = mapped_column(Integer, default=0)
 
     site: Mapped[Site] = relationship(back_populates="gateways")
+    meters: Mapped[list["Meter"]] = relationship(order_by="Meter.unit_id", viewonly=True)  # noqa: F821

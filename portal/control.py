@@ -1,0 +1,113 @@
+"""Relay control decisions: commands only change the *desired* state; the poller reconciles it.
+
+Every change is audited and asks for an immediate poll of the meter's gateway (not the next minute).
+A command for a gateway that is down simply stays desired and is applied when the gateway returns.
+"""
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from portal.alarms import clear_alarm, raise_alarm
+from portal.audit import audit
+from portal.jobs import enqueue
+from portal.models import (
+    Account, AlarmKind, CommandStatus, ControlCommand, ControlMode, Meter, Supply,
+)
+from portal.models.meter import SWITCHABLE_PROFILES
+
+ACTIONS = ("trip", "close", "keep_power_on", "keep_power_off")
+POLL_JOB = "worker.poller.poll_gateway_job"
+
+
+class CommandRefused(Exception):
+    """The meter cannot do what was asked (no relay, unknown action...)."""
+
+
+def request_poll(session: Session, gateway_id: int) -> None:
+    """Poll this gateway as soon as the transaction commits (one pending job per gateway)."""
+    enqueue(session, POLL_JOB, gateway_id, queue="polling", dedupe_key=f"poll:{gateway_id}")
+
+
+def command_meter(session: Session, meter: Meter, action: str, actor: str, reason: str = "") -> ControlCommand:
+    """Record a staff/API/automation command and move the desired state accordingly."""
+    if action not in ACTIONS:
+        raise CommandRefused(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
+    if meter.profile not in SWITCHABLE_PROFILES:
+        raise CommandRefused(f"meter {meter.code} ({meter.profile}) has no relay or valve")
+    if action in ("trip", "close"):
+        # A newer supply command replaces older ones still waiting.
+        session.execute(
+            update(ControlCommand)
+            .where(ControlCommand.meter_id == meter.id, ControlCommand.status == CommandStatus.PENDING,
+                   ControlCommand.action.in_(("trip", "close")))
+            .values(status=CommandStatus.SUPERSEDED)
+        )
+        meter.supply_desired = Supply.OFF if action == "trip" else Supply.ON
+        meter.desired_reason = "remote"
+    else:
+        meter.keep_power = action == "keep_power_on"
+        if meter.account is not None:
+            apply_balance_rule(session, meter.account, actor=actor)
+    cmd = ControlCommand(meter_id=meter.id, action=action, actor=actor, reason=reason[:200])
+    session.add(cmd)
+    audit(session, actor, f"meter.{action}", "meter", meter.id, meter.site_id, reason=reason,
+          supply_desired=meter.supply_desired.value, keep_power=meter.keep_power)
+    request_poll(session, meter.gateway_id)
+    return cmd
+
+
+def arrears_threshold(account: Account) -> int:
+    """Supply goes off at or below this balance (minus the site's overdraft limit)."""
+    return -account.site.overdraft_limit_fen
+
+
+def apply_balance_rule(session: Session, account: Account, actor: str = "system:balance") -> list[Meter]:
+    """Trip a platform-mode shop at the arrears threshold, restore it once paid; returns changed meters.
+
+    Keep-power (保电) and exempt shops are never tripped for money. Meter-mode meters trip themselves.
+    """
+    site = account.site
+    in_arrears = account.balance_fen <= arrears_threshold(account)
+    may_restore = account.balance_fen > max(arrears_threshold(account), site.restore_min_fen - 1)
+    changed = []
+    for meter in account.meters:
+        if meter.control_mode != ControlMode.PLATFORM or meter.profile not in SWITCHABLE_PROFILES:
+            continue
+        protected = meter.keep_power or account.exempt
+        if in_arrears and not protected and meter.supply_desired == Supply.ON:
+            meter.supply_desired, meter.desired_reason = Supply.OFF, "arrears"
+        elif meter.supply_desired == Supply.OFF and meter.desired_reason == "arrears" and (may_restore or protected):
+            meter.supply_desired, meter.desired_reason = Supply.ON, "restored"
+        else:
+            continue
+        changed.append(meter)
+        session.add(ControlCommand(meter_id=meter.id, action="trip" if meter.supply_desired == Supply.OFF else "close",
+                                   actor=actor, reason=meter.desired_reason))
+        audit(session, actor, f"meter.{meter.desired_reason}", "meter", meter.id, meter.site_id,
+              balance_fen=account.balance_fen)
+        request_poll(session, meter.gateway_id)
+    subject = f"account:{account.id}"
+    if in_arrears:
+        raise_alarm(session, AlarmKind.ARREARS, subject, account.site_id,
+                    f"{account.code} balance {account.balance_fen} fen: in arrears", account_id=account.id)
+    else:
+        clear_alarm(session, AlarmKind.ARREARS, subject)
+    return changed
+
+
+def queue_purchase(session: Session, meter: Meter, amount_fen: int, key: str, actor: str) -> ControlCommand:
+    """Ask the poller to write a purchase into a meter-mode meter, once per key."""
+    if meter.control_mode != ControlMode.METER:
+        raise CommandRefused(f"meter {meter.code} is in platform mode: the platform keeps its balance")
+    if type(amount_fen) is not int or amount_fen <= 0:
+        raise CommandRefused("a purchase needs a positive integer amount in fen")
+    existing = session.execute(select(ControlCommand).where(ControlCommand.idempotency_key == key)).scalar_one_or_none()
+    if existing is not None:
+        return existing
+    cmd = ControlCommand(meter_id=meter.id, action="purchase", actor=actor, reason="purchase",
+                         payload={"amount_fen": amount_fen}, idempotency_key=key)
+    session.add(cmd)
+    audit(session, actor, "meter.purchase_queued", "meter", meter.id, meter.site_id, amount_fen=amount_fen, key=key)
+    request_poll(session, meter.gateway_id)
+    return cmd

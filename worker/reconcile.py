@@ -1,0 +1,138 @@
+"""One gateway's bus work for a cycle: read every due meter, then make each meter what it should be.
+
+Level-triggered: whatever happened before (a lost command, a gateway that was down), each cycle compares
+the desired state with what the meter reports and writes only where they differ, reading back to confirm.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+
+from portal.metering import Observation
+from worker.meters.codec import Reading, set_keep_power, set_power_limit, set_supply, write_purchase
+from worker.meters.errors import GatewayDown, MeterError
+from worker.meters.gateway import GatewayClient
+from worker.meters.poll import poll_gateway
+from worker.meters.profiles import Profile
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MeterPlan:
+    """What the platform wants of one meter this cycle."""
+
+    meter_id: int
+    unit_id: int
+    profile: Profile
+    due: bool
+    desired: str  # "on" / "off"
+    keep_power: bool
+    meter_mode: bool
+    inferred_actual: str | None  # last acknowledged supply, for meters that cannot report it
+    power_limit_w: int | None
+    purchase_count: int
+    purchase_total_fen: int
+    purchases: list[tuple[int, int]] = field(default_factory=list)  # (command id, amount_fen), oldest first
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    """The result of one write: `value` is what the meter now holds."""
+
+    meter_id: int
+    kind: str  # supply, keep_power, power_limit, purchase, purchase_mismatch
+    ok: bool
+    value: object = None
+    inferred: bool = False
+    command_id: int | None = None
+    error: str | None = None
+    actions: tuple[str, ...] = ()
+
+
+async def poll_and_reconcile(host: str, port: int, protocol: str, meters: list[MeterPlan], *,
+                             timeout: float = 1.0) -> tuple[dict[int, Observation], list[WriteOutcome]]:
+    """Read the gateway's due meters, then reconcile each one that answered."""
+    due = [m for m in meters if m.due]
+    observations: dict[int, Observation] = {}
+    writes: list[WriteOutcome] = []
+    client = GatewayClient(host, port, protocol, timeout=timeout, retries=0)
+    try:
+        results = await poll_gateway(client, [(m.unit_id, m.profile) for m in due])
+        for plan, res in zip(due, results):
+            if isinstance(res, Reading):
+                observations[plan.meter_id] = Observation(plan.meter_id, fields=_fields(res))
+            else:
+                observations[plan.meter_id] = Observation(plan.meter_id, error=str(res)[:120],
+                                                          gateway_down=isinstance(res, GatewayDown))
+        for plan in due:
+            obs = observations[plan.meter_id]
+            if obs.fields is not None:
+                writes.extend(await reconcile_meter(client, plan, obs.fields))
+    finally:
+        await client.close()
+    for plan in meters:
+        if not plan.due:
+            observations[plan.meter_id] = Observation(plan.meter_id, error="offline; skipped until its probe")
+    return observations, writes
+
+
+async def reconcile_meter(client: GatewayClient, plan: MeterPlan, fields: dict) -> list[WriteOutcome]:
+    """The writes one meter needs now, in order: purchases, keep-power, power limit, supply."""
+    out: list[WriteOutcome] = []
+    caps = plan.profile.caps
+    if plan.meter_mode and caps.purchase_count:
+        out.extend(await _purchases(client, plan, fields))
+    if caps.keep_power and fields.get("keep_power") is not None and fields["keep_power"] != plan.keep_power:
+        out.append(await _write(client, plan, "keep_power", set_keep_power(plan.keep_power), plan.keep_power,
+                                actions=("keep_power_on", "keep_power_off")))
+    if caps.power_limit and plan.power_limit_w and fields.get("power_limit_w") not in (None, plan.power_limit_w):
+        out.append(await _write(client, plan, "power_limit", set_power_limit(plan.power_limit_w), plan.power_limit_w))
+    if caps.relay or caps.valve:
+        actual = fields.get("supply") if caps.supply_readable else plan.inferred_actual
+        # A meter-mode meter that tripped itself for arrears is right to: only a purchase restores it.
+        own_trip = plan.meter_mode and fields.get("trip_reason") == "arrears" and actual == "off"
+        if actual != plan.desired and not (own_trip and plan.desired == "on"):
+            out.append(await _write(client, plan, "supply", set_supply(plan.desired), plan.desired,
+                                    inferred=not caps.supply_readable, actions=("trip", "close")))
+    return out
+
+
+async def _write(client, plan, kind, command, value, *, inferred=False, actions=()) -> WriteOutcome:
+    try:
+        await client.write(plan.unit_id, plan.profile, command)
+    except (MeterError, ValueError) as exc:
+        return WriteOutcome(plan.meter_id, kind, False, error=f"{type(exc).__name__}: {exc}", actions=actions)
+    return WriteOutcome(plan.meter_id, kind, True, value, inferred=inferred, actions=actions)
+
+
+async def _purchases(client, plan: MeterPlan, fields: dict) -> list[WriteOutcome]:
+    """Write each pending purchase exactly once, checking the meter's count against the platform's."""
+    out = []
+    count, total = plan.purchase_count, plan.purchase_total_fen
+    m_count, m_total = fields.get("purchase_count"), fields.get("purchase_total_fen")
+    for command_id, amount in plan.purchases:
+        if m_count == count + 1 and m_total == total + amount:
+            pass  # written in an earlier cycle whose acknowledgement was lost: never write it again
+        elif m_count == count and m_total == total:
+            try:
+                after = await client.write(plan.unit_id, plan.profile, write_purchase(amount, count + 1))
+            except MeterError as exc:
+                out.append(WriteOutcome(plan.meter_id, "purchase", False, command_id=command_id,
+                                        error=f"{type(exc).__name__}: {exc}", actions=("purchase",)))
+                return out
+            m_count = after.purchase_count if after is not None else count + 1
+            m_total = after.purchase_total_fen if after is not None and after.purchase_total_fen is not None else total + amount
+        else:
+            break
+        count, total = count + 1, total + amount
+        out.append(WriteOutcome(plan.meter_id, "purchase", True, (count, total), command_id=command_id))
+    if m_count is not None and (m_count, m_total) != (count, total):
+        out.append(WriteOutcome(plan.meter_id, "purchase_mismatch", False, (m_count, m_total), error=(
+            f"meter reports {m_count} purchases / {m_total} fen, platform wrote {count} / {total} fen")))
+    return out
+
+
+def _fields(reading: Reading) -> dict:
+    return {f.name: getattr(reading, f.name) for f in dataclasses.fields(reading)}
