@@ -12,12 +12,26 @@ from portal.alarms import clear_alarm, raise_alarm
 from portal.audit import audit
 from portal.jobs import enqueue
 from portal.models import (
-    Account, AlarmKind, CommandStatus, ControlCommand, ControlMode, Meter, Supply,
+    Account, AlarmKind, CommandStatus, ControlCommand, ControlMode, Meter, Role, Supply,
 )
 from portal.models.meter import SWITCHABLE_PROFILES
 
 ACTIONS = ("trip", "close", "keep_power_on", "keep_power_off")
 POLL_JOB = "worker.poller.poll_gateway_job"
+
+
+#: who may do what: switching is for electricians and managers; keep-power (保电) needs a manager
+ROLES_FOR = {
+    "trip": {Role.OPERATOR, Role.MANAGER, Role.ADMIN},
+    "close": {Role.OPERATOR, Role.MANAGER, Role.ADMIN},
+    "keep_power_on": {Role.MANAGER, Role.ADMIN},
+    "keep_power_off": {Role.MANAGER, Role.ADMIN},
+}
+
+
+def may_command(role: Role, action: str) -> bool:
+    """Whether a staff role may send this command."""
+    return role in ROLES_FOR.get(action, set())
 
 
 class CommandRefused(Exception):
@@ -45,6 +59,8 @@ def command_meter(session: Session, meter: Meter, action: str, actor: str, reaso
         )
         meter.supply_desired = Supply.OFF if action == "trip" else Supply.ON
         meter.desired_reason = "remote"
+        if action == "close":  # a person looked at it: an over-power trip is over
+            clear_alarm(session, AlarmKind.OVER_POWER, f"meter:{meter.id}")
     else:
         meter.keep_power = action == "keep_power_on"
         if meter.account is not None:

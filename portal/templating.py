@@ -7,7 +7,9 @@ from zoneinfo import ZoneInfo
 from flask import Flask, current_app, render_template, request
 from flask_babel import format_datetime, get_locale
 
+from portal.control import may_command
 from portal.labels import label
+from portal.models.meter import SWITCHABLE_PROFILES
 
 
 def fen_to_yuan(fen: int | None) -> str:
@@ -50,3 +52,5 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.globals["label"] = label
     app.jinja_env.globals["get_locale"] = get_locale
+    app.jinja_env.globals["may_command"] = may_command
+    app.jinja_env.globals["switchable"] = SWITCHABLE_PROFILES

@@ -47,7 +47,7 @@ def two_sites(make_site, make_account, make_meter, make_staff):
 def meter_rows(html: str) -> list[str]:
     import re
 
-    return re.findall(r'<tr data-meter="([^"]+)"', html)
+    return re.findall(r'<tr[^>]* data-meter="([^"]+)"', html)
 
 
 # --- staff meter list ------------------------------------------------------------------------------
@@ -147,6 +147,15 @@ def test_pages_are_english_for_a_browser_that_prefers_english(tenant_page):
     html = tenant_page(headers={"Accept-Language": "en-US,en;q=0.9"}).get_data(as_text=True)
     assert "Balance" in html and "余额" not in html
     assert '<html lang="en">' in html
+
+
+def test_brand_is_not_doubled_in_chinese(tenant_page):
+    assert '<span class="brand">先付</span>' in tenant_page().get_data(as_text=True)
+
+
+def test_brand_shows_both_names_in_english(tenant_page):
+    html = tenant_page(headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert '<span class="brand">PayFirst · 先付</span>' in html
 
 
 def test_language_switch_to_english_sticks_for_the_session(client, tenant_page):

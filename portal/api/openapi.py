@@ -43,6 +43,43 @@ METER = {
 }
 
 
+COMMAND_REQUEST = {
+    "type": "object",
+    "required": ["action"],
+    "properties": {
+        "action": {"type": "string", "enum": ["trip", "close", "keep_power_on", "keep_power_off"]},
+        "reason": {"type": "string", "maxLength": 200},
+    },
+}
+COMMAND_ACCEPTED = {
+    "type": "object",
+    "properties": {
+        "command": {"type": "object", "properties": {"id": {"type": "integer"}, "action": {"type": "string"},
+                                                     "status": {"type": "string"}}},
+        "meter": {"$ref": "#/components/schemas/Meter"},
+    },
+}
+
+
+def _command_path() -> dict:
+    return {
+        "post": {
+            "summary": "Change a meter's desired supply or keep-power; the poller applies it at once",
+            "description": "trip/close: operator or manager; keep_power_on/off: manager. A command for a "
+                           "gateway that is down is applied when it returns.",
+            "security": [{"bearer": []}],
+            "parameters": [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/CommandRequest"}}}},
+            "responses": {
+                "202": {"description": "accepted", "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/CommandAccepted"}}}},
+                **{code: {"$ref": "#/components/responses/Error"} for code in ("400", "401", "403", "404", "422")},
+            },
+        }
+    }
+
+
 def _get(summary: str, schema: str, param: str) -> dict:
     return {
         "get": {
@@ -72,6 +109,9 @@ def build_spec() -> dict:
     spec.components.response("Error", {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
     spec.path("/accounts/{code}", operations=_get("An account's balance and meters", "Account", "code"))
     spec.path("/meters/{code}", operations=_get("A meter's latest state", "Meter", "code"))
+    spec.components.schema("CommandRequest", COMMAND_REQUEST)
+    spec.components.schema("CommandAccepted", COMMAND_ACCEPTED)
+    spec.path("/meters/{code}/commands", operations=_command_path())
     return spec.to_dict()
 
 

@@ -1,12 +1,13 @@
 """Staff pages: the meter list with online and relay state."""
 from __future__ import annotations
 
-from flask import g, request
+from flask import abort, g, render_template, request
 from flask_login import current_user
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload
 
 from portal.access import scope_to_sites
+from portal.control import ACTIONS, CommandRefused, command_meter, may_command
 from portal.extensions import db
 from portal.models import Account, Gateway, Meter, Site
 from portal.staff import bp
@@ -41,3 +42,22 @@ def index():
         meters=meters, gateways=gateways, sites=sites, q=q, page=page, pages=pages, total=total,
         site_ids=g.site_ids,
     )
+
+
+@bp.post("/meters/<int:meter_id>/command")
+def meter_command(meter_id: int):
+    """Trip / close / keep-power from the meter list; answers with the updated row."""
+    meter = db.session.get(Meter, meter_id)
+    if meter is None or (g.site_ids is not None and meter.site_id not in g.site_ids):
+        abort(404)
+    action = request.form.get("action", "")
+    if action not in ACTIONS:
+        abort(400)
+    if not may_command(current_user.role, action):
+        abort(403)
+    try:
+        command_meter(db.session, meter, action, current_user.actor, request.form.get("reason", "")[:200])
+    except CommandRefused as exc:
+        abort(422, str(exc))
+    db.session.commit()
+    return render_template("staff/_meter_row.html", m=meter)
