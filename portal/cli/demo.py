@@ -33,10 +33,16 @@ def run_command(port: int, host: str):
     app = current_app._get_current_object()
     if app.config["REDIS_URL"]:
         raise click.ClickException("demo run uses the in-process queue: unset REDIS_URL")
+    from werkzeug.serving import run_simple
+
+    from worker.poller import schedule_polls
+
     _start_simulator(app)
     InProcessCron(app).start()
+    # Read every meter now rather than at the next minute, so the pages show live state at once.
+    app.extensions["payfirst.dispatcher"].runner.submit(schedule_polls, [])
     click.echo(f"PayFirst demo on http://{host}:{port}  (Ctrl-C stops)")
-    app.run(host=host, port=port, threaded=True, use_reloader=False)
+    run_simple(host, port, app, threaded=True, use_reloader=False)
 
 
 def _start_simulator(app: Flask) -> None:
