@@ -52,4 +52,4 @@ def authenticate():
     g.api_user = user
 
 
-from portal.api import commands, openapi, resources  # noqa: E402,F401  (routes register on bp)
+from portal.api import commands, openapi, payments, resources  # noqa: E402,F401  (routes register on bp)

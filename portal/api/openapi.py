@@ -80,6 +80,62 @@ def _command_path() -> dict:
     }
 
 
+ORDER = {
+    "type": "object",
+    "required": ["out_trade_no", "status", "amount_fen", "account"],
+    "properties": {
+        "out_trade_no": {"type": "string"},
+        "status": {"type": "string", "enum": ["created", "paid", "credited", "closed", "refunded"]},
+        "amount_fen": {"type": "integer"},
+        "account": {"type": "string"},
+        "channel": {"type": "string"},
+        "pay_url": {"type": "string", "description": "alipay_wap: the page to open"},
+        "qr_code": {"type": "string", "description": "alipay_qr: content of the QR code"},
+        "code_url": {"type": "string", "description": "wechat_native: content of the QR code"},
+        "jsapi_params": {"type": "object", "description": "wechat_jsapi: WeixinJSBridge parameters"},
+    },
+}
+ORDER_REQUEST = {
+    "type": "object",
+    "required": ["account", "amount_fen", "channel"],
+    "properties": {
+        "account": {"type": "string"},
+        "amount_fen": {"type": "integer", "minimum": 1},
+        "channel": {"type": "string", "enum": ["alipay_wap", "alipay_qr", "wechat_native", "wechat_jsapi"]},
+        "openid": {"type": "string", "description": "wechat_jsapi: the payer's openid"},
+        "return_url": {"type": "string"},
+    },
+}
+CASH_REQUEST = {
+    "type": "object",
+    "required": ["amount_fen"],
+    "properties": {"amount_fen": {"type": "integer", "minimum": 1}, "note": {"type": "string", "maxLength": 200}},
+}
+CASH_RESULT = {
+    "type": "object",
+    "properties": {"entry_id": {"type": "integer"}, "account": {"type": "string"},
+                   "amount_fen": {"type": "integer"}, "balance_fen": {"type": "integer"}},
+}
+
+
+def _post(summary: str, request_schema: str, status: str, result_schema: str, errors: tuple, param: str | None = None,
+          headers: list | None = None) -> dict:
+    op = {
+        "summary": summary,
+        "security": [{"bearer": []}],
+        "requestBody": {"required": True, "content": {"application/json": {
+            "schema": {"$ref": f"#/components/schemas/{request_schema}"}}}},
+        "responses": {
+            status: {"description": "done", "content": {"application/json": {
+                "schema": {"$ref": f"#/components/schemas/{result_schema}"}}}},
+            **{code: {"$ref": "#/components/responses/Error"} for code in errors},
+        },
+        "parameters": ([{"name": param, "in": "path", "required": True, "schema": {"type": "string"}}] if param else [])
+        + (headers or []),
+    }
+    return {"post": op}
+
+
 def _get(summary: str, schema: str, param: str) -> dict:
     return {
         "get": {
@@ -112,6 +168,18 @@ def build_spec() -> dict:
     spec.components.schema("CommandRequest", COMMAND_REQUEST)
     spec.components.schema("CommandAccepted", COMMAND_ACCEPTED)
     spec.path("/meters/{code}/commands", operations=_command_path())
+    spec.components.schema("Order", ORDER)
+    spec.components.schema("OrderRequest", ORDER_REQUEST)
+    spec.components.schema("CashRecharge", CASH_REQUEST)
+    spec.components.schema("CashRechargeResult", CASH_RESULT)
+    spec.path("/orders", operations=_post("Create a payment order and get the channel's pay data",
+                                          "OrderRequest", "201", "Order", ("400", "401", "404", "503")))
+    spec.path("/orders/{out_trade_no}", operations=_get("An order's status", "Order", "out_trade_no"))
+    spec.path("/accounts/{code}/cash-recharges", operations=_post(
+        "Post a cash or transfer recharge (cashier, manager)", "CashRecharge", "201", "CashRechargeResult",
+        ("400", "401", "403", "404"), param="code",
+        headers=[{"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"},
+                  "description": "a retry with the same key posts nothing more"}]))
     return spec.to_dict()
 
 

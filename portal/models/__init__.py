@@ -14,7 +14,9 @@ from portal.models.meter import (
     MeterState,
     Supply,
 )
-from portal.models.payment import Channel, OrderStatus, PaymentOrder
+from portal.models.payment import (
+    BillLine, Channel, NotifyOutcome, OrderStatus, PaymentNotification, PaymentOrder, Refund, RefundStatus,
+)
 from portal.models.site import Gateway, Protocol, Site
 from portal.models.tariff import Tariff, TariffKind, TariffVersion
 from portal.models.user import ApiToken, BindingRole, Role, StaffUser, TenantBinding, TenantUser, staff_user_sites

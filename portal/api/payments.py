@@ -1,0 +1,88 @@
+"""Orders and counter recharges through the API (SPEC §4)."""
+from __future__ import annotations
+
+import uuid
+
+from flask import g, jsonify, request
+
+from portal.access import scope_to_sites
+from portal.api import ApiError, bp
+from portal.api.resources import find_in_scope
+from portal.extensions import db
+from portal.models import Account, Channel, PaymentOrder, Role
+from portal.payments.channels import ChannelUnavailable, start_payment
+from portal.payments.credit import cash_recharge
+from portal.payments.orders import PaymentError, create_order
+
+ORDER_CHANNELS = ("alipay_wap", "alipay_qr", "wechat_native", "wechat_jsapi")
+CASH_ROLES = {Role.CASHIER, Role.MANAGER, Role.ADMIN}
+
+
+def _body() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_request", "send a JSON object")
+    return body
+
+
+def order_json(order: PaymentOrder) -> dict:
+    """The API shape of an order."""
+    return {"out_trade_no": order.out_trade_no, "status": order.status.value, "amount_fen": order.amount_fen,
+            "account": order.account.code, "channel": order.channel.value}
+
+
+@bp.post("/orders")
+def post_order():
+    """Create an order and return the channel data the payer needs."""
+    body = _body()
+    if body.get("channel") not in ORDER_CHANNELS:
+        raise ApiError(400, "invalid_channel", f"channel must be one of {', '.join(ORDER_CHANNELS)}")
+    if not isinstance(body.get("account"), str):
+        raise ApiError(400, "invalid_request", "account must be an account code")
+    account = find_in_scope(Account, body["account"])
+    context = {"client_ip": request.remote_addr or "127.0.0.1", "openid": body.get("openid") or "",
+               "return_url": body.get("return_url") or ""}
+    try:
+        order = create_order(db.session, account, body.get("amount_fen"), Channel(body["channel"]),
+                             f"api:{g.api_user.username}", payer=context["openid"])
+        data = start_payment(order, context)
+    except PaymentError as exc:
+        db.session.rollback()
+        raise ApiError(400, "invalid_amount", str(exc)) from None
+    except ChannelUnavailable as exc:
+        db.session.rollback()
+        raise ApiError(503, "channel_unavailable", str(exc)) from None
+    db.session.commit()
+    return jsonify({**order_json(order), **data}), 201
+
+
+@bp.get("/orders/<out_trade_no>")
+def get_order(out_trade_no: str):
+    """An order's status."""
+    order = db.session.execute(
+        scope_to_sites(db.select(PaymentOrder).join(Account).where(PaymentOrder.out_trade_no == out_trade_no),
+                       Account.site_id, g.api_user)
+    ).scalar_one_or_none()
+    if order is None:
+        raise ApiError(404, "not_found", f"no order {out_trade_no!r} in your sites")
+    return jsonify(order_json(order))
+
+
+@bp.post("/accounts/<code>/cash-recharges")
+def post_cash_recharge(code: str):
+    """A cash or transfer recharge at the counter; send Idempotency-Key to make a retry safe."""
+    if g.api_user.role not in CASH_ROLES:
+        raise ApiError(403, "forbidden", f"role {g.api_user.role.value} may not post recharges")
+    body = _body()
+    amount = body.get("amount_fen")
+    if type(amount) is not int or amount <= 0 or amount > 10_000_000:
+        raise ApiError(400, "invalid_amount", "amount_fen must be a positive integer (at most 10,000,000)")
+    note = body.get("note", "")
+    if not isinstance(note, str) or len(note) > 200:
+        raise ApiError(400, "invalid_request", "note must be a string of at most 200 characters")
+    key = request.headers.get("Idempotency-Key", "").strip()[:100] or uuid.uuid4().hex
+    account = find_in_scope(Account, code)
+    entry = cash_recharge(db.session, account, amount, note, f"api:{g.api_user.username}", f"api:{key}")
+    db.session.commit()
+    return jsonify(entry_id=entry.id, account=account.code, amount_fen=entry.amount_fen,
+                   balance_fen=account.balance_fen), 201

@@ -1,0 +1,45 @@
+"""Crediting: a paid order becomes one ledger entry, then money reaches the meters and supply returns."""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal.control import apply_balance_rule, queue_purchase
+from portal.extensions import db
+from portal.jobs import job
+from portal.ledger import post_entry
+from portal.models import Account, ControlMode, EntryKind, LedgerEntry, OrderStatus, PaymentOrder, utcnow
+
+
+@job("payments", timeout=60)
+def credit_order(order_id: int) -> bool:
+    """Credit a paid order exactly once (safe to run any number of times, concurrently too)."""
+    session = db.session
+    order = session.execute(select(PaymentOrder).where(PaymentOrder.id == order_id).with_for_update()).scalar_one_or_none()
+    if order is None or order.status != OrderStatus.PAID:
+        return False
+    key = f"payment:{order.out_trade_no}"
+    post_entry(session, order.account_id, order.amount_fen, EntryKind.PAYMENT, key,
+               memo=f"{order.channel.value} {order.platform_trade_no or ''}", actor=f"pay:{order.channel.value}",
+               order_id=order.id)
+    order.status, order.credited_at = OrderStatus.CREDITED, utcnow()
+    after_money_in(session, order.account, order.amount_fen, key, actor=f"pay:{order.channel.value}")
+    return True
+
+
+def after_money_in(session: Session, account: Account, amount_fen: int, cause: str, actor: str) -> None:
+    """Money arrived: write it into a meter-mode meter, and restore supply tripped for arrears."""
+    session.refresh(account, ["balance_fen"])
+    meter_mode = [m for m in account.meters if m.control_mode == ControlMode.METER]
+    if meter_mode:
+        # The shop's money lives in its (first) meter-mode meter, which trips and restores itself.
+        queue_purchase(session, meter_mode[0], amount_fen, f"purchase:{cause}", actor)
+    apply_balance_rule(session, account, actor=actor)
+
+
+def cash_recharge(session: Session, account: Account, amount_fen: int, note: str, actor: str, key: str) -> LedgerEntry:
+    """A counter recharge (cash or transfer) by a cashier, once per key."""
+    posted = post_entry(session, account, amount_fen, EntryKind.CASH, f"cash:{key}", memo=note, actor=actor)
+    if posted.created:
+        after_money_in(session, account, amount_fen, f"cash:{key}", actor)
+    return posted.entry

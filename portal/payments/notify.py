@@ -1,0 +1,87 @@
+"""Accepting a verified payment notification: business checks, one state transition, an outbox row.
+
+Signature verification happens in the channel modules (by the SDKs); they hand over a
+`VerifiedPayment`. Everything here runs in one transaction: the order moves from created (or closed)
+to paid at most once, and the credit job is written to the outbox in the same commit — so Redis being
+down neither loses nor blocks a credit, and any number of duplicate or concurrent notifies credit once.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from portal.alarms import raise_alarm
+from portal.jobs import enqueue
+from portal.models import AlarmKind, NotifyOutcome, OrderStatus, PaymentNotification, PaymentOrder, utcnow
+
+RAW_LIMIT = 65_536
+CREDIT_JOB = "portal.payments.credit.credit_order"
+
+
+@dataclass(frozen=True)
+class VerifiedPayment:
+    """What a correctly signed notify (or a platform query) says about one trade."""
+
+    source: str  # alipay, wechat_v2, wechat_v3, query
+    out_trade_no: str
+    platform_trade_no: str
+    amount_fen: int
+    success: bool  # a success status (TRADE_SUCCESS / TRADE_FINISHED / SUCCESS)
+    payer: str = ""
+    paid_at: datetime | None = None
+    #: why the notify does not belong to us (app id, merchant id, seller); None when it does
+    merchant_problem: str | None = None
+
+
+def accept_payment(session: Session, paid: VerifiedPayment, raw: str = "", headers: dict | None = None) -> NotifyOutcome:
+    """Record the notify and, when it checks out, move the order to paid and queue its credit."""
+    order = session.execute(select(PaymentOrder).where(PaymentOrder.out_trade_no == paid.out_trade_no)).scalar_one_or_none()
+    outcome, reason = _decide(session, order, paid)
+    note = PaymentNotification(
+        source=paid.source, outcome=outcome, reason=reason[:300], out_trade_no=paid.out_trade_no[:64],
+        platform_trade_no=paid.platform_trade_no[:64], amount_fen=paid.amount_fen,
+        order_id=order.id if order else None, raw=raw[:RAW_LIMIT], headers=headers,
+    )
+    session.add(note)
+    session.flush()
+    if outcome == NotifyOutcome.ANOMALY:
+        site_id = order.account.site_id if order else _any_site(session)
+        if site_id is not None:
+            raise_alarm(session, AlarmKind.PAYMENT_ANOMALY, f"notify:{note.id}", site_id,
+                        f"{paid.source} notify for {paid.out_trade_no}: {reason}",
+                        account_id=order.account_id if order else None)
+    return outcome
+
+
+def _decide(session: Session, order: PaymentOrder | None, paid: VerifiedPayment) -> tuple[NotifyOutcome, str]:
+    if paid.merchant_problem:
+        return NotifyOutcome.ANOMALY, paid.merchant_problem
+    if order is None:
+        return NotifyOutcome.ANOMALY, "no such order"
+    if not paid.success:
+        return NotifyOutcome.IGNORED, "not a success status"
+    if paid.amount_fen != order.amount_fen:
+        return NotifyOutcome.ANOMALY, f"amount {paid.amount_fen} fen differs from the order's {order.amount_fen} fen"
+    moved = session.execute(
+        update(PaymentOrder)
+        .where(PaymentOrder.id == order.id, PaymentOrder.status.in_((OrderStatus.CREATED, OrderStatus.CLOSED)))
+        .values(status=OrderStatus.PAID, paid_at=paid.paid_at or utcnow(),
+                platform_trade_no=paid.platform_trade_no, payer=paid.payer[:64] or order.payer)
+    ).rowcount
+    if moved != 1:
+        session.refresh(order)
+        if order.platform_trade_no not in (None, paid.platform_trade_no):
+            return NotifyOutcome.ANOMALY, f"order already paid by trade {order.platform_trade_no}"
+        return NotifyOutcome.DUPLICATE, f"order already {order.status.value}"
+    session.refresh(order)
+    enqueue(session, CREDIT_JOB, order.id, queue="payments")
+    return NotifyOutcome.ACCEPTED, ""
+
+
+def _any_site(session: Session) -> int | None:
+    from portal.models import Site
+
+    return session.execute(select(Site.id).order_by(Site.id).limit(1)).scalar_one_or_none()

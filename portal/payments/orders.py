@@ -1,0 +1,67 @@
+"""Creating and closing payment orders; amounts are integer fen and checked before anything is sent."""
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from portal.audit import audit
+from portal.models import Account, AccountStatus, Channel, OrderStatus, PaymentOrder, utcnow
+from portal.settings import env_int
+
+#: limits of one payment, in fen (1 yuan to 50,000 yuan by default)
+MIN_FEN = env_int("PAY_MIN_FEN", 100)
+MAX_FEN = env_int("PAY_MAX_FEN", 5_000_000)
+#: an unpaid order is closed after this many minutes
+ORDER_TTL_MINUTES = env_int("PAY_ORDER_TTL_MINUTES", 15)
+
+
+class PaymentError(Exception):
+    """A payment request that cannot go ahead; the message is for the person paying."""
+
+
+def new_out_trade_no() -> str:
+    """A merchant order number: PF + UTC time + 10 random digits (22 characters, both platforms accept it)."""
+    return "PF" + utcnow().strftime("%y%m%d%H%M") + f"{secrets.randbelow(10**10):010d}"
+
+
+def check_amount(account: Account, amount_fen) -> int:
+    """Refuse non-integers, amounts outside the limits, and payments above the site's balance cap (囤积)."""
+    if type(amount_fen) is not int:
+        raise PaymentError("amount_fen must be an integer number of fen")
+    if not MIN_FEN <= amount_fen <= MAX_FEN:
+        raise PaymentError(f"amount must be between {MIN_FEN} and {MAX_FEN} fen")
+    if account.status != AccountStatus.ACTIVE:
+        raise PaymentError(f"account {account.code} is closed")
+    cap = account.site.max_balance_fen
+    if cap is not None and account.balance_fen + amount_fen > cap:
+        raise PaymentError(f"this payment would take the balance above the site's limit of {cap} fen")
+    return amount_fen
+
+
+def create_order(session: Session, account: Account, amount_fen, channel: Channel | str, actor: str,
+                 payer: str = "") -> PaymentOrder:
+    """A new order in state `created`; the channel module then asks the platform for pay data."""
+    check_amount(account, amount_fen)
+    order = PaymentOrder(out_trade_no=new_out_trade_no(), account_id=account.id, amount_fen=amount_fen,
+                         channel=Channel(channel), created_by=actor, payer=payer,
+                         expires_at=utcnow() + timedelta(minutes=ORDER_TTL_MINUTES))
+    session.add(order)
+    session.flush()
+    audit(session, actor, "order.created", "payment_order", order.id, account.site_id,
+          amount_fen=amount_fen, channel=order.channel.value)
+    return order
+
+
+def close_order(session: Session, order: PaymentOrder, actor: str = "system:expiry") -> bool:
+    """Mark an unpaid order closed (after the platform closed it); False when it was paid meanwhile."""
+    done = session.execute(
+        update(PaymentOrder).where(PaymentOrder.id == order.id, PaymentOrder.status == OrderStatus.CREATED)
+        .values(status=OrderStatus.CLOSED, closed_at=utcnow())
+    ).rowcount == 1
+    if done:
+        audit(session, actor, "order.closed", "payment_order", order.id)
+    session.refresh(order)
+    return done
