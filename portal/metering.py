@@ -49,6 +49,8 @@ class Delta:
     interval_start: datetime
     amount: int  # 0.01 kWh or litres
     energy_tou: tuple | None = None
+    #: when the previous interval reading was taken: the delta was used over [since, interval_start)
+    since: datetime | None = None
 
 
 @dataclass
@@ -100,7 +102,7 @@ def record_cycle(session: Session, gateway: Gateway, meters: list[Meter], observ
             session.add(st)
         obs = observations.get(meter.id)
         if obs is None or obs.fields is None:
-            _record_miss(meter, st, obs, down, result)
+            _record_miss(meter, st, obs, down, gateway.online, result)
             continue
         result.read += 1
         _record_reading(session, meter, st, obs.fields, now, boundary, previous.get(meter.id), result)
@@ -123,16 +125,21 @@ def _record_gateway(session: Session, gw: Gateway, down: bool, now: datetime, re
     gw.online, gw.missed_cycles, gw.last_seen_at = True, 0, now
 
 
-def _record_miss(meter: Meter, st: MeterState, obs: Observation | None, down: bool, result: CycleResult) -> None:
+def _record_miss(meter: Meter, st: MeterState, obs: Observation | None, down: bool, gateway_online: bool,
+                 result: CycleResult) -> None:
     result.missed += 1
+    if down:
+        # The gateway's fault, not the meter's: it raises one alarm of its own, and counting the miss here
+        # would leave the meter skipped (its commands waiting) for cycles after the gateway is back.
+        st.online = st.online and gateway_online
+        return
     st.missed_polls += 1
     if st.missed_polls >= METER_OFFLINE_AFTER:
         st.online = False
-        if not down:  # a dead gateway raises one alarm of its own, not one per meter
-            why = obs.error if obs and obs.error else "skipped while offline"
-            result.alarms.append(dict(kind=AlarmKind.METER_OFFLINE, subject=f"meter:{meter.id}",
-                                      site_id=meter.site_id, meter_id=meter.id, account_id=meter.account_id,
-                                      message=f"meter {meter.code} not answering ({why})"))
+        why = obs.error if obs and obs.error else "skipped while offline"
+        result.alarms.append(dict(kind=AlarmKind.METER_OFFLINE, subject=f"meter:{meter.id}",
+                                  site_id=meter.site_id, meter_id=meter.id, account_id=meter.account_id,
+                                  message=f"meter {meter.code} not answering ({why})"))
 
 
 def _record_reading(session, meter, st, fields, now, boundary, last, result) -> None:
@@ -162,7 +169,7 @@ def _record_reading(session, meter, st, fields, now, boundary, last, result) -> 
                                     energy_tou=_tou(fields), delta=delta))
         if delta:
             tou = _tou_delta(fields, last)
-            result.deltas.append(Delta(meter.id, meter.account_id, boundary, delta, tou))
+            result.deltas.append(Delta(meter.id, meter.account_id, boundary, delta, tou, since=last.interval_start))
     _check_power(meter, st, fields.get("power_w"), result)
 
 
