@@ -1,6 +1,7 @@
 """All models, importable from one place (Alembic and the app load them here)."""
 from portal.models.account import Account, AccountStatus
 from portal.models.alarm import Alarm, AlarmKind
+from portal.models.allocation import AllocationGroup, AllocationMember, AllocationMethod, allocation_sources
 from portal.models.audit import AuditEntry, OutboxMessage
 from portal.models.base import Base, utcnow
 from portal.models.ledger import EntryKind, LedgerEntry
@@ -17,7 +18,7 @@ from portal.models.meter import (
 from portal.models.payment import (
     BillLine, Channel, NotifyOutcome, OrderStatus, PaymentNotification, PaymentOrder, Refund, RefundStatus,
 )
-from portal.models.site import Gateway, Protocol, Site
+from portal.models.site import CalendarDay, Gateway, NoTripWindow, Protocol, Site
 from portal.models.tariff import Tariff, TariffKind, TariffVersion
 from portal.models.user import ApiToken, BindingRole, Role, StaffUser, TenantBinding, TenantUser, staff_user_sites
 

@@ -23,6 +23,8 @@ class Account(CreatedMixin, Base):
     __table_args__ = (
         UniqueConstraint("site_id", "code"),
         CheckConstraint("area_m2 IS NULL OR area_m2 >= 0", name="area_nonneg"),
+        CheckConstraint("fee_arrears_fen >= 0", name="fee_arrears_nonneg"),
+        CheckConstraint("emergency_owed_fen >= 0", name="emergency_owed_nonneg"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -39,6 +41,15 @@ class Account(CreatedMixin, Base):
     balance_fen: Mapped[int] = mapped_column(default=0)
     #: exempt from arrears trips (cold storage...)
     exempt: Mapped[bool] = mapped_column(default=False)
+    #: property fee not yet collected (the balance could not cover it); repaid first from payments
+    fee_arrears_fen: Mapped[int] = mapped_column(default=0)
+    #: emergency credit advanced and not yet repaid
+    emergency_owed_fen: Mapped[int] = mapped_column(default=0)
+    #: when the shop was warned that supply will go off (the warning period runs from here)
+    arrears_warned_at: Mapped[datetime | None]
+    #: per-shop overrides of the site's property fee
+    fee_rate_e4_per_m2: Mapped[int | None]
+    fee_fixed_fen: Mapped[int | None]
     closed_at: Mapped[datetime | None]
 
     site = relationship("Site")

@@ -19,7 +19,7 @@ class EntryKind(str, enum.Enum):
     WATER = "water"                # water charge
     FEE = "fee"                    # 物业费
     ALLOCATION = "allocation"      # 公摊
-    EMERGENCY = "emergency"        # emergency credit advance
+    EMERGENCY = "emergency"        # emergency credit advance (+) and its repayment (-)
     TRANSFER = "transfer"          # balance moved between accounts (换表)
     SETTLEMENT = "settlement"      # final settlement at closure (销户)
     ADJUSTMENT = "adjustment"      # manual correction by a manager

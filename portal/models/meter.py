@@ -67,6 +67,8 @@ class Meter(CreatedMixin, Base):
     #: None = the site's default tariff
     tariff_id: Mapped[int | None] = mapped_column(ForeignKey("tariffs.id"))
     power_limit_w: Mapped[int | None] = mapped_column(Integer)
+    #: a master meter whose consumption should equal its sub-meters' (line-loss report)
+    parent_meter_id: Mapped[int | None] = mapped_column(ForeignKey("meters.id"))
     supply_desired: Mapped[Supply] = mapped_column(str_enum(Supply, "supply_desired"), default=Supply.ON)
     #: why the desired state is what it is: arrears, remote, over_power, restored...
     desired_reason: Mapped[str] = mapped_column(String(24), default="")

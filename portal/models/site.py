@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -39,8 +39,47 @@ class Site(CreatedMixin, Base):
     default_tariff_id: Mapped[int | None] = mapped_column(
         ForeignKey("tariffs.id", use_alter=True, name="fk_sites_default_tariff")
     )
+    #: minutes between the arrears warning and the trip; 0 = trip at once
+    warning_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    #: no trips for money on Chinese public holidays (make-up workdays count as workdays)
+    protect_holidays: Mapped[bool] = mapped_column(default=True)
+    #: a fixed advance a tenant may take once until repaid; 0 = not offered
+    emergency_credit_fen: Mapped[int] = mapped_column(default=0)
+    #: 物业费 per month: per m² of floor area (0.0001 yuan) and/or fixed per shop (fen)
+    fee_rate_e4_per_m2: Mapped[int] = mapped_column(default=0)
+    fee_fixed_fen: Mapped[int] = mapped_column(default=0)
+    #: the reference product's policy of tripping for an unpaid fee; off by default (Civil Code Art. 944)
+    fee_trip_enabled: Mapped[bool] = mapped_column(default=False)
 
     gateways: Mapped[list["Gateway"]] = relationship(back_populates="site", order_by="Gateway.code")
+
+
+class NoTripWindow(Base):
+    """A weekly window in which nobody is cut off for money (nights, weekends...), per site."""
+
+    __tablename__ = "no_trip_windows"
+    __table_args__ = (CheckConstraint("weekday BETWEEN 0 AND 6", name="weekday_range"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    #: 0 = Monday (business time zone)
+    weekday: Mapped[int] = mapped_column(Integer)
+    #: "HH:MM", local; end "24:00" allowed; start < end
+    start: Mapped[str] = mapped_column(String(5))
+    end: Mapped[str] = mapped_column(String(5))
+
+
+class CalendarDay(Base):
+    """A site's own exception to the national calendar: an extra holiday, or a working day."""
+
+    __tablename__ = "calendar_days"
+    __table_args__ = (UniqueConstraint("site_id", "day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    day: Mapped[date]
+    holiday: Mapped[bool]
+    note: Mapped[str] = mapped_column(String(120), default="")
 
 
 class Gateway(CreatedMixin, Base):
