@@ -1,8 +1,10 @@
 """JSON API /api/v1 (SPEC §4): bearer tokens of staff users, exact shapes, integers for money."""
+
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+import re
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select, text
@@ -13,9 +15,21 @@ from portal.extensions import db
 from portal.models import ApiToken, ControlMode, Meter, MeterKind, Role, Supply
 
 ACCOUNT_KEYS = {"code", "name", "balance_fen", "status", "meters"}
-METER_KEYS = {"code", "kind", "control_mode", "online", "supply_actual", "supply_desired", "keep_power",
-              "energy_total", "power_w", "remaining_fen", "purchase_count", "last_seen"}
-SEEN = datetime(2026, 3, 1, 4, 5, 6, tzinfo=timezone.utc)
+METER_KEYS = {
+    "code",
+    "kind",
+    "control_mode",
+    "online",
+    "supply_actual",
+    "supply_desired",
+    "keep_power",
+    "energy_total",
+    "power_w",
+    "remaining_fen",
+    "purchase_count",
+    "last_seen",
+}
+SEEN = datetime(2026, 3, 1, 4, 5, 6, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -46,9 +60,20 @@ def shop(make_site, make_account, make_meter):
     """A site with a shop of 12345 fen and two meters: one read (meter mode), one never read."""
     site = make_site("mall")
     acct = make_account(site=site, code="A101", balance_fen=12_345, name="Shop 101")
-    make_meter(account=acct, code="E101", control_mode=ControlMode.METER,
-               state=dict(online=True, supply_actual=Supply.ON, energy_total=123_456, power_w=1_520,
-                          remaining_fen=8_800, purchase_count=3, last_seen_at=SEEN))
+    make_meter(
+        account=acct,
+        code="E101",
+        control_mode=ControlMode.METER,
+        state={
+            "online": True,
+            "supply_actual": Supply.ON,
+            "energy_total": 123_456,
+            "power_w": 1_520,
+            "remaining_fen": 8_800,
+            "purchase_count": 3,
+            "last_seen_at": SEEN,
+        },
+    )
     make_meter(account=acct, code="E102")
     return acct
 
@@ -64,7 +89,8 @@ def floats_in(value, path="$") -> list[str]:
     return []
 
 
-# --- tokens ----------------------------------------------------------------------------------------
+# --- tokens ---------------------------------------------------------------------------------------
+
 
 def test_cli_creates_a_token_and_prints_it(runner, make_staff, api, shop):
     user = make_staff(role=Role.OPERATOR, sites=[shop.site])
@@ -96,22 +122,37 @@ def test_a_used_token_records_its_last_use(make_staff, token_for, api, shop):
     assert db.session.scalars(select(ApiToken)).one().last_used_at is not None
 
 
-# --- shapes ----------------------------------------------------------------------------------------
+# --- shapes ---------------------------------------------------------------------------------------
+
 
 def test_account_has_exactly_the_spec_shape(make_staff, token_for, api, shop):
     res = api("/accounts/A101", token_for(make_staff(role=Role.ADMIN)))
     assert res.status_code == 200
-    assert res.json == {"code": "A101", "name": "Shop 101", "balance_fen": 12_345, "status": "active",
-                        "meters": ["E101", "E102"]}
+    assert res.json == {
+        "code": "A101",
+        "name": "Shop 101",
+        "balance_fen": 12_345,
+        "status": "active",
+        "meters": ["E101", "E102"],
+    }
 
 
 def test_meter_has_exactly_the_spec_shape(make_staff, token_for, api, shop):
     res = api("/meters/E101", token_for(make_staff(role=Role.ADMIN)))
     assert res.status_code == 200
     assert res.json == {
-        "code": "E101", "kind": "electric", "control_mode": "meter", "online": True, "supply_actual": "on",
-        "supply_desired": "on", "keep_power": False, "energy_total": "1234.56", "power_w": 1_520,
-        "remaining_fen": 8_800, "purchase_count": 3, "last_seen": "2026-03-01T04:05:06Z",
+        "code": "E101",
+        "kind": "electric",
+        "control_mode": "meter",
+        "online": True,
+        "supply_actual": "on",
+        "supply_desired": "on",
+        "keep_power": False,
+        "energy_total": "1234.56",
+        "power_w": 1_520,
+        "remaining_fen": 8_800,
+        "purchase_count": 3,
+        "last_seen": "2026-03-01T04:05:06Z",
     }
 
 
@@ -124,19 +165,41 @@ def test_a_meter_never_read_has_null_readings_and_is_offline(make_staff, token_f
     assert body["energy_total"] is None and body["last_seen"] is None
 
 
-def test_platform_mode_meter_has_null_remaining_and_purchase_count(make_staff, token_for, api, make_meter, shop):
-    make_meter(account=shop, code="E103", control_mode=ControlMode.PLATFORM,
-               state=dict(online=True, supply_actual=Supply.OFF, energy_total=5, power_w=0, remaining_fen=100,
-                          purchase_count=1, last_seen_at=SEEN))
+def test_platform_mode_meter_has_null_remaining_and_purchase_count(
+    make_staff, token_for, api, make_meter, shop
+):
+    make_meter(
+        account=shop,
+        code="E103",
+        control_mode=ControlMode.PLATFORM,
+        state={
+            "online": True,
+            "supply_actual": Supply.OFF,
+            "energy_total": 5,
+            "power_w": 0,
+            "remaining_fen": 100,
+            "purchase_count": 1,
+            "last_seen_at": SEEN,
+        },
+    )
     body = api("/meters/E103", token_for(make_staff(role=Role.ADMIN))).json
     assert (body["remaining_fen"], body["purchase_count"]) == (None, None)
     assert (body["supply_actual"], body["energy_total"]) == ("off", "0.05")
 
 
-def test_water_meter_energy_is_cubic_metres_from_litres(make_staff, token_for, api, make_meter, shop):
-    make_meter(account=shop, code="W101", kind=MeterKind.WATER, profile="payfirst-water-v1",
-               state=dict(online=True, energy_total=12_345))
-    assert api("/meters/W101", token_for(make_staff(role=Role.ADMIN))).json["energy_total"] == "12.345"
+def test_water_meter_energy_is_cubic_metres_from_litres(
+    make_staff, token_for, api, make_meter, shop
+):
+    make_meter(
+        account=shop,
+        code="W101",
+        kind=MeterKind.WATER,
+        profile="payfirst-water-v1",
+        state={"online": True, "energy_total": 12_345},
+    )
+    assert (
+        api("/meters/W101", token_for(make_staff(role=Role.ADMIN))).json["energy_total"] == "12.345"
+    )
 
 
 @pytest.mark.parametrize("path", ["/accounts/A101", "/meters/E101", "/meters/E102"])
@@ -152,7 +215,8 @@ def test_last_seen_is_utc_even_when_the_database_speaks_another_time_zone(make_m
     assert meter_json(meter)["last_seen"] == "2026-03-01T04:05:06Z"
 
 
-# --- who may see what ------------------------------------------------------------------------------
+# --- who may see what -----------------------------------------------------------------------------
+
 
 def test_missing_token_is_401_json(api, shop):
     res = api("/accounts/A101")
@@ -160,7 +224,9 @@ def test_missing_token_is_401_json(api, shop):
     assert res.json["error"]["code"] == "unauthorized"
 
 
-@pytest.mark.parametrize("header", ["Bearer pf_not-a-real-token", "Basic dXNlcjpwYXNz", "Bearer ", "pf_abc"])
+@pytest.mark.parametrize(
+    "header", ["Bearer pf_not-a-real-token", "Basic dXNlcjpwYXNz", "Bearer ", "pf_abc"]
+)
 def test_bad_token_is_401_json(client, shop, header):
     res = client.get("/api/v1/accounts/A101", headers={"Authorization": header})
     assert res.status_code == 401
@@ -213,7 +279,8 @@ def test_wrong_method_is_405_json(client, make_staff, token_for, shop):
     assert res.json["error"]["code"] == "method_not_allowed"
 
 
-# --- OpenAPI and health ----------------------------------------------------------------------------
+# --- OpenAPI and health ---------------------------------------------------------------------------
+
 
 def test_openapi_document_needs_no_token_and_is_openapi_3(client):
     doc = client.get("/api/v1/openapi.json").json
@@ -249,10 +316,28 @@ def test_openapi_references_all_resolve(client):
     for ref in found:
         _, section, kind, name = ref.split("/")
         assert name in doc[section][kind], ref
+
+
+def test_openapi_operations_declare_their_path_parameters_and_answers(client):
+    doc = client.get("/api/v1/openapi.json").json
+    methods = {"get", "post", "put", "patch", "delete"}
     for path, item in doc["paths"].items():
-        op = item["get"]
-        assert {"200", "401", "404"} <= set(op["responses"])
-        assert [p["name"] for p in op["parameters"] if p["in"] == "path"] == ["code"]
+        placeholders = re.findall(r"{(\w+)}", path)
+        for method, op in ((m, o) for m, o in item.items() if m in methods):
+            declared = [p["name"] for p in op.get("parameters", []) if p["in"] == "path"]
+            assert declared == placeholders, (method, path)
+            assert any(code.startswith("2") for code in op["responses"]), (method, path)
+            assert "401" in op["responses"] and op["security"] == [{"bearer": []}], (method, path)
+
+
+def test_openapi_documents_every_api_route(app, client):
+    paths = client.get("/api/v1/openapi.json").json["paths"]
+    documented = {(m, p) for p, item in paths.items() for m in item if m != "parameters"}
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/api/v1/") and rule.endpoint != "api.openapi":
+            path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule.removeprefix("/api/v1"))
+            for method in rule.methods - {"HEAD", "OPTIONS"}:
+                assert (method.lower(), path) in documented
 
 
 def test_healthz_is_200_with_the_database_up(client):
@@ -260,3 +345,12 @@ def test_healthz_is_200_with_the_database_up(client):
     assert res.status_code == 200
     assert res.json["database"] == "ok"
     assert res.json["status"] == "ok"
+
+
+def test_a_code_in_two_of_the_callers_sites_is_409(
+    make_site, make_account, make_staff, token_for, api, shop
+):
+    make_account(site=make_site("annex"), code="A101")
+    res = api("/accounts/A101", token_for(make_staff(role=Role.ADMIN)))
+    assert res.status_code == 409
+    assert res.json["error"]["code"] == "ambiguous"

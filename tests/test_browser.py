@@ -1,4 +1,5 @@
 """Real headless Chromium on a phone-sized screen, against the app served on loopback."""
+
 from __future__ import annotations
 
 import re
@@ -12,21 +13,33 @@ from playwright.sync_api import expect, sync_playwright
 from werkzeug.serving import make_server
 
 from portal.models import Role, Supply
+from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
 #: WeChat's in-app browser on an iPhone: what a tenant scanning the meter-box sticker uses
-WECHAT_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-             "Mobile/15E148 MicroMessenger/8.0.50(0x1800323b) NetType/WIFI Language/zh_CN")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-VENDOR = {"htmx.min.js": "node_modules/htmx.org/dist/htmx.min.js",
-          "weui.min.css": "node_modules/weui/dist/style/weui.min.css"}
+WECHAT_UA = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) "
+    "AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Mobile/15E148 MicroMessenger/8.0.50(0x1800323b) NetType/WIFI Language/zh_CN"
+)
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+VENDOR = {
+    "htmx.min.js": "node_modules/htmx.org/dist/htmx.min.js",
+    "weui.min.css": "node_modules/weui/dist/style/weui.min.css",
+}
 
 
 def ensure_vendor_files(static_folder: Path) -> None:
-    """The pages need htmx and WeUI from static/vendor; `make` copies them, a bare checkout may not have."""
+    """Pages need htmx and WeUI in static/vendor; `make` copies them, a bare checkout lacks them."""
     vendor = static_folder / "vendor"
     vendor.mkdir(exist_ok=True)
     for name, source in VENDOR.items():
@@ -57,78 +70,119 @@ def browser():
 
 @pytest.fixture
 def phone(browser, base_url):
-    """A page on a 390x844 phone inside WeChat, Chinese preferred; `phone.requested` lists every URL asked for."""
-    context = browser.new_context(viewport={"width": 390, "height": 844}, user_agent=WECHAT_UA, locale="zh-CN",
-                                  base_url=base_url, is_mobile=True, has_touch=True)
+    """A 390x844 phone in WeChat, Chinese preferred; `phone.requested` lists every request made."""
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844},
+        user_agent=WECHAT_UA,
+        locale="zh-CN",
+        base_url=base_url,
+        is_mobile=True,
+        has_touch=True,
+    )
     context.set_default_timeout(10_000)
     page = context.new_page()
     page.requested = []
-    page.on("request", lambda request: page.requested.append(request.url))
+    page.on("request", lambda request: page.requested.append(request))
     yield page
     context.close()
 
 
 def foreign_requests(urls: list[str]) -> list[str]:
     """Requests that left the machine: any scheme with a host other than 127.0.0.1."""
-    return [u for u in urls if urlparse(u).scheme not in ("data", "blob", "about")
-            and urlparse(u).hostname != "127.0.0.1"]
+    return [
+        u
+        for u in urls
+        if urlparse(u).scheme not in ("data", "blob", "about")
+        and urlparse(u).hostname != "127.0.0.1"
+    ]
 
 
-def test_tenant_logs_in_on_a_phone_and_reads_the_balance(phone, csrf_on, make_account, make_meter, make_tenant):
+def log_in_tenant(page, account_code: str, phone_number: str) -> None:
+    """Fill in and send the tenant login form."""
+    page.goto("/auth/tenant/login")
+    page.fill("input[name=account]", account_code)
+    page.fill("input[name=phone]", phone_number)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/t/a/\d+$"))  # and for its load event: styles applied
+
+
+def test_tenant_logs_in_on_a_phone_and_reads_the_balance(
+    phone, csrf_on, make_account, make_meter, make_tenant
+):
     shop = make_account(code="S001", name="兰州拉面 Noodle bar", balance_fen=12_345)
-    make_meter(account=shop, code="E001", state=dict(online=True, supply_actual=Supply.ON))
+    make_meter(account=shop, code="E001", state={"online": True, "supply_actual": Supply.ON})
     tenant = make_tenant([shop])
 
-    phone.goto("/auth/tenant/login")
-    phone.fill("input[name=account]", "S001")
-    phone.fill("input[name=phone]", tenant.phone)
-    phone.click("button[type=submit]")
-    phone.wait_for_url(re.compile(rf"/t/a/{shop.id}$"))
+    log_in_tenant(phone, "S001", tenant.phone)
+    assert phone.url.endswith(f"/t/a/{shop.id}")
 
     expect(phone.get_by_test_id("balance")).to_have_text("¥123.45")
     expect(phone.locator(".balance-card .label")).to_have_text("余额")
     expect(phone.locator("[data-meter=E001] .tag.on")).to_have_text("供电中")
     assert phone.evaluate("document.scrollingElement.scrollWidth") <= 390
     phone.screenshot(path="/tmp/payfirst-tenant.png", full_page=True)
-    assert foreign_requests(phone.requested) == []
+    assert foreign_requests([r.url for r in phone.requested]) == []
 
 
-def test_tenant_switches_the_page_to_english(phone, make_account, make_tenant, login):
-    shop = make_account(code="S002", balance_fen=-500)
-    tenant = make_tenant([shop])
-    phone.goto("/auth/tenant/login")
-    phone.fill("input[name=account]", "S002")
-    phone.fill("input[name=phone]", tenant.phone)
-    phone.click("button[type=submit]")
+def test_tenant_switches_the_page_to_english(phone, make_account, make_tenant):
+    shop = make_account(code="S002", balance_fen=2_000)
+    log_in_tenant(phone, "S002", make_tenant([shop]).phone)
     expect(phone.locator(".balance-card .label")).to_have_text("余额")
 
     phone.click("#lang a")
     expect(phone.locator(".balance-card .label")).to_have_text("Balance")
-    expect(phone.get_by_test_id("balance")).to_have_text("¥-5.00")
+    expect(phone.locator(".tenant-bar .brand")).to_have_text("PayFirst · 先付")
+    phone.wait_for_load_state("load")
     assert phone.url.endswith(f"/t/a/{shop.id}")
     assert phone.evaluate("document.scrollingElement.scrollWidth") <= 390
 
 
-def test_staff_search_filters_the_meter_table_with_htmx(phone, make_site, make_account, make_meter, make_staff):
+def test_a_balance_in_arrears_is_readable_on_its_red_card(phone, make_account, make_tenant):
+    shop = make_account(code="S003", balance_fen=-500)
+    log_in_tenant(phone, "S003", make_tenant([shop]).phone)
+    expect(phone.get_by_test_id("balance")).to_have_text("¥-5.00")
+    expect(phone.locator(".balance-card")).to_have_css("background-color", "rgb(250, 81, 81)")
+    expect(phone.get_by_test_id("balance")).to_have_css("color", "rgb(255, 255, 255)")
+
+
+def test_a_tenant_whose_session_ended_is_taken_to_the_login_page(phone, make_account, make_tenant):
+    shop = make_account(code="S004", balance_fen=100)
+    log_in_tenant(phone, "S004", make_tenant([shop]).phone)
+    phone.context.clear_cookies()
+    # what the 30-second refresh of the status does
+    phone.evaluate("htmx.ajax('GET', location.pathname, {target: '#status', swap: 'outerHTML'})")
+    phone.wait_for_url(re.compile(r"/auth/tenant/login\?next="))
+    expect(phone.locator("input[name=account]")).to_be_visible()
+    assert phone.locator(".tenant-bar").count() == 1
+
+
+def test_staff_search_filters_the_meter_table_with_htmx(
+    phone, csrf_on, make_site, make_account, make_meter, make_staff
+):
     site = make_site("mall")
     for n in range(1, 6):
-        make_meter(account=make_account(site=site, code=f"A10{n}", name=f"Shop {n}"), code=f"E10{n}")
+        make_meter(
+            account=make_account(site=site, code=f"A10{n}", name=f"Shop {n}"), code=f"E10{n}"
+        )
     make_meter(account=make_account(site=site, code="A201", name="Tea house"), code="W201")
     user = make_staff(role=Role.OPERATOR, sites=[site])
 
     phone.goto("/auth/staff/login")
     phone.fill("input[name=username]", user.username)
-    phone.fill("input[name=password]", "correct horse battery")
+    phone.fill("input[name=password]", PASSWORD)
     phone.click("form:not(.inline) button[type=submit]")
+    phone.wait_for_url(re.compile(r"/staff/$"))  # loaded: htmx is running
     rows = phone.locator("#meter-table tbody tr")
     expect(rows).to_have_count(6)
 
-    page_loads = len([u for u in phone.requested if urlparse(u).path == "/staff/"])
+    before = len(phone.requested)
     phone.locator("input[name=q]").press_sequentially("tea", delay=30)
     expect(rows).to_have_count(1)
     expect(rows.first).to_have_attribute("data-meter", "W201")
-    # the table was swapped in place: no new page load, one htmx request with the query
-    assert phone.url.endswith("/staff/")
-    assert any(urlparse(u).query == "q=tea" for u in phone.requested)
-    assert len([u for u in phone.requested if urlparse(u).path == "/staff/" and not urlparse(u).query]) == page_loads
-    assert foreign_requests(phone.requested) == []
+    # the table was swapped in place by htmx: no page load, a background request with the query
+    searches = phone.requested[before:]
+    assert [r.resource_type for r in searches if r.resource_type == "document"] == []
+    assert any(
+        r.url.endswith("/staff/?q=tea") and r.headers.get("hx-request") == "true" for r in searches
+    )
+    assert foreign_requests([r.url for r in phone.requested]) == []

@@ -1,5 +1,8 @@
 """`demo seed`: the Duyun Xingli City demo site through the real importer, idempotent."""
+
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import func, select
@@ -7,65 +10,99 @@ from sqlalchemy import func, select
 from portal.demo import DEMO_PASSWORD, MANAGER_PHONE
 from portal.extensions import db
 from portal.ledger import ledger_mismatches
-from portal.models import Account, Gateway, LedgerEntry, Meter, Role, StaffUser, TenantBinding, TenantUser
+from portal.models import (
+    Account,
+    Gateway,
+    LedgerEntry,
+    Meter,
+    Role,
+    StaffUser,
+    TenantBinding,
+    TenantUser,
+)
+
+COUNTED = (Gateway, Account, Meter, LedgerEntry, StaffUser, TenantUser, TenantBinding)
 
 
 def count(model, *where) -> int:
     return db.session.scalar(select(func.count()).select_from(model).where(*where))
 
 
-@pytest.fixture
-def seed(app, runner, tmp_path, monkeypatch):
-    """seed() runs `demo seed` with the instance folder in tmp_path (the demo writes its xlsx there)."""
-    monkeypatch.setattr(app, "instance_path", str(tmp_path))
-
-    def run():
-        result = runner.invoke(args=["demo", "seed"])
-        assert result.exit_code == 0, result.output
-        return result.output
-
-    return run
-
-
-def test_demo_seed_builds_the_mall(seed, tmp_path):
-    seed()
-    assert count(Gateway) == 5
-    assert count(Account) == 300
-    assert count(Meter, Meter.account_id.is_not(None)) == 300
-    assert count(Meter, Meter.account_id.is_(None)) == 50
-    assert (tmp_path / "demo-site.xlsx").exists()
-
-
-def test_demo_seed_creates_one_staff_user_per_role_and_prints_the_logins(seed, client):
-    output = seed()
-    users = {u.username: u.role for u in db.session.scalars(select(StaffUser))}
-    assert sorted(users.values()) == sorted(Role)
-    assert all(name in output for name in users)
-    assert DEMO_PASSWORD in output and "S001" in output and MANAGER_PHONE in output
-    client.post("/auth/staff/login", data={"username": "operator", "password": DEMO_PASSWORD})
-    assert client.get("/staff/").status_code == 200
+def snapshot(output: str) -> SimpleNamespace:
+    """What one run printed and left in the database, as plain values."""
+    return SimpleNamespace(
+        output=output,
+        counts={m.__name__: count(m) for m in COUNTED},
+        shop_meters=count(Meter, Meter.account_id.is_not(None)),
+        common_meters=count(Meter, Meter.account_id.is_(None)),
+        balances=dict(db.session.execute(select(Account.code, Account.balance_fen)).all()),
+        staff={
+            u.username: (u.role, u.check_password(DEMO_PASSWORD))
+            for u in db.session.scalars(select(StaffUser))
+        },
+        manager_shops=[
+            a.code
+            for a in db.session.scalars(select(TenantUser).where(TenantUser.phone == MANAGER_PHONE))
+            .one()
+            .accounts
+        ],
+        mismatches=ledger_mismatches(db.session),
+    )
 
 
-def test_demo_tenants_can_log_in_and_the_manager_has_three_shops(seed):
-    seed()
-    manager = db.session.scalars(select(TenantUser).where(TenantUser.phone == MANAGER_PHONE)).one()
-    assert [a.code for a in manager.accounts] == ["S001", "S002", "S003"]
-    assert count(TenantUser) == 301
+@pytest.fixture(scope="module")
+def runs(app, tmp_path_factory):
+    """`demo seed` run twice on empty tables (seconds each, so once per module), as snapshots.
+
+    The demo writes its xlsx into the instance folder, here a temporary one. The tables are
+    emptied again after the first test, like after any test.
+    """
+    instance = tmp_path_factory.mktemp("instance")
+    runner = app.test_cli_runner()
+    snapshots = []
+    with pytest.MonkeyPatch.context() as mp, app.app_context():
+        mp.setattr(app, "instance_path", str(instance))
+        for _ in range(2):
+            result = runner.invoke(args=["demo", "seed"])
+            assert result.exit_code == 0, result.output
+            snapshots.append(snapshot(result.output))
+    first, second = snapshots
+    return SimpleNamespace(first=first, second=second, xlsx=instance / "demo-site.xlsx")
 
 
-def test_demo_seed_twice_changes_nothing(seed):
-    seed()
-    before = {m.__name__: count(m) for m in (Gateway, Account, Meter, LedgerEntry, StaffUser, TenantUser,
-                                            TenantBinding)}
-    balances = dict(db.session.execute(select(Account.code, Account.balance_fen)).all())
-    output = seed()
-    assert "already up to date" in output
-    assert {m.__name__: count(m) for m in (Gateway, Account, Meter, LedgerEntry, StaffUser, TenantUser,
-                                           TenantBinding)} == before
-    assert dict(db.session.execute(select(Account.code, Account.balance_fen)).all()) == balances
+def test_demo_seed_builds_five_gateways_300_shops_and_50_common_meters(runs):
+    assert runs.first.counts["Gateway"] == 5
+    assert runs.first.counts["Account"] == 300
+    assert (runs.first.shop_meters, runs.first.common_meters) == (300, 50)
 
 
-def test_demo_ledger_matches_its_balances(seed):
-    seed()
-    assert count(LedgerEntry) > 250
-    assert ledger_mismatches(db.session) == []
+def test_demo_seed_goes_through_an_import_file_in_the_instance_folder(runs):
+    assert runs.xlsx.exists()
+
+
+def test_demo_seed_creates_one_staff_user_per_role_whose_password_works(runs):
+    assert sorted(role for role, _ in runs.first.staff.values()) == sorted(Role)
+    assert all(works for _, works in runs.first.staff.values())
+
+
+def test_demo_seed_prints_the_logins(runs):
+    assert all(username in runs.first.output for username in runs.first.staff)
+    assert DEMO_PASSWORD in runs.first.output
+    assert "S001" in runs.first.output and MANAGER_PHONE in runs.first.output
+
+
+def test_demo_seed_gives_every_shop_a_tenant_and_one_manager_three_shops(runs):
+    assert runs.first.counts["TenantUser"] == 301
+    assert runs.first.manager_shops == ["S001", "S002", "S003"]
+
+
+def test_demo_seed_posts_opening_balances_that_match_the_ledger(runs):
+    assert runs.first.counts["LedgerEntry"] > 250
+    assert runs.first.mismatches == []
+
+
+def test_demo_seed_twice_changes_nothing(runs):
+    assert "already up to date" in runs.second.output
+    assert runs.second.counts == runs.first.counts
+    assert runs.second.balances == runs.first.balances
+    assert runs.second.mismatches == []

@@ -1,4 +1,5 @@
 """Spreadsheet import (SPEC §4): all or nothing, every error by sheet/row/column, idempotent."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,21 +12,39 @@ from sqlalchemy.exc import IntegrityError
 from portal.extensions import db
 from portal.importer import ImportFailed, import_site
 from portal.models import (
-    Account, EntryKind, Gateway, LedgerEntry, Meter, Protocol, Site, Tariff, TariffVersion,
+    Account,
+    EntryKind,
+    Gateway,
+    LedgerEntry,
+    Meter,
+    Protocol,
+    Site,
+    Tariff,
+    TariffVersion,
 )
 
 HEADERS = {
     "gateways": ["code", "name", "host", "port", "protocol"],
     "tariffs": ["code", "name", "unit_price"],
     "accounts": ["code", "name", "tenant", "phone", "area_m2", "opening_balance"],
-    "meters": ["code", "name", "kind", "profile", "gateway", "unit_id", "account", "control_mode", "tariff",
-               "power_limit_kw"],
+    "meters": [
+        "code",
+        "name",
+        "kind",
+        "profile",
+        "gateway",
+        "unit_id",
+        "account",
+        "control_mode",
+        "tariff",
+        "power_limit_kw",
+    ],
 }
 ALL_MODELS = (Site, Gateway, Account, Meter, Tariff, TariffVersion, LedgerEntry)
 
 
 def site_sheets() -> dict[str, list[list]]:
-    """A small valid site: two buses, two shops (one with an opening balance), three meters, two tariffs."""
+    """A valid site: two buses, two shops (one with an opening balance), 3 meters, 2 tariffs."""
     return {
         "gateways": [
             list(HEADERS["gateways"]),
@@ -44,10 +63,12 @@ def site_sheets() -> dict[str, list[list]]:
         ],
         "meters": [
             list(HEADERS["meters"]),
-            ["E101", "Shop 101 electricity", "electric", "payfirst-prepaid-v1", "GW1", "1", "A101", "platform",
-             "FLAT", "10"],
-            ["W101", "Shop 101 water", "water", "payfirst-water-v1", "GW1", "2", "A101", "meter", "WATER", ""],
-            ["C1", "Corridor lights", "electric", "chint-dtsu666", "GW2", "1", "", "platform", "", ""],
+            ["E101", "Shop 101 electricity", "electric", "payfirst-prepaid-v1", "GW1", "1", "A101",
+             "platform", "FLAT", "10"],
+            ["W101", "Shop 101 water", "water", "payfirst-water-v1", "GW1", "2", "A101",
+             "meter", "WATER", ""],
+            ["C1", "Corridor lights", "electric", "chint-dtsu666", "GW2", "1", "",
+             "platform", "", ""],
         ],
     }
 
@@ -76,7 +97,9 @@ def xlsx(tmp_path):
 
 
 def row_counts() -> dict[str, int]:
-    return {m.__tablename__: db.session.scalar(select(func.count()).select_from(m)) for m in ALL_MODELS}
+    return {
+        m.__tablename__: db.session.scalar(select(func.count()).select_from(m)) for m in ALL_MODELS
+    }
 
 
 def located(failed: ImportFailed) -> set[tuple]:
@@ -89,7 +112,8 @@ def import_and_commit(path: Path, site: str = "mall"):
     return report
 
 
-# --- a valid file ----------------------------------------------------------------------------------
+# --- a valid file ---------------------------------------------------------------------------------
+
 
 def test_valid_file_creates_gateways_accounts_meters_and_tariffs(xlsx):
     report = import_and_commit(xlsx())
@@ -99,17 +123,30 @@ def test_valid_file_creates_gateways_accounts_meters_and_tariffs(xlsx):
     assert report.counts["tariffs"]["created"] == 2
     site = db.session.scalars(select(Site).where(Site.code == "mall")).one()
     gw2 = db.session.scalars(select(Gateway).where(Gateway.code == "GW2")).one()
-    assert (gw2.site_id, gw2.host, gw2.port, gw2.protocol) == (site.id, "gw2.mall.example", 4001,
-                                                               Protocol.RTU_OVER_TCP)
+    assert (gw2.site_id, gw2.host, gw2.port, gw2.protocol) == (
+        site.id,
+        "gw2.mall.example",
+        4001,
+        Protocol.RTU_OVER_TCP,
+    )
     e101 = db.session.scalars(select(Meter).where(Meter.code == "E101")).one()
-    assert (e101.gateway.code, e101.unit_id, e101.account.code, e101.power_limit_w) == ("GW1", 1, "A101", 10_000)
+    assert (e101.gateway.code, e101.unit_id, e101.account.code, e101.power_limit_w) == (
+        "GW1",
+        1,
+        "A101",
+        10_000,
+    )
     common = db.session.scalars(select(Meter).where(Meter.code == "C1")).one()
     assert common.account_id is None and common.tariff_id is None
 
 
 def test_flat_tariff_prices_are_stored_exactly_and_the_first_is_the_site_default(xlsx):
     import_and_commit(xlsx())
-    prices = dict(db.session.execute(select(Tariff.code, TariffVersion.unit_price_e4).join(TariffVersion)).all())
+    prices = dict(
+        db.session.execute(
+            select(Tariff.code, TariffVersion.unit_price_e4).join(TariffVersion)
+        ).all()
+    )
     assert prices == {"FLAT": 9_500, "WATER": 45_000}
     site = db.session.scalars(select(Site)).one()
     assert db.session.get(Tariff, site.default_tariff_id).code == "FLAT"
@@ -119,7 +156,9 @@ def test_opening_balance_is_one_opening_ledger_entry(xlsx):
     import_and_commit(xlsx())
     a101 = db.session.scalars(select(Account).where(Account.code == "A101")).one()
     entries = db.session.scalars(select(LedgerEntry)).all()
-    assert [(e.account_id, e.amount_fen, e.kind) for e in entries] == [(a101.id, 12_345, EntryKind.OPENING)]
+    assert [(e.account_id, e.amount_fen, e.kind) for e in entries] == [
+        (a101.id, 12_345, EntryKind.OPENING)
+    ]
     assert a101.balance_fen == 12_345
 
 
@@ -142,7 +181,10 @@ def test_a_changed_name_updates_the_row(xlsx):
     sheets["accounts"][1][1] = "Shop 101 (renamed)"
     report = import_and_commit(xlsx(sheets))
     assert report.counts["accounts"] == {"created": 0, "updated": 1, "unchanged": 1}
-    assert db.session.scalars(select(Account.name).where(Account.code == "A101")).one() == "Shop 101 (renamed)"
+    assert (
+        db.session.scalars(select(Account.name).where(Account.code == "A101")).one()
+        == "Shop 101 (renamed)"
+    )
     assert db.session.scalar(select(func.count()).select_from(LedgerEntry)) == 1
 
 
@@ -157,7 +199,7 @@ def test_a_changed_tariff_price_adds_a_version_and_keeps_the_old_one(xlsx):
 
 def test_extra_columns_are_allowed(xlsx):
     sheets = site_sheets()
-    for name, rows in sheets.items():
+    for rows in sheets.values():
         rows[0].append("remarks")
         for row in rows[1:]:
             row.append(f"note about {row[0]}")
@@ -181,7 +223,8 @@ def test_numbers_typed_as_excel_numbers_work(xlsx):
     assert db.session.scalars(select(Gateway.port).where(Gateway.code == "GW1")).one() == 502
 
 
-# --- a broken file ---------------------------------------------------------------------------------
+# --- a broken file --------------------------------------------------------------------------------
+
 
 def _set(sheet: str, row: int, column: str, value):
     """A change to the valid file: put `value` into one cell (row numbers as Excel shows them)."""
@@ -218,30 +261,52 @@ def _drop_column(sheet: str, column: str):
 BROKEN = {
     "port not a number": (_set("gateways", 2, "port", "five-oh-two"), ("gateways", 2, "port")),
     "port out of range": (_set("gateways", 3, "port", 70000), ("gateways", 3, "port")),
-    "unknown protocol": (_set("gateways", 2, "protocol", "modbus-udp"), ("gateways", 2, "protocol")),
+    "unknown protocol": (
+        _set("gateways", 2, "protocol", "modbus-udp"),
+        ("gateways", 2, "protocol"),
+    ),
     "unit id 0": (_set("meters", 2, "unit_id", 0), ("meters", 2, "unit_id")),
     "unit id 248": (_set("meters", 3, "unit_id", 248), ("meters", 3, "unit_id")),
     "unknown profile": (_set("meters", 2, "profile", "acme-9000"), ("meters", 2, "profile")),
     "missing gateway": (_set("meters", 2, "gateway", "GW9"), ("meters", 2, "gateway")),
     "missing account": (_set("meters", 3, "account", "A999"), ("meters", 3, "account")),
     "missing tariff": (_set("meters", 2, "tariff", "NOPE"), ("meters", 2, "tariff")),
-    "duplicate account code": (_add_row("accounts", ["A101", "again", "", "", "", ""]), ("accounts", 4, "code")),
-    "duplicate meter code": (_add_row("meters", ["C1", "again", "electric", "chint-dtsu666", "GW2", "2", "",
-                                                 "platform", "", ""]), ("meters", 5, "code")),
+    "duplicate account code": (
+        _add_row("accounts", ["A101", "again", "", "", "", ""]),
+        ("accounts", 4, "code"),
+    ),
+    "duplicate meter code": (
+        _add_row(
+            "meters",
+            ["C1", "again", "electric", "chint-dtsu666", "GW2", "2", "", "platform", "", ""],
+        ),
+        ("meters", 5, "code"),
+    ),
     "duplicate unit id on a gateway": (_set("meters", 3, "unit_id", 1), ("meters", 3, "unit_id")),
-    "water profile with kind electric": (_set("meters", 3, "kind", "electric"), ("meters", 3, "kind")),
+    "water profile with kind electric": (
+        _set("meters", 3, "kind", "electric"),
+        ("meters", 3, "kind"),
+    ),
     "meter mode on the acrel profile": (
-        lambda s: (_set("meters", 2, "profile", "acrel-ddsy1352")(s), _set("meters", 2, "control_mode", "meter")(s)),
-        ("meters", 2, "control_mode")),
-    "opening balance with 3 decimals": (_set("accounts", 2, "opening_balance", "1.005"),
-                                        ("accounts", 2, "opening_balance")),
+        lambda s: (
+            _set("meters", 2, "profile", "acrel-ddsy1352")(s),
+            _set("meters", 2, "control_mode", "meter")(s),
+        ),
+        ("meters", 2, "control_mode"),
+    ),
+    "opening balance with 3 decimals": (
+        _set("accounts", 2, "opening_balance", "1.005"),
+        ("accounts", 2, "opening_balance"),
+    ),
     "missing sheet": (_drop_sheet("meters"), ("meters", None, None)),
     "missing header column": (_drop_column("gateways", "host"), ("gateways", 1, "host")),
 }
 
 
 @pytest.mark.parametrize("change, where", BROKEN.values(), ids=BROKEN.keys())
-def test_a_broken_cell_is_reported_by_sheet_row_and_column_and_nothing_is_written(xlsx, change, where):
+def test_a_broken_cell_is_reported_by_sheet_row_and_column_and_nothing_is_written(
+    xlsx, change, where
+):
     sheets = site_sheets()
     change(sheets)
     with pytest.raises(ImportFailed) as failed:
@@ -252,13 +317,23 @@ def test_a_broken_cell_is_reported_by_sheet_row_and_column_and_nothing_is_writte
 
 def test_every_error_in_a_file_is_reported_at_once(xlsx):
     sheets = site_sheets()
-    for change, _ in (BROKEN["port not a number"], BROKEN["unknown protocol"], BROKEN["unit id 248"],
-                      BROKEN["missing account"], BROKEN["opening balance with 3 decimals"]):
+    for change, _ in (
+        BROKEN["port not a number"],
+        BROKEN["unknown protocol"],
+        BROKEN["unit id 248"],
+        BROKEN["missing account"],
+        BROKEN["opening balance with 3 decimals"],
+    ):
         change(sheets)
     with pytest.raises(ImportFailed) as failed:
         import_site(db.session, xlsx(sheets), "mall")
-    assert located(failed.value) >= {("gateways", 2, "port"), ("gateways", 2, "protocol"), ("meters", 3, "unit_id"),
-                                     ("meters", 3, "account"), ("accounts", 2, "opening_balance")}
+    assert located(failed.value) >= {
+        ("gateways", 2, "port"),
+        ("gateways", 2, "protocol"),
+        ("meters", 3, "unit_id"),
+        ("meters", 3, "account"),
+        ("accounts", 2, "opening_balance"),
+    }
 
 
 def test_a_file_that_is_not_xlsx_is_refused(tmp_path):
@@ -281,7 +356,9 @@ def test_a_broken_reimport_leaves_the_site_as_it_was(xlsx):
         import_site(db.session, xlsx(sheets), "mall")
     db.session.rollback()
     assert row_counts() == before
-    assert db.session.scalars(select(Account.name).where(Account.code == "A102")).one() == "Shop 102"
+    assert (
+        db.session.scalars(select(Account.name).where(Account.code == "A102")).one() == "Shop 102"
+    )
 
 
 def test_a_different_opening_balance_on_reimport_is_refused(xlsx):
@@ -293,7 +370,8 @@ def test_a_different_opening_balance_on_reimport_is_refused(xlsx):
     assert located(failed.value) == {("accounts", 2, "opening_balance")}
 
 
-# --- the CLI ---------------------------------------------------------------------------------------
+# --- the CLI --------------------------------------------------------------------------------------
+
 
 def test_cli_import_prints_counts(runner, xlsx):
     result = runner.invoke(args=["import-site", str(xlsx()), "--site", "mall"])
@@ -316,7 +394,9 @@ def test_cli_import_with_errors_exits_nonzero_listing_each_cell(runner, xlsx):
     result = runner.invoke(args=["import-site", str(xlsx(sheets)), "--site", "mall"])
     assert result.exit_code != 0
     assert "meters row 3 column unit_id: must be between 1 and 247" in result.stderr
-    assert "gateways row 2 column protocol: must be one of modbus-tcp, rtu-over-tcp" in result.stderr
+    assert (
+        "gateways row 2 column protocol: must be one of modbus-tcp, rtu-over-tcp" in result.stderr
+    )
     assert "nothing imported: 2 error(s)" in result.stderr
     assert set(row_counts().values()) == {0}
 
@@ -333,16 +413,31 @@ def test_an_invalid_unit_id_is_reported_once_per_row(xlsx):
 def test_a_unit_id_taken_by_a_meter_already_in_the_site_is_refused(xlsx):
     import_and_commit(xlsx())
     sheets = site_sheets()
-    sheets["meters"][1:] = [["E102", "Shop 102", "electric", "payfirst-prepaid-v1", "GW1", 1, "A102", "platform",
-                             "", ""]]
+    sheets["meters"][1:] = [
+        [
+            "E102",
+            "Shop 102",
+            "electric",
+            "payfirst-prepaid-v1",
+            "GW1",
+            1,
+            "A102",
+            "platform",
+            "",
+            "",
+        ]
+    ]
     with pytest.raises(ImportFailed) as failed:
         import_site(db.session, xlsx(sheets), "mall")
     assert [(e.row, e.column) for e in failed.value.errors] == [(2, "unit_id")]
     assert "meter E101 already in the site" in failed.value.errors[0].message
 
 
-@pytest.mark.xfail(strict=True, raises=IntegrityError,
-                   reason="known bug: uq_meters_gateway_id_unit_id is checked row by row, so a swap collides")
+@pytest.mark.xfail(
+    strict=True,
+    raises=IntegrityError,
+    reason="known bug: uq_meters_gateway_id_unit_id is checked row by row, so a swap collides",
+)
 def test_swapping_two_meters_unit_ids_is_imported(xlsx):
     import_and_commit(xlsx())
     sheets = site_sheets()

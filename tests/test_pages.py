@@ -1,6 +1,8 @@
-"""Staff meter list and tenant account page: scope, search, htmx partials, money formatting, languages."""
+"""Staff meter list and tenant account page: scope, search, htmx partials, money, languages."""
+
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -45,16 +47,20 @@ def two_sites(make_site, make_account, make_meter, make_staff):
 
 
 def meter_rows(html: str) -> list[str]:
-    import re
-
     return re.findall(r'<tr[^>]* data-meter="([^"]+)"', html)
 
 
-# --- staff meter list ------------------------------------------------------------------------------
+# --- staff meter list -----------------------------------------------------------------------------
+
 
 def test_meter_list_shows_only_the_users_sites(client, login, two_sites):
     login.staff(two_sites)
-    assert meter_rows(client.get("/staff/").get_data(as_text=True)) == ["CA1", "EA101", "EA102", "WA101"]
+    assert meter_rows(client.get("/staff/").get_data(as_text=True)) == [
+        "CA1",
+        "EA101",
+        "EA102",
+        "WA101",
+    ]
 
 
 def test_admin_meter_list_shows_every_site(client, login, make_staff, two_sites):
@@ -93,15 +99,16 @@ def test_full_page_also_varies_on_hx_request(client, login, two_sites):
     assert "HX-Request" in res.headers["Vary"]
 
 
-# --- tenant account page ---------------------------------------------------------------------------
+# --- tenant account page --------------------------------------------------------------------------
+
 
 @pytest.fixture
 def tenant_page(client, login, make_account, make_meter, make_tenant):
-    """tenant_page(balance_fen, headers) logs a tenant into a shop with one read meter and one never read."""
+    """tenant_page(balance_fen, **get) logs a tenant into a shop with a read and an unread meter."""
 
     def open_page(balance_fen: int = 12_345, **get_kw):
         acct = make_account(balance_fen=balance_fen, name="Noodle bar")
-        make_meter(account=acct, code="E1", state=dict(online=True, supply_actual=Supply.ON))
+        make_meter(account=acct, code="E1", state={"online": True, "supply_actual": Supply.ON})
         make_meter(account=acct, code="E2")
         login.tenant(make_tenant([acct]), acct)
         return client.get(f"/t/a/{acct.id}", **get_kw)
@@ -113,7 +120,7 @@ def test_account_page_shows_the_balance_in_yuan(tenant_page):
     assert "¥123.45" in tenant_page(12_345).get_data(as_text=True)
 
 
-def test_account_page_shows_large_and_negative_balances(tenant_page):
+def test_account_page_groups_thousands_in_large_balances(tenant_page):
     assert "¥12,345.67" in tenant_page(1_234_567).get_data(as_text=True)
 
 
@@ -135,7 +142,8 @@ def test_account_page_htmx_refresh_returns_only_the_status(tenant_page):
     assert "HX-Request" in res.headers["Vary"]
 
 
-# --- languages -------------------------------------------------------------------------------------
+# --- languages ------------------------------------------------------------------------------------
+
 
 def test_pages_are_chinese_by_default(tenant_page):
     html = tenant_page().get_data(as_text=True)
@@ -161,7 +169,9 @@ def test_brand_shows_both_names_in_english(tenant_page):
 def test_language_switch_to_english_sticks_for_the_session(client, tenant_page):
     page = tenant_page()
     client.get("/auth/lang/en")
-    html = client.get(page.request.path, headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
+    html = client.get(page.request.path, headers={"Accept-Language": "zh-CN"}).get_data(
+        as_text=True
+    )
     assert "Balance" in html and "Supply on" in html
 
 
@@ -179,6 +189,12 @@ def test_translation_catalog_is_complete(tmp_path):
     (tmp_path / "scripts").mkdir()
     for name in ("babel.cfg", "scripts/translations.py"):
         shutil.copy(ROOT / name, tmp_path / name)
-    result = subprocess.run([sys.executable, "scripts/translations.py"], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "scripts/translations.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -1,7 +1,7 @@
 """Sessions for two kinds of people: staff (password) and tenants (demo now; WeChat and SMS later)."""
 from __future__ import annotations
 
-from flask import Flask, redirect, request, url_for
+from flask import Flask, Response, redirect, request, url_for
 
 from portal.extensions import db, login_manager
 from portal.models import StaffUser, TenantUser
@@ -20,9 +20,12 @@ def load_user(user_id: str):
 @login_manager.unauthorized_handler
 def unauthorized():
     """Send people to the login page of their area."""
-    if request.blueprint == "tenant":
-        return redirect(url_for("auth.tenant_login", next=request.full_path))
-    return redirect(url_for("auth.staff_login", next=request.full_path))
+    endpoint = "auth.tenant_login" if request.blueprint == "tenant" else "auth.staff_login"
+    target = url_for(endpoint, next=request.full_path)
+    if request.headers.get("HX-Request") == "true":
+        # A plain redirect would swap the whole login page into the polled fragment.
+        return Response(status=401, headers={"HX-Redirect": target})
+    return redirect(target)
 
 
 def init_app(app: Flask) -> None:
