@@ -83,3 +83,6 @@ def landing():
     if isinstance(current_user, TenantUser):
         return redirect(url_for("tenant.home"))
     return render_template("index.html")
+
+
+from portal.auth import wechat  # noqa: E402,F401  (WeChat login routes register on bp)

@@ -1,0 +1,141 @@
+"""WeChat official-account login (网页授权, snsapi_base): openid → tenant, bound to a shop once.
+
+/auth/wechat/start sends the visitor to WeChat with a state bound to this session; the callback turns
+the code into an openid. A known openid logs in; an unknown one binds itself to a shop with the demo
+check (account code + the phone on file) and logs in. JSAPI payments then use the tenant's openid.
+"""
+from __future__ import annotations
+
+import hmac
+import secrets
+
+import requests
+from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import login_user
+from sqlalchemy import select
+from wechatpy.exceptions import WeChatOAuthException
+from wechatpy.oauth import WeChatOAuth
+
+from portal.audit import audit
+from portal.auth.forms import TenantDemoLoginForm
+from portal.auth.views import _safe_next, bp
+from portal.extensions import db, limiter
+from portal.models import Account, AccountStatus, TenantBinding, TenantUser
+from portal.settings import env_str
+
+STATE_KEY, NEXT_KEY, OPENID_KEY = "wechat_oauth_state", "wechat_oauth_next", "wechat_pending_openid"
+
+
+class _OAuth(WeChatOAuth):
+    """wechatpy's OAuth client with a timeout, on bases a stand-in can replace (WECHAT_API_BASE...)."""
+
+    def __init__(self, redirect_uri: str, state: str = ""):
+        super().__init__(env_str("WECHAT_APP_ID"), env_str("WECHAT_APP_SECRET"), redirect_uri,
+                         scope="snsapi_base", state=state)
+        self.API_BASE_URL = env_str("WECHAT_API_BASE", WeChatOAuth.API_BASE_URL).rstrip("/") + "/"
+        self.OAUTH_BASE_URL = env_str("WECHAT_OPEN_BASE", WeChatOAuth.OAUTH_BASE_URL).rstrip("/") + "/"
+
+    def _request(self, method, url_or_endpoint, **kwargs):
+        kwargs.setdefault("timeout", (5, 10))
+        return super()._request(method, url_or_endpoint, **kwargs)
+
+
+def _configured() -> bool:
+    return bool(env_str("WECHAT_APP_ID") and env_str("WECHAT_APP_SECRET"))
+
+
+def _callback_url() -> str:
+    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for("auth.wechat_callback")
+
+
+def _to_login(message: str):
+    flash(message, "error")
+    return redirect(url_for("auth.tenant_login"))
+
+
+@bp.get("/wechat/start")
+def wechat_start():
+    """Send the visitor to WeChat's authorize page with a fresh state kept in the session."""
+    if not _configured():
+        return _to_login(_("WeChat login is not set up here. Log in with your account code and phone."))
+    state = secrets.token_urlsafe(16)
+    session[STATE_KEY] = state
+    session[NEXT_KEY] = _safe_next(url_for("tenant.home"))
+    return redirect(_OAuth(_callback_url(), state).authorize_url)
+
+
+@bp.get("/wechat/callback")
+def wechat_callback():
+    """WeChat came back with a code: check the state, get the openid, log in or ask to bind a shop."""
+    expected = session.pop(STATE_KEY, None)
+    given = request.args.get("state", "")
+    if not expected or not hmac.compare_digest(expected.encode(), given.encode()):
+        return _to_login(_("That WeChat login link has expired. Please try again."))
+    code = request.args.get("code", "")
+    if not code or not _configured():
+        return _to_login(_("WeChat login was cancelled."))
+    try:
+        openid = _OAuth(_callback_url()).fetch_access_token(code)["openid"]
+    except (WeChatOAuthException, requests.RequestException, KeyError, ValueError):
+        return _to_login(_("WeChat did not confirm the login. Please try again."))
+    if not isinstance(openid, str) or not 0 < len(openid) <= 64:
+        return _to_login(_("WeChat did not confirm the login. Please try again."))
+    tenant = db.session.execute(select(TenantUser).where(TenantUser.wechat_openid == openid)).scalar_one_or_none()
+    if tenant is not None and tenant.accounts:
+        return _login(tenant)
+    session[OPENID_KEY] = openid
+    return redirect(url_for("auth.wechat_bind"))
+
+
+@bp.route("/wechat/bind", methods=["GET", "POST"])
+@limiter.limit("10 per minute", methods=["POST"])
+def wechat_bind():
+    """Bind this WeChat to a shop: the account code and the phone number on file, as at the counter."""
+    openid = session.get(OPENID_KEY)
+    if not openid:
+        return redirect(url_for("auth.tenant_login"))
+    form = TenantDemoLoginForm()
+    if form.validate_on_submit():
+        tenant = bind_openid(db.session, openid, form.account.data.strip(), form.phone.data.strip())
+        if tenant is not None:
+            db.session.commit()
+            session.pop(OPENID_KEY, None)
+            return _login(tenant)
+        db.session.rollback()
+        flash(_("No shop with that account code and phone number, or it is bound to another WeChat."), "error")
+    return render_template("auth/wechat_bind.html", form=form)
+
+
+def bind_openid(s, openid: str, code: str, phone: str) -> TenantUser | None:
+    """Give the shop's tenant (found, or created from the account's phone) this openid; None if no match."""
+    tenant = s.execute(select(TenantUser).where(TenantUser.phone == phone)).scalar_one_or_none()
+    accounts = [a for a in tenant.accounts if a.code == code] if tenant else []
+    if not accounts:
+        accounts = list(s.execute(select(Account).where(
+            Account.code == code, Account.phone == phone, Account.status == AccountStatus.ACTIVE)).scalars())
+    if not accounts or (tenant is not None and tenant.wechat_openid not in (None, openid)):
+        return None
+    if tenant is None:
+        tenant = TenantUser(name=accounts[0].tenant_name, phone=phone)
+        s.add(tenant)
+        s.flush()
+    stale = s.execute(select(TenantUser).where(TenantUser.wechat_openid == openid,
+                                               TenantUser.id != tenant.id)).scalar_one_or_none()
+    if stale is not None:  # an earlier tenant with this openid and no shop left
+        stale.wechat_openid = None
+        s.flush()
+    bound = {a.id for a in tenant.accounts}
+    for account in accounts:
+        if account.id not in bound:
+            s.add(TenantBinding(tenant_user_id=tenant.id, account_id=account.id))
+        audit(s, tenant.actor, "tenant.wechat_bound", "account", account.id, account.site_id)
+    tenant.wechat_openid = openid
+    s.flush()
+    s.expire(tenant, ["accounts"])
+    return tenant
+
+
+def _login(tenant: TenantUser):
+    login_user(tenant)
+    return redirect(session.pop(NEXT_KEY, None) or url_for("tenant.home"))
