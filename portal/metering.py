@@ -69,6 +69,16 @@ def interval_start(at: datetime) -> datetime:
     return at.replace(minute=at.minute - at.minute % 15, second=0, microsecond=0)
 
 
+def gateway_down(observations) -> bool:
+    """Nothing answered and the driver blamed the gateway: refused, dropped, or a bus that stays silent."""
+    blamed = False
+    for o in observations:
+        if o.fields is not None:
+            return False
+        blamed = blamed or o.gateway_down
+    return blamed
+
+
 def due_for_poll(meter: Meter) -> bool:
     """Skip a known-offline meter except on its probe cycles."""
     st = meter.state
@@ -93,7 +103,7 @@ def record_cycle(session: Session, gateway: Gateway, meters: list[Meter], observ
     result = CycleResult()
     boundary = interval_start(now)
     previous = last_intervals(session, [m.id for m in meters])
-    down = bool(observations) and all(o.gateway_down for o in observations.values())
+    down = gateway_down(observations.values())
     _record_gateway(session, gateway, down, now, result)
     for meter in meters:
         st = meter.state

@@ -10,8 +10,9 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from portal.alarms import raise_alarm
@@ -30,6 +31,8 @@ from worker.reconcile import MeterPlan, reconcile_meter
 log = logging.getLogger(__name__)
 #: per-request timeout; a gateway that is down costs one of these per cycle
 REQUEST_TIMEOUT = 1.0
+#: PostgreSQL advisory-lock namespace: (BUS_LOCK, gateway id) is held by the cycle using that bus
+BUS_LOCK = 0x5046
 
 
 @dataclass
@@ -80,6 +83,19 @@ def schedule_polls() -> int:
     return len(ids)
 
 
+def lock_buses(session: Session, gateway_ids: list[int] | None) -> None:
+    """Hold each gateway's bus until the caller commits, so two cycles of one gateway never overlap."""
+    # A command's poll and the minute's poll can run on two workers at once; without this both would
+    # talk on one RS485 bus, and both would plan the same writes from the same stale rows.
+    if session.get_bind().dialect.name != "postgresql":
+        return  # the embedded demo runs its jobs one at a time on one thread
+    ids = select(Gateway.id).order_by(Gateway.id)  # one order everywhere: no deadlock between cycles
+    if gateway_ids is not None:
+        ids = ids.where(Gateway.id.in_(gateway_ids))
+    ids = ids.subquery()
+    session.execute(select(func.pg_advisory_xact_lock(BUS_LOCK, ids.c.id)))
+
+
 def load_gateways(session: Session, gateway_ids: list[int] | None) -> list[Gateway]:
     """Gateways with their meters, states and pending commands, in three queries."""
     q = select(Gateway).order_by(Gateway.id).options(
@@ -108,20 +124,22 @@ def plan_for(gw: Gateway) -> GatewayPlan:
 
 
 def run_cycle(session: Session, gateway_ids: list[int] | None = None, *, concurrency: int = 200,
-              timeout: float = REQUEST_TIMEOUT) -> CycleStats:
-    """One full cycle over the given gateways (all when None); the caller commits."""
+              timeout: float = REQUEST_TIMEOUT, now: datetime | None = None) -> CycleStats:
+    """One full cycle over the given gateways (all when None), recorded at `now`; the caller commits."""
     stats = CycleStats()
+    lock_buses(session, gateway_ids)
     gateways = load_gateways(session, gateway_ids)
     plans = [plan_for(gw) for gw in gateways]
     started = time.perf_counter()
     outcomes = asyncio.run(poll_plans(plans, concurrency, timeout))
     stats.io_seconds = time.perf_counter() - started
-    now = utcnow()
+    now = now if now is not None else utcnow()
     deltas = []
     for gw, outcome in zip(gateways, outcomes):
         result = record_cycle(session, gw, gw.meters, outcome.observations, now)
         deltas.extend(result.deltas)
         _apply_writes(session, gw, outcome.writes, now)
+        _settle(gw, outcome.observations, now)
         for meter in result.over_limit:
             _trip_over_power(session, meter)
         stats.gateways += 1
@@ -129,7 +147,7 @@ def run_cycle(session: Session, gateway_ids: list[int] | None = None, *, concurr
         stats.read += result.read
         stats.missed += result.missed
         stats.writes += len(outcome.writes)
-    bill_deltas(session, deltas)
+    bill_deltas(session, deltas, now=now)
     stats.record_seconds = time.perf_counter() - started - stats.io_seconds
     return stats
 
@@ -173,6 +191,15 @@ def _apply_writes(session: Session, gw: Gateway, writes: list, now) -> None:
             for c in meter.pending_commands:
                 if c.action in w.actions:
                     c.error = (w.error or "")[:200]
+
+
+def _settle(gw: Gateway, observations: dict[int, Observation], now) -> None:
+    """A supply command the meter already obeys needs no write: once the meter is read, it is done."""
+    for meter in gw.meters:
+        obs, st = observations.get(meter.id), meter.state
+        if obs is not None and obs.fields is not None and st.supply_actual == meter.supply_desired:
+            off = meter.supply_desired == Supply.OFF
+            _finish(meter, ("trip", "close"), now, lambda c: (c.action == "trip") == off)
 
 
 def _finish(meter: Meter, actions: tuple[str, ...], now, matches) -> None:

@@ -9,7 +9,7 @@ import dataclasses
 import logging
 from dataclasses import dataclass, field
 
-from portal.metering import Observation
+from portal.metering import Observation, gateway_down
 from worker.meters.codec import Reading, set_keep_power, set_power_limit, set_supply, write_purchase
 from worker.meters.errors import GatewayDown, MeterError
 from worker.meters.gateway import GatewayClient
@@ -66,6 +66,12 @@ async def poll_and_reconcile(host: str, port: int, protocol: str, meters: list[M
             else:
                 observations[plan.meter_id] = Observation(plan.meter_id, error=str(res)[:120],
                                                           gateway_down=isinstance(res, GatewayDown))
+        # Skipped meters share the gateway's fate, so a dead gateway is one gateway alarm even when
+        # none of its meters was due; with nobody to read, one connect tells whether it answers.
+        if due:
+            down = gateway_down(observations.values())
+        else:
+            down = bool(meters) and not await client.connect(force=True)
         for plan in due:
             obs = observations[plan.meter_id]
             if obs.fields is not None:
@@ -74,7 +80,8 @@ async def poll_and_reconcile(host: str, port: int, protocol: str, meters: list[M
         await client.close()
     for plan in meters:
         if not plan.due:
-            observations[plan.meter_id] = Observation(plan.meter_id, error="offline; skipped until its probe")
+            observations[plan.meter_id] = Observation(plan.meter_id, error="offline; skipped until its probe",
+                                                      gateway_down=down)
     return observations, writes
 
 

@@ -40,6 +40,10 @@ class SimGateway:
         self.latency_ms = spec.answer_latency_ms
         self.silent_hold_ms = 0.0
         self.requests = 0  #: requests received, answered or not
+        #: With timing emulation: requests waiting or on the bus now, and the most ever at once.
+        #: A single master keeps this at 1; 2 means two clients talked over each other.
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._server: asyncio.Server | None = None
         self._links: set[_Link] = set()
         self._tasks: set[asyncio.Task] = set()
@@ -115,14 +119,17 @@ class SimGateway:
         return wire_len - 4 if isinstance(self.framer, MbapFramer) else wire_len
 
     async def _serve_timed(self, link: _Link, unit: int, pdu: bytes, tag: bytes) -> None:
-        async with self._bus:
-            out = self.respond(unit, pdu, tag)
-            char_s = BITS_PER_BYTE / self.baud
-            wire = len(pdu) + 3 + (self._rtu_len(len(out)) if out else 0)
-            extra_ms = self.latency_ms if out else self.silent_hold_ms
-            await asyncio.sleep((wire + 3.5) * char_s + extra_ms / 1000)
-            if out and not link.transport.is_closing():
-                link.transport.write(out)
+        try:
+            async with self._bus:
+                out = self.respond(unit, pdu, tag)
+                char_s = BITS_PER_BYTE / self.baud
+                wire = len(pdu) + 3 + (self._rtu_len(len(out)) if out else 0)
+                extra_ms = self.latency_ms if out else self.silent_hold_ms
+                await asyncio.sleep((wire + 3.5) * char_s + extra_ms / 1000)
+                if out and not link.transport.is_closing():
+                    link.transport.write(out)
+        finally:
+            self.in_flight -= 1
 
     def _submit(self, link: _Link, unit: int, pdu: bytes, tag: bytes) -> None:
         if self.baud is None:
@@ -130,6 +137,8 @@ class SimGateway:
             if out:
                 link.transport.write(out)
             return
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
         task = asyncio.ensure_future(self._serve_timed(link, unit, pdu, tag))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -1,0 +1,63 @@
+"""Fixtures of the poller tests: a simulated farm per test, polls recorded, a Redis-backed app.
+
+Polls that commands ask for (request_poll, after commit) are recorded instead of run inline, so each
+test drives the cycles itself at the simulated time it chooses.
+"""
+from __future__ import annotations
+
+import socket
+
+import pytest
+import redis
+
+from portal.extensions import db
+from tests.poller.farm import GW, Farm, start_farm
+
+
+@pytest.fixture
+def polls(app, monkeypatch):
+    """Gateway ids whose poll was requested (after commit); the jobs are recorded, not run inline."""
+    requested: list[int] = []
+    runner = app.extensions["payfirst.dispatcher"].runner
+
+    def record(func, args):
+        assert func.job_name == "worker.poller.poll_gateway_job"
+        requested.extend(args)
+
+    monkeypatch.setattr(runner, "submit", record)
+    return requested
+
+
+@pytest.fixture
+def farm(polls):
+    """farm(GW(...), ...) -> Farm, its simulator stopped after the test."""
+    started: list[Farm] = []
+
+    def build(*gateways: GW) -> Farm:
+        started.append(start_farm(*gateways))
+        return started[-1]
+
+    yield build
+    for f in started:
+        f.sim.stop()
+
+
+@pytest.fixture
+def redis_app(database_url, redis_url):
+    """A second app on the same database whose queue is real Redis (as in tests/test_jobs.py)."""
+    from portal import create_app
+
+    app = create_app({"TESTING": True, "REDIS_URL": redis_url, "WTF_CSRF_ENABLED": False})
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+    redis.Redis.from_url(redis_url).flushdb()
+
+
+@pytest.fixture
+def refused_port() -> int:
+    """A loopback port nobody listens on: a gateway there is refused at once."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
