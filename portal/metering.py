@@ -180,7 +180,8 @@ def _record_reading(session, meter, st, fields, now, boundary, last, result) -> 
         if delta:
             tou = _tou_delta(fields, last)
             result.deltas.append(Delta(meter.id, meter.account_id, boundary, delta, tou, since=last.interval_start))
-    _check_power(meter, st, fields.get("power_w"), result)
+    _check_power(meter, st, fields.get("power_w"), result,
+                 tripped_itself=fields.get("trip_reason") == "over_power" and fields.get("supply") == "off")
 
 
 def _validate_energy(meter, st, energy, now, last, result) -> bool:
@@ -209,7 +210,13 @@ def _validate_energy(meter, st, energy, now, last, result) -> bool:
     return True
 
 
-def _check_power(meter: Meter, st: MeterState, power_w: int | None, result: CycleResult) -> None:
+def _check_power(meter: Meter, st: MeterState, power_w: int | None, result: CycleResult,
+                 tripped_itself: bool = False) -> None:
+    if tripped_itself:  # the meter saw its limit exceeded for 3 s and opened: record it as ours
+        closing = any(c.action == "close" for c in meter.pending_commands)  # unless a person just closed it
+        if not closing:
+            result.over_limit.append(meter)
+        return
     if not meter.power_limit_w or power_w is None or power_w <= meter.power_limit_w:
         st.over_limit_reads = 0
         return

@@ -115,7 +115,7 @@ def plan_for(gw: Gateway) -> GatewayPlan:
         purchases = [(c.id, c.payload["amount_fen"]) for c in m.pending_commands if c.action == "purchase"]
         plans.append(MeterPlan(
             meter_id=m.id, unit_id=m.unit_id, profile=get_profile(m.profile), due=due_for_poll(m),
-            desired=m.supply_desired.value, keep_power=m.keep_power, meter_mode=m.control_mode == ControlMode.METER,
+            desired=m.supply_desired.value, desired_reason=m.desired_reason, keep_power=m.keep_power, meter_mode=m.control_mode == ControlMode.METER,
             inferred_actual=st.supply_actual.value if st and st.supply_inferred and st.supply_actual else None,
             power_limit_w=m.power_limit_w, purchase_count=m.purchase_count,
             purchase_total_fen=m.purchase_total_fen, purchases=purchases,

@@ -28,6 +28,8 @@ class MeterPlan:
     profile: Profile
     due: bool
     desired: str  # "on" / "off"
+    #: why: arrears, remote (a person), over_power, restored...
+    desired_reason: str
     keep_power: bool
     meter_mode: bool
     inferred_actual: str | None  # last acknowledged supply, for meters that cannot report it
@@ -99,8 +101,12 @@ async def reconcile_meter(client: GatewayClient, plan: MeterPlan, fields: dict) 
     if caps.relay or caps.valve:
         actual = fields.get("supply") if caps.supply_readable else plan.inferred_actual
         # A meter-mode meter that tripped itself for arrears is right to: only a purchase restores it.
-        own_trip = plan.meter_mode and fields.get("trip_reason") == "arrears" and actual == "off"
-        if actual != plan.desired and not (own_trip and plan.desired == "on"):
+        # The meter's own trips are right: a meter-mode meter out of credit (only a purchase restores
+        # it), and any meter above its power limit (the platform records it; a person closes it).
+        reason = fields.get("trip_reason")
+        own_trip = actual == "off" and (reason == "over_power" or (plan.meter_mode and reason == "arrears"))
+        overruled = own_trip and plan.desired == "on" and not (reason == "over_power" and plan.desired_reason == "remote")
+        if actual != plan.desired and not overruled:
             out.append(await _write(client, plan, "supply", set_supply(plan.desired), plan.desired,
                                     inferred=not caps.supply_readable, actions=("trip", "close")))
     return out
@@ -119,20 +125,28 @@ async def _purchases(client, plan: MeterPlan, fields: dict) -> list[WriteOutcome
     out = []
     count, total = plan.purchase_count, plan.purchase_total_fen
     m_count, m_total = fields.get("purchase_count"), fields.get("purchase_total_fen")
-    for command_id, amount in plan.purchases:
-        if m_count == count + 1 and m_total == total + amount:
-            pass  # written in an earlier cycle whose acknowledgement was lost: never write it again
-        elif m_count == count and m_total == total:
-            try:
-                after = await client.write(plan.unit_id, plan.profile, write_purchase(amount, count + 1))
-            except MeterError as exc:
-                out.append(WriteOutcome(plan.meter_id, "purchase", False, command_id=command_id,
-                                        error=f"{type(exc).__name__}: {exc}", actions=("purchase",)))
-                return out
-            m_count = after.purchase_count if after is not None else count + 1
-            m_total = after.purchase_total_fen if after is not None and after.purchase_total_fen is not None else total + amount
-        else:
+    pending = list(plan.purchases)
+    # Purchases written in earlier cycles whose acknowledgement (or commit) was lost show on the meter
+    # as exactly the next k counts and amounts: record them, never write them again.
+    ahead, paid = 0, 0
+    for k, (_, amount) in enumerate(pending, start=1):
+        paid += amount
+        if m_count == count + k and m_total == total + paid:
+            ahead = k
+    for command_id, amount in pending[:ahead]:
+        count, total = count + 1, total + amount
+        out.append(WriteOutcome(plan.meter_id, "purchase", True, (count, total), command_id=command_id))
+    for command_id, amount in pending[ahead:]:
+        if (m_count, m_total) != (count, total):
             break
+        try:
+            after = await client.write(plan.unit_id, plan.profile, write_purchase(amount, count + 1))
+        except MeterError as exc:
+            out.append(WriteOutcome(plan.meter_id, "purchase", False, command_id=command_id,
+                                    error=f"{type(exc).__name__}: {exc}", actions=("purchase",)))
+            return out
+        m_count = after.purchase_count if after is not None else count + 1
+        m_total = after.purchase_total_fen if after is not None and after.purchase_total_fen is not None else total + amount
         count, total = count + 1, total + amount
         out.append(WriteOutcome(plan.meter_id, "purchase", True, (count, total), command_id=command_id))
     if m_count is not None and (m_count, m_total) != (count, total):

@@ -16,6 +16,8 @@ PROFILES = frozenset({"acrel-ddsy1352", "payfirst-prepaid-v1", "payfirst-water-v
 PROFILES_WITH_PREPAID = frozenset({"payfirst-prepaid-v1", "payfirst-water-v1"})
 #: profiles with a relay or valve the platform can switch
 SWITCHABLE_PROFILES = frozenset({"acrel-ddsy1352", "payfirst-prepaid-v1", "payfirst-water-v1"})
+#: profiles with a meter-side keep-power flag (elsewhere keep-power is the platform's alone)
+KEEP_POWER_PROFILES = frozenset({"payfirst-prepaid-v1", "payfirst-water-v1"})
 #: profiles that measure water (litres) rather than electricity
 WATER_PROFILES = frozenset({"payfirst-water-v1"})
 

@@ -60,3 +60,28 @@ def test_the_poll_after_an_over_power_decision_opens_the_relay(farm):
     [cmd] = db.session.execute(select(ControlCommand).where(ControlCommand.actor == "system:power-limit")).scalars()
     assert cmd.status == CommandStatus.APPLIED
     assert len(f.alarms(AlarmKind.OVER_POWER, open_only=False)) == 1
+
+
+def test_a_meter_that_tripped_itself_for_power_stays_off_until_a_person_closes_it(farm):
+    from portal.control import command_meter
+
+    f = farm(*FARM)
+    f.cycle()
+    sim = f.sim_meter("GW1", 1)
+    sim.set_power_limit_w(3_000)
+    sim.set_load(4_500)
+    f.cycle()  # the meter opens by itself after 3 s above its own limit
+    assert f.snapshot("GW1", 1)["supply"] == "off"
+    f.cycle()
+
+    meter = f.meter("GW1", 1)
+    assert meter.supply_desired == Supply.OFF and meter.desired_reason == "over_power"
+    assert len(f.alarms(AlarmKind.OVER_POWER)) == 1
+    assert f.snapshot("GW1", 1)["supply"] == "off"  # the platform did not close it again
+
+    sim.set_load(1_000)
+    command_meter(db.session, meter, "close", "staff:electrician", "load reduced")
+    db.session.commit()
+    f.cycle()
+    assert f.snapshot("GW1", 1)["supply"] == "on"
+    assert f.alarms(AlarmKind.OVER_POWER) == []

@@ -93,3 +93,18 @@ def test_purchase_is_not_written_while_counts_disagree(farm):
     assert f.snapshot("GW1", 1)["purchase_count"] == 1
     assert db.session.get(ControlCommand, cmd.id).status == CommandStatus.PENDING
     assert len(f.alarms(AlarmKind.TAMPER)) == 1
+
+
+def test_two_purchases_that_reached_the_meter_before_a_lost_commit_are_recorded_not_rewritten(farm):
+    f = farm(*FARM)
+    f.cycle()
+    first, second = _queue(f, "payment:P1"), _queue(f, "payment:P2")
+    f.sim_meter("GW1", 1).purchase(AMOUNT, 1)  # both reached the meter; the cycle's commit was lost
+    f.sim_meter("GW1", 1).purchase(AMOUNT, 2)
+
+    f.cycle()
+
+    snap = f.snapshot("GW1", 1)
+    assert (snap["purchase_count"], snap["purchase_total_fen"]) == (2, 2 * AMOUNT)
+    assert {db.session.get(ControlCommand, c.id).status for c in (first, second)} == {CommandStatus.APPLIED}
+    assert f.alarms(AlarmKind.TAMPER) == []
