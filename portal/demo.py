@@ -92,6 +92,10 @@ def seed(session: Session, instance_dir: Path) -> list[str]:
             if (user.id, acct.id) not in bindings:
                 session.add(TenantBinding(tenant_user_id=user.id, account_id=acct.id))
     session.flush()
+    from portal.payments.sandbox import DIR_NAME, ensure_demo_keys
+
+    # The payment sandbox signs Alipay-format notifies with keys of its own, made once per installation.
+    ensure_demo_keys(instance_dir / DIR_NAME)
     changed = "changed" if report.changed else "already up to date"
     return [
         f"Demo site {SITE_CODE}: {len(accounts)} shops ({changed}).",
@@ -99,4 +103,6 @@ def seed(session: Session, instance_dir: Path) -> list[str]:
         + ", ".join(u for u, _ in STAFF) + f" — password {DEMO_PASSWORD}",
         f"Tenant (http://127.0.0.1:5000/auth/tenant/login): account S001, phone {shop_phone(1)}; "
         f"a manager of three shops: account S002, phone {MANAGER_PHONE}",
+        "API (http://127.0.0.1:5000/api/v1): get a bearer token with "
+        "`.venv/bin/flask --app wsgi api-token create admin`, then e.g. GET /api/v1/accounts/S001",
     ]

@@ -1,2 +1,91 @@
 """Alipay notify route (POST /pay/alipay/notify) and the demo sandbox pay page."""
-from portal.pay import bp  # noqa: F401
+from __future__ import annotations
+
+import logging
+
+from flask import abort, current_app, flash, redirect, render_template, request
+from flask_babel import gettext as _
+from sqlalchemy import select
+from werkzeug.exceptions import MethodNotAllowed, NotFound, RequestEntityTooLarge
+from werkzeug.routing import RequestRedirect
+
+from portal.extensions import csrf, db
+from portal.models import Channel, OrderStatus, PaymentOrder
+from portal.pay import bp
+from portal.payments import alipay, sandbox
+from portal.payments.notify import RAW_LIMIT
+
+log = logging.getLogger(__name__)
+
+
+def _answer(text: str, status: int = 200):
+    return text, status, {"Content-Type": "text/plain; charset=utf-8"}
+
+
+def _capped_body() -> bytes | None:
+    """The request body, or None when it is larger than a notify can be (checked before reading it all)."""
+    if request.content_length is not None and request.content_length > RAW_LIMIT:
+        return None
+    request.max_content_length = RAW_LIMIT  # a chunked body is cut off while being read
+    try:
+        return request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        return None
+
+
+@bp.post("/alipay/notify")
+def alipay_notify():
+    """Alipay's asynchronous notify: `success` once accepted (or already known), HTTP 400 `fail` when rejected."""
+    body = _capped_body()
+    if body is None:
+        log.warning("alipay notify rejected: body larger than %d bytes", RAW_LIMIT)
+        return _answer("fail", 400)
+    try:
+        outcome = alipay.accept_notify(db.session, alipay.parse_form(body), body.decode("ascii"))
+    except alipay.InvalidNotify as exc:
+        db.session.rollback()
+        log.warning("alipay notify rejected from %s: %s", request.remote_addr, exc)
+        return _answer("fail", 400)
+    except alipay.AlipayConfigError as exc:
+        db.session.rollback()
+        log.error("alipay notify not checked: %s", exc)
+        return _answer("fail", 503)  # our fault, not the sender's: Alipay retries later
+    db.session.commit()
+    log.info("alipay notify %s", outcome.value)
+    return _answer("success")
+
+
+@bp.route("/sandbox/<out_trade_no>", methods=["GET", "POST"])
+def sandbox_pay(out_trade_no: str):
+    """The demo's stand-in for Alipay's cashier: shows the order; paying sends a signed notify to ourselves."""
+    if sandbox.missing():
+        abort(404)
+    order = db.session.execute(select(PaymentOrder).where(PaymentOrder.out_trade_no == out_trade_no,
+                                                          PaymentOrder.channel == Channel.SANDBOX)).scalar_one_or_none()
+    if order is None:
+        abort(404)
+    if request.method == "GET":
+        return render_template("pay/sandbox.html", order=order)
+    if current_app.config.get("WTF_CSRF_ENABLED", True):
+        csrf.protect()  # the pay blueprint is exempt for notifies; this form is a person's, so it is checked
+    if order.status == OrderStatus.CREATED:
+        fields = sandbox.signed_notify(order)
+        db.session.rollback()  # hold no transaction while our own notify route works on this order
+        status, text = sandbox.deliver_notify(fields)
+        if status != 200 or text != "success":
+            log.error("sandbox notify for %s answered %s %r", out_trade_no, status, text[:200])
+            flash(_("The payment notice could not be delivered (%(status)s). Check PUBLIC_BASE_URL.",
+                    status=status or _("no answer")), "error")
+            return redirect(request.path)
+    return redirect(_tenant_order_page(out_trade_no) or request.path)
+
+
+def _tenant_order_page(out_trade_no: str) -> str | None:
+    path = f"/t/orders/{out_trade_no}"
+    try:
+        current_app.url_map.bind("localhost").match(path, method="GET")
+    except NotFound:
+        return None
+    except (RequestRedirect, MethodNotAllowed):  # the page exists under a slash or another method
+        return path
+    return path
