@@ -5,16 +5,18 @@ A command for a gateway that is down simply stays desired and is applied when th
 """
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from portal.alarms import clear_alarm, raise_alarm
+from portal.alarms import clear_alarm
 from portal.audit import audit
 from portal.jobs import enqueue
 from portal.models import (
-    Account, AlarmKind, CommandStatus, ControlCommand, ControlMode, Meter, Role, Supply,
+    Account, AlarmKind, CommandStatus, ControlCommand, ControlMode, Meter, Role, Supply, utcnow,
 )
-from portal.models.meter import SWITCHABLE_PROFILES
+from portal.models.meter import KEEP_POWER_PROFILES, SWITCHABLE_PROFILES
 
 ACTIONS = ("trip", "close", "keep_power_on", "keep_power_off")
 POLL_JOB = "worker.poller.poll_gateway_job"
@@ -66,6 +68,9 @@ def command_meter(session: Session, meter: Meter, action: str, actor: str, reaso
         if meter.account is not None:
             apply_balance_rule(session, meter.account, actor=actor)
     cmd = ControlCommand(meter_id=meter.id, action=action, actor=actor, reason=reason[:200])
+    if action.startswith("keep_power") and meter.profile not in KEEP_POWER_PROFILES:
+        # Nothing to write: on this meter keep-power lives only in the platform's arrears rule.
+        cmd.status, cmd.applied_at = CommandStatus.APPLIED, utcnow()
     session.add(cmd)
     audit(session, actor, f"meter.{action}", "meter", meter.id, meter.site_id, reason=reason,
           supply_desired=meter.supply_desired.value, keep_power=meter.keep_power)
@@ -73,43 +78,15 @@ def command_meter(session: Session, meter: Meter, action: str, actor: str, reaso
     return cmd
 
 
-def arrears_threshold(account: Account) -> int:
-    """Supply goes off at or below this balance (minus the site's overdraft limit)."""
-    return -account.site.overdraft_limit_fen
+def apply_balance_rule(session: Session, account: Account, actor: str = "system:balance",
+                       now: datetime | None = None) -> list[Meter]:
+    """Apply the balance rules (alarms, arrears trip, safeguards, restore) at `now`; returns changed meters.
 
-
-def apply_balance_rule(session: Session, account: Account, actor: str = "system:balance") -> list[Meter]:
-    """Trip a platform-mode shop at the arrears threshold, restore it once paid; returns changed meters.
-
-    Keep-power (保电) and exempt shops are never tripped for money. Meter-mode meters trip themselves.
+    The rules themselves live in portal.rules; billing, payments, commands and the poller call them here.
     """
-    site = account.site
-    in_arrears = account.balance_fen <= arrears_threshold(account)
-    may_restore = account.balance_fen > max(arrears_threshold(account), site.restore_min_fen - 1)
-    changed = []
-    for meter in account.meters:
-        if meter.control_mode != ControlMode.PLATFORM or meter.profile not in SWITCHABLE_PROFILES:
-            continue
-        protected = meter.keep_power or account.exempt
-        if in_arrears and not protected and meter.supply_desired == Supply.ON:
-            meter.supply_desired, meter.desired_reason = Supply.OFF, "arrears"
-        elif meter.supply_desired == Supply.OFF and meter.desired_reason == "arrears" and (may_restore or protected):
-            meter.supply_desired, meter.desired_reason = Supply.ON, "restored"
-        else:
-            continue
-        changed.append(meter)
-        session.add(ControlCommand(meter_id=meter.id, action="trip" if meter.supply_desired == Supply.OFF else "close",
-                                   actor=actor, reason=meter.desired_reason))
-        audit(session, actor, f"meter.{meter.desired_reason}", "meter", meter.id, meter.site_id,
-              balance_fen=account.balance_fen)
-        request_poll(session, meter.gateway_id)
-    subject = f"account:{account.id}"
-    if in_arrears:
-        raise_alarm(session, AlarmKind.ARREARS, subject, account.site_id,
-                    f"{account.code} balance {account.balance_fen} fen: in arrears", account_id=account.id)
-    else:
-        clear_alarm(session, AlarmKind.ARREARS, subject)
-    return changed
+    from portal.rules import enforce_balance  # portal.rules builds on this module's request_poll
+
+    return enforce_balance(session, account, actor=actor, now=now)
 
 
 def queue_purchase(session: Session, meter: Meter, amount_fen: int, key: str, actor: str) -> ControlCommand:

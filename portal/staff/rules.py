@@ -1,0 +1,192 @@
+"""Staff pages for a site's balance rules: limits, alarms, warning, holidays, windows, calendar days, exemptions.
+
+Managers (and admins) of the site only. Every form posts back the section it came from: htmx swaps the
+section's partial, a plain form post gets a redirect to the page (and a flash message).
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date, timedelta
+from decimal import Decimal
+
+from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from portal.access import require_role, scope_to_sites
+from portal.calendar import (
+    CalendarError, add_no_trip_window, business_tz, calendar_days_of, calendar_known, national_days,
+    remove_calendar_day, remove_no_trip_window, set_calendar_day, windows_of,
+)
+from portal.extensions import db
+from portal.models import Account, Role, Site, utcnow
+from portal.rules import RuleError, restore_level, set_exempt, set_safeguards, trip_threshold
+from portal.staff import bp
+from portal.templating import render_page_or_partial
+
+_YUAN = re.compile(r"(\d{1,9})(?:\.(\d{1,2}))?")
+SECTIONS = {"safeguards", "windows", "calendar", "exempt"}
+
+
+def yuan_to_fen(text: str | None, *, blank: int | None = 0) -> int | None:
+    """A yuan amount typed by a manager as integer fen (exact; blank gives `blank`); ValueError otherwise."""
+    text = unicodedata.normalize("NFKC", text or "").strip().removeprefix("¥")
+    if not text:
+        return blank
+    match = _YUAN.fullmatch(text)
+    if match is None:
+        raise ValueError(text)
+    return int(Decimal(f"{match.group(1)}.{match.group(2) or '0'}").scaleb(2))
+
+
+def _site(site_id: int) -> Site:
+    """The site, if the staff user may see it; 404 otherwise."""
+    site = db.session.get(Site, site_id)
+    if site is None or (g.site_ids is not None and site.id not in g.site_ids):
+        abort(404)  # the same answer for "not yours" and "does not exist"
+    return site
+
+
+def _context(site: Site, errors: dict | None = None, message: str | None = None) -> dict:
+    """Everything the page and its sections show."""
+    today = utcnow().astimezone(business_tz()).date()
+    years = (today.year, today.year + 1)
+    exempt = select(Account).where(Account.site_id == site.id, Account.exempt).order_by(Account.code)
+    return dict(
+        site=site, today=today, threshold=trip_threshold(site), restore_at=restore_level(site),
+        windows=windows_of(db.session, site),
+        days=calendar_days_of(db.session, site, since=today - timedelta(days=31)),
+        national=[d for y in years for d in national_days(y) if d.day >= today][:40],
+        unknown_years=[y for y in years if not calendar_known(y)],
+        exempt_accounts=db.session.execute(exempt).scalars().all(), errors=errors or {}, message=message)
+
+
+def _answer(site: Site, section: str, message: str | None = None, error: str | None = None):
+    """The section's partial for htmx (422 with the error), else back to the page with a flash message."""
+    if request.headers.get("HX-Request") == "true":
+        ctx = _context(site, errors={section: error} if error else {}, message=message)
+        return render_template(f"staff/rules/_{section}.html", **ctx), 422 if error else 200
+    if error or message:
+        flash(error or message, "error" if error else "info")
+    return redirect(url_for("staff.site_rules", site_id=site.id, _anchor=section))
+
+
+@bp.get("/rules")
+@require_role(Role.MANAGER)
+def rules_index():
+    """The sites whose rules the manager may edit; with one site, straight to it."""
+    query = scope_to_sites(select(Site), Site.id, current_user).order_by(Site.code)
+    sites = db.session.execute(query).scalars().all()
+    if len(sites) == 1:
+        return redirect(url_for("staff.site_rules", site_id=sites[0].id))
+    return render_template("staff/rules/index.html", sites=sites)
+
+
+@bp.get("/sites/<int:site_id>/rules")
+@require_role(Role.MANAGER)
+def site_rules(site_id: int):
+    """The whole rules page of one site (or one section of it for htmx: ?section=...)."""
+    site = _site(site_id)
+    section = request.args.get("section")
+    partial = f"staff/rules/_{section}.html" if section in SECTIONS else "staff/rules/_safeguards.html"
+    return render_page_or_partial("staff/rules/page.html", partial, **_context(site))
+
+
+@bp.post("/sites/<int:site_id>/rules")
+@require_role(Role.MANAGER)
+def save_safeguards(site_id: int):
+    """Save the limits, alarm levels, warning period, holiday protection and emergency credit."""
+    site, form = _site(site_id), request.form
+    try:
+        levels = [yuan_to_fen(form.get(f"level{i}"), blank=None) for i in (1, 2, 3)]
+        values = dict(
+            overdraft_limit_fen=yuan_to_fen(form.get("overdraft")),
+            restore_min_fen=yuan_to_fen(form.get("restore_min")),
+            max_balance_fen=yuan_to_fen(form.get("max_balance"), blank=None),
+            low_balance_levels_fen=[v for v in levels if v is not None],
+            emergency_credit_fen=yuan_to_fen(form.get("emergency")),
+            warning_minutes=int(form.get("warning_minutes") or 0),
+            protect_holidays=bool(form.get("protect_holidays")),
+        )
+    except ValueError:
+        return _answer(site, "safeguards",
+                       error=_("Amounts are yuan with at most two decimals; minutes are whole numbers."))
+    try:
+        changed = set_safeguards(db.session, site, current_user.actor, **values)
+    except RuleError as exc:
+        db.session.rollback()
+        return _answer(site, "safeguards", error=str(exc))
+    db.session.commit()
+    return _answer(site, "safeguards", message=_("Saved.") if changed else _("Nothing changed."))
+
+
+@bp.post("/sites/<int:site_id>/windows")
+@require_role(Role.MANAGER)
+def add_window(site_id: int):
+    """Add a weekly no-trip window (one across midnight is stored as two)."""
+    site = _site(site_id)
+    try:
+        add_no_trip_window(db.session, site, request.form.get("weekday", -1, type=int),
+                           request.form.get("start", ""), request.form.get("end", ""), current_user.actor)
+    except CalendarError as exc:
+        db.session.rollback()
+        return _answer(site, "windows", error=str(exc))
+    db.session.commit()
+    return _answer(site, "windows", message=_("Window added."))
+
+
+@bp.post("/sites/<int:site_id>/windows/<int:window_id>/delete")
+@require_role(Role.MANAGER)
+def delete_window(site_id: int, window_id: int):
+    """Remove a weekly window."""
+    site = _site(site_id)
+    if not remove_no_trip_window(db.session, site, window_id, current_user.actor):
+        abort(404)
+    db.session.commit()
+    return _answer(site, "windows", message=_("Window removed."))
+
+
+@bp.post("/sites/<int:site_id>/calendar")
+@require_role(Role.MANAGER)
+def save_calendar_day(site_id: int):
+    """Mark a day as the site's own holiday (no trips) or working day (trips as on a weekday)."""
+    site = _site(site_id)
+    try:
+        day = date.fromisoformat(request.form.get("day", ""))
+    except ValueError:
+        return _answer(site, "calendar", error=_("Choose a date."))
+    set_calendar_day(db.session, site, day, request.form.get("kind") == "holiday", request.form.get("note", ""),
+                     current_user.actor)
+    db.session.commit()
+    return _answer(site, "calendar", message=_("Day saved."))
+
+
+@bp.post("/sites/<int:site_id>/calendar/<int:day_id>/delete")
+@require_role(Role.MANAGER)
+def delete_calendar_day(site_id: int, day_id: int):
+    """Forget one of the site's calendar days (the national calendar applies again)."""
+    site = _site(site_id)
+    if not remove_calendar_day(db.session, site, day_id, current_user.actor):
+        abort(404)
+    db.session.commit()
+    return _answer(site, "calendar", message=_("Day removed."))
+
+
+@bp.post("/sites/<int:site_id>/exempt")
+@require_role(Role.MANAGER)
+def save_exempt(site_id: int):
+    """Exempt a shop from arrears trips (cold storage...) or end its exemption; the rules apply at once."""
+    site = _site(site_id)
+    code = (request.form.get("account") or "").strip()
+    account = db.session.execute(select(Account).where(Account.site_id == site.id, Account.code == code)
+                                 ).scalar_one_or_none()
+    if account is None:
+        return _answer(site, "exempt", error=_("No shop %(code)s at this site.", code=code))
+    exempt = request.form.get("exempt") == "1"
+    set_exempt(db.session, account, exempt, current_user.actor)
+    db.session.commit()
+    message = (_("%(code)s is exempt from arrears trips.", code=account.code) if exempt
+               else _("%(code)s is no longer exempt.", code=account.code))
+    return _answer(site, "exempt", message=message)
