@@ -1,0 +1,234 @@
+"""Refunds of platform payments: a cashier asks, a manager approves, the platform pays back, the ledger follows.
+
+States (portal.models.Refund): requested → rejected | approved → succeeded | failed. Approving is its
+own transaction; the platform call comes after that commit (`send_refund`), and its answer is
+recorded in a third. The platform refunds one out_refund_no at most once, and the ledger entry's key
+is refund:<out_refund_no>, so sending again after a lost answer is always safe.
+"""
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import import_module
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import case, func, select, update
+from sqlalchemy.orm import Session
+
+from portal.audit import audit
+from portal.control import apply_balance_rule
+from portal.ledger import post_entry
+from portal.models import (
+    Account, ControlMode, EntryKind, OrderStatus, PaymentOrder, Refund, RefundStatus, utcnow,
+)
+from portal.payments.channels import ChannelUnavailable
+from portal.payments.counter import CounterError
+
+OPEN = (RefundStatus.REQUESTED, RefundStatus.APPROVED)
+
+
+@dataclass(frozen=True)
+class RefundAnswer:
+    """What the platform said: accepted (ok) or refused, with its words."""
+
+    ok: bool
+    error: str = ""
+
+
+def new_out_refund_no() -> str:
+    """A refund request number: RF + UTC time + 10 random digits (both platforms accept up to 64)."""
+    return "RF" + utcnow().strftime("%y%m%d%H%M") + f"{secrets.randbelow(10**10):010d}"
+
+
+def refundable_fen(session: Session, order: PaymentOrder) -> int:
+    """What may still be asked back on an order: its amount less refunded and open requests."""
+    open_sum = session.scalar(select(func.coalesce(func.sum(Refund.amount_fen), 0))
+                              .where(Refund.order_id == order.id, Refund.status.in_(OPEN)))
+    return order.amount_fen - order.refunded_fen - int(open_sum)
+
+
+def _account_open_sum(session: Session, account_id: int, but: int | None = None) -> int:
+    q = (select(func.coalesce(func.sum(Refund.amount_fen), 0)).join(PaymentOrder)
+         .where(PaymentOrder.account_id == account_id, Refund.status.in_(OPEN)))
+    if but is not None:
+        q = q.where(Refund.id != but)
+    return int(session.scalar(q))
+
+
+def _check(session: Session, order: PaymentOrder, amount_fen: int, refund_id: int | None = None) -> None:
+    account: Account = order.account
+    if order.status != OrderStatus.CREDITED:
+        raise CounterError(_l("Only a credited payment can be refunded (this one is %(status)s).",
+                              status=order.status.value))
+    if any(m.control_mode == ControlMode.METER for m in account.meters):
+        raise CounterError(_l("This shop's money is in its meter-mode meter; it is settled at closure, not "
+                              "refunded."))
+    if type(amount_fen) is not int or amount_fen <= 0:
+        raise CounterError(_l("The amount must be more than zero."))
+    left = order.amount_fen - order.refunded_fen - int(session.scalar(
+        select(func.coalesce(func.sum(Refund.amount_fen), 0))
+        .where(Refund.order_id == order.id, Refund.status.in_(OPEN), Refund.id != (refund_id or 0))))
+    if amount_fen > left:
+        raise CounterError(_l("At most ¥%(left)s of this payment can still be refunded.", left=f"{left / 100:.2f}"))
+    session.refresh(account, ["balance_fen"])
+    available = account.balance_fen - _account_open_sum(session, account.id, but=refund_id)
+    if amount_fen > available:
+        raise CounterError(_l("The balance covers only ¥%(left)s of refunds.", left=f"{max(available, 0) / 100:.2f}"))
+
+
+def request_refund(session: Session, order: PaymentOrder, amount_fen: int, reason: str, actor: str) -> Refund:
+    """A cashier asks to send part or all of a credited payment back (a manager decides)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise CounterError(_l("Give the reason for the refund."))
+    session.execute(select(PaymentOrder.id).where(PaymentOrder.id == order.id).with_for_update())
+    session.refresh(order)
+    _check(session, order, amount_fen)
+    refund = Refund(order_id=order.id, out_refund_no=new_out_refund_no(), amount_fen=amount_fen,
+                    reason=reason[:200], requested_by=actor)
+    session.add(refund)
+    session.flush()
+    audit(session, actor, "refund.requested", "refund", refund.id, order.account.site_id,
+          out_trade_no=order.out_trade_no, amount_fen=amount_fen, reason=reason[:200])
+    return refund
+
+
+def _lock(session: Session, refund: Refund) -> Refund:
+    session.execute(select(Refund.id).where(Refund.id == refund.id).with_for_update())
+    session.refresh(refund)
+    return refund
+
+
+def reject_refund(session: Session, refund: Refund, note: str, actor: str) -> Refund:
+    """A manager says no; the note is kept on the request."""
+    _lock(session, refund)
+    if refund.status != RefundStatus.REQUESTED:
+        raise CounterError(_l("This refund was already decided."))
+    refund.status, refund.decided_by, refund.decided_at = RefundStatus.REJECTED, actor, utcnow()
+    refund.error = f"rejected: {note.strip()}"[:300] if note and note.strip() else "rejected"
+    audit(session, actor, "refund.rejected", "refund", refund.id, refund.order.account.site_id, note=note[:200])
+    return refund
+
+
+def approve_refund(session: Session, refund: Refund, actor: str) -> Refund:
+    """A manager says yes (limits checked again: the balance may have moved); commit, then `send_refund`."""
+    _lock(session, refund)
+    if refund.status != RefundStatus.REQUESTED:
+        raise CounterError(_l("This refund was already decided."))
+    order = refund.order
+    session.execute(select(PaymentOrder.id).where(PaymentOrder.id == order.id).with_for_update())
+    session.refresh(order)
+    _check(session, order, refund.amount_fen, refund_id=refund.id)
+    refund.status, refund.decided_by, refund.decided_at = RefundStatus.APPROVED, actor, utcnow()
+    audit(session, actor, "refund.approved", "refund", refund.id, order.account.site_id, amount_fen=refund.amount_fen)
+    return refund
+
+
+def send_refund(session: Session, refund: Refund, actor: str) -> Refund:
+    """Ask the platform to pay an approved (or failed) refund back and record its answer.
+
+    Refused → failed, with the platform's words. No answer at all (network) → stays approved with the
+    error noted: the platform may have done it, and sending the same request again is safe.
+    """
+    if refund.status == RefundStatus.FAILED:
+        refund.status = RefundStatus.APPROVED  # a manager's retry of the same request number
+    if refund.status != RefundStatus.APPROVED:
+        raise CounterError(_l("Only an approved refund can be sent."))
+    order = refund.order
+    try:
+        answer = platform_refund(order, refund.out_refund_no, refund.amount_fen, refund.reason)
+    except ChannelUnavailable as exc:
+        answer = RefundAnswer(False, f"channel unavailable: {exc}")
+    except Exception as exc:  # transport trouble: the outcome is unknown, keep it sendable
+        _lock(session, refund)
+        refund.error = f"no answer from the platform ({type(exc).__name__}: {exc}); send again"[:300]
+        audit(session, actor, "refund.unanswered", "refund", refund.id, order.account.site_id, error=refund.error)
+        return refund
+    _lock(session, refund)
+    if refund.status == RefundStatus.SUCCEEDED:
+        return refund  # someone else recorded it meanwhile
+    if answer.ok:
+        return complete_refund(session, refund, actor)
+    refund.status, refund.error = RefundStatus.FAILED, (answer.error or "refused by the platform")[:300]
+    audit(session, actor, "refund.failed", "refund", refund.id, order.account.site_id, error=refund.error)
+    return refund
+
+
+def complete_refund(session: Session, refund: Refund, actor: str) -> Refund:
+    """The platform paid it back: one REFUND entry, the order's refunded sum, the refund succeeded."""
+    order = refund.order
+    posted = post_entry(session, order.account_id, -refund.amount_fen, EntryKind.REFUND,
+                        f"refund:{refund.out_refund_no}", memo=f"{order.out_trade_no} {refund.reason}"[:200],
+                        actor=actor, order_id=order.id)
+    if posted.created:
+        total = PaymentOrder.refunded_fen + refund.amount_fen
+        session.execute(update(PaymentOrder).where(PaymentOrder.id == order.id).values(
+            refunded_fen=total,
+            status=case((total >= PaymentOrder.amount_fen, OrderStatus.REFUNDED.value), else_=PaymentOrder.status)))
+        session.refresh(order)
+        apply_balance_rule(session, order.account, actor=actor)
+    refund.status, refund.completed_at, refund.error = RefundStatus.SUCCEEDED, utcnow(), ""
+    audit(session, actor, "refund.succeeded", "refund", refund.id, order.account.site_id,
+          entry_id=posted.entry.id, amount_fen=refund.amount_fen)
+    return refund
+
+
+# --- the platform call --------------------------------------------------------------------------------------
+
+def platform_refund(order: PaymentOrder, out_refund_no: str, amount_fen: int, reason: str) -> RefundAnswer:
+    """Send one refund to the platform the order was paid on (tests replace this function)."""
+    return _normalise(refund_function(order.channel.value)(order, out_refund_no, amount_fen, reason))
+
+
+def refund_function(channel: str) -> Callable[[PaymentOrder, str, int, str], object]:
+    """The channel module's `refund`, adapted to one signature; ChannelUnavailable when there is none."""
+    if channel in ("alipay_wap", "alipay_qr"):
+        module = _module("portal.payments.alipay")
+        func = _ready(module, channel)
+        return lambda order, no, amount, reason: func(order.out_trade_no, no, amount, reason)
+    if channel in ("wechat_native", "wechat_jsapi"):
+        v3 = _module("portal.payments.wechat_v3")
+        module = v3.active_api() if hasattr(v3, "active_api") else v3
+        func = _ready(module, channel)
+        # WeChat Pay wants the order's total with every refund
+        return lambda order, no, amount, reason: func(order.out_trade_no, no, amount, order.amount_fen, reason)
+    module = _module(f"portal.payments.{channel}")
+    func = _ready(module, channel)
+    return lambda order, no, amount, reason: func(order.out_trade_no, no, amount, reason)
+
+
+def _module(name: str):
+    try:
+        return import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:
+            raise
+        raise ChannelUnavailable(f"{name} is not installed") from None
+
+
+def _ready(module, channel: str):
+    func = getattr(module, "refund", None)
+    if func is None:
+        raise ChannelUnavailable(f"channel {channel} cannot refund ({module.__name__} has no refund)")
+    missing = module.missing() if hasattr(module, "missing") else []
+    if missing:
+        raise ChannelUnavailable(f"channel {channel} is not configured: set {', '.join(missing)}")
+    return func
+
+
+def _normalise(answer) -> RefundAnswer:
+    """The modules answer differently: Alipay a result with .ok, WeChat a dict with a status."""
+    if isinstance(answer, RefundAnswer):
+        return answer
+    if answer is None or answer is True:
+        return RefundAnswer(True)
+    if answer is False:
+        return RefundAnswer(False, "refused by the platform")
+    if isinstance(answer, dict):
+        status = str(answer.get("status") or "SUCCESS").upper()
+        ok = status in ("SUCCESS", "PROCESSING")  # WeChat accepts first and settles by notify
+        return RefundAnswer(ok, "" if ok else f"{status} {answer.get('error') or ''}".strip())
+    ok = bool(getattr(answer, "ok", False))
+    error = " ".join(str(getattr(answer, name, "") or "") for name in ("error_code", "error")).strip()
+    return RefundAnswer(ok, "" if ok else error or "refused by the platform")

@@ -1,0 +1,261 @@
+"""The counter (收费台) for cashiers and managers: find a shop, take cash, print receipts, reverse, close, swap.
+
+Views stay thin: the rules are in portal.payments.counter / .refunds / .daily_report. Every page is
+scoped to the user's sites (g.site_ids, set once by the staff blueprint); a row of another site is a 404.
+"""
+from __future__ import annotations
+
+import uuid
+
+from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy import or_, select
+from sqlalchemy.orm import selectinload
+
+from portal.access import require_role
+from portal.extensions import db
+from portal.ledger import DuplicateEntryMismatch
+from portal.models import (
+    Account, EntryKind, LedgerEntry, Meter, OrderStatus, PaymentOrder, Refund, Role,
+)
+from portal.payments import counter as ops
+from portal.payments.channels import available
+from portal.payments.counter import CounterError
+from portal.payments.refunds import refundable_fen
+from portal.staff import bp
+from portal.templating import render_page_or_partial
+
+COUNTER_ROLES = (Role.CASHIER, Role.MANAGER)
+#: ledger kinds the counter shows and prints receipts for
+COUNTER_KINDS = (EntryKind.CASH, EntryKind.REVERSAL, EntryKind.SETTLEMENT, EntryKind.TRANSFER, EntryKind.REFUND)
+
+
+#: the words for ledger kinds, report sections and channels on counter pages
+ENTRY_LABELS = {
+    "cash:cash": _l("Cash recharge"), "cash:transfer": _l("Bank transfer recharge"), "cash:api": _l("Recharge (API)"),
+    "reversal": _l("Reversal"), "settlement": _l("Closure settlement"), "transfer": _l("Balance transfer"),
+    "refund": _l("Refund"),
+}
+SECTION_TITLES = {
+    "payment": _l("Platform payments"), "cash": _l("Counter recharges"), "reversal": _l("Reversals"),
+    "refund": _l("Refunds"), "settlement": _l("Closure payouts"), "transfer": _l("Balance transfers"),
+}
+DETAIL_LABELS = {
+    "cash": _l("cash"), "transfer": _l("bank transfer"), "api": _l("API"), "alipay_wap": _l("Alipay"),
+    "alipay_qr": _l("Alipay QR"), "wechat_native": _l("WeChat Pay QR"), "wechat_jsapi": _l("WeChat Pay"),
+    "sandbox": _l("sandbox"), "": "—",
+}
+REFUND_LABELS = {
+    "requested": _l("waiting for a manager"), "rejected": _l("rejected"), "approved": _l("approved, sending"),
+    "succeeded": _l("refunded"), "failed": _l("failed"),
+}
+
+
+@bp.context_processor
+def counter_labels() -> dict:
+    """Label helpers for the counter templates."""
+    def entry_label(entry: LedgerEntry) -> str:
+        key = f"cash:{ops.method_of(entry)}" if entry.kind == EntryKind.CASH else entry.kind.value
+        return ENTRY_LABELS.get(key, entry.kind.value)
+
+    def receipt_title(entry: LedgerEntry, method: str) -> str:
+        return _("Receipt: %(what)s", what=entry_label(entry))
+
+    return dict(entry_label=entry_label, receipt_title=receipt_title,
+                refund_status_label=lambda s: REFUND_LABELS.get(s.value, s.value),
+                detail_label=lambda d: DETAIL_LABELS.get(d, d), section_titles=SECTION_TITLES,
+                sections=list(SECTION_TITLES.items()))
+
+
+def in_scope(model, row_id: int, site_of=lambda row: row.site_id):
+    """The row, or 404 when it does not exist or belongs to a site the user may not see."""
+    row = db.session.get(model, row_id)
+    if row is None or (g.site_ids is not None and site_of(row) not in g.site_ids):
+        abort(404)
+    return row
+
+
+def _tz() -> str:
+    return current_app.config["TZ_BUSINESS"]
+
+
+@bp.get("/counter/")
+@require_role(*COUNTER_ROLES)
+def counter():
+    """Find a shop by account code or name."""
+    q = (request.args.get("q") or "").strip()[:40]
+    accounts = []
+    if q:
+        query = select(Account).where(or_(Account.code.ilike(f"%{q}%"), Account.name.ilike(f"%{q}%")))
+        if g.site_ids is not None:
+            query = query.where(Account.site_id.in_(g.site_ids))
+        accounts = db.session.scalars(query.order_by(Account.code).limit(50)).all()
+    return render_page_or_partial("staff/counter/search.html", "staff/counter/_results.html",
+                                  q=q, accounts=accounts, channels=available())
+
+
+@bp.get("/counter/a/<int:account_id>")
+@require_role(*COUNTER_ROLES)
+def counter_account(account_id: int):
+    """One shop at the counter: balance, recharge form, recent counter entries, payments to refund."""
+    account = in_scope(Account, account_id)
+    entries = db.session.scalars(
+        select(LedgerEntry).where(LedgerEntry.account_id == account.id, LedgerEntry.kind.in_(COUNTER_KINDS))
+        .order_by(LedgerEntry.created_at.desc()).limit(20)).all()
+    reversed_ids = set(db.session.scalars(select(LedgerEntry.reverses_id).where(
+        LedgerEntry.reverses_id.in_([e.id for e in entries]))))
+    orders = db.session.scalars(
+        select(PaymentOrder).where(PaymentOrder.account_id == account.id,
+                                   PaymentOrder.status.in_((OrderStatus.CREDITED, OrderStatus.REFUNDED)))
+        .order_by(PaymentOrder.created_at.desc()).limit(10)).all()
+    refunds = db.session.scalars(
+        select(Refund).join(Refund.order).where(PaymentOrder.account_id == account.id)
+        .options(selectinload(Refund.order)).order_by(Refund.id.desc()).limit(10)).all()
+    meters = db.session.scalars(select(Meter).where(Meter.account_id == account.id)
+                                .options(selectinload(Meter.state)).order_by(Meter.code)).all()
+    return render_template(
+        "staff/counter/account.html", account=account, entries=entries, reversed_ids=reversed_ids,
+        orders=orders, refundable={o.id: refundable_fen(db.session, o) for o in orders}, refunds=refunds,
+        meters=meters, form_key=uuid.uuid4().hex, transfer_key=uuid.uuid4().hex,
+        may_reverse=lambda e: ops.may_reverse(current_user.role, current_user.actor, e, _tz()),
+    )
+
+
+@bp.post("/counter/a/<int:account_id>/recharge")
+@require_role(*COUNTER_ROLES)
+def counter_recharge(account_id: int):
+    """Cash or transfer recharge; a second submit of the same form lands on the same receipt."""
+    account = in_scope(Account, account_id)
+    try:
+        amount = ops.parse_yuan(request.form.get("amount"))
+    except ValueError:
+        return _back(account, _("Enter the amount in yuan, with at most two decimals (e.g. 200 or 88.50)."))
+    try:
+        entry, _created = ops.counter_recharge(db.session, account, amount, request.form.get("method", ""),
+                                               request.form.get("note", ""), current_user.actor,
+                                               request.form.get("key", ""))
+    except (CounterError, DuplicateEntryMismatch) as exc:
+        db.session.rollback()
+        return _back(account, str(exc))
+    db.session.commit()
+    return redirect(url_for("staff.counter_receipt", entry_id=entry.id), 303)
+
+
+def _back(account: Account, message: str):
+    flash(message, "error")
+    return redirect(url_for("staff.counter_account", account_id=account.id), 303)
+
+
+@bp.get("/counter/receipts/<int:entry_id>")
+@require_role(*COUNTER_ROLES)
+def counter_receipt(entry_id: int):
+    """A printable receipt; its number is the ledger entry's id."""
+    entry = in_scope(LedgerEntry, entry_id, site_of=lambda e: e.account.site_id)
+    if entry.kind not in COUNTER_KINDS:
+        abort(404)
+    counterpart = None
+    if entry.kind == EntryKind.TRANSFER:
+        base, _sep, side = entry.idempotency_key.rpartition(":")
+        counterpart = db.session.scalar(select(LedgerEntry).where(
+            LedgerEntry.idempotency_key == f"{base}:{'in' if side == 'out' else 'out'}"))
+    return render_template(
+        "staff/counter/receipt.html", entry=entry, account=entry.account, site=entry.account.site,
+        original=db.session.get(LedgerEntry, entry.reverses_id) if entry.reverses_id else None,
+        reversal=ops.reversal_of(db.session, entry), counterpart=counterpart, method=ops.method_of(entry),
+        may_reverse=ops.may_reverse(current_user.role, current_user.actor, entry, _tz()),
+    )
+
+
+@bp.post("/counter/receipts/<int:entry_id>/reverse")
+@require_role(*COUNTER_ROLES)
+def counter_reverse(entry_id: int):
+    """冲正 of a counter recharge, by a manager or by the cashier who took it, the same day."""
+    entry = in_scope(LedgerEntry, entry_id, site_of=lambda e: e.account.site_id)
+    if not ops.may_reverse(current_user.role, current_user.actor, entry, _tz()):
+        abort(403)
+    try:
+        reversal = ops.reverse_entry(db.session, entry, request.form.get("reason", ""), current_user.actor)
+    except CounterError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("staff.counter_receipt", entry_id=entry.id), 303)
+    db.session.commit()
+    return redirect(url_for("staff.counter_receipt", entry_id=reversal.id), 303)
+
+
+@bp.post("/counter/a/<int:account_id>/close")
+@require_role(*COUNTER_ROLES)
+def counter_close(account_id: int):
+    """销户: the cashier types the account code to confirm; the payout receipt follows."""
+    account = in_scope(Account, account_id)
+    if request.form.get("confirm", "").strip() != account.code:
+        return _back(account, _("Type the account code to confirm the closure."))
+    remaining = None
+    if request.form.get("meter_remaining", "").strip():
+        try:
+            remaining = ops.parse_yuan(request.form["meter_remaining"])
+        except ValueError:
+            return _back(account, _("Enter the amount in yuan, with at most two decimals (e.g. 200 or 88.50)."))
+    try:
+        closure = ops.close_account(db.session, account, request.form.get("reason", ""), current_user.actor,
+                                    meter_remaining_fen=remaining)
+    except CounterError as exc:
+        db.session.rollback()
+        return _back(account, str(exc))
+    db.session.commit()
+    flash(_("Account %(code)s is closed; its meters are being switched off.", code=account.code), "info")
+    if closure.settlement is not None:
+        return redirect(url_for("staff.counter_receipt", entry_id=closure.settlement.id), 303)
+    return redirect(url_for("staff.counter_account", account_id=account.id), 303)
+
+
+@bp.post("/counter/a/<int:account_id>/transfer")
+@require_role(*COUNTER_ROLES)
+def counter_transfer(account_id: int):
+    """Move balance to another account of the site (a shop moving, a meter changing hands)."""
+    source = in_scope(Account, account_id)
+    target = db.session.scalar(select(Account).where(Account.site_id == source.site_id,
+                                                     Account.code == request.form.get("target", "").strip()))
+    if target is None:
+        return _back(source, _("No account with that code at this site."))
+    try:
+        amount = ops.parse_yuan(request.form.get("amount"))
+        out, _into = ops.transfer_balance(db.session, source, target, amount, request.form.get("reason", "").strip(),
+                                          current_user.actor, request.form.get("key", ""))
+    except ValueError:
+        return _back(source, _("Enter the amount in yuan, with at most two decimals (e.g. 200 or 88.50)."))
+    except (CounterError, DuplicateEntryMismatch) as exc:
+        db.session.rollback()
+        return _back(source, str(exc))
+    db.session.commit()
+    return redirect(url_for("staff.counter_receipt", entry_id=out.id), 303)
+
+
+@bp.post("/counter/meters/<int:meter_id>/replace")
+@require_role(*COUNTER_ROLES)
+def counter_replace_meter(meter_id: int):
+    """换表: final reading of the old meter, code and first reading of the new one."""
+    meter = in_scope(Meter, meter_id)
+    account = meter.account
+    if account is None:
+        abort(404)
+    try:
+        final = ops.parse_reading(request.form.get("final_reading"), meter.kind)
+        start = ops.parse_reading(request.form.get("new_reading") or "0", meter.kind)
+        remaining = ops.parse_yuan(request.form["remaining"]) if request.form.get("remaining", "").strip() else None
+    except ValueError:
+        return _back(account, _("Readings are numbers as the meter shows them; amounts are yuan."))
+    try:
+        done = ops.replace_meter(db.session, meter, final, request.form.get("new_code", ""), start,
+                                 current_user.actor, remaining_fen=remaining)
+    except CounterError as exc:
+        db.session.rollback()
+        return _back(account, str(exc))
+    db.session.commit()
+    flash(_("Meter %(old)s was replaced by %(new)s.", old=done.old_code, new=done.new_code), "info")
+    return redirect(url_for("staff.counter_account", account_id=account.id), 303)
+
+
+from portal.staff import counter_refunds  # noqa: E402,F401  (refund queue and daily report routes)

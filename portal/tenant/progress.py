@@ -1,0 +1,109 @@
+"""Rules behind the tenant's pay pages, free of Flask views: amounts, which channels to offer, order progress."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal.models import CommandStatus, ControlCommand, ControlMode, OrderStatus, PaymentOrder, Supply, utcnow
+from portal.models.meter import SWITCHABLE_PROFILES
+from portal.payments.counter import parse_yuan
+from portal.payments.orders import MAX_FEN, MIN_FEN
+
+#: the amount chips, in fen (50, 100, 200, 500 yuan)
+PRESETS_FEN = (5_000, 10_000, 20_000, 50_000)
+#: channels in the order they are offered; WeChat's in-app browser can only pay with WeChat Pay (JSAPI)
+IN_WECHAT = ("wechat_jsapi", "sandbox")
+ELSEWHERE = ("alipay_wap", "alipay_qr", "wechat_native", "sandbox")
+#: how long the progress keeps polling for the relay after crediting, and for a payment after expiry
+SUPPLY_WAIT = timedelta(minutes=3)
+PAY_GRACE = timedelta(minutes=2)
+
+
+class AmountError(ValueError):
+    """The amount chosen is not one we can take; `code` says why (for a translated message)."""
+
+    def __init__(self, code: str):
+        super().__init__(code)
+        self.code = code
+
+
+def parse_amount(choice: str | None, custom: str | None) -> int:
+    """The custom yuan amount when one is typed, else the chip chosen ("5000"...), as integer fen within limits."""
+    custom = (custom or "").strip()
+    if choice == "custom" or custom:
+        try:
+            fen = parse_yuan(custom)
+        except ValueError:
+            raise AmountError("format") from None
+    elif choice and choice.isdigit() and int(choice) in PRESETS_FEN:
+        fen = int(choice)
+    else:
+        raise AmountError("choose")
+    if fen < MIN_FEN:
+        raise AmountError("too_small")
+    if fen > MAX_FEN:
+        raise AmountError("too_large")
+    return fen
+
+
+def in_wechat(user_agent: str | None) -> bool:
+    """WeChat's built-in browser says MicroMessenger in its user agent."""
+    return "MicroMessenger" in (user_agent or "")
+
+
+def pay_options(user_agent: str | None, openid: str | None, ready: dict[str, list[str]]) -> list[str]:
+    """The channels to show this payer: by browser, configured ones only; JSAPI needs the payer's openid."""
+    wanted = IN_WECHAT if in_wechat(user_agent) else ELSEWHERE
+    return [c for c in wanted if c in ready and not ready[c] and (c != "wechat_jsapi" or openid)]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a payment is: step 0 waiting, 1 paid, 2 credited, 3 supply on; `done` stops the polling."""
+
+    step: int
+    state: str
+    done: bool
+
+
+def order_progress(session: Session, order: PaymentOrder, now: datetime | None = None) -> Progress:
+    """The payer's view of an order, from the order, the meters' states and the purchase commands."""
+    now = now or utcnow()
+    if order.status == OrderStatus.CREATED:
+        expired = now > order.expires_at + PAY_GRACE
+        return Progress(0, "expired" if expired else "waiting", expired)
+    if order.status == OrderStatus.CLOSED:
+        return Progress(0, "closed", True)
+    if order.status == OrderStatus.PAID:
+        return Progress(1, "paid", False)
+    if order.status == OrderStatus.REFUNDED:
+        return Progress(2, "refunded", True)
+    supply = _supply(session, order)
+    if supply == "on":
+        return Progress(3, "restored", True)
+    if supply in ("arrears", "off_other"):
+        return Progress(2, supply, True)
+    late = order.credited_at is not None and now - order.credited_at > SUPPLY_WAIT
+    return Progress(2, "supply_pending" if late else "credited", late)
+
+
+def _supply(session: Session, order: PaymentOrder) -> str:
+    """on, waiting, arrears (still too little to restore) or off_other (switched off for another reason)."""
+    meters = order.account.meters
+    for meter in meters:
+        if meter.control_mode == ControlMode.METER:
+            cmd = session.scalar(select(ControlCommand).where(
+                ControlCommand.idempotency_key == f"purchase:payment:{order.out_trade_no}"))
+            if cmd is not None and cmd.meter_id == meter.id and cmd.status == CommandStatus.PENDING:
+                return "waiting"
+            continue
+        if meter.profile not in SWITCHABLE_PROFILES:
+            continue
+        if meter.supply_desired == Supply.OFF:
+            return "arrears" if meter.desired_reason == "arrears" else "off_other"
+        if meter.state is None or meter.state.supply_actual != Supply.ON:
+            return "waiting"
+    return "on"
