@@ -48,7 +48,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     htmx.init_app(app)
     limiter.init_app(app)
 
-    from portal import auth, jobs, templating
+    from portal import auth, compress, jobs, templating
     from portal.api import bp as api_bp
     from portal.auth.views import bp as auth_bp, landing
     from portal.cli import register_cli
@@ -59,6 +59,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     auth.init_app(app)
     templating.init_app(app)
+    compress.init_app(app)  # the tenant page must weigh under 150 KB on the wire (WeUI alone is 188 KB)
     jobs.init_app(app)
     for bp in (auth_bp, tenant_bp, staff_bp, pay_bp, api_bp, health_bp):
         app.register_blueprint(bp)

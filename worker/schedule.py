@@ -11,7 +11,7 @@ from typing import Callable
 from croniter import croniter
 from flask import Flask
 
-from worker import jobs, poller
+from worker import billing_jobs, jobs, poller, rules
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,9 @@ class Periodic:
 PERIODIC: list[Periodic] = [
     Periodic(jobs.sweep_outbox, interval=15),
     Periodic(poller.schedule_polls, cron="* * * * *"),
+    Periodic(billing_jobs.monthly_fees_job, cron=billing_jobs.FEES_CRON),  # 00:05 on the 1st, business time
+    Periodic(billing_jobs.allocation_job, cron=billing_jobs.ALLOCATION_CRON),  # 00:30, the month just ended
+    Periodic(rules.enforce_arrears, cron="* * * * *"),
 ]
 
 

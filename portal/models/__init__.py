@@ -4,6 +4,7 @@ from portal.models.alarm import Alarm, AlarmKind
 from portal.models.allocation import AllocationGroup, AllocationMember, AllocationMethod, allocation_sources
 from portal.models.audit import AuditEntry, OutboxMessage
 from portal.models.base import Base, utcnow
+from portal.models.billing_runs import AllocationLine, AllocationRun, FeeCharge
 from portal.models.ledger import EntryKind, LedgerEntry
 from portal.models.meter import (
     CommandStatus,

@@ -9,6 +9,7 @@ from portal.extensions import db
 from portal.jobs import job
 from portal.ledger import post_entry
 from portal.models import Account, ControlMode, EntryKind, LedgerEntry, OrderStatus, PaymentOrder, utcnow
+from portal.rules import repay_first
 
 
 @job("payments", timeout=60)
@@ -30,8 +31,9 @@ def credit_order(order_id: int) -> bool:
 def after_money_in(session: Session, account: Account, amount_fen: int, cause: str, actor: str) -> None:
     """Money arrived: write it into a meter-mode meter, and restore supply tripped for arrears."""
     session.refresh(account, ["balance_fen"])
+    amount_fen = repay_first(session, account, amount_fen, cause, actor)  # emergency credit, fee arrears first
     meter_mode = [m for m in account.meters if m.control_mode == ControlMode.METER]
-    if meter_mode:
+    if meter_mode and amount_fen > 0:
         # The shop's money lives in its (first) meter-mode meter, which trips and restores itself.
         queue_purchase(session, meter_mode[0], amount_fen, f"purchase:{cause}", actor)
     apply_balance_rule(session, account, actor=actor)

@@ -19,4 +19,6 @@ def require_staff():
     g.site_ids = staff_site_ids(current_user)
 
 
-from portal.staff import views  # noqa: E402,F401  (routes register on bp)
+from portal.staff import rules, views  # noqa: E402,F401  (routes register on bp)
+from portal.staff import counter  # noqa: E402,F401  (the cashier counter: recharges, receipts, refunds, report)
+from portal.staff import billing  # noqa: E402,F401  (fees, allocation, line loss, monthly report)

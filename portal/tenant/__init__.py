@@ -1,7 +1,7 @@
 """Tenant pages: a shop's balance and meters, on the phone, inside WeChat."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, url_for
+from flask import Blueprint, abort, redirect, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -21,6 +21,19 @@ def require_tenant():
         abort(403)
 
 
+def is_own(account_id: int) -> bool:
+    """Whether the logged-in tenant is bound to this account."""
+    return account_id in {a.id for a in current_user.accounts}
+
+
+def own_account(account_id: int, *options) -> Account:
+    """The tenant's account; 404 alike for "not yours" and "does not exist"."""
+    acct = db.session.execute(select(Account).where(Account.id == account_id).options(*options)).scalar_one_or_none()
+    if acct is None or not is_own(acct.id):
+        abort(404)
+    return acct
+
+
 @bp.get("/")
 def home():
     """The tenant's shops; one shop goes straight to its page."""
@@ -32,11 +45,15 @@ def home():
 
 @bp.get("/a/<int:account_id>")
 def account(account_id: int):
-    """One shop: balance and the state of its meters."""
-    acct = db.session.execute(
-        select(Account).where(Account.id == account_id)
-        .options(selectinload(Account.meters).selectinload(Meter.state))
-    ).scalar_one_or_none()
-    if acct is None or acct.id not in {a.id for a in current_user.accounts}:
-        abort(404)  # the same answer for "not yours" and "does not exist"
-    return render_page_or_partial("tenant/account.html", "tenant/_status.html", account=acct)
+    """One shop: balance, remaining days, the state of its meters, and the recharge form."""
+    from portal.tenant.days import days_context
+    from portal.tenant.pay import recharge_context
+
+    acct = own_account(account_id, selectinload(Account.meters).selectinload(Meter.state))
+    context = {} if request.headers.get("HX-Request") == "true" else recharge_context(acct)
+    return render_page_or_partial("tenant/account.html", "tenant/_status.html", account=acct,
+                                  **days_context(acct), **context)
+
+
+from portal.tenant import days, history, pay  # noqa: E402,F401  (routes register on bp)
+from portal.tenant import emergency  # noqa: E402,F401  (emergency credit: take it once until repaid)
