@@ -34,9 +34,11 @@ def clear_alarm(session: Session, kind: AlarmKind, subjects: str | list[str]) ->
     subjects = [subjects] if isinstance(subjects, str) else subjects
     if not subjects:
         return 0
+    # "fetch" (RETURNING the ids) keeps loaded alarms in step at the cost of the rows matched; the default
+    # ("evaluate") scans the whole identity map per call, quadratic in a poll cycle holding 10,000 meters
     result = session.execute(
         update(Alarm).where(Alarm.kind == kind, Alarm.subject.in_(subjects), Alarm.cleared_at.is_(None))
-        .values(cleared_at=utcnow())
+        .values(cleared_at=utcnow()).execution_options(synchronize_session="fetch")
     )
     return result.rowcount
 

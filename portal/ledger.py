@@ -90,6 +90,9 @@ def post_entry(
 
     session.execute(
         update(Account).where(Account.id == account_id).values(balance_fen=Account.balance_fen + amount_fen)
+        # no "evaluate" pass over the whole identity map (quadratic when a cycle posts thousands): the
+        # one object it could touch is expired just below
+        .execution_options(synchronize_session=False)
     )
     cached = session.identity_map.get(identity_key(Account, account_id))
     if cached is not None:  # the row moved under the ORM's feet

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from portal.alarms import clear_alarm, raise_many
@@ -61,6 +61,8 @@ class CycleResult:
     missed: int = 0
     deltas: list[Delta] = field(default_factory=list)
     alarms: list[dict] = field(default_factory=list)
+    #: alarms to close, by kind: one statement per kind at the end of the gateway, not one per meter
+    cleared: dict[AlarmKind, list[str]] = field(default_factory=dict)
     over_limit: list[Meter] = field(default_factory=list)
 
 
@@ -88,7 +90,23 @@ def due_for_poll(meter: Meter) -> bool:
 
 
 def last_intervals(session: Session, meter_ids: list[int]) -> dict[int, IntervalReading]:
-    """The newest interval reading of each meter."""
+    """The newest interval reading of each meter.
+
+    On PostgreSQL one index probe per meter (LATERAL ... LIMIT 1): a max() per meter would read every
+    reading the meter ever had, a month of them after a month.
+    """
+    meter_ids = list(meter_ids)
+    if not meter_ids:
+        return {}
+    if session.get_bind().dialect.name == "postgresql":
+        cols = IntervalReading.__table__.columns
+        names = ", ".join(f"r.{c.name}" for c in cols)
+        stmt = text(
+            f"SELECT {names} FROM unnest(CAST(:ids AS bigint[])) AS m(id) CROSS JOIN LATERAL "
+            "(SELECT * FROM interval_readings WHERE meter_id = m.id ORDER BY interval_start DESC LIMIT 1) AS r"
+        ).bindparams(ids=meter_ids).columns(*cols)
+        rows = session.execute(select(IntervalReading).from_statement(stmt)).scalars()
+        return {r.meter_id: r for r in rows}
     newest = (select(IntervalReading.meter_id, func.max(IntervalReading.interval_start).label("at"))
               .where(IntervalReading.meter_id.in_(meter_ids)).group_by(IntervalReading.meter_id).subquery())
     rows = session.execute(select(IntervalReading).join(
@@ -98,11 +116,15 @@ def last_intervals(session: Session, meter_ids: list[int]) -> dict[int, Interval
 
 
 def record_cycle(session: Session, gateway: Gateway, meters: list[Meter], observations: dict[int, Observation],
-                 now: datetime) -> CycleResult:
-    """Write one gateway's cycle: states, interval readings, gateway and meter alarms; return deltas."""
+                 now: datetime, previous: dict[int, IntervalReading] | None = None) -> CycleResult:
+    """Write one gateway's cycle: states, interval readings, gateway and meter alarms; return deltas.
+
+    `previous`: the meters' newest interval readings when the caller fetched them for many gateways at once.
+    """
     result = CycleResult()
     boundary = interval_start(now)
-    previous = last_intervals(session, [m.id for m in meters])
+    if previous is None:
+        previous = last_intervals(session, [m.id for m in meters])
     down = gateway_down(observations.values())
     _record_gateway(session, gateway, down, now, result)
     for meter in meters:
@@ -116,6 +138,8 @@ def record_cycle(session: Session, gateway: Gateway, meters: list[Meter], observ
             continue
         result.read += 1
         _record_reading(session, meter, st, obs.fields, now, boundary, previous.get(meter.id), result)
+    for kind, subjects in result.cleared.items():
+        clear_alarm(session, kind, subjects)
     raise_many(session, result.alarms)
     session.flush()
     return result
@@ -131,7 +155,7 @@ def _record_gateway(session: Session, gw: Gateway, down: bool, now: datetime, re
                                       gateway_id=gw.id, message=f"gateway {gw.code} ({gw.host}:{gw.port}) not answering"))
         return
     if gw.missed_cycles or not gw.online:
-        clear_alarm(session, AlarmKind.GATEWAY_OFFLINE, subject)
+        result.cleared.setdefault(AlarmKind.GATEWAY_OFFLINE, []).append(subject)
     gw.online, gw.missed_cycles, gw.last_seen_at = True, 0, now
 
 
@@ -154,7 +178,7 @@ def _record_miss(meter: Meter, st: MeterState, obs: Observation | None, down: bo
 
 def _record_reading(session, meter, st, fields, now, boundary, last, result) -> None:
     if st.missed_polls >= METER_OFFLINE_AFTER or not st.online:
-        clear_alarm(session, AlarmKind.METER_OFFLINE, f"meter:{meter.id}")
+        result.cleared.setdefault(AlarmKind.METER_OFFLINE, []).append(f"meter:{meter.id}")
     energy = fields.get("energy_total")
     suspect = _validate_energy(meter, st, energy, now, last, result)
     st.online, st.missed_polls, st.last_seen_at, st.updated_at = True, 0, now, now

@@ -1,0 +1,269 @@
+"""python -m bench: build a farm, run the poll-cycle benchmarks, print each figure beside its bar.
+
+    python -m bench [--gateways 170] [--per-gateway 59] [--steady 3] [--baud 9600] [--no-baud]
+                    [--profile FILE]
+
+Exit code 1 when a bar fails (an aim that is missed is printed but does not fail the run).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+
+from bench import billing_runs
+from bench import farm as farm_mod
+from bench.figures import (
+    CycleClock, Figure, decode_us, driver_cycle, floor_cycle, full_cycle, median,
+)
+from bench.simproc import SimProcess
+
+CYCLE_BAR_S = 10.0
+FLOOR_AIM = 3.0
+BAUD_BAR = 1.1
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    ap.add_argument("--gateways", type=int, default=170)
+    ap.add_argument("--per-gateway", type=int, default=59, help="meters per gateway (170 x 59 = 10,030)")
+    ap.add_argument("--steady", type=int, default=3, help="steady-state cycles to time (median reported)")
+    ap.add_argument("--floor-runs", type=int, default=3, help="bare-client runs (best reported)")
+    ap.add_argument("--baud", type=int, default=9600)
+    ap.add_argument("--no-baud", action="store_true", help="skip the RS485 timing run")
+    ap.add_argument("--profile", metavar="FILE", help="cProfile one steady cycle into FILE (pstats)")
+    billing_runs.add_arguments(ap)
+    args = ap.parse_args(argv)
+
+    print(f"PayFirst bench {datetime.now().astimezone():%Y-%m-%d %H:%M %Z} on {platform.node()}: "
+          f"{os.cpu_count()} CPUs, Python {platform.python_version()}, {_load()}")
+    database = farm_mod.Database()
+    figures: list[Figure] = []
+    try:
+        figures = [] if args.billing_only else run(args, database)
+        if not args.no_billing:  # fee, allocation and monthly-report figures (bench/billing_runs.py)
+            figures += billing_runs.run(args, database)
+    finally:
+        from portal.extensions import db
+
+        try:
+            db.engine.dispose()
+        except RuntimeError:
+            pass
+        database.drop()
+    print()
+    print(f"finished, {_load()} (other work on the machine inflates every wall-clock figure)")
+    print(f"{'figure':<44} {'value':>14}  {'bar':>16}  verdict")
+    for f in figures:
+        print(f.line())
+    failed = [f for f in figures if f.ok is False and not f.name.startswith("aim")]
+    print()
+    print("FAIL: " + ", ".join(f.name for f in failed) if failed else "all bars met")
+    return 1 if failed else 0
+
+
+def run(args, database) -> list[Figure]:
+    from portal.extensions import db
+    from worker.simulate import specs_for_site
+
+    t = time.perf_counter()
+    app = farm_mod.make_app(database.url)
+    with app.app_context():
+        site_id = farm_mod.build_site(db.session, args.gateways, args.per_gateway)
+        specs = specs_for_site(db.session, farm_mod.SITE_CODE)
+        db.session.remove()
+    n = sum(len(s.meters) for s in specs)
+    print(f"farm: {len(specs)} gateways, {n} meters ({farm_mod.PROFILE}, platform mode), database "
+          f"{database.name}, built in {time.perf_counter() - t:.1f} s")
+    # the simulator's clock: a busy shop hour, 60x real time, so every meter moves between intervals
+    sim_start = datetime.now(timezone.utc).replace(hour=4, minute=0, second=0, microsecond=0)  # 12:00 Shanghai
+    figures: list[Figure] = []
+    with SimProcess(specs, start=sim_start, speed=60) as sim:
+        print(f"simulator: a separate process (multiprocessing, spawn), {len(sim.ports)} ports on 127.0.0.1, "
+              "no bus delay")
+        with app.app_context():
+            farm_mod.set_ports(db.session, site_id, sim.ports)
+            db.session.remove()
+        farm = [("127.0.0.1", sim.ports[s.code], [m.unit_id for m in s.meters]) for s in specs]
+
+        floors = []
+        for _ in range(args.floor_runs):
+            f = floor_cycle(farm)
+            floors.append(f)
+            print(f"  floor (bare pymodbus): {f.wall:.3f} s wall, {f.cpu:.3f} s CPU, {f.extra['errors']} failed reads")
+        floor = min(floors, key=lambda f: f.wall)
+
+        drivers = []
+        for _ in range(args.floor_runs):
+            d = driver_cycle(farm, farm_mod.PROFILE)
+            drivers.append(d)
+            print(f"  driver only (poll_many): {d.wall:.3f} s wall, {d.cpu:.3f} s CPU, {d.extra['errors']} not read")
+        driver = min(drivers, key=lambda d: d.wall)
+        dec = decode_us(farm_mod.PROFILE)
+
+        clock = CycleClock()
+        warm = full_cycle(app, clock)
+        _say("warm-up cycle (creates states)", warm)
+        steady = []
+        for i in range(args.steady):
+            if args.profile and i == args.steady - 1:
+                import cProfile
+
+                prof = cProfile.Profile()
+                prof.enable()
+                c = full_cycle(app, clock)
+                prof.disable()
+                prof.dump_stats(args.profile)
+                print(f"  (profiled into {args.profile}; this cycle is not counted)")
+                _say("profiled cycle", c)
+                continue
+            c = full_cycle(app, clock)
+            steady.append(c)
+            _say(f"steady cycle {i + 1}", c)
+        if not c.extra["now_param"]:
+            print("  note: run_cycle takes no `now`; the boundary cycle waits for nothing and may not bill")
+        clock.next_interval()
+        boundary = full_cycle(app, clock)
+        _say("interval-boundary cycle (bills)", boundary)
+        checks = _checks(app, n)
+        print(f"  after it: {checks}")
+        sim_cpu = sim.cpu()
+
+        wall = median([c.wall for c in steady]) if steady else warm.wall
+        cpu = median([c.cpu for c in steady]) if steady else warm.cpu
+        figures += [
+            Figure("floor: bare pymodbus, 2 reads/meter", floor.wall, "s",
+                   note=f"best of {len(floors)}, {n} meters, {floor.cpu / n * 1e6:.0f} µs CPU/meter"),
+            Figure("full cycle, steady (read+store+validate)", wall, "s", CYCLE_BAR_S,
+                   note=f"median of {len(steady)}; {n} meters"),
+            Figure("aim: steady cycle / floor", wall / floor.wall, "x", FLOOR_AIM, fmt=".1f",
+                   note="SPEC aim ≤ 3x the floor"),
+            Figure("full cycle crossing a 15-min boundary (bills)", boundary.wall, "s", CYCLE_BAR_S,
+                   note=f"{checks['entries']} ledger entries"),
+            Figure("aim: boundary cycle / floor", boundary.wall / floor.wall, "x", FLOOR_AIM, fmt=".1f"),
+            Figure("driver only: poll_many, no database", driver.wall, "s",
+                   note=f"best of {len(drivers)}; {driver.wall / floor.wall:.2f}x floor"),
+            Figure("driver CPU per meter read (2 requests)", driver.cpu / n * 1e6, "µs", fmt=".0f",
+                   note=f"floor client: {floor.cpu / n * 1e6:.0f} µs"),
+            Figure("codec.decode per meter (26 registers)", dec, "µs", fmt=".1f"),
+            Figure("cycle CPU per meter, steady", cpu / n * 1e6, "µs", fmt=".0f",
+                   note=f"{cpu:.2f} s CPU per cycle"),
+            Figure("cycle CPU per meter, boundary", boundary.cpu / n * 1e6, "µs", fmt=".0f",
+                   note=f"{boundary.cpu:.2f} s CPU per cycle"),
+        ]
+        print(f"  simulator process CPU so far: {sim_cpu:.1f} s")
+
+    if not args.no_baud:
+        figures += run_baud(args, app, site_id, specs, clock)
+    return figures
+
+
+def run_baud(args, app, site_id, specs, clock) -> list[Figure]:
+    import dataclasses
+
+    from portal.extensions import db
+
+    n = sum(len(s.meters) for s in specs)
+    # the new simulator's meters carry on from the registers read so far (else every one looks reset: tamper)
+    with app.app_context():
+        from sqlalchemy import select
+
+        from portal.models import Gateway, Meter, MeterState
+        energy = {(code, unit): e for code, unit, e in db.session.execute(
+            select(Gateway.code, Meter.unit_id, MeterState.energy_total).join(Meter, Meter.gateway_id == Gateway.id)
+            .join(MeterState, MeterState.meter_id == Meter.id).where(Gateway.site_id == site_id)).all()}
+        db.session.remove()
+    timed = [dataclasses.replace(s, baud=args.baud, meters=tuple(
+        dataclasses.replace(m, energy_start=energy.get((s.code, m.unit_id)) or 0) for m in s.meters)) for s in specs]
+    latency = timed[0].answer_latency_ms
+    with SimProcess(timed, speed=60) as sim:
+        print(f"simulator at {args.baud} baud, {latency:g} ms answer latency: a separate process, "
+              f"{len(timed)} gateways, {n} meters")
+        with app.app_context():
+            farm_mod.set_ports(db.session, site_id, sim.ports)
+            db.session.remove()
+        farm = [("127.0.0.1", sim.ports[s.code], [m.unit_id for m in s.meters]) for s in timed]
+        sim.reset_stats()
+        bare = floor_cycle(farm)
+        bare_bus = _slowest(sim.bus_stats())
+        print(f"  bare pymodbus at {args.baud} baud: {bare.wall:.2f} s; slowest bus {bare_bus[1]:.3f} s "
+              f"({bare_bus[0]}), {bare.extra['errors']} failed reads")
+        runs = []
+        for i in range(2):
+            sim.reset_stats()
+            c = full_cycle(app, clock)
+            code, bus = _slowest(sim.bus_stats())
+            runs.append((c, bus, code))
+            _say(f"{args.baud}-baud cycle {i + 1}", c, f"slowest bus {code}: {bus:.3f} s, ratio {c.wall / bus:.3f}")
+        # as the cron runs it: one job per gateway (poll_gateway_job -> run_cycle for that gateway alone)
+        with app.app_context():
+            from sqlalchemy import select
+
+            from portal.models import Gateway
+            one_id = db.session.execute(select(Gateway.id).where(Gateway.site_id == site_id, Gateway.code == code)
+                                        ).scalar_one()
+            db.session.remove()
+        sim.reset_stats()
+        single = full_cycle(app, clock, [one_id])
+        one_bus = sim.bus_stats()[code]["bus_seconds"]
+        _say(f"{args.baud}-baud cycle of {code} alone (one poll job)", single,
+             f"its bus {one_bus:.3f} s, ratio {single.wall / one_bus:.3f}")
+    c, bus, code = max(runs, key=lambda r: r[0].wall / r[1])
+    return [
+        Figure(f"{args.baud} baud: slowest bus transfer time", bus, "s",
+               note=f"{code}; {n} meters on {len(timed)} gateways"),
+        Figure(f"{args.baud} baud: full cycle", c.wall, "s", BAUD_BAR * bus,
+               note=f"worse of {len(runs)}"),
+        Figure(f"{args.baud} baud: cycle / slowest bus", c.wall / bus, "x", BAUD_BAR, fmt=".3f",
+               note="all gateways in one run_cycle"),
+        Figure(f"{args.baud} baud: one gateway's job / its bus", single.wall / one_bus, "x", BAUD_BAR, fmt=".3f",
+               note=f"run_cycle([{code}]), as the cron's per-gateway poll job runs"),
+    ]
+
+
+def _slowest(stats: dict) -> tuple[str, float]:
+    code = max(stats, key=lambda k: stats[k]["bus_seconds"])
+    return code, stats[code]["bus_seconds"]
+
+
+def _load() -> str:
+    try:
+        return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+    except OSError:
+        return "load average unknown"
+
+
+def _say(what: str, t, extra: str = "") -> None:
+    s = t.extra.get("stats")
+    detail = (f"; {s.read} read, {s.missed} missed, {s.writes} writes, bus {s.io_seconds:.2f} s, "
+              f"recording {s.record_seconds:.2f} s") if s else ""
+    print(f"  {what}: {t.wall:.3f} s wall, {t.cpu:.3f} s CPU{detail}{'; ' + extra if extra else ''}")
+
+
+def _checks(app, n: int) -> dict:
+    from sqlalchemy import func, select
+
+    from portal.extensions import db
+    from portal.ledger import ledger_mismatches
+    from portal.models import IntervalReading, LedgerEntry, OutboxMessage, EntryKind
+
+    with app.app_context():
+        s = db.session
+        out = dict(
+            readings=s.scalar(select(func.count()).select_from(IntervalReading)),
+            billed=s.scalar(select(func.count()).where(IntervalReading.billed.is_(True))),
+            entries=s.scalar(select(func.count()).where(LedgerEntry.kind == EntryKind.ENERGY)),
+            untagged=s.scalar(select(func.count()).where(LedgerEntry.kind == EntryKind.ENERGY,
+                                                         LedgerEntry.meter_id.is_(None))),
+            outbox=s.scalar(select(func.count()).select_from(OutboxMessage)),
+            ledger_mismatches=len(ledger_mismatches(s)),
+        )
+        s.remove()
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())
