@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import openpyxl
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from portal.ledger import post_entry
@@ -121,6 +121,9 @@ def import_site(session: Session, path: str | Path, site_code: str | None = None
         row["account_id"] = accounts[acct].id if acct else None
         tcode = row.pop("tariff")
         row["tariff_id"] = tariffs[tcode].id if tcode else None
+    if session.get_bind().dialect.name == "postgresql":
+        # Checked at commit instead of per row, so meters may swap unit ids within one file.
+        session.execute(text("SET CONSTRAINTS uq_meters_gateway_id_unit_id DEFERRED"))
     _upsert_all(session, site, Meter, data["meters"], report, "meters")
     session.flush()
     return report

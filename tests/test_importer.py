@@ -433,11 +433,6 @@ def test_a_unit_id_taken_by_a_meter_already_in_the_site_is_refused(xlsx):
     assert "meter E101 already in the site" in failed.value.errors[0].message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=IntegrityError,
-    reason="known bug: uq_meters_gateway_id_unit_id is checked row by row, so a swap collides",
-)
 def test_swapping_two_meters_unit_ids_is_imported(xlsx):
     import_and_commit(xlsx())
     sheets = site_sheets()

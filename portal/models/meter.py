@@ -47,7 +47,8 @@ class Meter(CreatedMixin, Base):
     __tablename__ = "meters"
     __table_args__ = (
         UniqueConstraint("site_id", "code"),
-        UniqueConstraint("gateway_id", "unit_id"),
+        # Deferrable (PostgreSQL) so that one import can swap two meters' unit ids.
+        UniqueConstraint("gateway_id", "unit_id", deferrable=True, initially="IMMEDIATE"),
         CheckConstraint("unit_id BETWEEN 1 AND 247", name="unit_id_range"),
         CheckConstraint("power_limit_w IS NULL OR power_limit_w > 0", name="power_limit_pos"),
     )
