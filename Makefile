@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 PORT ?= 5000
+# Two workers: the suite is I/O-bound on PostgreSQL and the browser; each worker has its own database.
+PYTEST_ARGS ?= -n 2
 
 .PHONY: install demo test bench translations clean browser
 
