@@ -107,18 +107,26 @@ def load_gateways(session: Session, gateway_ids: list[int] | None) -> list[Gatew
     return list(session.execute(q).scalars())
 
 
-def plan_for(gw: Gateway) -> GatewayPlan:
+#: a meter's power-limit register is read back (and rewritten if wrong) once per this many minutes
+LIMIT_CHECK_MINUTES = 15
+
+
+def plan_for(gw: Gateway, now: datetime | None = None) -> GatewayPlan:
     """The gateway's I/O plan: which meters to read and what each should be."""
     plans = []
+    minute = (now or utcnow()).minute
     for m in gw.meters:
         st = m.state
+        # Spread the extra read over the quarter hour; a meter never read before is checked at once.
+        check_limit = m.power_limit_w is not None and (
+            st is None or minute % LIMIT_CHECK_MINUTES == m.id % LIMIT_CHECK_MINUTES)
         purchases = [(c.id, c.payload["amount_fen"]) for c in m.pending_commands if c.action == "purchase"]
         plans.append(MeterPlan(
             meter_id=m.id, unit_id=m.unit_id, profile=get_profile(m.profile), due=due_for_poll(m),
             desired=m.supply_desired.value, desired_reason=m.desired_reason, keep_power=m.keep_power, meter_mode=m.control_mode == ControlMode.METER,
             inferred_actual=st.supply_actual.value if st and st.supply_inferred and st.supply_actual else None,
             power_limit_w=m.power_limit_w, purchase_count=m.purchase_count,
-            purchase_total_fen=m.purchase_total_fen, purchases=purchases,
+            purchase_total_fen=m.purchase_total_fen, purchases=purchases, check_limit=check_limit,
         ))
     return GatewayPlan(gw.id, gw.host, gw.port, gw.protocol.value, plans)
 
@@ -129,7 +137,7 @@ def run_cycle(session: Session, gateway_ids: list[int] | None = None, *, concurr
     stats = CycleStats()
     lock_buses(session, gateway_ids)
     gateways = load_gateways(session, gateway_ids)
-    plans = [plan_for(gw) for gw in gateways]
+    plans = [plan_for(gw, now) for gw in gateways]
     started = time.perf_counter()
     outcomes = asyncio.run(poll_plans(plans, concurrency, timeout))
     stats.io_seconds = time.perf_counter() - started

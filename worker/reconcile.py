@@ -37,6 +37,8 @@ class MeterPlan:
     purchase_count: int
     purchase_total_fen: int
     purchases: list[tuple[int, int]] = field(default_factory=list)  # (command id, amount_fen), oldest first
+    #: read the power-limit register back this cycle (it is not in the regular poll's blocks)
+    check_limit: bool = False
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,7 @@ async def reconcile_meter(client: GatewayClient, plan: MeterPlan, fields: dict) 
     if caps.keep_power and fields.get("keep_power") is not None and fields["keep_power"] != plan.keep_power:
         out.append(await _write(client, plan, "keep_power", set_keep_power(plan.keep_power), plan.keep_power,
                                 actions=("keep_power_on", "keep_power_off")))
-    if caps.power_limit and plan.power_limit_w and fields.get("power_limit_w") not in (None, plan.power_limit_w):
+    if caps.power_limit and plan.power_limit_w and await _limit_differs(client, plan, fields):
         out.append(await _write(client, plan, "power_limit", set_power_limit(plan.power_limit_w), plan.power_limit_w))
     if caps.relay or caps.valve:
         actual = fields.get("supply") if caps.supply_readable else plan.inferred_actual
@@ -110,6 +112,17 @@ async def reconcile_meter(client: GatewayClient, plan: MeterPlan, fields: dict) 
             out.append(await _write(client, plan, "supply", set_supply(plan.desired), plan.desired,
                                     inferred=not caps.supply_readable, actions=("trip", "close")))
     return out
+
+
+async def _limit_differs(client: GatewayClient, plan: MeterPlan, fields: dict) -> bool:
+    """Whether the meter's own power limit differs from the shop's (read back when due)."""
+    current = fields.get("power_limit_w")
+    if current is None and plan.check_limit:
+        try:
+            current = (await client.read_field(plan.unit_id, plan.profile, "power_limit_w")).power_limit_w
+        except MeterError:
+            return False  # not answering now: the next check tries again
+    return current is not None and current != plan.power_limit_w
 
 
 async def _write(client, plan, kind, command, value, *, inferred=False, actions=()) -> WriteOutcome:

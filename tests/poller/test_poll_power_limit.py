@@ -9,6 +9,8 @@ from portal.models import AlarmKind, AuditEntry, CommandStatus, ControlCommand, 
 from tests.poller.farm import GW, M
 
 FARM = (GW("GW1", (M(1, balance_fen=10_000, power_limit_w=3_000, load=2_000),)),)
+#: a meter with no limit register of its own: only the platform's consecutive-reads check protects it
+PLATFORM_CHECKED = (GW("GW1", (M(1, profile="acrel-ddsy1352", balance_fen=10_000, power_limit_w=3_000, load=2_000),)),)
 
 
 def _overload(f, reads: int) -> None:
@@ -19,7 +21,7 @@ def _overload(f, reads: int) -> None:
 
 
 def test_load_above_the_limit_for_fewer_reads_than_needed_does_not_trip(farm):
-    f = farm(*FARM)
+    f = farm(*PLATFORM_CHECKED)
     _overload(f, OVER_LIMIT_READS - 1)
 
     assert f.meter("GW1", 1).supply_desired == Supply.ON
@@ -27,7 +29,7 @@ def test_load_above_the_limit_for_fewer_reads_than_needed_does_not_trip(farm):
 
 
 def test_a_read_under_the_limit_starts_the_count_again(farm):
-    f = farm(*FARM)
+    f = farm(*PLATFORM_CHECKED)
     _overload(f, OVER_LIMIT_READS - 1)
     f.sim_meter("GW1", 1).set_load(2_500)
     f.cycle()
@@ -39,7 +41,7 @@ def test_a_read_under_the_limit_starts_the_count_again(farm):
 
 
 def test_load_above_the_limit_for_n_reads_sets_desired_off_with_an_over_power_alarm(farm, polls):
-    f = farm(*FARM)
+    f = farm(*PLATFORM_CHECKED)
     _overload(f, OVER_LIMIT_READS)
 
     meter = f.meter("GW1", 1)
@@ -51,7 +53,7 @@ def test_load_above_the_limit_for_n_reads_sets_desired_off_with_an_over_power_al
 
 
 def test_the_poll_after_an_over_power_decision_opens_the_relay(farm):
-    f = farm(*FARM)
+    f = farm(*PLATFORM_CHECKED)
     _overload(f, OVER_LIMIT_READS)
 
     f.cycle()
@@ -85,3 +87,14 @@ def test_a_meter_that_tripped_itself_for_power_stays_off_until_a_person_closes_i
     f.cycle()
     assert f.snapshot("GW1", 1)["supply"] == "on"
     assert f.alarms(AlarmKind.OVER_POWER) == []
+
+
+def test_the_shops_power_limit_is_written_into_the_meter_and_kept_there(farm):
+    f = farm(*FARM)
+    f.cycle()  # first read of a meter: its limit register is checked and written at once
+    assert f.sim_meter("GW1", 1).snapshot()["power_limit_w"] == 3_000
+
+    f.sim_meter("GW1", 1).set_power_limit_w(9_000)  # changed at the meter behind the platform's back
+    for _ in range(15):  # within a quarter of an hour the platform reads it back and rewrites it
+        f.cycle()
+    assert f.sim_meter("GW1", 1).snapshot()["power_limit_w"] == 3_000

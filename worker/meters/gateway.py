@@ -254,6 +254,12 @@ class GatewayClient:
                 f"{command.name}, expected {w.expect!r}", reading)
         return reading
 
+    async def read_field(self, unit_id: int, profile: Profile, field: str) -> Reading:
+        """Read the one block that holds `field` (e.g. an optional block the poll skips)."""
+        self._bind()
+        async with self._lock:
+            return await self._read_back(unit_id, profile, field)
+
     async def _read_back(self, unit_id: int, profile: Profile, field: str) -> Reading:
         blocks = (profile.block_for(field),)
         try:
