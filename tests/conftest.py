@@ -98,6 +98,22 @@ def empty_tables() -> None:
 
 
 @pytest.fixture
+def redis_app(database_url, redis_url):
+    """A second app on the same database whose queue is real Redis (RQ), for outbox and worker tests."""
+    import redis
+
+    from portal import create_app
+    from portal.extensions import db
+
+    app = create_app({"TESTING": True, "REDIS_URL": redis_url, "WTF_CSRF_ENABLED": False})
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+    redis.Redis.from_url(redis_url).flushdb()
+
+
+@pytest.fixture
 def db_session(app):
     """The Flask-SQLAlchemy session of the app."""
     from portal.extensions import db

@@ -29,19 +29,6 @@ def pending() -> list[OutboxMessage]:
     return db.session.execute(select(OutboxMessage).where(OutboxMessage.dispatched_at.is_(None))).scalars().all()
 
 
-@pytest.fixture
-def redis_app(database_url, redis_url):
-    """A second app on the same database whose queue is real Redis."""
-    from portal import create_app
-
-    app = create_app({"TESTING": True, "REDIS_URL": redis_url, "WTF_CSRF_ENABLED": False})
-    with app.app_context():
-        yield app
-        db.session.remove()
-        db.engine.dispose()
-    redis.Redis.from_url(redis_url).flushdb()
-
-
 def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -10,7 +10,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-import redis
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import func, select
@@ -164,19 +163,6 @@ def live_server(app, monkeypatch):
     yield url
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture
-def redis_app(database_url, redis_url):
-    """A second app on the same database whose queue is real Redis (as in production)."""
-    from portal import create_app
-
-    app = create_app({"TESTING": True, "REDIS_URL": redis_url, "WTF_CSRF_ENABLED": False})
-    with app.app_context():
-        yield app
-        db.session.remove()
-        db.engine.dispose()
-    redis.Redis.from_url(redis_url).flushdb()
 
 
 def sandbox_key(folder: Path, name: str) -> bytes:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import socket
 
 import pytest
-import redis
 
 from portal.extensions import db
 from tests.poller.farm import GW, Farm, start_farm
@@ -40,19 +39,6 @@ def farm(polls):
     yield build
     for f in started:
         f.sim.stop()
-
-
-@pytest.fixture
-def redis_app(database_url, redis_url):
-    """A second app on the same database whose queue is real Redis (as in tests/test_jobs.py)."""
-    from portal import create_app
-
-    app = create_app({"TESTING": True, "REDIS_URL": redis_url, "WTF_CSRF_ENABLED": False})
-    with app.app_context():
-        yield app
-        db.session.remove()
-        db.engine.dispose()
-    redis.Redis.from_url(redis_url).flushdb()
 
 
 @pytest.fixture
