@@ -55,7 +55,9 @@ def tenant_login():
             login_user(tenant)
             return redirect(_safe_next(url_for("tenant.home")))
         flash(_("No shop with that account code and phone number."), "error")
-    return render_template("auth/tenant_login.html", form=form)
+    from portal.auth.wechat import _configured as wechat_configured
+
+    return render_template("auth/tenant_login.html", form=form, wechat_login=wechat_configured())
 
 
 @bp.post("/logout")
