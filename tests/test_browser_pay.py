@@ -7,16 +7,13 @@ payment goes through the real verification, the credit job and the balance rule.
 from __future__ import annotations
 
 import re
-import threading
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
-from werkzeug.serving import make_server
+from playwright.sync_api import expect
 
 from portal.extensions import db
 from portal.models import OrderStatus, PaymentOrder, Supply
-from tests.test_browser import CHROMIUM_ARGS, WECHAT_UA, ensure_vendor_files, foreign_requests, log_in_tenant
+from tests.browser import WECHAT_UA, chromium, foreign_requests, log_in_tenant, served
 
 pytestmark = pytest.mark.browser
 PAGE_WEIGHT_LIMIT = 150 * 1024
@@ -25,14 +22,8 @@ PAGE_WEIGHT_LIMIT = 150 * 1024
 @pytest.fixture(scope="module")
 def server(app):
     """The session's app on 127.0.0.1 (an ephemeral port), in a thread."""
-    ensure_vendor_files(Path(app.static_folder))
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, name="payfirst-pay-server", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(timeout=5)
+    with served(app) as url:
+        yield url
 
 
 @pytest.fixture
@@ -52,10 +43,8 @@ def base_url(app, server, monkeypatch, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as chromium_browser:
+        yield chromium_browser
 
 
 @pytest.fixture

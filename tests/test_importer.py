@@ -7,7 +7,6 @@ from pathlib import Path
 import openpyxl
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
 from portal.importer import ImportFailed, import_site

@@ -26,7 +26,7 @@ from portal.models import (
     AlarmKind, CommandStatus, ControlCommand, ControlMode, Gateway, Meter, Supply, utcnow,
 )
 from worker.meters.profiles import get_profile
-from worker.reconcile import MeterPlan, reconcile_meter
+from worker.reconcile import MeterPlan
 
 log = logging.getLogger(__name__)
 #: per-request timeout; a gateway that is down costs one of these per cycle

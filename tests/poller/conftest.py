@@ -9,7 +9,6 @@ import socket
 
 import pytest
 
-from portal.extensions import db
 from tests.poller.farm import GW, Farm, start_farm
 
 

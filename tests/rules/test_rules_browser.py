@@ -2,15 +2,13 @@
 from __future__ import annotations
 
 import re
-import threading
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
-from werkzeug.serving import make_server
 
 from portal.extensions import db
 from portal.models import NoTripWindow, Role
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, served
 from tests.factories import PASSWORD
 from tests.rules.conftest import entries
 
@@ -19,22 +17,16 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def base_url(app):
-    """The app served on loopback in a thread (vendor files as tests/test_browser.py provides them)."""
-    from tests.test_browser import ensure_vendor_files
-
-    ensure_vendor_files(Path(app.static_folder))
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
+    """The app served on loopback in a thread."""
+    with served(app) as url:
+        yield url
 
 
 @pytest.fixture
 def page(base_url, csrf_on):
     """A Chinese-speaking phone-sized page; dialogs (hx-confirm) are accepted."""
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN", base_url=base_url)
         context.set_default_timeout(10_000)
         page = context.new_page()

@@ -1,0 +1,88 @@
+"""Shared plumbing for the tests that drive real headless Chromium (Debian's package) at phone size."""
+from __future__ import annotations
+
+import re
+import shutil
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlparse
+
+from playwright.sync_api import sync_playwright
+from werkzeug.serving import make_server
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+#: WeChat's in-app browser on an iPhone: what a tenant scanning the meter-box sticker uses
+WECHAT_UA = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) "
+    "AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Mobile/15E148 MicroMessenger/8.0.50(0x1800323b) NetType/WIFI Language/zh_CN"
+)
+#: without the background-networking flags Chromium tries to reach Google's hosts at every start
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+VENDOR = {
+    "htmx.min.js": "node_modules/htmx.org/dist/htmx.min.js",
+    "weui.min.css": "node_modules/weui/dist/style/weui.min.css",
+}
+
+
+def ensure_vendor_files(static_folder: Path) -> None:
+    """Pages need htmx and WeUI in static/vendor; `make` copies them, a bare checkout lacks them."""
+    vendor = static_folder / "vendor"
+    vendor.mkdir(exist_ok=True)
+    for name, source in VENDOR.items():
+        if not (vendor / name).exists():
+            shutil.copy(ROOT / source, vendor / name)
+
+
+@contextmanager
+def served(app):
+    """The app served by werkzeug on 127.0.0.1 (an ephemeral port) in a thread; yields its base URL."""
+    ensure_vendor_files(Path(app.static_folder))
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="payfirst-test-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@contextmanager
+def chromium():
+    """A headless Chromium browser."""
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def foreign_requests(urls: list[str]) -> list[str]:
+    """Requests that left the machine: any scheme with a host other than 127.0.0.1."""
+    return [
+        u
+        for u in urls
+        if urlparse(u).scheme not in ("data", "blob", "about")
+        and urlparse(u).hostname != "127.0.0.1"
+    ]
+
+
+def log_in_tenant(page, account_code: str, phone_number: str) -> None:
+    """Fill in and send the tenant login form."""
+    page.goto("/auth/tenant/login")
+    page.fill("input[name=account]", account_code)
+    page.fill("input[name=phone]", phone_number)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/t/a/\d+$"))  # and for its load event: styles applied
