@@ -11,6 +11,7 @@ from typing import Callable
 from croniter import croniter
 from flask import Flask
 
+from portal.payments import reconcile, recovery
 from worker import billing_jobs, jobs, poller, rules
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,8 @@ PERIODIC: list[Periodic] = [
     Periodic(billing_jobs.monthly_fees_job, cron=billing_jobs.FEES_CRON),  # 00:05 on the 1st, business time
     Periodic(billing_jobs.allocation_job, cron=billing_jobs.ALLOCATION_CRON),  # 00:30, the month just ended
     Periodic(rules.enforce_arrears, cron="* * * * *"),
+    Periodic(recovery.sweep_open_orders, cron="* * * * *"),  # orders open past PAY_QUERY_AFTER_MINUTES
+    Periodic(reconcile.daily_reconciliation, cron=reconcile.RECONCILE_CRON),  # 10:00 business time, yesterday
 ]
 
 

@@ -6,7 +6,7 @@ from flask import Flask
 
 def register_cli(app: Flask) -> None:
     """Attach every command group to the app."""
-    from portal.cli import admin, billing, demo, queue
+    from portal.cli import admin, billing, demo, payments, queue
 
-    for group in (admin, billing, demo, queue):
+    for group in (admin, billing, demo, payments, queue):
         group.register(app)

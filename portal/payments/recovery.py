@@ -1,0 +1,205 @@
+"""Recovery sweep: ask the platform about orders still open a few minutes on, credit or close them.
+
+A tenant may close the page and a notify may be lost. Every minute the sweep queries the platform for
+orders still `created` after PAY_QUERY_AFTER_MINUTES: a paid one goes through `accept_payment` (source
+"query"), exactly like a notify — so a notify arriving at the same moment still credits once. An order
+past its `expires_at` that the platform says is unpaid is closed at the platform, then here.
+
+Each order is handled and committed on its own: a platform error (or a database error) on one order is
+logged and the sweep goes on with the next. Nothing here holds a row lock across an HTTP call; every state
+change is conditional (created → paid / created → closed), so two sweeps or a sweep and a notify racing
+each other end in the same single outcome.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal.extensions import db
+from portal.jobs import job
+from portal.models import NotifyOutcome, OrderStatus, PaymentNotification, PaymentOrder, utcnow
+from portal.payments.notify import VerifiedPayment, accept_payment
+from portal.payments.orders import close_order
+from portal.settings import env_int
+
+log = logging.getLogger(__name__)
+
+#: an order still created this many minutes after it was made is queried at its platform
+PAY_QUERY_AFTER_MINUTES = env_int("PAY_QUERY_AFTER_MINUTES", 3)
+#: at most this many orders per sweep (the newest first: a stuck backlog never delays fresh payments)
+SWEEP_BATCH = env_int("PAY_SWEEP_BATCH", 200)
+#: WeChat trade states in which nothing can be paid any more
+_WECHAT_DEAD = frozenset({"CLOSED", "REVOKED"})
+#: WeChat trade states that must not be closed (the payer is entering a password; money already moved)
+_WECHAT_BUSY = frozenset({"USERPAYING", "REFUND"})
+
+
+@dataclass
+class SweepResult:
+    """What one sweep did (returned by the job, printed by `payments sweep`)."""
+
+    queried: int = 0
+    credited: int = 0
+    closed: int = 0
+    waiting: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class _Unknown(Exception):
+    """The platform's state could not be established this time; the next sweep tries again."""
+
+
+@dataclass(frozen=True)
+class _View:
+    """The platform's view of one trade: a payment (paid or not) or nothing, and whether it is dead."""
+
+    payment: VerifiedPayment | None
+    dead: bool = False  # closed at the platform: can no longer be paid
+    busy: bool = False  # must not be closed now
+
+
+def _platform(channel: str):
+    """The (query, close) pair of the order's platform, or None for the sandbox (no platform to ask)."""
+    if channel.startswith("alipay"):
+        return _alipay_query, _alipay_close
+    if channel.startswith("wechat"):
+        return _wechat_query, _wechat_close
+    return None
+
+
+def _alipay_query(out_trade_no: str) -> _View:
+    from portal.payments import alipay
+
+    return _View(alipay.query_trade(out_trade_no))
+
+
+def _alipay_close(out_trade_no: str) -> bool:
+    from portal.payments import alipay
+
+    return alipay.close_trade(out_trade_no)
+
+
+def _wechat_query(out_trade_no: str) -> _View:
+    from portal.payments.wechat_v3 import active_api
+
+    answer = active_api().query_order(out_trade_no)
+    state = answer.get("state") or ""
+    return _View(answer.get("payment"), dead=state in _WECHAT_DEAD, busy=state in _WECHAT_BUSY)
+
+
+def _wechat_close(out_trade_no: str) -> bool:
+    from portal.payments.wechat_v2 import WeChatPayError
+    from portal.payments.wechat_v3 import active_api
+
+    try:
+        active_api().close_order(out_trade_no)
+    except WeChatPayError as exc:
+        if exc.code == "ORDERPAID":
+            return False
+        if exc.code in ("ORDERNOTEXIST", "ORDER_NOT_EXIST"):
+            return True  # never placed there: nothing can be paid on it
+        raise
+    return True
+
+
+def _as_time(now: datetime | str | None) -> datetime:
+    if now is None:
+        return utcnow()
+    if isinstance(now, str):  # a job argument that went through a queue
+        now = datetime.fromisoformat(now)
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    return now
+
+
+def open_orders(session: Session, now: datetime, limit: int = SWEEP_BATCH) -> list[int]:
+    """Ids of orders still created PAY_QUERY_AFTER_MINUTES after they were made, newest first."""
+    cutoff = now - timedelta(minutes=PAY_QUERY_AFTER_MINUTES)
+    return list(session.execute(
+        select(PaymentOrder.id).where(PaymentOrder.status == OrderStatus.CREATED, PaymentOrder.created_at <= cutoff)
+        .order_by(PaymentOrder.created_at.desc(), PaymentOrder.id.desc()).limit(limit)
+    ).scalars())
+
+
+@job("payments", timeout=300)
+def sweep_open_orders(now: datetime | str | None = None) -> dict:
+    """Query, credit or close every order left open; one order's failure never stops the others."""
+    session = db.session
+    now = _as_time(now)
+    result = SweepResult()
+    for order_id in open_orders(session, now):
+        try:
+            outcome = recover_order(session, order_id, now)
+            session.commit()
+        except Exception as exc:  # a platform or database error: this order waits for the next sweep
+            session.rollback()
+            log.warning("recovery of order %s failed: %s", order_id, exc, exc_info=not isinstance(exc, _Unknown))
+            result.errors.append(f"order {order_id}: {exc}"[:300])
+            continue
+        if outcome is None:
+            continue
+        result.queried += outcome != "skipped"
+        if outcome == "credited":
+            result.credited += 1
+        elif outcome == "closed":
+            result.closed += 1
+        elif outcome in ("waiting", "skipped"):
+            result.waiting += 1
+    if result.credited or result.closed or result.errors:
+        log.info("payment sweep: %s", result.as_dict())
+    return result.as_dict()
+
+
+def recover_order(session: Session, order_id: int, now: datetime) -> str | None:
+    """Settle one open order: "credited", "closed", "waiting" (open, not yet expired), "skipped", or None."""
+    order = session.get(PaymentOrder, order_id)
+    if order is None or order.status != OrderStatus.CREATED:
+        return None  # a notify settled it since the list was read
+    expired = now > order.expires_at
+    platform = _platform(order.channel.value)
+    if platform is None:  # the sandbox: no platform to ask; its notify may still come and is accepted after closing
+        if expired and close_order(session, order):
+            return "closed"
+        return "skipped"
+    query, close = platform
+    view = query(order.out_trade_no)
+    if view.payment is not None and view.payment.success:
+        return _accept(session, order, view.payment)
+    if not expired or view.busy:
+        return "waiting"
+    if not view.dead and not close(order.out_trade_no):
+        # The platform refused to close: paid meanwhile, or already closed there. Ask once more.
+        view = query(order.out_trade_no)
+        if view.payment is not None and view.payment.success:
+            return _accept(session, order, view.payment)
+        if view.busy:
+            return "waiting"
+    if close_order(session, order):
+        return "closed"
+    return None
+
+
+def _accept(session: Session, order: PaymentOrder, payment: VerifiedPayment) -> str:
+    """Credit through the notify path; an anomaly (amount, merchant) is recorded once, not every minute."""
+    seen = session.execute(
+        select(PaymentNotification.id).where(PaymentNotification.order_id == order.id,
+                                             PaymentNotification.source == "query",
+                                             PaymentNotification.outcome == NotifyOutcome.ANOMALY).limit(1)
+    ).scalar_one_or_none()
+    if seen is not None:
+        return "waiting"
+    if payment.source != "query":
+        payment = VerifiedPayment(**{**asdict(payment), "source": "query"})
+    outcome = accept_payment(session, payment)
+    if outcome == NotifyOutcome.ACCEPTED:
+        return "credited"
+    if outcome == NotifyOutcome.ANOMALY:
+        log.warning("order %s: the platform's answer is an anomaly (see its payment notification)", order.out_trade_no)
+    return "waiting"
