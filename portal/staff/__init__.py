@@ -22,3 +22,4 @@ def require_staff():
 from portal.staff import rules, views  # noqa: E402,F401  (routes register on bp)
 from portal.staff import counter  # noqa: E402,F401  (the cashier counter: recharges, receipts, refunds, report)
 from portal.staff import billing  # noqa: E402,F401  (fees, allocation, line loss, monthly report)
+from portal.staff import tariffs  # noqa: E402,F401  (tariffs, price versions, per-meter overrides)
