@@ -14,7 +14,7 @@ import sys
 import time
 from datetime import datetime, timezone
 
-from bench import billing_runs
+from bench import billing_runs, notify
 from bench import farm as farm_mod
 from bench.figures import (
     CycleClock, Figure, decode_us, driver_cycle, floor_cycle, full_cycle, median,
@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-baud", action="store_true", help="skip the RS485 timing run")
     ap.add_argument("--profile", metavar="FILE", help="cProfile one steady cycle into FILE (pstats)")
     billing_runs.add_arguments(ap)
+    notify.add_arguments(ap)
     args = ap.parse_args(argv)
 
     print(f"PayFirst bench {datetime.now().astimezone():%Y-%m-%d %H:%M %Z} on {platform.node()}: "
@@ -43,9 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     database = farm_mod.Database()
     figures: list[Figure] = []
     try:
-        figures = [] if args.billing_only else run(args, database)
-        if not args.no_billing:  # fee, allocation and monthly-report figures (bench/billing_runs.py)
+        figures = [] if args.billing_only or args.notify_only else run(args, database)
+        if not args.no_billing and not args.notify_only:  # fee, allocation, monthly report (bench/billing_runs.py)
             figures += billing_runs.run(args, database)
+        if not args.no_notify and not args.billing_only:  # notify rate and paid -> restored (bench/notify.py)
+            figures += notify.run(args, database)
     finally:
         from portal.extensions import db
 

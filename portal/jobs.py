@@ -12,6 +12,8 @@ import logging
 import queue as stdqueue
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
 from importlib import import_module
 
 import redis
@@ -98,17 +100,38 @@ def resolve(job_name: str) -> Callable:
     return _REGISTRY[job_name]
 
 
+@dataclass(frozen=True)
+class Handover:
+    """An outbox row as committed, captured at flush so no expired ORM object is touched after commit."""
+
+    id: int
+    queue: str
+    job: str
+    args: list
+    dedupe_key: str | None
+
+
+@event.listens_for(Session, "after_flush")
+def _after_flush(session: Session, _context) -> None:
+    msgs = session.info.get("outbox")
+    if msgs:
+        ready = session.info.setdefault("outbox_ready", [])
+        ready.extend(Handover(m.id, m.queue, m.job, list(m.args), m.dedupe_key) for m in msgs if m.id is not None)
+        session.info["outbox"] = [m for m in msgs if m.id is None]
+
+
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
-    msgs = session.info.pop("outbox", None)
-    if msgs and has_app_context():
-        ids = [m.id for m in msgs if m.id is not None]
-        current_app.extensions["payfirst.dispatcher"].notify(ids)
+    session.info.pop("outbox", None)
+    ready = session.info.pop("outbox_ready", None)
+    if ready and has_app_context():
+        current_app.extensions["payfirst.dispatcher"].notify(ready)
 
 
 @event.listens_for(Session, "after_rollback")
 def _after_rollback(session: Session) -> None:
     session.info.pop("outbox", None)
+    session.info.pop("outbox_ready", None)
 
 
 def redis_connection(app: Flask | None = None) -> redis.Redis | None:
@@ -132,26 +155,46 @@ class Dispatcher:
         self.redis = connect_redis(url) if url else None
         self.runner = None if self.redis else InProcessRunner(app)
 
-    def notify(self, ids: list[int]) -> None:
-        """Rows were committed: hand them over now (errors leave them for the sweep)."""
-        try:
-            self.dispatch(ids)
-        except Exception:  # never fail the request that committed; the sweep retries
-            log.exception("outbox dispatch failed; rows stay pending for the sweep")
+    def notify(self, ready: list[Handover]) -> None:
+        """Rows were committed: hand them over now (errors leave them for the sweep).
 
-    def dispatch(self, ids: list[int] | None = None, limit: int = 500) -> int:
-        """Enqueue pending rows (those in `ids`, or all); returns how many were handed over."""
+        With Redis this is the fast path of every payment notify: it enqueues and writes nothing to the
+        database; the sweep later confirms the jobs exist and marks the rows dispatched.
+        """
+        try:
+            if self.redis is None:
+                self.dispatch([h.id for h in ready])
+                return
+            for h in ready:
+                self._enqueue(h)
+        except redis.RedisError as exc:
+            log.warning("Redis unavailable (%s); outbox rows stay pending for the sweep", exc)
+            self._record_failure([h.id for h in ready], exc)
+        except Exception:  # never fail the request that committed; the sweep retries
+            log.exception("outbox hand-over failed; rows stay pending for the sweep")
+
+    def dispatch(self, ids: list[int] | None = None, limit: int = 500, grace: int = 0) -> int:
+        """Enqueue pending rows (those in `ids`, or all) and mark them dispatched; returns how many.
+
+        Rows younger than `grace` seconds that no hand-over attempt failed for are left alone: their
+        fast path is probably still running. Rows whose job already exists in RQ are only marked.
+        """
+        from rq.job import Job
+
         with Session(db.engine) as s:
             q = select(OutboxMessage).where(OutboxMessage.dispatched_at.is_(None)).order_by(OutboxMessage.id)
             if ids is not None:
                 q = q.where(OutboxMessage.id.in_(ids))
-            if s.bind.dialect.name == "postgresql":
+            if grace:
+                q = q.where((OutboxMessage.attempts > 0) | (OutboxMessage.created_at < utcnow() - timedelta(seconds=grace)))
+            if s.get_bind().dialect.name == "postgresql":
                 q = q.with_for_update(skip_locked=True)
             rows = s.execute(q.limit(limit)).scalars().all()
             done = []
             for row in rows:
                 try:
-                    self._enqueue(row)
+                    if self.redis is None or not Job.exists(f"outbox-{row.id}", connection=self.redis):
+                        self._enqueue(Handover(row.id, row.queue, row.job, row.args, row.dedupe_key))
                     done.append(row.id)
                 except redis.RedisError as exc:
                     s.execute(
@@ -164,7 +207,15 @@ class Dispatcher:
             s.commit()
             return len(done)
 
-    def _enqueue(self, row: OutboxMessage) -> None:
+    def _record_failure(self, ids: list[int], exc: Exception) -> None:
+        try:
+            with db.engine.begin() as conn:
+                conn.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids))
+                             .values(attempts=OutboxMessage.attempts + 1, last_error=str(exc)[:300]))
+        except Exception:  # the rows are pending either way; the sweep will find them
+            log.exception("could not record the failed hand-over")
+
+    def _enqueue(self, row: Handover) -> None:
         func = resolve(row.job)
         if self.redis is None:
             self.runner.submit(func, row.args)

@@ -6,7 +6,11 @@ from flask import current_app
 from portal.jobs import job
 
 
+#: rows younger than this were most likely handed over by their request already
+SWEEP_GRACE_SECONDS = 30
+
+
 @job("notify", timeout=60)
 def sweep_outbox() -> int:
     """Hand over outbox rows left pending (Redis was down, or a process died after commit)."""
-    return current_app.extensions["payfirst.dispatcher"].dispatch()
+    return current_app.extensions["payfirst.dispatcher"].dispatch(grace=SWEEP_GRACE_SECONDS)

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.alarms import raise_alarm
 from portal.jobs import enqueue
@@ -65,18 +66,22 @@ def _decide(session: Session, order: PaymentOrder | None, paid: VerifiedPayment)
         return NotifyOutcome.IGNORED, "not a success status"
     if paid.amount_fen != order.amount_fen:
         return NotifyOutcome.ANOMALY, f"amount {paid.amount_fen} fen differs from the order's {order.amount_fen} fen"
+    values = dict(status=OrderStatus.PAID, paid_at=paid.paid_at or utcnow(),
+                  platform_trade_no=paid.platform_trade_no, payer=paid.payer[:64] or order.payer)
     moved = session.execute(
         update(PaymentOrder)
         .where(PaymentOrder.id == order.id, PaymentOrder.status.in_((OrderStatus.CREATED, OrderStatus.CLOSED)))
-        .values(status=OrderStatus.PAID, paid_at=paid.paid_at or utcnow(),
-                platform_trade_no=paid.platform_trade_no, payer=paid.payer[:64] or order.payer)
-    ).rowcount
-    if moved != 1:
+        .values(**values)
+        .returning(PaymentOrder.id)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    if moved is None:
         session.refresh(order)
         if order.platform_trade_no not in (None, paid.platform_trade_no):
             return NotifyOutcome.ANOMALY, f"order already paid by trade {order.platform_trade_no}"
         return NotifyOutcome.DUPLICATE, f"order already {order.status.value}"
-    session.refresh(order)
+    for name, value in values.items():  # what the database now holds, without reading it back
+        set_committed_value(order, name, value)
     enqueue(session, CREDIT_JOB, order.id, queue="payments")
     return NotifyOutcome.ACCEPTED, ""
 
