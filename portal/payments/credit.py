@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session
 
 from portal.control import apply_balance_rule, queue_purchase
 from portal.extensions import db
-from portal.jobs import job
+from portal.jobs import job, release_dedupe
 from portal.ledger import post_entry
 from portal.models import Account, ControlMode, EntryKind, LedgerEntry, OrderStatus, PaymentOrder, utcnow
 from portal.rules import repay_first
@@ -15,6 +15,7 @@ from portal.rules import repay_first
 @job("payments", timeout=60)
 def credit_order(order_id: int) -> bool:
     """Credit a paid order exactly once (safe to run any number of times, concurrently too)."""
+    release_dedupe(f"credit:{order_id}")  # a sweep may queue this credit again from now on
     session = db.session
     order = session.execute(select(PaymentOrder).where(PaymentOrder.id == order_id).with_for_update()).scalar_one_or_none()
     if order is None or order.status != OrderStatus.PAID:

@@ -20,9 +20,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.extensions import db
-from portal.jobs import job
+from portal.jobs import enqueue, job
 from portal.models import NotifyOutcome, OrderStatus, PaymentNotification, PaymentOrder, utcnow
-from portal.payments.notify import VerifiedPayment, accept_payment
+from portal.payments.notify import CREDIT_JOB, VerifiedPayment, accept_payment
 from portal.payments.orders import close_order
 from portal.settings import env_int
 
@@ -43,6 +43,8 @@ class SweepResult:
     """What one sweep did (returned by the job, printed by `payments sweep`)."""
 
     queried: int = 0
+    #: paid orders whose credit job was lost (a worker killed mid-job) and was queued again
+    requeued: int = 0
     credited: int = 0
     closed: int = 0
     waiting: int = 0
@@ -134,6 +136,8 @@ def sweep_open_orders(now: datetime | str | None = None) -> dict:
     session = db.session
     now = _as_time(now)
     result = SweepResult()
+    result.requeued = requeue_stuck_credits(session, now)
+    session.commit()
     for order_id in open_orders(session, now):
         try:
             outcome = recover_order(session, order_id, now)
@@ -155,6 +159,28 @@ def sweep_open_orders(now: datetime | str | None = None) -> dict:
     if result.credited or result.closed or result.errors:
         log.info("payment sweep: %s", result.as_dict())
     return result.as_dict()
+
+
+#: a paid order not credited after this long lost its credit job (the job itself takes milliseconds)
+CREDIT_STUCK_SECONDS = env_int("PAY_CREDIT_STUCK_SECONDS", 60)
+
+
+def requeue_stuck_credits(session: Session, now: datetime) -> int:
+    """Queue the credit job again for orders paid but not credited for a while; returns how many.
+
+    A worker killed in the middle of the credit job rolls its transaction back and RQ does not retry the
+    job; the order stays `paid`. The credit job is idempotent, so queueing it again is always safe.
+    """
+    stuck = session.execute(
+        select(PaymentOrder.id).where(PaymentOrder.status == OrderStatus.PAID,
+                                      PaymentOrder.paid_at < now - timedelta(seconds=CREDIT_STUCK_SECONDS))
+        .order_by(PaymentOrder.id).limit(SWEEP_BATCH)
+    ).scalars().all()
+    for order_id in stuck:
+        enqueue(session, CREDIT_JOB, order_id, queue="payments", dedupe_key=f"credit:{order_id}")
+    if stuck:
+        log.warning("queued the credit of %d paid orders again: %s", len(stuck), stuck)
+    return len(stuck)
 
 
 def recover_order(session: Session, order_id: int, now: datetime) -> str | None:
