@@ -15,7 +15,7 @@ from portal.extensions import db
 from portal.ledger import ledger_mismatches, post_entry
 from portal.models import (
     Account, AccountStatus, AuditEntry, CommandStatus, ControlCommand, ControlMode, EntryKind, IntervalReading,
-    LedgerEntry, OrderStatus, PaymentOrder, Refund, RefundStatus, Role, Supply, Tariff, TariffVersion,
+    LedgerEntry, NotifyOutcome, OrderStatus, PaymentOrder, Refund, RefundStatus, Role, Supply, Tariff, TariffVersion,
     utcnow,
 )
 from portal.payments import counter as ops
@@ -643,3 +643,60 @@ def test_the_counter_finds_a_shop_by_code_or_name(client, staff, shop):
     staff()
     html = client.get("/staff/counter/?q=bake", headers={"HX-Request": "true"}).get_data(as_text=True)
     assert html.startswith('<section id="counter-results">') and 'data-account="A101"' in html
+
+
+def _notice(refund: Refund, status: str, amount_fen: int | None = None):
+    from portal.payments.wechat_v2 import RefundNotice
+
+    return RefundNotice(source="wechat_v3", out_trade_no=refund.order.out_trade_no, out_refund_no=refund.out_refund_no,
+                        refund_id="R1", refund_fen=amount_fen or refund.amount_fen, status=status)
+
+
+def _notify(refund: Refund, status: str, amount_fen: int | None = None):
+    from portal.models import PaymentNotification
+
+    note = PaymentNotification(source="wechat_v3", outcome=NotifyOutcome.IGNORED, raw="{}")
+    db.session.add(note)
+    refunds.refund_notified(db.session, _notice(refund, status, amount_fen), note)
+    db.session.commit()
+    return note
+
+
+def _sent(shop, platform, answer: RefundAnswer) -> Refund:
+    order = credited_order(shop, 5_000, "wechat_native")
+    refund = refunds.request_refund(db.session, order, 2_000, "moved out", "staff:c")
+    refunds.approve_refund(db.session, refund, "staff:m")
+    db.session.commit()
+    platform.answer = answer
+    refunds.send_refund(db.session, refund, "staff:m")
+    db.session.commit()
+    return refund
+
+
+def test_a_refund_the_platform_accepted_then_failed_gives_the_money_back_once(shop, platform):
+    refund = _sent(shop, platform, RefundAnswer(True))  # booked on WeChat's PROCESSING answer
+    assert balance(shop) == 13_000
+    for _ in range(2):  # a notify may come twice
+        note = _notify(refund, "ABNORMAL")
+    assert the_refund().status == RefundStatus.FAILED and note.outcome == NotifyOutcome.ACCEPTED
+    [reversal] = entries(EntryKind.REVERSAL)
+    assert reversal.amount_fen == 2_000 and reversal.reverses_id == entries(EntryKind.REFUND)[0].id
+    assert balance(shop) == 15_000
+    db.session.refresh(refund.order)
+    assert refund.order.refunded_fen == 0
+    assert ledger_mismatches(db.session) == []
+
+
+def test_a_success_notify_completes_a_refund_left_waiting_by_a_lost_answer(shop, platform):
+    refund = _sent(shop, platform, TimeoutError("no answer"))
+    assert the_refund().status == RefundStatus.APPROVED and entries(EntryKind.REFUND) == []
+    _notify(refund, "SUCCESS")
+    _notify(refund, "SUCCESS")
+    assert the_refund().status == RefundStatus.SUCCEEDED
+    assert [e.amount_fen for e in entries(EntryKind.REFUND)] == [-2_000]
+
+
+def test_a_refund_notify_for_another_amount_is_an_anomaly_and_moves_nothing(shop, platform):
+    refund = _sent(shop, platform, TimeoutError("no answer"))
+    note = _notify(refund, "SUCCESS", amount_fen=9_999)
+    assert note.outcome == NotifyOutcome.ANOMALY and entries(EntryKind.REFUND) == []

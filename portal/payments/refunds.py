@@ -20,7 +20,8 @@ from portal.audit import audit
 from portal.control import apply_balance_rule
 from portal.ledger import post_entry
 from portal.models import (
-    Account, ControlMode, EntryKind, OrderStatus, PaymentOrder, Refund, RefundStatus, utcnow,
+    Account, ControlMode, EntryKind, LedgerEntry, NotifyOutcome, OrderStatus, PaymentOrder, Refund, RefundStatus,
+    utcnow,
 )
 from portal.payments.channels import ChannelUnavailable
 from portal.payments.counter import CounterError
@@ -232,3 +233,48 @@ def _normalise(answer) -> RefundAnswer:
     ok = bool(getattr(answer, "ok", False))
     error = " ".join(str(getattr(answer, name, "") or "") for name in ("error_code", "error")).strip()
     return RefundAnswer(ok, "" if ok else error or "refused by the platform")
+
+
+def refund_notified(session: Session, notice, note) -> None:
+    """A verified refund notify (WeChat): settle the refund it names, once.
+
+    SUCCESS completes a refund still waiting for its answer. A refund the platform later reports as
+    failed or closed after it was booked on a PROCESSING answer gets a REVERSAL entry giving the money
+    back to the shop, and becomes failed; nothing is ever edited.
+    """
+    refund = session.execute(select(Refund).where(Refund.out_refund_no == notice.out_refund_no)).scalar_one_or_none()
+    if refund is None or refund.amount_fen != notice.refund_fen:
+        note.outcome = NotifyOutcome.ANOMALY
+        note.reason = (f"refund notify for {'an unknown refund' if refund is None else 'another amount'} "
+                       f"{notice.out_refund_no} ({notice.refund_fen} fen)")[:300]
+        return
+    _lock(session, refund)
+    actor = f"pay:{notice.source}"
+    if notice.success:
+        if refund.status != RefundStatus.SUCCEEDED:
+            complete_refund(session, refund, actor)
+        note.outcome, note.reason = NotifyOutcome.ACCEPTED, f"refund {refund.out_refund_no} succeeded"
+        return
+    note.outcome, note.reason = NotifyOutcome.ACCEPTED, f"refund {refund.out_refund_no} {notice.status}"
+    if refund.status == RefundStatus.SUCCEEDED:
+        _undo_refund(session, refund, actor, notice.status)
+    elif refund.status == RefundStatus.APPROVED:
+        refund.status, refund.error = RefundStatus.FAILED, f"the platform reported {notice.status}"[:300]
+        audit(session, actor, "refund.failed", "refund", refund.id, refund.order.account.site_id, error=refund.error)
+
+
+def _undo_refund(session: Session, refund: Refund, actor: str, status: str) -> None:
+    """The platform did not pay back a refund booked as paid: return the money to the shop, once."""
+    order = refund.order
+    booked = session.execute(select(LedgerEntry).where(LedgerEntry.idempotency_key == f"refund:{refund.out_refund_no}")
+                             ).scalar_one_or_none()
+    if booked is not None:
+        post_entry(session, order.account_id, refund.amount_fen, EntryKind.REVERSAL,
+                   f"refund-failed:{refund.out_refund_no}", memo=f"refund {refund.out_refund_no} {status}"[:200],
+                   actor=actor, order_id=order.id, reverses_id=booked.id)
+        session.execute(update(PaymentOrder).where(PaymentOrder.id == order.id).values(
+            refunded_fen=PaymentOrder.refunded_fen - refund.amount_fen,
+            status=case((PaymentOrder.status == OrderStatus.REFUNDED.value, OrderStatus.CREDITED.value),
+                        else_=PaymentOrder.status)))
+    refund.status, refund.error = RefundStatus.FAILED, f"the platform reported {status} after accepting it"[:300]
+    audit(session, actor, "refund.reversed", "refund", refund.id, order.account.site_id, status=status)

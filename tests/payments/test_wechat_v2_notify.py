@@ -155,7 +155,7 @@ def test_a_refund_notify_is_decrypted_recorded_and_acknowledged(paid, wechat_v2,
     assert response.status_code == 200 and answer(response)["return_code"] == "SUCCESS"
     note = db.session.execute(select(PaymentNotification)).scalar_one()
     assert (note.outcome.value, note.reason, note.amount_fen, note.order_id) == (
-        "ignored", "refund RF9 SUCCESS", 300, order.id)
+        "anomaly", "refund notify for an unknown refund RF9 (300 fen)", 300, order.id)
     assert books()["entries"] == 0
 
 
