@@ -72,9 +72,10 @@ def start_postgres(tmp: str) -> tuple[subprocess.Popen, str]:
                    check=True, stdout=subprocess.DEVNULL)
     proc = subprocess.Popen(as_user + [f"{bindir}/postgres", "-D", data, "-p", str(port), "-k", tmp,
                                        "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-                                       "-c", "max_connections=200"], stdout=subprocess.DEVNULL)
+                                       "-c", "max_connections=200"],
+                            stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "postgres.log"), "w"))
     url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    wait_for(lambda: db_answers(url), "PostgreSQL")
+    wait_for(lambda: db_answers(url), "PostgreSQL", log=os.path.join(tmp, "postgres.log"))
     return proc, url
 
 
@@ -85,16 +86,19 @@ def start_redis(tmp: str) -> tuple[subprocess.Popen, str]:
                  "(Debian: apt-get install redis-server)")
     port = free_port()
     proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", tmp], stdout=subprocess.DEVNULL)
+                             "--appendonly", "no", "--dir", tmp, "--logfile", os.path.join(tmp, "redis.log")],
+                            stdout=subprocess.DEVNULL)
     url = f"redis://127.0.0.1:{port}/0"
     wait_for(lambda: redis_answers(url), "Redis")
     return proc, url
 
 
-def wait_for(check, what: str, seconds: float = 30) -> None:
+def wait_for(check, what: str, seconds: float = 30, log: str | None = None) -> None:
     deadline = time.monotonic() + seconds
     while not check():
         if time.monotonic() > deadline:
+            if log and os.path.exists(log):
+                sys.stderr.write(open(log).read()[-4000:])
             sys.exit(f"{what} did not start within {seconds:.0f} s")
         time.sleep(0.2)
 
