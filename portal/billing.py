@@ -8,6 +8,7 @@ every priced reading is marked billed in the same transaction, so a rerun posts 
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -26,7 +27,9 @@ from portal.models import (
     Account, Alarm, ControlMode, EntryKind, IntervalReading, Meter, MeterKind, Site, Supply, TariffVersion,
 )
 from portal.rules import BALANCE_KINDS, low_levels, restore_level, trip_threshold
-from portal.tariffs import PERIODS, Version, cost_e5, month_start, split_by_period, to_fen
+from portal.tariffs import PERIODS, TariffError, Version, cost_e5, month_start, split_by_period, to_fen
+
+log = logging.getLogger(__name__)
 
 
 def business_tz() -> ZoneInfo:
@@ -40,6 +43,7 @@ def _as_version(row: TariffVersion) -> Version:
         periods=tuple((p["start"], p["end"], p["period"]) for p in row.periods or ()),
         period_prices_e4=row.period_prices_e4,
         tiers=tuple((t.get("upto"), t["price_e4"]) for t in row.tiers or ()),
+        medium=(row.tiers or [{}])[0].get("medium"),
     )
 
 
@@ -120,8 +124,12 @@ def bill_deltas(session: Session, deltas: Iterable[Delta], now: datetime | None 
             continue  # no tariff yet: the reading stays unbilled until one exists
         if version.kind == "tiered" and billed:
             _mark_billed(session, billed)  # a tier counts the month's billed readings, these included
-        fen, remainders[meter.id] = to_fen(price_delta(session, meter, version, d, tz),
-                                           remainders.get(meter.id, meter.charge_remainder_e5))
+        try:
+            cost = price_delta(session, meter, version, d, tz)
+        except TariffError as exc:  # a tariff that cannot price this meter: leave the reading unbilled
+            log.warning("meter %s not billed for %s: %s", meter.code, d.interval_start, exc)
+            continue
+        fen, remainders[meter.id] = to_fen(cost, remainders.get(meter.id, meter.charge_remainder_e5))
         if fen:
             kind = EntryKind.WATER if meter.kind == MeterKind.WATER else EntryKind.ENERGY
             key = f"{kind.value}:{meter.id}:{d.interval_start.isoformat()}"

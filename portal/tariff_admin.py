@@ -59,6 +59,19 @@ def kwh_to_units(text: str | None) -> int:
     return int(Decimal(f"{match.group(1)}.{match.group(2) or '0'}").scaleb(2))
 
 
+_M3 = re.compile(r"(\d{1,9})(?:\.(\d{1,3}))?")
+
+
+def limit_to_units(text: str | None, medium: str) -> int:
+    """A monthly tier limit in the meter's own unit: kWh -> 0.01 kWh (x100), m³ -> litres (x1000)."""
+    if medium == "water":
+        match = _M3.fullmatch(_clean(text))
+        if match is None:
+            raise TariffAdminError(_("Tier limits for water are m³ with at most three decimals."))
+        return int(Decimal(f"{match.group(1)}.{match.group(2) or '0'}").scaleb(3))
+    return kwh_to_units(text)
+
+
 def local_to_utc(text: str | None, tz: ZoneInfo) -> datetime | None:
     """A wall-clock time typed in the business time zone ('2025-03-03T12:30') as UTC; blank: None."""
     value = _clean(text).replace(" ", "T")
@@ -107,12 +120,12 @@ def create_tariff(session: Session, site: Site, code: str, name: str, kind: str 
 
 def add_version(session: Session, tariff: Tariff, effective_from: datetime | None, *, actor: str,
                 unit_price_e4: int | None = None, periods=(), period_prices_e4: dict | None = None,
-                tiers=(), now: datetime | None = None) -> TariffVersion:
+                tiers=(), medium: str = "electric", now: datetime | None = None) -> TariffVersion:
     """New prices for `tariff` from `effective_from` (UTC; None = now), never from a moment already past.
 
     flat: unit_price_e4. tou: periods [(start "HH:MM", end "HH:MM", period)] covering the day once
     (at most 8) and period_prices_e4 {period: e4}. tiered: tiers [(upto units or None, price_e4)],
-    ascending, the last open.
+    ascending, the last open, in the unit of `medium`'s meters (0.01 kWh, or litres for water).
     """
     now = now or utcnow()
     when = effective_from or now
@@ -159,7 +172,11 @@ def add_version(session: Session, tariff: Tariff, effective_from: datetime | Non
             raise TariffAdminError(_("At most %(n)s tiers.", n=MAX_TIERS))
         if any(u is not None and u <= 0 for u, _p in tiers):
             raise TariffAdminError(_("Tier limits are above zero."))
-        row.update(tiers=[{"upto": u, "price_e4": p} for u, p in tiers], unit_price_e4=tiers[0][1])
+        if medium not in ("electric", "water"):
+            raise TariffAdminError(_("A tiered tariff is for electricity or for water."))
+        # The limits count the meters' own units, so a tiered tariff serves one medium only.
+        row.update(tiers=[{"upto": u, "price_e4": p, "medium": medium} for u, p in tiers],
+                   unit_price_e4=tiers[0][1])
 
     version = Version(kind=kind.value, unit_price_e4=row["unit_price_e4"],
                       periods=tuple((p["start"], p["end"], p["period"]) for p in row["periods"] or ()),
@@ -189,6 +206,9 @@ def assign_meter_tariff(session: Session, meter: Meter, tariff: Tariff | None, a
         if tariff.site_id != meter.site_id:
             raise TariffAdminError(_("That tariff belongs to another site."))
         at = now or utcnow()
+        media = {t.get("medium", "electric") for v in tariff.versions for t in (v.tiers or ())}
+        if media and media != {meter.kind.value}:
+            raise TariffAdminError(_("Tariff %(code)s counts its tiers for another kind of meter.", code=tariff.code))
         if not any(v.effective_from <= at for v in tariff.versions):
             raise TariffAdminError(_("Tariff %(code)s has no prices in force yet: add a version first.",
                                      code=tariff.code))

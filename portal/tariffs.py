@@ -32,6 +32,8 @@ class Version:
     period_prices_e4: dict | None = None
     #: tiered: [(upto units in the month or None for the last tier, price_e4)]
     tiers: tuple[tuple[int | None, int], ...] = ()
+    #: tiered: the kind of meter whose units the limits count (electric: 0.01 kWh, water: litres)
+    medium: str | None = None
 
 
 def validate(version: Version) -> None:
@@ -111,6 +113,8 @@ def cost_e5(version: Version, kind: str, amount: int, *, by_period: dict[str, in
         prices = version.period_prices_e4 or {}
         return sum(q * prices[p] for p, q in by_period.items() if q) * scale
     if version.kind == "tiered":
+        if version.medium not in (None, kind):
+            raise TariffError(f"tier limits count {version.medium} units, not {kind}")
         return _tiered(version.tiers, month_before, amount) * scale
     return amount * version.unit_price_e4 * scale
 

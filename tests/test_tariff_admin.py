@@ -129,7 +129,7 @@ def test_unsorted_or_closed_tiers_are_refused(req, make_site):
     with pytest.raises(TariffError, match="last tier"):
         add([(None, 5_000), (None, 6_000)])
     version = add([(10_000, 5_000), (20_000, 6_000), (None, 8_000)])
-    assert version.tiers[-1] == {"upto": None, "price_e4": 8_000} and version.unit_price_e4 == 5_000
+    assert version.tiers[-1] == {"upto": None, "price_e4": 8_000, "medium": "electric"} and version.unit_price_e4 == 5_000
 
 
 def test_a_flat_version_needs_a_price_of_zero_or_more(req, make_site):
@@ -290,8 +290,9 @@ def test_tiered_prices_come_from_kwh_limits_with_the_last_open(client, login, ma
     assert unsorted.status_code == 422 and "阶梯上限必须递增" in unsorted.get_data(as_text=True)  # Chinese by default
     assert ok.status_code == 200
     version = db.session.execute(select(TariffVersion).where(TariffVersion.tariff_id == tariff.id)).scalar_one()
-    assert version.tiers == [{"upto": 10_000, "price_e4": 5_000}, {"upto": 20_050, "price_e4": 6_000},
-                             {"upto": None, "price_e4": 8_000}]
+    assert version.tiers == [{"upto": 10_000, "price_e4": 5_000, "medium": "electric"},
+                             {"upto": 20_050, "price_e4": 6_000, "medium": "electric"},
+                             {"upto": None, "price_e4": 8_000, "medium": "electric"}]
 
 
 def test_manager_assigns_a_tariff_to_a_meter_and_back_to_the_default(client, login, manager, make_meter):
@@ -378,3 +379,38 @@ def test_changes_need_the_csrf_token(client, login, manager, request):
     assert client.post(url(site, "/meters"), data={"meter": "M-T1", "tariff": ""}).status_code == 400
     assert len(db.session.execute(select(TariffVersion)).all()) == 1
     assert 'name="csrf_token"' in client.get(url(site)).get_data(as_text=True)
+
+
+
+def test_tier_limits_for_water_are_entered_in_cubic_metres_and_kept_in_litres(req):
+    from portal.tariff_admin import limit_to_units
+
+    assert limit_to_units("12.5", "water") == 12_500
+    assert limit_to_units("200", "electric") == 20_000
+    with pytest.raises(TariffAdminError):
+        limit_to_units("1.2345", "water")
+
+
+def test_a_tiered_tariff_counts_one_kind_of_meter_only(req, make_site, make_gateway, make_meter):
+    from portal.models import MeterKind
+
+    site = make_site("wsite")
+    tariff = _tariff(site, "tiered", "WT")
+    add_version(db.session, tariff, None, actor=ACTOR, tiers=[(10_000, 32_500), (None, 45_000)], medium="water")
+    db.session.commit()
+    assert tariff.versions[0].tiers[0] == {"upto": 10_000, "price_e4": 32_500, "medium": "water"}
+    gateway = make_gateway(site=site)
+    electric = make_meter(code="E0", gateway=gateway)
+    water = make_meter(code="W1", kind=MeterKind.WATER, profile="payfirst-water-v1", gateway=gateway)
+    assert assign_meter_tariff(db.session, water, tariff, ACTOR) is True
+    with pytest.raises(TariffAdminError):
+        assign_meter_tariff(db.session, electric, tariff, ACTOR)
+
+
+def test_the_engine_refuses_tiers_counted_for_another_medium():
+    from portal.tariffs import Version, cost_e5
+
+    water_tiers = Version(kind="tiered", unit_price_e4=0, tiers=((10_000, 32_500), (None, 45_000)), medium="water")
+    assert cost_e5(water_tiers, "water", 12_000) == 10_000 * 32_500 + 2_000 * 45_000
+    with pytest.raises(TariffError):
+        cost_e5(water_tiers, "electric", 100)

@@ -19,7 +19,7 @@ from portal.models import Meter, Role, Site, Tariff, TariffKind, utcnow
 from portal.staff import bp
 from portal.tariff_admin import (
     MAX_PERIODS, MAX_TIERS, TariffAdminError, add_version, assign_meter_tariff, create_tariff, e4_text,
-    kwh_to_units, local_to_utc, version_state, yuan_to_e4,
+    kwh_to_units, limit_to_units, local_to_utc, version_state, yuan_to_e4,
 )
 from portal.tariffs import PERIODS
 from portal.templating import render_page_or_partial
@@ -149,8 +149,9 @@ def _version_values(kind: TariffKind, form) -> dict:
             continue
         if not price:
             raise TariffAdminError(_("Each tier needs a price."))
-        tiers.append((kwh_to_units(upto) if upto else None, yuan_to_e4(price)))
-    return dict(tiers=tiers)
+        medium = form.get("tier_medium") or "electric"
+        tiers.append((limit_to_units(upto, medium) if upto else None, yuan_to_e4(price)))
+    return dict(tiers=tiers, medium=form.get("tier_medium") or "electric")
 
 
 @bp.post("/sites/<int:site_id>/tariffs/meters")
