@@ -222,6 +222,19 @@ def assign_meter_tariff(session: Session, meter: Meter, tariff: Tariff | None, a
     return True
 
 
+def set_site_default(session: Session, site: Site, tariff: Tariff, actor: str, now: datetime | None = None) -> None:
+    """Bill the site's meters that have no tariff of their own by `tariff` from now on (audited)."""
+    if tariff.site_id != site.id:
+        raise TariffAdminError(_("That tariff belongs to another site."))
+    if not any(v.effective_from <= (now or utcnow()) for v in tariff.versions):
+        raise TariffAdminError(_("Tariff %(code)s has no prices in force yet: add a version first.", code=tariff.code))
+    if any(t.get("medium", "electric") == "water" for v in tariff.versions for t in (v.tiers or ())):
+        raise TariffAdminError(_("A tiered water tariff cannot be the site default; give it to the water meters."))
+    old, site.default_tariff_id = site.default_tariff_id, tariff.id
+    session.flush()
+    audit(session, actor, "site.default_tariff", "site", site.id, site.id, old_tariff_id=old, tariff_id=tariff.id)
+
+
 def version_state(tariff: Tariff, now: datetime | None = None) -> dict[int, str]:
     """{version id: 'past' | 'current' | 'future'} at `now`."""
     now = now or utcnow()
@@ -262,5 +275,5 @@ def _message(text: str) -> str:
     }.get(text, text)
 
 
-__all__ = ["TariffAdminError", "add_version", "assign_meter_tariff", "create_tariff", "e4_text", "kwh_to_units",
+__all__ = ["TariffAdminError", "add_version", "assign_meter_tariff", "create_tariff", "e4_text", "kwh_to_units", "set_site_default",
            "local_to_utc", "version_state", "yuan_to_e4"]

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 from werkzeug.serving import make_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +28,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+#: a loaded CI machine (two pytest workers and Chromium on two cores) is slower than a laptop
+expect.set_options(timeout=15_000)
+
 VENDOR = {
     "htmx.min.js": "node_modules/htmx.org/dist/htmx.min.js",
     "weui.min.css": "node_modules/weui/dist/style/weui.min.css",

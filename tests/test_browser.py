@@ -38,7 +38,7 @@ def phone(browser, base_url):
         is_mobile=True,
         has_touch=True,
     )
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(15_000)
     page = context.new_page()
     page.requested = []
     page.on("request", lambda request: page.requested.append(request))

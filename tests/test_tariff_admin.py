@@ -414,3 +414,21 @@ def test_the_engine_refuses_tiers_counted_for_another_medium():
     assert cost_e5(water_tiers, "water", 12_000) == 10_000 * 32_500 + 2_000 * 45_000
     with pytest.raises(TariffError):
         cost_e5(water_tiers, "electric", 100)
+
+
+def test_manager_makes_another_tariff_the_site_default(client, login, manager):
+    from portal.models import AuditEntry as Audit, Site
+
+    user, site = manager
+    login.staff(user)
+    client.post(url(site), data={"code": "NEW", "name": "new plan", "kind": "flat"}, headers=HX)
+    new = db.session.execute(select(Tariff).where(Tariff.code == "NEW")).scalar_one()
+
+    without_prices = client.post(url(site, "/default"), data={"tariff": new.id}, headers=HX)
+    client.post(url(site, "/versions"), data={"tariff": new.id, "price": "0.88"}, headers=HX)
+    made = client.post(url(site, "/default"), data={"tariff": new.id}, headers=HX)
+
+    assert without_prices.status_code == 422
+    assert made.status_code == 200
+    assert db.session.get(Site, site.id).default_tariff_id == new.id
+    assert db.session.execute(select(Audit).where(Audit.action == "site.default_tariff")).scalar_one()

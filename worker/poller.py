@@ -23,7 +23,7 @@ from portal.extensions import db
 from portal.jobs import job, release_dedupe
 from portal.metering import Observation, due_for_poll, last_intervals, record_cycle
 from portal.models import (
-    AlarmKind, CommandStatus, ControlCommand, ControlMode, Gateway, Meter, Supply, utcnow,
+    AlarmKind, CommandStatus, ControlCommand, ControlMode, Gateway, Meter, Site, Supply, utcnow,
 )
 from worker.meters.profiles import get_profile
 from worker.reconcile import MeterPlan
@@ -111,15 +111,38 @@ def load_gateways(session: Session, gateway_ids: list[int] | None) -> list[Gatew
 LIMIT_CHECK_MINUTES = 15
 
 
-def plan_for(gw: Gateway, now: datetime | None = None) -> GatewayPlan:
+def meter_prices(session: Session, gateways: list[Gateway], now: datetime) -> dict[int, int]:
+    """The price in force for each meter-mode meter (0.0001 yuan per kWh / m³): what it charges itself.
+
+    A meter keeps one price, so a time-of-use or tiered tariff gives it the version's base price.
+    """
+    from portal.billing import Versions
+
+    meters = [m for gw in gateways for m in gw.meters if m.control_mode == ControlMode.METER]
+    if not meters:
+        return {}
+    defaults = dict(session.execute(select(Site.id, Site.default_tariff_id).where(
+        Site.id.in_({m.site_id for m in meters}))).all())
+    tariff_of = {m.id: m.tariff_id or defaults.get(m.site_id) for m in meters}
+    versions = Versions(session, set(tariff_of.values()) - {None})
+    prices = {}
+    for meter_id, tariff_id in tariff_of.items():
+        version = versions.at(tariff_id, now)
+        if version is not None:
+            prices[meter_id] = version.unit_price_e4
+    return prices
+
+
+def plan_for(gw: Gateway, now: datetime | None = None, prices: dict[int, int] | None = None) -> GatewayPlan:
     """The gateway's I/O plan: which meters to read and what each should be."""
     plans = []
     minute = (now or utcnow()).minute
+    prices = prices or {}
     for m in gw.meters:
         st = m.state
-        # Spread the extra read over the quarter hour; a meter never read before is checked at once.
-        check_limit = m.power_limit_w is not None and (
-            st is None or minute % LIMIT_CHECK_MINUTES == m.id % LIMIT_CHECK_MINUTES)
+        # Spread the extra reads over the quarter hour; a meter never read before is checked at once.
+        check_now = st is None or minute % LIMIT_CHECK_MINUTES == m.id % LIMIT_CHECK_MINUTES
+        check_limit = m.power_limit_w is not None and check_now
         purchases = [(c.id, c.payload["amount_fen"]) for c in m.pending_commands if c.action == "purchase"]
         plans.append(MeterPlan(
             meter_id=m.id, unit_id=m.unit_id, profile=get_profile(m.profile), due=due_for_poll(m),
@@ -127,6 +150,7 @@ def plan_for(gw: Gateway, now: datetime | None = None) -> GatewayPlan:
             inferred_actual=st.supply_actual.value if st and st.supply_inferred and st.supply_actual else None,
             power_limit_w=m.power_limit_w, purchase_count=m.purchase_count,
             purchase_total_fen=m.purchase_total_fen, purchases=purchases, check_limit=check_limit,
+            price_e4=prices.get(m.id) if check_now else None,
         ))
     return GatewayPlan(gw.id, gw.host, gw.port, gw.protocol.value, plans)
 
@@ -137,7 +161,8 @@ def run_cycle(session: Session, gateway_ids: list[int] | None = None, *, concurr
     stats = CycleStats()
     lock_buses(session, gateway_ids)
     gateways = load_gateways(session, gateway_ids)
-    plans = [plan_for(gw, now) for gw in gateways]
+    prices = meter_prices(session, gateways, now or utcnow())
+    plans = [plan_for(gw, now, prices) for gw in gateways]
     started = time.perf_counter()
     outcomes = asyncio.run(poll_plans(plans, concurrency, timeout))
     stats.io_seconds = time.perf_counter() - started

@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass, field
 
 from portal.metering import Observation, gateway_down
-from worker.meters.codec import Reading, set_keep_power, set_power_limit, set_supply, write_purchase
+from worker.meters.codec import Reading, set_keep_power, set_power_limit, set_price, set_supply, write_purchase
 from worker.meters.errors import GatewayDown, MeterError
 from worker.meters.gateway import GatewayClient
 from worker.meters.poll import poll_gateway
@@ -39,6 +39,8 @@ class MeterPlan:
     purchases: list[tuple[int, int]] = field(default_factory=list)  # (command id, amount_fen), oldest first
     #: read the power-limit register back this cycle (it is not in the regular poll's blocks)
     check_limit: bool = False
+    #: meter mode: the price the meter should charge itself, when it is due for a check this cycle
+    price_e4: int | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,8 @@ async def reconcile_meter(client: GatewayClient, plan: MeterPlan, fields: dict) 
     if caps.keep_power and fields.get("keep_power") is not None and fields["keep_power"] != plan.keep_power:
         out.append(await _write(client, plan, "keep_power", set_keep_power(plan.keep_power), plan.keep_power,
                                 actions=("keep_power_on", "keep_power_off")))
+    if plan.meter_mode and caps.internal_balance and plan.price_e4 is not None and await _price_differs(client, plan):
+        out.append(await _write(client, plan, "price", set_price(plan.price_e4), plan.price_e4))
     if caps.power_limit and plan.power_limit_w and await _limit_differs(client, plan, fields):
         out.append(await _write(client, plan, "power_limit", set_power_limit(plan.power_limit_w), plan.power_limit_w))
     if caps.relay or caps.valve:
@@ -123,6 +127,15 @@ async def _limit_differs(client: GatewayClient, plan: MeterPlan, fields: dict) -
         except MeterError:
             return False  # not answering now: the next check tries again
     return current is not None and current != plan.power_limit_w
+
+
+async def _price_differs(client: GatewayClient, plan: MeterPlan) -> bool:
+    """Whether a meter-mode meter charges itself another price than the tariff's (read back when due)."""
+    try:
+        current = (await client.read_field(plan.unit_id, plan.profile, "price_e4")).price_e4
+    except MeterError:
+        return False  # not answering now: the next check tries again
+    return current is not None and current != plan.price_e4
 
 
 async def _write(client, plan, kind, command, value, *, inferred=False, actions=()) -> WriteOutcome:

@@ -19,7 +19,7 @@ from portal.models import Meter, Role, Site, Tariff, TariffKind, utcnow
 from portal.staff import bp
 from portal.tariff_admin import (
     MAX_PERIODS, MAX_TIERS, TariffAdminError, add_version, assign_meter_tariff, create_tariff, e4_text,
-    kwh_to_units, limit_to_units, local_to_utc, version_state, yuan_to_e4,
+    kwh_to_units, limit_to_units, local_to_utc, set_site_default, version_state, yuan_to_e4,
 )
 from portal.tariffs import PERIODS
 from portal.templating import render_page_or_partial
@@ -181,3 +181,20 @@ def assign_tariff(site_id: int):
     else:
         message = _("%(meter)s is billed by %(tariff)s from now on.", meter=meter.code, tariff=tariff.code)
     return _answer(site, "overrides", "override", message=message)
+
+
+@bp.post("/sites/<int:site_id>/tariffs/default")
+@require_role(Role.MANAGER)
+def default_tariff(site_id: int):
+    """Make a tariff the site's default: meters without their own tariff are billed by it from now on."""
+    site = _site(site_id)
+    tariff = _tariff(site, request.form.get("tariff"))
+    if tariff is None:
+        return _answer(site, "tariffs", "version", error=_("Choose a tariff."))
+    try:
+        set_site_default(db.session, site, tariff, current_user.actor)
+    except TariffAdminError as exc:
+        db.session.rollback()
+        return _answer(site, "tariffs", "version", error=str(exc))
+    db.session.commit()
+    return _answer(site, "tariffs", "version", message=_("%(tariff)s is the site's default tariff.", tariff=tariff.code))

@@ -108,3 +108,19 @@ def test_two_purchases_that_reached_the_meter_before_a_lost_commit_are_recorded_
     assert (snap["purchase_count"], snap["purchase_total_fen"]) == (2, 2 * AMOUNT)
     assert {db.session.get(ControlCommand, c.id).status for c in (first, second)} == {CommandStatus.APPLIED}
     assert f.alarms(AlarmKind.TAMPER) == []
+
+
+def test_a_meter_mode_meter_is_given_the_tariffs_price_and_kept_at_it(farm):
+    from portal.models import TariffVersion
+
+    f = farm(*FARM)
+    f.sim_meter("GW1", 1).set_price_e4(12_345)  # set by hand at the meter
+    f.cycle()  # first read: the price register is checked and rewritten
+    assert f.snapshot("GW1", 1)["price_e4"] == 10_000  # the farm's flat tariff: 1.0000 yuan
+
+    version = db.session.execute(select(TariffVersion)).scalar_one()
+    db.session.add(TariffVersion(tariff_id=version.tariff_id, effective_from=f.now, unit_price_e4=8_800))
+    db.session.commit()
+    for _ in range(15):  # the new price reaches the meter within a quarter of an hour
+        f.cycle()
+    assert f.snapshot("GW1", 1)["price_e4"] == 8_800

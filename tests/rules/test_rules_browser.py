@@ -28,7 +28,7 @@ def page(base_url, csrf_on):
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN", base_url=base_url)
-        context.set_default_timeout(10_000)
+        context.set_default_timeout(15_000)
         page = context.new_page()
         page.on("dialog", lambda dialog: dialog.accept())
         yield page
