@@ -700,3 +700,13 @@ def test_a_refund_notify_for_another_amount_is_an_anomaly_and_moves_nothing(shop
     refund = _sent(shop, platform, TimeoutError("no answer"))
     note = _notify(refund, "SUCCESS", amount_fen=9_999)
     assert note.outcome == NotifyOutcome.ANOMALY and entries(EntryKind.REFUND) == []
+
+
+def test_a_counter_recharge_cannot_take_the_balance_above_the_sites_limit(client, staff, shop, site):
+    site.max_balance_fen = 20_000
+    db.session.commit()
+    staff()
+    recharge(client, shop, "150.00")
+    assert entries(EntryKind.CASH) == [] and balance(shop) == 10_000  # refused: 250.00 > 200.00
+    recharge(client, shop, "100.00", key="a" * 32)
+    assert balance(shop) == 20_000

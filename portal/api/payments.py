@@ -82,7 +82,11 @@ def post_cash_recharge(code: str):
         raise ApiError(400, "invalid_request", "note must be a string of at most 200 characters")
     key = request.headers.get("Idempotency-Key", "").strip()[:100] or uuid.uuid4().hex
     account = find_in_scope(Account, code)
-    entry = cash_recharge(db.session, account, amount, note, f"api:{g.api_user.username}", f"api:{key}")
+    try:
+        entry = cash_recharge(db.session, account, amount, note, f"api:{g.api_user.username}", f"api:{key}")
+    except PaymentError as exc:
+        db.session.rollback()
+        raise ApiError(400, "above_max_balance", str(exc)) from None
     db.session.commit()
     return jsonify(entry_id=entry.id, account=account.code, amount_fen=entry.amount_fen,
                    balance_fen=account.balance_fen), 201

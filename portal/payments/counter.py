@@ -27,6 +27,7 @@ from portal.models import (
 )
 from portal.models.meter import SWITCHABLE_PROFILES
 from portal.payments.credit import after_money_in, cash_recharge
+from portal.payments.orders import PaymentError
 
 #: how a counter recharge was paid; kept in the entry's key: cash:<method>:<form key>
 METHODS = ("cash", "transfer")
@@ -104,7 +105,10 @@ def counter_recharge(session: Session, account: Account, amount_fen: int, method
                                   "recharge.", no=existing.id))
         return existing, False
     _require_active(account)
-    entry = cash_recharge(session, account, amount_fen, note[:200], actor, f"{method}:{form_key}")
+    try:
+        entry = cash_recharge(session, account, amount_fen, note[:200], actor, f"{method}:{form_key}")
+    except PaymentError:
+        raise CounterError(_l("This recharge would take the balance above the site's limit (囤积).")) from None
     audit(session, actor, "counter.recharge", "ledger_entry", entry.id, account.site_id,
           account=account.code, amount_fen=amount_fen, method=method)
     return entry, True

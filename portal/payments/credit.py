@@ -9,6 +9,7 @@ from portal.extensions import db
 from portal.jobs import job, release_dedupe
 from portal.ledger import post_entry
 from portal.models import Account, ControlMode, EntryKind, LedgerEntry, OrderStatus, PaymentOrder, utcnow
+from portal.payments.orders import PaymentError
 from portal.rules import repay_first
 
 
@@ -41,7 +42,11 @@ def after_money_in(session: Session, account: Account, amount_fen: int, cause: s
 
 
 def cash_recharge(session: Session, account: Account, amount_fen: int, note: str, actor: str, key: str) -> LedgerEntry:
-    """A counter recharge (cash or transfer) by a cashier, once per key."""
+    """A counter recharge (cash or transfer) by a cashier, once per key; the site's balance cap holds."""
+    first_time = session.scalar(select(LedgerEntry.id).where(LedgerEntry.idempotency_key == f"cash:{key}")) is None
+    cap = account.site.max_balance_fen
+    if first_time and cap is not None and account.balance_fen + amount_fen > cap:
+        raise PaymentError(f"this recharge would take the balance above the site's limit of {cap} fen")
     posted = post_entry(session, account, amount_fen, EntryKind.CASH, f"cash:{key}", memo=note, actor=actor)
     if posted.created:
         after_money_in(session, account, amount_fen, f"cash:{key}", actor)
