@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portal.audit import audit
+from portal.templating import fen_to_yuan
 from portal.control import apply_balance_rule, command_meter, queue_purchase
 from portal.ledger import post_entry
 from portal.metering import Delta
@@ -212,7 +213,7 @@ def close_account(session: Session, account: Account, reason: str, actor: str,
                        memo="consumed in the meter (meter mode), by its final reading", actor=actor)
     if payout < 0:
         raise CounterError(_l("The balance is ¥%(owed)s in arrears: collect it with a recharge before closing.",
-                              owed=f"{-payout / 100:.2f}"))
+                              owed=fen_to_yuan(-payout)))
     settlement = None
     if payout:
         settlement = post_entry(session, account, -payout, EntryKind.SETTLEMENT, f"settlement:{account.id}",
@@ -264,7 +265,7 @@ def transfer_balance(session: Session, source: Account, target: Account, amount_
     done = session.scalar(select(LedgerEntry).where(LedgerEntry.idempotency_key == f"{key}:out"))
     if done is None and amount_fen > source.balance_fen:
         raise CounterError(_l("Only ¥%(balance)s can be transferred.",
-                              balance=f"{max(source.balance_fen, 0) / 100:.2f}"))
+                              balance=fen_to_yuan(max(source.balance_fen, 0))))
     memo = f"{reason[:150]} → {target.code}" if reason else f"→ {target.code}"
     out = post_entry(session, source, -amount_fen, EntryKind.TRANSFER, f"{key}:out", memo=memo, actor=actor)
     into = post_entry(session, target, amount_fen, EntryKind.TRANSFER, f"{key}:in",

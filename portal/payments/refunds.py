@@ -17,6 +17,7 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from portal.audit import audit
+from portal.templating import fen_to_yuan
 from portal.control import apply_balance_rule
 from portal.ledger import post_entry
 from portal.models import (
@@ -71,11 +72,11 @@ def _check(session: Session, order: PaymentOrder, amount_fen: int, refund_id: in
         select(func.coalesce(func.sum(Refund.amount_fen), 0))
         .where(Refund.order_id == order.id, Refund.status.in_(OPEN), Refund.id != (refund_id or 0))))
     if amount_fen > left:
-        raise CounterError(_l("At most ¥%(left)s of this payment can still be refunded.", left=f"{left / 100:.2f}"))
+        raise CounterError(_l("At most ¥%(left)s of this payment can still be refunded.", left=fen_to_yuan(left)))
     session.refresh(account, ["balance_fen"])
     available = account.balance_fen - _account_open_sum(session, account.id, but=refund_id)
     if amount_fen > available:
-        raise CounterError(_l("The balance covers only ¥%(left)s of refunds.", left=f"{max(available, 0) / 100:.2f}"))
+        raise CounterError(_l("The balance covers only ¥%(left)s of refunds.", left=fen_to_yuan(max(available, 0))))
 
 
 def request_refund(session: Session, order: PaymentOrder, amount_fen: int, reason: str, actor: str) -> Refund:

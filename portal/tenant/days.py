@@ -23,29 +23,29 @@ AVERAGE_DAYS = 30
 #: how long an account's average stays cached (seconds), and how many accounts are kept
 CACHE_SECONDS = 900
 CACHE_SIZE = 20_000
-_cache: dict[tuple[int, datetime], tuple[float, int, float]] = {}
+_cache: dict[tuple[int, datetime], tuple[float, int, int]] = {}
 
 
-def recent_use(session: Session, account: Account, now: datetime | None = None) -> tuple[int, float]:
-    """(fen charged, days) over the last 30 days, or since the account opened when it is younger."""
+def recent_use(session: Session, account: Account, now: datetime | None = None) -> tuple[int, int]:
+    """(fen charged, seconds) over the last 30 days, or since the account opened when it is younger."""
     now = now or utcnow()
     since = max(now - timedelta(days=AVERAGE_DAYS), account.created_at)
     charged = -int(session.scalar(
         select(func.coalesce(func.sum(LedgerEntry.amount_fen), 0)).where(
             LedgerEntry.account_id == account.id, LedgerEntry.created_at >= since,
             LedgerEntry.kind.in_(CHARGE_KINDS))))
-    return charged, max((now - since).total_seconds() / 86400, 1.0)
+    return charged, max(int((now - since).total_seconds()), 86_400)
 
 
-def estimate(balance_fen: int, use: tuple[int, float]) -> int | None:
-    """Whole days the balance lasts at that use; None without a balance or without use."""
-    charged, days = use
+def estimate(balance_fen: int, use: tuple[int, int]) -> int | None:
+    """Whole days the balance lasts at that use; None without a balance or without use (integers only)."""
+    charged, seconds = use
     if balance_fen <= 0 or charged <= 0:
         return None
-    return int(balance_fen * days // charged)
+    return balance_fen * seconds // (charged * 86_400)
 
 
-def cached_use(account: Account) -> tuple[int, float] | None:
+def cached_use(account: Account) -> tuple[int, int] | None:
     """The cached average of this account, if fresh."""
     hit = _cache.get((account.id, account.created_at))
     if hit is None or hit[0] < time.monotonic():
@@ -53,7 +53,7 @@ def cached_use(account: Account) -> tuple[int, float] | None:
     return hit[1], hit[2]
 
 
-def remember_use(session: Session, account: Account) -> tuple[int, float]:
+def remember_use(session: Session, account: Account) -> tuple[int, int]:
     """Compute the average and keep it for CACHE_SECONDS."""
     use = recent_use(session, account)
     if len(_cache) >= CACHE_SIZE:
