@@ -2,19 +2,15 @@
 from __future__ import annotations
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from portal.models import Alarm, AlarmKind, utcnow
-
-
-def _insert(session: Session):
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+from portal.models.base import upsert_insert
 
 
 def raise_alarm(session: Session, kind: AlarmKind, subject: str, site_id: int, message: str, **refs) -> bool:
     """Open an alarm unless one is already open for (kind, subject); True when this call opened it."""
-    stmt = _insert(session)(Alarm).values(
+    stmt = upsert_insert(session, Alarm).values(
         kind=kind, subject=subject, site_id=site_id, message=message[:300], raised_at=utcnow(), **refs
     ).on_conflict_do_nothing(index_elements=["kind", "subject"], index_where=Alarm.cleared_at.is_(None))
     return session.execute(stmt.returning(Alarm.id)).scalar_one_or_none() is not None
@@ -24,7 +20,7 @@ def raise_many(session: Session, rows: list[dict]) -> None:
     """Open many alarms at once (a poll cycle); already-open ones are left as they are."""
     if rows:
         now = utcnow()
-        stmt = _insert(session)(Alarm).on_conflict_do_nothing(
+        stmt = upsert_insert(session, Alarm).on_conflict_do_nothing(
             index_elements=["kind", "subject"], index_where=Alarm.cleared_at.is_(None))
         session.execute(stmt, [{**r, "raised_at": now, "message": r["message"][:300]} for r in rows])
 

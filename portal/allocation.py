@@ -23,7 +23,8 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
-from portal.billing import Versions, business_tz
+from portal.billing import Versions
+from portal.periods import business_tz
 from portal.consumption import period_consumption
 from portal.ledger_bulk import Movement, enforce_where_low, insert_rows, lock_balances, post_many
 from portal.models import (

@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import current_app, has_app_context
 from sqlalchemy import any_, bindparam, func, select, text, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, joinedload
@@ -23,6 +22,7 @@ from sqlalchemy.orm.util import identity_key
 from portal.control import apply_balance_rule
 from portal.ledger_bulk import Movement, chunks, lock_balances, post_many
 from portal.metering import Delta
+from portal.periods import business_tz
 from portal.models import (
     Account, Alarm, ControlMode, EntryKind, IntervalReading, Meter, MeterKind, Site, Supply, TariffVersion,
 )
@@ -31,10 +31,6 @@ from portal.tariffs import PERIODS, TariffError, Version, cost_e5, month_start, 
 
 log = logging.getLogger(__name__)
 
-
-def business_tz() -> ZoneInfo:
-    """The business time zone (days, months, time-of-use periods)."""
-    return ZoneInfo(current_app.config["TZ_BUSINESS"] if has_app_context() else "Asia/Shanghai")
 
 
 def _as_version(row: TariffVersion) -> Version:

@@ -21,10 +21,8 @@ import logging
 import re
 from datetime import date, datetime
 from typing import NamedTuple
-from zoneinfo import ZoneInfo
 
 import chinese_calendar
-from flask import current_app, has_app_context
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
@@ -32,6 +30,7 @@ from sqlalchemy.orm import Session, object_session
 from portal.audit import audit
 from portal.extensions import db
 from portal.models import CalendarDay, NoTripWindow, Site
+from portal.periods import business_tz
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +42,6 @@ _warned_years: set[int] = set()
 class CalendarError(ValueError):
     """A window or calendar day that cannot be stored."""
 
-
-def business_tz() -> ZoneInfo:
-    """The business time zone (TZ_BUSINESS, Asia/Shanghai by default)."""
-    return ZoneInfo(current_app.config["TZ_BUSINESS"] if has_app_context() else "Asia/Shanghai")
 
 
 def calendar_known(year: int) -> bool:

@@ -21,7 +21,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from portal.audit import audit
-from portal.billing import business_tz
+from portal.periods import business_tz
 from portal.ledger_bulk import Movement, add_to_accounts, enforce_where_low, insert_rows, lock_balances, post_many
 from portal.models import Account, AccountStatus, EntryKind, FeeCharge, Site, utcnow
 from portal.periods import PeriodError, month_bounds

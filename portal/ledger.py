@@ -4,11 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
 from portal.models import Account, EntryKind, LedgerEntry, utcnow
+from portal.models.base import upsert_insert
 
 
 class LedgerError(Exception):
@@ -71,9 +71,8 @@ def post_entry(
         reverses_id=reverses_id,
         created_at=utcnow(),
     )
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     new_id = session.execute(
-        insert(LedgerEntry).values(**values).on_conflict_do_nothing(index_elements=["idempotency_key"])
+        upsert_insert(session, LedgerEntry).values(**values).on_conflict_do_nothing(index_elements=["idempotency_key"])
         .returning(LedgerEntry.id)
     ).scalar_one_or_none()
 

@@ -8,6 +8,13 @@ from zoneinfo import ZoneInfo
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
+def business_tz() -> ZoneInfo:
+    """The business time zone (days, months, time-of-use periods): TZ_BUSINESS, Asia/Shanghai by default."""
+    from flask import current_app, has_app_context
+
+    return ZoneInfo(current_app.config["TZ_BUSINESS"] if has_app_context() else "Asia/Shanghai")
+
+
 class PeriodError(ValueError):
     """A month that is malformed or cannot be billed yet."""
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from portal.allocation import allocate
-from portal.billing import business_tz
+from portal.periods import business_tz
 from portal.extensions import db
 from portal.fees import run_fees
 from portal.jobs import job

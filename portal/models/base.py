@@ -72,3 +72,11 @@ class CreatedMixin:
     """A creation timestamp."""
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def upsert_insert(session, table):
+    """An INSERT that can say ON CONFLICT DO NOTHING on PostgreSQL and on SQLite (the demo) alike."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)

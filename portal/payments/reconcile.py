@@ -20,13 +20,13 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from portal.alarms import raise_alarm
 from portal.extensions import db
 from portal.jobs import job
 from portal.models import AlarmKind, BillLine, Channel, OrderStatus, PaymentOrder, utcnow
+from portal.models.base import upsert_insert
 from portal.settings import env_str
 
 log = logging.getLogger(__name__)
@@ -76,10 +76,6 @@ def configured_sources() -> list[str]:
     return sorted(_downloaders())
 
 
-def _insert(session: Session):
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-
-
 def store_bill(session: Session, lines: list[dict]) -> int:
     """Store bill lines, skipping those already stored; returns how many were new."""
     columns = ("source", "bill_date", "kind", "out_trade_no", "platform_trade_no", "out_refund_no", "amount_fen",
@@ -87,7 +83,7 @@ def store_bill(session: Session, lines: list[dict]) -> int:
     rows = [{c: line.get(c, "" if c == "out_refund_no" else None) for c in columns} for line in lines]
     if not rows:
         return 0
-    stmt = _insert(session)(BillLine).on_conflict_do_nothing(
+    stmt = upsert_insert(session, BillLine).on_conflict_do_nothing(
         index_elements=["source", "platform_trade_no", "kind", "out_refund_no"])
     return len(session.execute(stmt.returning(BillLine.id), rows).all())
 

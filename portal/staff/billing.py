@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from portal.access import require_role
 from portal.allocation import breakdown
-from portal.billing import business_tz
+from portal.periods import business_tz
 from portal.extensions import db
 from portal.fees import FeeSettingsError, parse_amount, set_fee_settings, yuan_e4
 from portal.models import (

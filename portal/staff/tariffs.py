@@ -13,13 +13,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from portal.access import require_role, scope_to_sites
-from portal.billing import business_tz
+from portal.periods import business_tz
 from portal.extensions import db
 from portal.models import Meter, Role, Site, Tariff, TariffKind, utcnow
 from portal.staff import bp
 from portal.tariff_admin import (
     MAX_PERIODS, MAX_TIERS, TariffAdminError, add_version, assign_meter_tariff, create_tariff, e4_text,
-    kwh_to_units, limit_to_units, local_to_utc, set_site_default, version_state, yuan_to_e4,
+    limit_to_units, local_to_utc, set_site_default, version_state, yuan_to_e4,
 )
 from portal.tariffs import PERIODS
 from portal.templating import render_page_or_partial
