@@ -140,8 +140,10 @@ def full_cycle(app, clock: CycleClock, gateway_ids: list[int] | None = None) -> 
         kwargs = {"now": clock.now()} if "now" in inspect.signature(run_cycle).parameters else {}
         c0, t0 = time.process_time(), time.perf_counter()
         stats = run_cycle(db.session, gateway_ids, **kwargs)
+        t1 = time.perf_counter()
         db.session.commit()
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        stats.commit_seconds = time.perf_counter() - t1
         db.session.remove()
     return Timing(wall, cpu, {"stats": stats, "now_param": bool(kwargs)})
 

@@ -26,7 +26,8 @@ from sqlalchemy.orm import Session, joinedload
 from portal.billing import Versions
 from portal.periods import business_tz
 from portal.consumption import period_consumption
-from portal.ledger_bulk import Movement, enforce_where_low, insert_rows, lock_balances, post_many
+from portal.bulk import insert_rows
+from portal.ledger_bulk import Movement, enforce_where_low, lock_balances, post_many
 from portal.models import (
     Account, AccountStatus, AllocationGroup, AllocationLine, AllocationMember, AllocationMethod, AllocationRun,
     EntryKind, Meter, Site, allocation_sources, utcnow,

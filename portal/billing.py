@@ -20,7 +20,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from portal.control import apply_balance_rule
-from portal.ledger_bulk import Movement, chunks, lock_balances, post_many
+from portal.bulk import chunks
+from portal.ledger_bulk import Movement, lock_balances, post_many
 from portal.metering import Delta
 from portal.periods import business_tz
 from portal.models import (

@@ -20,7 +20,7 @@ from datetime import datetime
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session, aliased
 
-from portal.ledger_bulk import among, chunks
+from portal.bulk import among, chunks
 from portal.models import IntervalReading, Meter
 
 

@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 
 from portal.audit import audit
 from portal.periods import business_tz
-from portal.ledger_bulk import Movement, add_to_accounts, enforce_where_low, insert_rows, lock_balances, post_many
+from portal.bulk import insert_rows
+from portal.ledger_bulk import Movement, add_to_accounts, enforce_where_low, lock_balances, post_many
 from portal.models import Account, AccountStatus, EntryKind, FeeCharge, Site, utcnow
 from portal.periods import PeriodError, month_bounds
 from portal.rules import trip_threshold

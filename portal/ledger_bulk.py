@@ -10,22 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from enum import Enum
 
-from sqlalchemy import BigInteger, Integer, String, Table, any_, bindparam, select, text, update
-from sqlalchemy.dialects import sqlite
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 from sqlalchemy.orm.util import identity_key
 
 from portal.control import apply_balance_rule
+from portal.bulk import among, chunks, insert_rows, postgresql
 from portal.ledger import DuplicateEntryMismatch, LedgerError
 from portal.models import Account, EntryKind, LedgerEntry, Site, utcnow
 from portal.rules import low_levels, trip_threshold
-
-#: rows per statement: PostgreSQL takes each column as one array parameter, so this is about memory
-CHUNK = 20_000
-
 
 @dataclass(frozen=True)
 class Movement:
@@ -37,66 +31,6 @@ class Movement:
     memo: str = ""
     #: the meter whose reading it charges (energy, water), as post_entry's meter_id
     meter_id: int | None = None
-
-
-def chunks(items: Sequence, size: int = CHUNK) -> Iterable[Sequence]:
-    """Slices of at most `size` items."""
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
-
-
-def _postgresql(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
-def among(session: Session, column, values: Sequence):
-    """`column IN values` as one array parameter on PostgreSQL (no 10,000-parameter statement to compile)."""
-    if _postgresql(session):
-        item = String() if isinstance(column.type, String) else BigInteger() if isinstance(
-            column.type, BigInteger) else Integer()
-        return column == any_(bindparam(None, list(values), type_=ARRAY(item)))
-    return column.in_(list(values))
-
-
-def insert_rows(session: Session, table: Table, rows: Sequence[dict], *, conflict: Sequence[str] = (),
-                returning: str | None = None) -> list:
-    """Insert many rows (same keys each), skipping those that hit the `conflict` unique columns.
-
-    PostgreSQL gets one INSERT ... SELECT FROM unnest(<one array per column>) per chunk: a single round
-    trip and a single plan, ~20x faster than row-by-row VALUES. Returns the `returning` column's values.
-    """
-    if not rows:
-        return []
-    columns = list(rows[0])
-    found: list = []
-    if not _postgresql(session):
-        stmt = sqlite.insert(table)
-        if conflict:
-            stmt = stmt.on_conflict_do_nothing(index_elements=list(conflict))
-        for part in chunks(rows, 5000):
-            if returning:
-                found += session.execute(stmt.returning(table.c[returning]), list(part)).scalars().all()
-            else:
-                session.execute(stmt, list(part))
-        return found
-    dialect = session.get_bind().dialect
-    quote = dialect.identifier_preparer.quote
-    arrays = ", ".join(f"CAST(:c{i} AS {table.c[c].type.compile(dialect)}[])" for i, c in enumerate(columns))
-    sql = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) SELECT * FROM unnest({arrays})"
-    if conflict:
-        sql += f" ON CONFLICT ({', '.join(quote(c) for c in conflict)}) DO NOTHING"
-    if returning:
-        sql += f" RETURNING {quote(returning)}"
-    for part in chunks(rows):
-        params = {f"c{i}": [_plain(r[c]) for r in part] for i, c in enumerate(columns)}
-        result = session.execute(text(sql), params)
-        if returning:
-            found += result.scalars().all()
-    return found
-
-
-def _plain(value):
-    return value.value if isinstance(value, Enum) else value
 
 
 def lock_balances(session: Session, account_ids: Iterable[int]) -> dict[int, int]:
@@ -168,7 +102,7 @@ def add_to_accounts(session: Session, column_attr, deltas: dict[int, int]) -> No
     name = column_attr.key
     if name not in ("balance_fen", "fee_arrears_fen"):
         raise ValueError(f"not an account amount: {name}")
-    if _postgresql(session):
+    if postgresql(session):
         for part in chunks(sorted(deltas.items())):
             session.execute(text(
                 f"UPDATE accounts SET {name} = accounts.{name} + v.delta "

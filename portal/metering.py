@@ -2,17 +2,25 @@
 
 The poller (worker/poller.py) talks Modbus and hands over plain observations; this module decides and
 writes rows. It knows nothing about registers or sockets.
+
+A cycle touches every meter of a farm, so it works on plain rows (`MeterRow`, loaded in three queries
+by `load_cycle`) and writes them back set-wise (`CycleRecorder.flush`: one multi-row upsert per batch),
+not through ORM objects. Readings are recorded as they arrive, while the other buses are still busy.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, text
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from portal.alarms import clear_alarm, raise_many
-from portal.models import AlarmKind, Gateway, IntervalReading, Meter, MeterKind, MeterState, Supply
+from portal.bulk import among, chunks, insert_rows
+from portal.models import (
+    AlarmKind, CommandStatus, ControlCommand, ControlMode, Gateway, IntervalReading, Meter, MeterKind, MeterState,
+    Supply,
+)
 
 INTERVAL = timedelta(minutes=15)
 #: missed polls before a meter is offline (alarm), and cycles before a gateway is
@@ -25,9 +33,19 @@ OVER_LIMIT_READS = 3
 #: physical ceilings for the jump check when no limit is set: 100 kW, 10 m³/h
 MAX_POWER_W = 100_000
 MAX_FLOW_LPH = 10_000
+#: PostgreSQL advisory-lock namespace: (BUS_LOCK, gateway id) is held by the cycle using that bus
+BUS_LOCK = 0x5046
 
 STATE_FIELDS = ("energy_total", "energy_tou", "power_w", "remaining_fen", "purchase_count",
                 "purchase_total_fen", "trip_reason")
+_STATE_COLUMNS = tuple(c.name for c in MeterState.__table__.columns)
+#: state columns a cycle does not need to know, only to write: a reading without them keeps the old value
+_KEPT_UNLESS_READ = ("energy_tou",)
+#: state columns the I/O plan needs; the others are fetched while the buses already run
+_PLAN_STATE = ("meter_id", "missed_polls", "supply_actual", "supply_inferred")
+_METER_COLUMNS = ("id", "gateway_id", "site_id", "code", "kind", "account_id", "unit_id", "profile", "control_mode",
+                  "tariff_id", "power_limit_w", "supply_desired", "desired_reason", "keep_power", "purchase_count",
+                  "purchase_total_fen")
 
 
 @dataclass(frozen=True)
@@ -53,6 +71,55 @@ class Delta:
     since: datetime | None = None
 
 
+@dataclass(frozen=True)
+class CommandRow:
+    """A pending command of a meter."""
+
+    id: int
+    action: str
+    payload: dict | None
+
+
+@dataclass
+class MeterRow:
+    """One meter as a cycle sees it: the meter's columns, its state row (None: never read), its commands."""
+
+    id: int
+    gateway_id: int
+    site_id: int
+    code: str
+    kind: MeterKind
+    account_id: int | None
+    unit_id: int
+    profile: str
+    control_mode: ControlMode
+    tariff_id: int | None
+    power_limit_w: int | None
+    supply_desired: Supply
+    desired_reason: str
+    keep_power: bool
+    purchase_count: int
+    purchase_total_fen: int
+    state: dict | None = None
+    commands: list[CommandRow] = field(default_factory=list)
+
+
+@dataclass
+class GatewayRow:
+    """One gateway and its meters, in unit-id order."""
+
+    id: int
+    code: str
+    site_id: int
+    host: str
+    port: int
+    protocol: str
+    online: bool
+    missed_cycles: int
+    last_seen_at: datetime | None
+    meters: list[MeterRow] = field(default_factory=list)
+
+
 @dataclass
 class CycleResult:
     """What a cycle recorded, for the caller (billing, logs, benchmarks)."""
@@ -60,10 +127,7 @@ class CycleResult:
     read: int = 0
     missed: int = 0
     deltas: list[Delta] = field(default_factory=list)
-    alarms: list[dict] = field(default_factory=list)
-    #: alarms to close, by kind: one statement per kind at the end of the gateway, not one per meter
-    cleared: dict[AlarmKind, list[str]] = field(default_factory=dict)
-    over_limit: list[Meter] = field(default_factory=list)
+    over_limit: list[MeterRow] = field(default_factory=list)
 
 
 def interval_start(at: datetime) -> datetime:
@@ -81,16 +145,76 @@ def gateway_down(observations) -> bool:
     return blamed
 
 
-def due_for_poll(meter: Meter) -> bool:
+def due_for_poll(state: dict | None) -> bool:
     """Skip a known-offline meter except on its probe cycles."""
-    st = meter.state
-    if st is None or st.missed_polls < METER_OFFLINE_AFTER:
+    if state is None or state["missed_polls"] < METER_OFFLINE_AFTER:
         return True
-    return (st.missed_polls - METER_OFFLINE_AFTER) % PROBE_EVERY == PROBE_EVERY - 1
+    return (state["missed_polls"] - METER_OFFLINE_AFTER) % PROBE_EVERY == PROBE_EVERY - 1
 
 
-def last_intervals(session: Session, meter_ids: list[int]) -> dict[int, IntervalReading]:
-    """The newest interval reading of each meter.
+def lock_buses(session: Session, gateway_ids: list[int] | None) -> None:
+    """Hold each gateway's bus until the caller commits, so two cycles of one gateway never overlap (and
+    nothing else that writes a meter's readings, such as a meter swap, runs in the middle of a cycle)."""
+    # A command's poll and the minute's poll can run on two workers at once; without this both would
+    # talk on one RS485 bus, and both would plan the same writes from the same stale rows.
+    if session.get_bind().dialect.name != "postgresql":
+        return  # the embedded demo runs its jobs one at a time on one thread
+    ids = select(Gateway.id).order_by(Gateway.id)  # one order everywhere: no deadlock between cycles
+    if gateway_ids is not None:
+        ids = ids.where(Gateway.id.in_(gateway_ids))
+    ids = ids.subquery()
+    session.execute(select(func.pg_advisory_xact_lock(BUS_LOCK, ids.c.id)))
+
+
+def load_cycle(session: Session, gateway_ids: list[int] | None) -> list[GatewayRow]:
+    """The gateways with their meters, pending commands and what the plan needs of their states, in three
+    queries (the rest of the states: `load_states`)."""
+    session.flush()  # the queries below are Core: send what the session holds first
+    gq = select(*(Gateway.__table__.c[n] for n in (
+        "id", "code", "site_id", "host", "port", "protocol", "online", "missed_cycles", "last_seen_at",
+    ))).order_by(Gateway.id)
+    if gateway_ids is not None:
+        gq = gq.where(Gateway.id.in_(gateway_ids))
+    gateways = {r.id: GatewayRow(**r._asdict()) for r in session.execute(gq)}
+    for gw in gateways.values():
+        gw.protocol = getattr(gw.protocol, "value", gw.protocol)
+    if not gateways:
+        return []
+    m, s = Meter.__table__, MeterState.__table__
+    mq = (select(*(m.c[n] for n in _METER_COLUMNS), *(s.c[n].label(f"s_{n}") for n in _PLAN_STATE))
+          .outerjoin(s, s.c.meter_id == m.c.id).where(m.c.gateway_id.in_(list(gateways)))
+          .order_by(m.c.gateway_id, m.c.unit_id))
+    meters: dict[int, MeterRow] = {}
+    for r in session.execute(mq):
+        row = r._mapping
+        meter = MeterRow(**{n: row[n] for n in _METER_COLUMNS})
+        if row["s_meter_id"] is not None:
+            meter.state = {n: row[f"s_{n}"] for n in _PLAN_STATE}
+        meters[meter.id] = meter
+        gateways[meter.gateway_id].meters.append(meter)
+    c = ControlCommand.__table__
+    cq = (select(c.c.id, c.c.meter_id, c.c.action, c.c.payload)
+          .where(c.c.status == CommandStatus.PENDING, c.c.meter_id.in_(select(m.c.id).where(
+              m.c.gateway_id.in_(list(gateways))))).order_by(c.c.id))
+    for r in session.execute(cq):
+        meters[r.meter_id].commands.append(CommandRow(r.id, r.action, r.payload))
+    return list(gateways.values())
+
+
+def load_states(session: Session, meters: dict[int, MeterRow]) -> None:
+    """Complete the state rows `load_cycle` started with the columns the recording needs."""
+    s = MeterState.__table__
+    known = [n for n in _STATE_COLUMNS if n not in _KEPT_UNLESS_READ and n not in _PLAN_STATE]
+    with_state = [m.id for m in meters.values() if m.state is not None]
+    for part in chunks(with_state):
+        for r in session.execute(select(s.c.meter_id, *(s.c[n] for n in known)).where(among(session, s.c.meter_id, part))):
+            meters[r.meter_id].state.update(zip(known, r[1:]), **dict.fromkeys(_KEPT_UNLESS_READ))
+
+
+def last_intervals(session: Session, meter_ids: list[int], *, tou: bool = False,
+                   before: datetime | None = None) -> dict:
+    """The newest interval reading of each meter (rows: meter_id, interval_start, energy_total[, energy_tou]),
+    or the newest before `before`.
 
     On PostgreSQL one index probe per meter (LATERAL ... LIMIT 1): a max() per meter would read every
     reading the meter ever had, a month of them after a month.
@@ -98,155 +222,249 @@ def last_intervals(session: Session, meter_ids: list[int]) -> dict[int, Interval
     meter_ids = list(meter_ids)
     if not meter_ids:
         return {}
+    t = IntervalReading.__table__
+    cols = [t.c.meter_id, t.c.interval_start, t.c.energy_total] + ([t.c.energy_tou] if tou else [])
     if session.get_bind().dialect.name == "postgresql":
-        cols = IntervalReading.__table__.columns
         names = ", ".join(f"r.{c.name}" for c in cols)
+        until = "AND interval_start < :before " if before is not None else ""
         stmt = text(
             f"SELECT {names} FROM unnest(CAST(:ids AS bigint[])) AS m(id) CROSS JOIN LATERAL "
-            "(SELECT * FROM interval_readings WHERE meter_id = m.id ORDER BY interval_start DESC LIMIT 1) AS r"
+            f"(SELECT * FROM interval_readings WHERE meter_id = m.id {until}"
+            "ORDER BY interval_start DESC LIMIT 1) AS r"
         ).bindparams(ids=meter_ids).columns(*cols)
-        rows = session.execute(select(IntervalReading).from_statement(stmt)).scalars()
-        return {r.meter_id: r for r in rows}
-    newest = (select(IntervalReading.meter_id, func.max(IntervalReading.interval_start).label("at"))
-              .where(IntervalReading.meter_id.in_(meter_ids)).group_by(IntervalReading.meter_id).subquery())
-    rows = session.execute(select(IntervalReading).join(
-        newest, (IntervalReading.meter_id == newest.c.meter_id) & (IntervalReading.interval_start == newest.c.at)
-    )).scalars()
-    return {r.meter_id: r for r in rows}
+        if before is not None:
+            stmt = stmt.bindparams(bindparam("before", before, type_=t.c.interval_start.type))
+    else:
+        newest = (select(t.c.meter_id, func.max(t.c.interval_start).label("at"))
+                  .where(t.c.meter_id.in_(meter_ids), *([t.c.interval_start < before] if before else []))
+                  .group_by(t.c.meter_id).subquery())
+        stmt = select(*cols).join(newest, (t.c.meter_id == newest.c.meter_id) & (t.c.interval_start == newest.c.at))
+    return {r.meter_id: r for r in session.execute(stmt)}
 
 
-def record_cycle(session: Session, gateway: Gateway, meters: list[Meter], observations: dict[int, Observation],
-                 now: datetime, previous: dict[int, IntervalReading] | None = None) -> CycleResult:
-    """Write one gateway's cycle: states, interval readings, gateway and meter alarms; return deltas.
+def new_state(meter_id: int, now: datetime) -> dict:
+    """The state row of a meter read for the first time."""
+    state = dict.fromkeys(_STATE_COLUMNS)
+    state.update(meter_id=meter_id, online=False, supply_inferred=False, missed_polls=0, over_limit_reads=0,
+                 updated_at=now)
+    return state
 
-    `previous`: the meters' newest interval readings when the caller fetched them for many gateways at once.
+
+class CycleRecorder:
+    """Records one cycle as it happens: each reading when it arrives, each gateway's misses when it is done.
+
+    Rows wait in memory until `flush()` (the caller flushes every few thousand rows and at the end), which
+    writes them set-wise. The caller commits.
     """
-    result = CycleResult()
-    boundary = interval_start(now)
-    if previous is None:
-        previous = last_intervals(session, [m.id for m in meters])
-    down = gateway_down(observations.values())
-    _record_gateway(session, gateway, down, now, result)
-    for meter in meters:
-        st = meter.state
-        if st is None:
-            st = meter.state = MeterState(meter_id=meter.id, missed_polls=0, over_limit_reads=0, online=False)
-            session.add(st)
-        obs = observations.get(meter.id)
-        if obs is None or obs.fields is None:
-            _record_miss(meter, st, obs, down, gateway.online, result)
-            continue
-        result.read += 1
-        _record_reading(session, meter, st, obs.fields, now, boundary, previous.get(meter.id), result)
-    for kind, subjects in result.cleared.items():
-        clear_alarm(session, kind, subjects)
-    raise_many(session, result.alarms)
-    session.flush()
-    return result
 
+    def __init__(self, session: Session, gateways: list[GatewayRow], now: datetime):
+        self.session, self.now, self.boundary = session, now, interval_start(now)
+        self.meters = {m.id: m for gw in gateways for m in gw.meters}
+        load_states(session, self.meters)
+        self.previous = last_intervals(session, list(self.meters))
+        self._previous_tou: dict[int, list | None] | None = None  # fetched when a boundary is crossed
+        self.result = CycleResult()
+        self._states: dict[int, dict] = {}  # meter id -> state row to write
+        self._readings: list[dict] = []
+        self._gateways: list[dict] = []
+        self._alarms: list[dict] = []
+        self._cleared: dict[AlarmKind, list[str]] = {}
+        self._applied: list[int] = []  # command ids the meters now obey
+        self._errors: list[dict] = []  # command id, error
+        self._meter_updates: list[dict] = []  # meter id, purchase count and total
 
-def _record_gateway(session: Session, gw: Gateway, down: bool, now: datetime, result: CycleResult) -> None:
-    subject = f"gateway:{gw.id}"
-    if down:
-        gw.missed_cycles += 1
-        if gw.missed_cycles >= GATEWAY_OFFLINE_AFTER:
-            gw.online = False
-            result.alarms.append(dict(kind=AlarmKind.GATEWAY_OFFLINE, subject=subject, site_id=gw.site_id,
-                                      gateway_id=gw.id, message=f"gateway {gw.code} ({gw.host}:{gw.port}) not answering"))
-        return
-    if gw.missed_cycles or not gw.online:
-        result.cleared.setdefault(AlarmKind.GATEWAY_OFFLINE, []).append(subject)
-    gw.online, gw.missed_cycles, gw.last_seen_at = True, 0, now
+    @property
+    def pending(self) -> int:
+        """Rows waiting for the next flush."""
+        return len(self._states) + len(self._readings)
 
+    # -- what happened --------------------------------------------------------------------------
 
-def _record_miss(meter: Meter, st: MeterState, obs: Observation | None, down: bool, gateway_online: bool,
-                 result: CycleResult) -> None:
-    result.missed += 1
-    if down:
-        # The gateway's fault, not the meter's: it raises one alarm of its own, and counting the miss here
-        # would leave the meter skipped (its commands waiting) for cycles after the gateway is back.
-        st.online = st.online and gateway_online
-        return
-    st.missed_polls += 1
-    if st.missed_polls >= METER_OFFLINE_AFTER:
-        st.online = False
-        why = obs.error if obs and obs.error else "skipped while offline"
-        result.alarms.append(dict(kind=AlarmKind.METER_OFFLINE, subject=f"meter:{meter.id}",
-                                  site_id=meter.site_id, meter_id=meter.id, account_id=meter.account_id,
-                                  message=f"meter {meter.code} not answering ({why})"))
+    def reading(self, obs: Observation) -> None:
+        """A meter answered."""
+        meter = self.meters[obs.meter_id]
+        st = self._state(meter)
+        self.result.read += 1
+        fields, now = obs.fields, self.now
+        if st["missed_polls"] >= METER_OFFLINE_AFTER or not st["online"]:
+            self._cleared.setdefault(AlarmKind.METER_OFFLINE, []).append(f"meter:{meter.id}")
+        energy = fields.get("energy_total")
+        last = self.previous.get(meter.id)
+        suspect = self._suspect_energy(meter, st, energy, last)
+        st.update(online=True, missed_polls=0, last_seen_at=now, updated_at=now)
+        for name in STATE_FIELDS:
+            value = fields.get(name)
+            if value is not None or name == "trip_reason":
+                st[name] = list(value) if isinstance(value, tuple) else value
+        st.update(voltage_dv=fields.get("voltage"), current_ca=fields.get("current"), pf_milli=fields.get("pf"))
+        if fields.get("keep_power") is not None:
+            st["keep_power_actual"] = fields["keep_power"]
+        if fields.get("supply") is not None:
+            st["supply_actual"], st["supply_inferred"] = Supply(fields["supply"]), False
+        if energy is None:
+            return
+        if suspect:
+            # A reset or impossible jump: the new value becomes the baseline, and nothing is billed across it.
+            self._readings.append(dict(meter_id=meter.id, interval_start=now, energy_total=energy,
+                                       energy_tou=_tou(fields), delta=None, billed=False))
+        elif last is None or last.interval_start < self.boundary:
+            delta = energy - last.energy_total if last is not None else None
+            self._readings.append(dict(meter_id=meter.id, interval_start=self.boundary, energy_total=energy,
+                                       energy_tou=_tou(fields), delta=delta, billed=False))
+            if delta:
+                tou = _tou_delta(fields, self._last_tou(meter.id)) if fields.get("energy_tou") else None
+                self.result.deltas.append(Delta(meter.id, meter.account_id, self.boundary, delta, tou,
+                                                since=last.interval_start))
+        self._check_power(meter, st, fields.get("power_w"),
+                          tripped_itself=fields.get("trip_reason") == "over_power" and fields.get("supply") == "off")
 
-
-def _record_reading(session, meter, st, fields, now, boundary, last, result) -> None:
-    if st.missed_polls >= METER_OFFLINE_AFTER or not st.online:
-        result.cleared.setdefault(AlarmKind.METER_OFFLINE, []).append(f"meter:{meter.id}")
-    energy = fields.get("energy_total")
-    suspect = _validate_energy(meter, st, energy, now, last, result)
-    st.online, st.missed_polls, st.last_seen_at, st.updated_at = True, 0, now, now
-    for name in STATE_FIELDS:
-        value = fields.get(name)
-        if value is not None or name == "trip_reason":
-            setattr(st, name, list(value) if isinstance(value, tuple) else value)
-    st.voltage_dv, st.current_ca, st.pf_milli = fields.get("voltage"), fields.get("current"), fields.get("pf")
-    if fields.get("keep_power") is not None:
-        st.keep_power_actual = fields["keep_power"]
-    if fields.get("supply") is not None:
-        st.supply_actual, st.supply_inferred = Supply(fields["supply"]), False
-    if energy is None:
-        return
-    if suspect:
-        # A reset or impossible jump: the new value becomes the baseline, and nothing is billed across it.
-        session.add(IntervalReading(meter_id=meter.id, interval_start=now, energy_total=energy,
-                                    energy_tou=_tou(fields), delta=None))
-    elif last is None or last.interval_start < boundary:
-        delta = energy - last.energy_total if last is not None else None
-        session.add(IntervalReading(meter_id=meter.id, interval_start=boundary, energy_total=energy,
-                                    energy_tou=_tou(fields), delta=delta))
-        if delta:
-            tou = _tou_delta(fields, last)
-            result.deltas.append(Delta(meter.id, meter.account_id, boundary, delta, tou, since=last.interval_start))
-    _check_power(meter, st, fields.get("power_w"), result,
-                 tripped_itself=fields.get("trip_reason") == "over_power" and fields.get("supply") == "off")
-
-
-def _validate_energy(meter, st, energy, now, last, result) -> bool:
-    """True when the register went backwards or jumped further than the supply allows."""
-    if energy is None:
-        return False
-    ref = last.energy_total if last is not None else st.energy_total
-    ref_at = last.interval_start if last is not None else st.last_seen_at
-    if ref is None:
-        return False
-    problem = None
-    if energy < ref:
-        problem = f"energy register went back from {ref} to {energy} (reset or tamper); not billed"
-    elif ref_at is not None:
-        hours = max((now - ref_at).total_seconds(), 60) / 3600
-        if meter.kind == MeterKind.WATER:
-            ceiling = MAX_FLOW_LPH * hours
+    def gateway_done(self, gw: GatewayRow, observations: dict[int, Observation]) -> None:
+        """A gateway's bus is finished: its own state, and the meters that did not answer."""
+        down = gateway_down(observations.values())
+        subject = f"gateway:{gw.id}"
+        if down:
+            gw.missed_cycles += 1
+            if gw.missed_cycles >= GATEWAY_OFFLINE_AFTER:
+                gw.online = False
+                self._alarms.append(dict(kind=AlarmKind.GATEWAY_OFFLINE, subject=subject, site_id=gw.site_id,
+                                         gateway_id=gw.id,
+                                         message=f"gateway {gw.code} ({gw.host}:{gw.port}) not answering"))
         else:
-            ceiling = (meter.power_limit_w or MAX_POWER_W) * 1.5 * hours / 10  # W·h -> 0.01 kWh
-        if energy - ref > ceiling + 100:
-            problem = f"energy jumped by {energy - ref} in {hours:.2f} h, beyond what the supply allows; not billed"
-    if problem is None:
-        return False
-    result.alarms.append(dict(kind=AlarmKind.TAMPER, subject=f"meter:{meter.id}", site_id=meter.site_id,
-                              meter_id=meter.id, account_id=meter.account_id, message=f"{meter.code}: {problem}"))
-    return True
+            if gw.missed_cycles or not gw.online:
+                self._cleared.setdefault(AlarmKind.GATEWAY_OFFLINE, []).append(subject)
+            gw.online, gw.missed_cycles, gw.last_seen_at = True, 0, self.now
+        self._gateways.append(dict(gid=gw.id, online=gw.online, missed_cycles=gw.missed_cycles,
+                                   last_seen_at=gw.last_seen_at))
+        for meter in gw.meters:
+            obs = observations.get(meter.id)
+            if obs is None or obs.fields is None:
+                self._miss(meter, obs, down, gw.online)
 
+    def _miss(self, meter: MeterRow, obs: Observation | None, down: bool, gateway_online: bool) -> None:
+        st = self._state(meter)
+        self.result.missed += 1
+        if down:
+            # The gateway's fault, not the meter's: it raises one alarm of its own, and counting the miss here
+            # would leave the meter skipped (its commands waiting) for cycles after the gateway is back.
+            st["online"] = st["online"] and gateway_online
+            return
+        st["missed_polls"] += 1
+        if st["missed_polls"] >= METER_OFFLINE_AFTER:
+            st["online"] = False
+            why = obs.error if obs and obs.error else "skipped while offline"
+            self._alarms.append(dict(kind=AlarmKind.METER_OFFLINE, subject=f"meter:{meter.id}",
+                                     site_id=meter.site_id, meter_id=meter.id, account_id=meter.account_id,
+                                     message=f"meter {meter.code} not answering ({why})"))
 
-def _check_power(meter: Meter, st: MeterState, power_w: int | None, result: CycleResult,
-                 tripped_itself: bool = False) -> None:
-    if tripped_itself:  # the meter saw its limit exceeded for 3 s and opened: record it as ours
-        closing = any(c.action == "close" for c in meter.pending_commands)  # unless a person just closed it
-        if not closing:
-            result.over_limit.append(meter)
-        return
-    if not meter.power_limit_w or power_w is None or power_w <= meter.power_limit_w:
-        st.over_limit_reads = 0
-        return
-    st.over_limit_reads += 1
-    if st.over_limit_reads >= OVER_LIMIT_READS:
-        result.over_limit.append(meter)
+    def set_state(self, meter: MeterRow, **values) -> None:
+        """What a write changed on the meter (supply, keep-power): written with the next flush."""
+        self._state(meter).update(values)
+
+    def purchases_written(self, meter: MeterRow, count: int, total_fen: int) -> None:
+        meter.purchase_count, meter.purchase_total_fen = count, total_fen
+        self._meter_updates.append(dict(mid=meter.id, count=count, total=total_fen))
+
+    def finish(self, meter: MeterRow, actions: tuple[str, ...], matches) -> None:
+        """The meter's pending commands of these actions that `matches` accepts are applied."""
+        done = [c for c in meter.commands if c.action in actions and matches(c)]
+        self._applied.extend(c.id for c in done)
+        meter.commands = [c for c in meter.commands if c not in done]
+
+    def command_error(self, meter: MeterRow, actions: tuple[str, ...], error: str) -> None:
+        self._errors.extend(dict(cid=c.id, error=error[:200]) for c in meter.commands if c.action in actions)
+
+    def alarm(self, **row) -> None:
+        self._alarms.append(row)
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write what is waiting: states (one upsert), readings, gateways, commands, alarms."""
+        s = self.session
+        if self._states:
+            insert_rows(s, MeterState.__table__, list(self._states.values()), conflict=["meter_id"],
+                        update=_STATE_COLUMNS[1:], keep=_KEPT_UNLESS_READ)
+            self._states.clear()
+        if self._readings:
+            insert_rows(s, IntervalReading.__table__, self._readings)
+            self._readings.clear()
+        if self._gateways:
+            g = Gateway.__table__
+            s.execute(update(g).where(g.c.id == bindparam("gid")).values(
+                online=bindparam("online"), missed_cycles=bindparam("missed_cycles"),
+                last_seen_at=bindparam("last_seen_at")), self._gateways)
+            self._gateways.clear()
+        if self._meter_updates:
+            m = Meter.__table__
+            s.execute(update(m).where(m.c.id == bindparam("mid")).values(
+                purchase_count=bindparam("count"), purchase_total_fen=bindparam("total")), self._meter_updates)
+            self._meter_updates.clear()
+        c = ControlCommand.__table__
+        if self._applied:
+            s.execute(update(c).where(c.c.id.in_(self._applied), c.c.status == CommandStatus.PENDING)
+                      .values(status=CommandStatus.APPLIED, applied_at=self.now, error=""))
+            self._applied.clear()
+        if self._errors:
+            s.execute(update(c).where(c.c.id == bindparam("cid")).values(error=bindparam("error")), self._errors)
+            self._errors.clear()
+        for kind, subjects in self._cleared.items():
+            clear_alarm(s, kind, subjects)
+        self._cleared.clear()
+        raise_many(s, self._alarms)
+        self._alarms.clear()
+
+    # -- rules -----------------------------------------------------------------------------------
+
+    def _state(self, meter: MeterRow) -> dict:
+        if meter.state is None:
+            meter.state = new_state(meter.id, self.now)
+        self._states[meter.id] = meter.state
+        return meter.state
+
+    def _last_tou(self, meter_id: int) -> list | None:
+        """The time-of-use registers of the meter's last interval reading (all fetched at the first need)."""
+        if self._previous_tou is None:
+            stale = [m for m, r in self.previous.items() if r.interval_start < self.boundary]
+            self._previous_tou = {m: r.energy_tou for m, r in
+                                  last_intervals(self.session, stale, tou=True, before=self.boundary).items()}
+        return self._previous_tou.get(meter_id)
+
+    def _suspect_energy(self, meter: MeterRow, st: dict, energy: int | None, last) -> bool:
+        """True when the register went backwards or jumped further than the supply allows."""
+        if energy is None:
+            return False
+        ref = last.energy_total if last is not None else st["energy_total"]
+        ref_at = last.interval_start if last is not None else st["last_seen_at"]
+        if ref is None:
+            return False
+        problem = None
+        if energy < ref:
+            problem = f"energy register went back from {ref} to {energy} (reset or tamper); not billed"
+        elif ref_at is not None:
+            hours = max((self.now - ref_at).total_seconds(), 60) / 3600
+            if meter.kind == MeterKind.WATER:
+                ceiling = MAX_FLOW_LPH * hours
+            else:
+                ceiling = (meter.power_limit_w or MAX_POWER_W) * 1.5 * hours / 10  # W·h -> 0.01 kWh
+            if energy - ref > ceiling + 100:
+                problem = f"energy jumped by {energy - ref} in {hours:.2f} h, beyond what the supply allows; not billed"
+        if problem is None:
+            return False
+        self._alarms.append(dict(kind=AlarmKind.TAMPER, subject=f"meter:{meter.id}", site_id=meter.site_id,
+                                 meter_id=meter.id, account_id=meter.account_id, message=f"{meter.code}: {problem}"))
+        return True
+
+    def _check_power(self, meter: MeterRow, st: dict, power_w: int | None, tripped_itself: bool) -> None:
+        if tripped_itself:  # the meter saw its limit exceeded for 3 s and opened: record it as ours
+            if not any(c.action == "close" for c in meter.commands):  # unless a person just closed it
+                self.result.over_limit.append(meter)
+            return
+        if not meter.power_limit_w or power_w is None or power_w <= meter.power_limit_w:
+            st["over_limit_reads"] = 0
+            return
+        st["over_limit_reads"] += 1
+        if st["over_limit_reads"] >= OVER_LIMIT_READS:
+            self.result.over_limit.append(meter)
 
 
 def _tou(fields: dict) -> list | None:
@@ -254,9 +472,9 @@ def _tou(fields: dict) -> list | None:
     return list(tou) if tou is not None else None
 
 
-def _tou_delta(fields: dict, last: IntervalReading | None) -> tuple | None:
+def _tou_delta(fields: dict, last_tou: list | None) -> tuple | None:
     now_tou = fields.get("energy_tou")
-    if now_tou is None or last is None or last.energy_tou is None:
+    if now_tou is None or last_tou is None:
         return None
-    parts = tuple(a - b for a, b in zip(now_tou, last.energy_tou))
+    parts = tuple(a - b for a, b in zip(now_tou, last_tou))
     return parts if all(p >= 0 for p in parts) else None

@@ -710,3 +710,36 @@ def test_a_counter_recharge_cannot_take_the_balance_above_the_sites_limit(client
     assert entries(EntryKind.CASH) == [] and balance(shop) == 10_000  # refused: 250.00 > 200.00
     recharge(client, shop, "100.00", key="a" * 32)
     assert balance(shop) == 20_000
+
+
+def test_a_meter_swap_waits_for_a_poll_cycle_on_its_bus(app, shop, priced):
+    """A cycle in flight would bill the old register once more: the swap takes the bus after it."""
+    import threading
+
+    from portal.metering import lock_buses
+
+    meter = shop.meters[0]
+    meter.state.energy_total = 100_000
+    db.session.commit()
+    meter_id, gateway_id = meter.id, meter.gateway_id
+    done = threading.Event()
+
+    def swap() -> None:
+        with app.app_context():
+            m = db.session.get(type(meter), meter_id)
+            ops.replace_meter(db.session, m, 100_500, "E101-B", 0, "staff:c")
+            db.session.commit()
+            done.set()
+            db.session.remove()
+
+    with db.engine.connect() as cycle:  # a poll cycle of the meter's gateway, not yet committed
+        from sqlalchemy.orm import Session
+
+        with Session(cycle) as s:
+            lock_buses(s, [gateway_id])
+            t = threading.Thread(target=swap)
+            t.start()
+            assert not done.wait(0.5)  # the swap waits for the bus
+            s.commit()
+    t.join(10)
+    assert done.is_set()

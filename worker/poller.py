@@ -1,19 +1,19 @@
 """The poller: read every meter of a gateway, reconcile relays to their desired state, record the cycle.
 
 One job per gateway (`poll_gateway_job`), enqueued every minute by the cron and at once after any
-command. The Modbus part runs in asyncio (one connection per gateway, one request at a time on a bus,
-gateways in parallel); the recording part is portal.metering and portal.billing in one transaction.
+command. The Modbus part runs in asyncio on its own thread (worker/buses.py: one connection per gateway,
+one request at a time on a bus, gateways in parallel); the recording part (portal.metering, then
+portal.billing) runs here at the same time, in one transaction.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from portal.alarms import raise_alarm
 from portal.audit import audit
@@ -21,37 +21,19 @@ from portal.billing import bill_deltas
 from portal.control import request_poll
 from portal.extensions import db
 from portal.jobs import job, release_dedupe
-from portal.metering import Observation, due_for_poll, last_intervals, record_cycle
-from portal.models import (
-    AlarmKind, CommandStatus, ControlCommand, ControlMode, Gateway, Meter, Site, Supply, utcnow,
+from portal.metering import (
+    CycleRecorder, GatewayRow, MeterRow, Observation, due_for_poll, load_cycle, lock_buses,
 )
+from portal.models import AlarmKind, ControlCommand, ControlMode, Gateway, Meter, Site, Supply, utcnow
+from worker.buses import Buses, GatewayPlan, responsive
 from worker.meters.profiles import get_profile
 from worker.reconcile import MeterPlan
 
 log = logging.getLogger(__name__)
 #: per-request timeout; a gateway that is down costs one of these per cycle
 REQUEST_TIMEOUT = 1.0
-#: PostgreSQL advisory-lock namespace: (BUS_LOCK, gateway id) is held by the cycle using that bus
-BUS_LOCK = 0x5046
-
-
-@dataclass
-class GatewayPlan:
-    """What one gateway's I/O needs, as plain data (no ORM objects cross into asyncio)."""
-
-    gateway_id: int
-    host: str
-    port: int
-    protocol: str
-    meters: list[MeterPlan]
-
-
-@dataclass
-class GatewayOutcome:
-    """What the bus said: an observation per meter and the outcome of every write."""
-
-    observations: dict[int, Observation] = field(default_factory=dict)
-    writes: list = field(default_factory=list)
+#: rows recorded in memory before they are written (one multi-row upsert)
+FLUSH_ROWS = 500
 
 
 @dataclass
@@ -63,6 +45,9 @@ class CycleStats:
     read: int = 0
     missed: int = 0
     writes: int = 0
+    #: before the first request (locks, loading, plans); the buses; after the last bus (the rest of the
+    #: recording, billing). The recording mostly happens during the buses, on the other thread.
+    load_seconds: float = 0.0
     io_seconds: float = 0.0
     record_seconds: float = 0.0
 
@@ -83,35 +68,11 @@ def schedule_polls() -> int:
     return len(ids)
 
 
-def lock_buses(session: Session, gateway_ids: list[int] | None) -> None:
-    """Hold each gateway's bus until the caller commits, so two cycles of one gateway never overlap."""
-    # A command's poll and the minute's poll can run on two workers at once; without this both would
-    # talk on one RS485 bus, and both would plan the same writes from the same stale rows.
-    if session.get_bind().dialect.name != "postgresql":
-        return  # the embedded demo runs its jobs one at a time on one thread
-    ids = select(Gateway.id).order_by(Gateway.id)  # one order everywhere: no deadlock between cycles
-    if gateway_ids is not None:
-        ids = ids.where(Gateway.id.in_(gateway_ids))
-    ids = ids.subquery()
-    session.execute(select(func.pg_advisory_xact_lock(BUS_LOCK, ids.c.id)))
-
-
-def load_gateways(session: Session, gateway_ids: list[int] | None) -> list[Gateway]:
-    """Gateways with their meters, states and pending commands, in three queries."""
-    q = select(Gateway).order_by(Gateway.id).options(
-        selectinload(Gateway.meters).selectinload(Meter.state),
-        selectinload(Gateway.meters).selectinload(Meter.pending_commands),
-    )
-    if gateway_ids is not None:
-        q = q.where(Gateway.id.in_(gateway_ids))
-    return list(session.execute(q).scalars())
-
-
 #: a meter's power-limit register is read back (and rewritten if wrong) once per this many minutes
 LIMIT_CHECK_MINUTES = 15
 
 
-def meter_prices(session: Session, gateways: list[Gateway], now: datetime) -> dict[int, int]:
+def meter_prices(session: Session, gateways: list[GatewayRow], now: datetime) -> dict[int, int]:
     """The price in force for each meter-mode meter (0.0001 yuan per kWh / m³): what it charges itself.
 
     A meter keeps one price, so a time-of-use or tiered tariff gives it the version's base price.
@@ -133,128 +94,119 @@ def meter_prices(session: Session, gateways: list[Gateway], now: datetime) -> di
     return prices
 
 
-def plan_for(gw: Gateway, now: datetime | None = None, prices: dict[int, int] | None = None) -> GatewayPlan:
+def plan_for(gw: GatewayRow, now: datetime, prices: dict[int, int] | None = None) -> GatewayPlan:
     """The gateway's I/O plan: which meters to read and what each should be."""
     plans = []
-    minute = (now or utcnow()).minute
     prices = prices or {}
     for m in gw.meters:
         st = m.state
         # Spread the extra reads over the quarter hour; a meter never read before is checked at once.
-        check_now = st is None or minute % LIMIT_CHECK_MINUTES == m.id % LIMIT_CHECK_MINUTES
-        check_limit = m.power_limit_w is not None and check_now
-        purchases = [(c.id, c.payload["amount_fen"]) for c in m.pending_commands if c.action == "purchase"]
+        check_now = st is None or now.minute % LIMIT_CHECK_MINUTES == m.id % LIMIT_CHECK_MINUTES
+        inferred = st["supply_actual"] if st and st["supply_inferred"] and st["supply_actual"] else None
         plans.append(MeterPlan(
-            meter_id=m.id, unit_id=m.unit_id, profile=get_profile(m.profile), due=due_for_poll(m),
-            desired=m.supply_desired.value, desired_reason=m.desired_reason, keep_power=m.keep_power, meter_mode=m.control_mode == ControlMode.METER,
-            inferred_actual=st.supply_actual.value if st and st.supply_inferred and st.supply_actual else None,
+            meter_id=m.id, unit_id=m.unit_id, profile=get_profile(m.profile), due=due_for_poll(st),
+            desired=m.supply_desired.value, desired_reason=m.desired_reason, keep_power=m.keep_power,
+            meter_mode=m.control_mode == ControlMode.METER, inferred_actual=inferred and inferred.value,
             power_limit_w=m.power_limit_w, purchase_count=m.purchase_count,
-            purchase_total_fen=m.purchase_total_fen, purchases=purchases, check_limit=check_limit,
+            purchase_total_fen=m.purchase_total_fen, check_limit=m.power_limit_w is not None and check_now,
+            purchases=[(c.id, c.payload["amount_fen"]) for c in m.commands if c.action == "purchase"],
             price_e4=prices.get(m.id) if check_now else None,
         ))
-    return GatewayPlan(gw.id, gw.host, gw.port, gw.protocol.value, plans)
+    return GatewayPlan(gw.id, gw.host, gw.port, gw.protocol, plans)
 
 
 def run_cycle(session: Session, gateway_ids: list[int] | None = None, *, concurrency: int = 200,
               timeout: float = REQUEST_TIMEOUT, now: datetime | None = None) -> CycleStats:
-    """One full cycle over the given gateways (all when None), recorded at `now`; the caller commits."""
+    """One full cycle over the given gateways (all when None), recorded at `now`; the caller commits.
+
+    The buses run on their own thread while this one records: each reading as it arrives, each gateway
+    when its bus is done, in batches of FLUSH_ROWS. So a cycle lasts about as long as its slowest bus.
+    """
+    with responsive():
+        return _cycle(session, gateway_ids, concurrency, timeout, now)
+
+
+def _cycle(session: Session, gateway_ids: list[int] | None, concurrency: int, timeout: float,
+           now: datetime | None) -> CycleStats:
     stats = CycleStats()
-    lock_buses(session, gateway_ids)
-    gateways = load_gateways(session, gateway_ids)
-    prices = meter_prices(session, gateways, now or utcnow())
-    plans = [plan_for(gw, now, prices) for gw in gateways]
     started = time.perf_counter()
-    outcomes = asyncio.run(poll_plans(plans, concurrency, timeout))
-    stats.io_seconds = time.perf_counter() - started
     now = now if now is not None else utcnow()
-    deltas = []
-    # every meter's newest interval reading in one query, not one per gateway
-    previous = last_intervals(session, [m.id for gw in gateways for m in gw.meters])
-    for gw, outcome in zip(gateways, outcomes):
-        result = record_cycle(session, gw, gw.meters, outcome.observations, now, previous=previous)
-        deltas.extend(result.deltas)
-        _apply_writes(session, gw, outcome.writes, now)
-        _settle(gw, outcome.observations, now)
-        for meter in result.over_limit:
-            _trip_over_power(session, meter)
-        stats.gateways += 1
-        stats.meters += len(gw.meters)
-        stats.read += result.read
-        stats.missed += result.missed
-        stats.writes += len(outcome.writes)
-    bill_deltas(session, deltas, now=now)
-    stats.record_seconds = time.perf_counter() - started - stats.io_seconds
+    lock_buses(session, gateway_ids)
+    gateways = load_cycle(session, gateway_ids)
+    prices = meter_prices(session, gateways, now)
+    plans = [plan_for(gw, now, prices) for gw in gateways]
+    by_id = {gw.id: gw for gw in gateways}
+    stats.load_seconds = time.perf_counter() - started
+    with Buses(plans, concurrency=concurrency, timeout=timeout) as buses:
+        rec = CycleRecorder(session, gateways, now)  # fetches the last readings while the buses start
+        for batch in buses.events():
+            for event in batch:
+                if isinstance(event, Observation):
+                    rec.reading(event)
+                    continue
+                gw = by_id[event.gateway_id]
+                rec.gateway_done(gw, event.observations)
+                _apply_writes(session, rec, event.writes)
+                _settle(rec, gw, event.observations)
+                stats.gateways += 1
+                stats.meters += len(gw.meters)
+                stats.writes += len(event.writes)
+            if rec.pending >= FLUSH_ROWS:
+                rec.flush()
+        stats.io_seconds = buses.seconds
+    tail = time.perf_counter()
+    rec.flush()
+    stats.read, stats.missed = rec.result.read, rec.result.missed
+    for meter in rec.result.over_limit:
+        _trip_over_power(session, meter)
+    bill_deltas(session, rec.result.deltas, now=now)
+    stats.record_seconds = time.perf_counter() - tail
     return stats
 
 
-async def poll_plans(plans: list[GatewayPlan], concurrency: int, timeout: float) -> list[GatewayOutcome]:
-    """Every gateway in parallel (bounded); each bus strictly one request at a time."""
-    from worker.reconcile import poll_and_reconcile
-
-    sem = asyncio.Semaphore(concurrency)
-
-    async def one(plan: GatewayPlan) -> GatewayOutcome:
-        async with sem:
-            observations, writes = await poll_and_reconcile(plan.host, plan.port, plan.protocol, plan.meters,
-                                                            timeout=timeout)
-            return GatewayOutcome(observations, writes)
-
-    return await asyncio.gather(*(one(p) for p in plans))
-
-
-def _apply_writes(session: Session, gw: Gateway, writes: list, now) -> None:
+def _apply_writes(session: Session, rec: CycleRecorder, writes: list) -> None:
     """Record what the meters acknowledged: supply states, purchases, and commands done."""
-    meters = {m.id: m for m in gw.meters}
     for w in writes:
-        meter = meters[w.meter_id]
+        meter = rec.meters[w.meter_id]
         if w.kind == "supply" and w.ok:
-            st = meter.state
-            st.supply_actual, st.supply_inferred = Supply(w.value), w.inferred
-            _finish(meter, ("trip", "close"), now, lambda c: (c.action == "trip") == (w.value == "off"))
+            rec.set_state(meter, supply_actual=Supply(w.value), supply_inferred=w.inferred)
+            rec.finish(meter, ("trip", "close"), lambda c: (c.action == "trip") == (w.value == "off"))
         elif w.kind == "keep_power" and w.ok:
-            meter.state.keep_power_actual = w.value
-            _finish(meter, ("keep_power_on", "keep_power_off"), now, lambda c: True)
+            rec.set_state(meter, keep_power_actual=w.value)
+            rec.finish(meter, ("keep_power_on", "keep_power_off"), lambda c: True)
         elif w.kind == "purchase" and w.ok:
-            meter.purchase_count, meter.purchase_total_fen = w.value
-            _finish(meter, ("purchase",), now, lambda c, cid=w.command_id: c.id == cid)
+            rec.purchases_written(meter, *w.value)
+            rec.finish(meter, ("purchase",), lambda c, cid=w.command_id: c.id == cid)
             audit(session, "system:poller", "meter.purchase_written", "meter", meter.id, meter.site_id,
                   command_id=w.command_id, purchase_count=w.value[0])
         elif w.kind == "purchase_mismatch":
-            raise_alarm(session, AlarmKind.TAMPER, f"meter:{meter.id}:purchases", meter.site_id,
-                        f"{meter.code}: {w.error}", meter_id=meter.id, account_id=meter.account_id)
+            rec.alarm(kind=AlarmKind.TAMPER, subject=f"meter:{meter.id}:purchases", site_id=meter.site_id,
+                      message=f"{meter.code}: {w.error}", meter_id=meter.id, account_id=meter.account_id)
         elif not w.ok:
-            for c in meter.pending_commands:
-                if c.action in w.actions:
-                    c.error = (w.error or "")[:200]
+            rec.command_error(meter, w.actions, w.error or "")
 
 
-def _settle(gw: Gateway, observations: dict[int, Observation], now) -> None:
+def _settle(rec: CycleRecorder, gw: GatewayRow, observations: dict[int, Observation]) -> None:
     """A supply command the meter already obeys needs no write: once the meter is read, it is done."""
     for meter in gw.meters:
-        obs, st = observations.get(meter.id), meter.state
-        if obs is not None and obs.fields is not None and st.supply_actual == meter.supply_desired:
+        obs = observations.get(meter.id)
+        if obs is not None and obs.fields is not None and meter.state["supply_actual"] == meter.supply_desired:
             off = meter.supply_desired == Supply.OFF
-            _finish(meter, ("trip", "close"), now, lambda c: (c.action == "trip") == off)
+            rec.finish(meter, ("trip", "close"), lambda c: (c.action == "trip") == off)
 
 
-def _finish(meter: Meter, actions: tuple[str, ...], now, matches) -> None:
-    for c in meter.pending_commands:
-        if c.action in actions and c.status == CommandStatus.PENDING and matches(c):
-            c.status, c.applied_at, c.error = CommandStatus.APPLIED, now, ""
-
-
-def _trip_over_power(session: Session, meter: Meter) -> None:
+def _trip_over_power(session: Session, row: MeterRow) -> None:
     """Power above the shop's limit for several reads: trip it, alarm, and tell who is concerned."""
+    meter = session.get(Meter, row.id)
     if meter.supply_desired == Supply.OFF or meter.keep_power:
         return
+    power_w = row.state["power_w"]
     meter.supply_desired, meter.desired_reason = Supply.OFF, "over_power"
     session.add(ControlCommand(meter_id=meter.id, action="trip", actor="system:power-limit",
                                reason=f"power above {meter.power_limit_w} W"))
     raise_alarm(session, AlarmKind.OVER_POWER, f"meter:{meter.id}", meter.site_id,
-                f"{meter.code}: power {meter.state.power_w} W above the limit {meter.power_limit_w} W; tripped",
+                f"{meter.code}: power {power_w} W above the limit {meter.power_limit_w} W; tripped",
                 meter_id=meter.id, account_id=meter.account_id)
     audit(session, "system:power-limit", "meter.over_power", "meter", meter.id, meter.site_id,
-          power_w=meter.state.power_w, limit_w=meter.power_limit_w)
+          power_w=power_w, limit_w=meter.power_limit_w)
     request_poll(session, meter.gateway_id)
-
-

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from portal.metering import Observation, gateway_down
@@ -58,18 +59,25 @@ class WriteOutcome:
 
 
 async def poll_and_reconcile(host: str, port: int, protocol: str, meters: list[MeterPlan], *,
-                             timeout: float = 1.0) -> tuple[dict[int, Observation], list[WriteOutcome]]:
-    """Read the gateway's due meters, then reconcile each one that answered."""
+                             timeout: float = 1.0, on_reading: Callable[[Observation], None] | None = None,
+                             ) -> tuple[dict[int, Observation], list[WriteOutcome]]:
+    """Read the gateway's due meters, then reconcile each one that answered.
+
+    `on_reading` is called with each meter's observation as soon as the meter has answered.
+    """
     due = [m for m in meters if m.due]
     observations: dict[int, Observation] = {}
     writes: list[WriteOutcome] = []
     client = GatewayClient(host, port, protocol, timeout=timeout, retries=0)
     try:
-        results = await poll_gateway(client, [(m.unit_id, m.profile) for m in due])
+        def answered(i: int, reading: Reading) -> None:
+            obs = observations[due[i].meter_id] = Observation(due[i].meter_id, fields=_fields(reading))
+            if on_reading is not None:
+                on_reading(obs)
+
+        results = await poll_gateway(client, [(m.unit_id, m.profile) for m in due], on_reading=answered)
         for plan, res in zip(due, results):
-            if isinstance(res, Reading):
-                observations[plan.meter_id] = Observation(plan.meter_id, fields=_fields(res))
-            else:
+            if not isinstance(res, Reading):
                 observations[plan.meter_id] = Observation(plan.meter_id, error=str(res)[:120],
                                                           gateway_down=isinstance(res, GatewayDown))
         # Skipped meters share the gateway's fate, so a dead gateway is one gateway alarm even when

@@ -62,7 +62,8 @@ def poll_command(once: bool, gateways: tuple[str, ...], timeout: float):
     stats = run_cycle(db.session, ids, timeout=timeout)
     db.session.commit()
     click.echo(f"{stats.gateways} gateways, {stats.meters} meters: {stats.read} read, {stats.missed} missed, "
-               f"{stats.writes} writes; bus {stats.io_seconds:.2f} s, recording {stats.record_seconds:.2f} s")
+               f"{stats.writes} writes; loading {stats.load_seconds:.2f} s, bus {stats.io_seconds:.2f} s, "
+               f"after the bus {stats.record_seconds:.2f} s")
 
 
 def register(app: Flask) -> None:

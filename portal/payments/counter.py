@@ -21,7 +21,7 @@ from portal.audit import audit
 from portal.templating import fen_to_yuan
 from portal.control import apply_balance_rule, command_meter, queue_purchase
 from portal.ledger import post_entry
-from portal.metering import Delta
+from portal.metering import Delta, lock_buses
 from portal.models import (
     Account, AccountStatus, CommandStatus, ControlCommand, ControlMode, EntryKind, IntervalReading, LedgerEntry,
     Meter, MeterKind, MeterState, PaymentOrder, Refund, RefundStatus, Role, utcnow,
@@ -305,6 +305,7 @@ def replace_meter(session: Session, meter: Meter, final_total: int, new_code: st
     if new_code != meter.code and session.scalar(select(Meter.id).where(Meter.site_id == meter.site_id,
                                                                         Meter.code == new_code)):
         raise CounterError(_l("Meter code %(code)s is already in use at this site.", code=new_code))
+    lock_buses(session, [meter.gateway_id])  # a poll cycle in flight would bill the old register again
     last = session.scalar(select(IntervalReading).where(IntervalReading.meter_id == meter.id)
                           .order_by(IntervalReading.interval_start.desc()).limit(1))
     state = meter.state

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from .codec import Reading
 from .errors import GatewayDown, MeterError, MeterOffline, MeterTimeout
@@ -21,9 +21,12 @@ Meter = tuple[int, Profile]  # (unit id on the bus, profile)
 Result = Reading | MeterError
 
 
-async def poll_gateway(client: GatewayClient, meters: Sequence[Meter], *,
-                       silent_limit: int = 3) -> list[Result]:
-    """Read every meter on one gateway; results in the order of `meters`."""
+async def poll_gateway(client: GatewayClient, meters: Sequence[Meter], *, silent_limit: int = 3,
+                       on_reading: Callable[[int, Reading], None] | None = None) -> list[Result]:
+    """Read every meter on one gateway; results in the order of `meters`.
+
+    `on_reading(index, reading)` is called as each meter answers, before the next request.
+    """
     results: list[Result | None] = [None] * len(meters)
     if not meters:
         return []
@@ -53,8 +56,10 @@ async def poll_gateway(client: GatewayClient, meters: Sequence[Meter], *,
     for pos, i in enumerate(order):
         unit, profile = meters[i]
         try:
-            results[i] = await client.read_meter(unit, profile)
+            results[i] = reading = await client.read_meter(unit, profile)
             answered, streak = True, 0
+            if on_reading is not None:
+                on_reading(i, reading)
         except GatewayDown as exc:
             for j in order[pos:]:
                 results[j] = exc

@@ -1,0 +1,98 @@
+"""Set-wise statements for the jobs that touch every shop at once (poll cycles, billing, monthly runs).
+
+On PostgreSQL each column travels as one array parameter (INSERT ... SELECT FROM unnest(...)): one round
+trip and one short statement to plan, however many rows. Row-by-row VALUES cost a statement per row, and
+multi-row VALUES a statement text the driver must parse whole. SQLite (the embedded demo) gets plain
+executemany.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from enum import Enum
+
+from sqlalchemy import JSON, BigInteger, Integer, String, Table, any_, bindparam, text
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Session
+
+#: rows per statement: PostgreSQL takes each column as one array parameter, so this is about memory
+CHUNK = 20_000
+
+
+def chunks(items: Sequence, size: int = CHUNK) -> Iterable[Sequence]:
+    """Slices of at most `size` items."""
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def among(session: Session, column, values: Sequence):
+    """`column IN values` as one array parameter on PostgreSQL (no 10,000-parameter statement to compile)."""
+    if postgresql(session):
+        item = String() if isinstance(column.type, String) else BigInteger() if isinstance(
+            column.type, BigInteger) else Integer()
+        return column == any_(bindparam(None, list(values), type_=ARRAY(item)))
+    return column.in_(list(values))
+
+
+def insert_rows(session: Session, table: Table, rows: Sequence[dict], *, conflict: Sequence[str] = (),
+                update: Sequence[str] = (), keep: Sequence[str] = (), returning: str | None = None) -> list:
+    """Insert many rows (same keys each); a row that hits the `conflict` unique columns is skipped, or
+    with `update` updates those columns instead (those in `keep` only where the new value is not NULL).
+
+    Returns the `returning` column's values.
+    """
+    if not rows:
+        return []
+    columns = list(rows[0])
+    found: list = []
+    if not postgresql(session):
+        stmt = sqlite.insert(table)
+        if conflict and update:
+            stmt = stmt.on_conflict_do_update(index_elements=list(conflict), set_={
+                c: _keep(stmt.excluded[c], table.c[c]) if c in keep else stmt.excluded[c] for c in update})
+        elif conflict:
+            stmt = stmt.on_conflict_do_nothing(index_elements=list(conflict))
+        for part in chunks(rows, 5000):
+            if returning:
+                found += session.execute(stmt.returning(table.c[returning]), list(part)).scalars().all()
+            else:
+                session.execute(stmt, list(part))
+        return found
+    dialect = session.get_bind().dialect
+    quote = dialect.identifier_preparer.quote
+    arrays = ", ".join(f"CAST(:c{i} AS {table.c[c].type.compile(dialect)}[])" for i, c in enumerate(columns))
+    sql = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) SELECT * FROM unnest({arrays})"
+    if conflict:
+        target = f" ON CONFLICT ({', '.join(quote(c) for c in conflict)})"
+        if update:
+            sets = ", ".join(f"{quote(c)} = COALESCE(EXCLUDED.{quote(c)}, {quote(table.name)}.{quote(c)})"
+                             if c in keep else f"{quote(c)} = EXCLUDED.{quote(c)}" for c in update)
+            sql += f"{target} DO UPDATE SET {sets}"
+        else:
+            sql += f"{target} DO NOTHING"
+    if returning:
+        sql += f" RETURNING {quote(returning)}"
+    as_json = {c for c in columns if isinstance(table.c[c].type, JSON)}
+    for part in chunks(rows):
+        params = {f"c{i}": [_plain(r[c], c in as_json) for r in part] for i, c in enumerate(columns)}
+        result = session.execute(text(sql), params)
+        if returning:
+            found += result.scalars().all()
+    return found
+
+
+def _keep(new, old):
+    from sqlalchemy import func
+
+    return func.coalesce(new, old)
+
+
+def _plain(value, as_json: bool = False):
+    if as_json:
+        return None if value is None else json.dumps(value)
+    return value.value if isinstance(value, Enum) else value
