@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from enum import Enum
 
 from sqlalchemy import JSON, BigInteger, Integer, String, Table, any_, bindparam, text
@@ -79,7 +80,7 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict], *, conflic
         sql += f" RETURNING {quote(returning)}"
     as_json = {c for c in columns if isinstance(table.c[c].type, JSON)}
     for part in chunks(rows):
-        params = {f"c{i}": [_plain(r[c], c in as_json) for r in part] for i, c in enumerate(columns)}
+        params = {f"c{i}": array_literal([r[c] for r in part], c in as_json) for i, c in enumerate(columns)}
         result = session.execute(text(sql), params)
         if returning:
             found += result.scalars().all()
@@ -92,7 +93,31 @@ def _keep(new, old):
     return func.coalesce(new, old)
 
 
-def _plain(value, as_json: bool = False):
+def array_literal(values: Sequence, as_json: bool = False) -> str:
+    """A PostgreSQL array literal ('{1,NULL,"a \\"b\\""}') of the values, to be CAST to the column's array type.
+
+    Built here with str.join: the driver's own list adaptation walks every element in Python and is the
+    slowest part of a 10,000-row statement. Every non-NULL element is quoted, so no value can be
+    mistaken for NULL or split at a comma or brace.
+    """
+    return "{" + ",".join(_element(v, as_json) for v in values) + "}"
+
+
+def _element(value, as_json: bool) -> str:
+    if value is None:
+        return "NULL"
     if as_json:
-        return None if value is None else json.dumps(value)
-    return value.value if isinstance(value, Enum) else value
+        value = json.dumps(value)
+    elif isinstance(value, bool):
+        return "t" if value else "f"
+    elif isinstance(value, int):
+        return str(value)
+    elif isinstance(value, Enum):
+        value = value.value
+    elif isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the database keeps UTC instants")
+        value = value.isoformat()
+    elif not isinstance(value, str):
+        value = str(value)  # Decimal, date
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

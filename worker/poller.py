@@ -152,16 +152,27 @@ def _cycle(session: Session, gateway_ids: list[int] | None, concurrency: int, ti
                 stats.meters += len(gw.meters)
                 stats.writes += len(event.writes)
             if rec.pending >= FLUSH_ROWS:
-                rec.flush()
+                _write(session, rec, now)
         stats.io_seconds = buses.seconds
     tail = time.perf_counter()
-    rec.flush()
+    _write(session, rec, now)
     stats.read, stats.missed = rec.result.read, rec.result.missed
-    for meter in rec.result.over_limit:
-        _trip_over_power(session, meter)
-    bill_deltas(session, rec.result.deltas, now=now)
     stats.record_seconds = time.perf_counter() - tail
     return stats
+
+
+def _write(session: Session, rec: CycleRecorder, now: datetime) -> None:
+    """Write what the cycle recorded so far, then act on it: over-power trips, and billing.
+
+    On a cycle of many gateways this runs while the other buses are still busy, so the shops billed
+    here stay locked until the commit; a cron poll job holds one gateway, which bills at its end.
+    """
+    rec.flush()
+    over_limit, rec.result.over_limit = rec.result.over_limit, []
+    for meter in over_limit:
+        _trip_over_power(session, meter)
+    deltas, rec.result.deltas = rec.result.deltas, []
+    bill_deltas(session, deltas, now=now)
 
 
 def _apply_writes(session: Session, rec: CycleRecorder, writes: list) -> None:

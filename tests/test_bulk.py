@@ -1,0 +1,53 @@
+"""portal.bulk: set-wise statements that PostgreSQL receives as one array per column."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select
+
+from portal.bulk import array_literal, insert_rows
+from portal.extensions import db
+from portal.models import MeterState, Supply
+
+#: strings that would break a hand-made array literal: quotes, backslashes, separators, the word NULL
+AWKWARD = ['a"b', "c\\d", "e,f", "{g}", "NULL", "", " h ", "电表", "\\\"", "'"]
+AT = datetime(2025, 3, 3, 4, 0, tzinfo=timezone(timedelta(hours=8)))
+
+
+def test_rows_come_back_exactly_as_written(make_meter):
+    meters = [make_meter() for _ in AWKWARD]
+    rows = [dict(meter_id=m.id, online=i % 2 == 0, supply_actual=Supply.OFF if i % 3 else None, supply_inferred=False,
+                 energy_total=None if i == 4 else 10 ** 12 + i, energy_tou=None if i == 5 else [i, 0, -1, 2 ** 40],
+                 power_w=-i, voltage_dv=None, current_ca=None, pf_milli=None, trip_reason=text, remaining_fen=None,
+                 purchase_count=None, purchase_total_fen=None, keep_power_actual=None, missed_polls=i,
+                 over_limit_reads=0, last_seen_at=AT + timedelta(microseconds=i), updated_at=AT)
+            for i, (m, text) in enumerate(zip(meters, AWKWARD))]
+    insert_rows(db.session, MeterState.__table__, rows)
+    db.session.expire_all()
+
+    back = {s.meter_id: s for s in db.session.execute(select(MeterState)).scalars()}
+    for row in rows:
+        state = back[row["meter_id"]]
+        assert {k: getattr(state, k) for k in row} == row
+
+
+def test_an_upsert_updates_and_keeps_what_it_is_told_to(make_meter):
+    m = make_meter()
+    base = dict(meter_id=m.id, online=True, supply_actual=None, supply_inferred=False, energy_total=5,
+                energy_tou=[1, 2, 3, 4], power_w=1, voltage_dv=None, current_ca=None, pf_milli=None,
+                trip_reason=None, remaining_fen=None, purchase_count=None, purchase_total_fen=None,
+                keep_power_actual=None, missed_polls=0, over_limit_reads=0, last_seen_at=AT, updated_at=AT)
+    insert_rows(db.session, MeterState.__table__, [base])
+    columns = [c for c in base if c != "meter_id"]
+    insert_rows(db.session, MeterState.__table__, [{**base, "energy_total": 9, "energy_tou": None}],
+                conflict=["meter_id"], update=columns, keep=["energy_tou"])
+    db.session.expire_all()
+
+    state = db.session.get(MeterState, m.id)
+    assert (state.energy_total, state.energy_tou) == (9, [1, 2, 3, 4])
+
+
+def test_a_naive_datetime_is_refused_rather_than_guessed():
+    with pytest.raises(ValueError, match="naive"):
+        array_literal([datetime(2025, 1, 1)])
