@@ -716,7 +716,7 @@ def test_a_meter_swap_waits_for_a_poll_cycle_on_its_bus(app, shop, priced):
     """A cycle in flight would bill the old register once more: the swap takes the bus after it."""
     import threading
 
-    from portal.metering import lock_buses
+    from portal.cycle_rows import lock_buses
 
     meter = shop.meters[0]
     meter.state.energy_total = 100_000

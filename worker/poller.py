@@ -21,9 +21,8 @@ from portal.billing import bill_deltas
 from portal.control import request_poll
 from portal.extensions import db
 from portal.jobs import job, release_dedupe
-from portal.metering import (
-    CycleRecorder, GatewayRow, MeterRow, Observation, due_for_poll, load_cycle, lock_buses,
-)
+from portal.cycle_rows import GatewayRow, MeterRow, load_cycle, lock_buses
+from portal.metering import CycleRecorder, Observation, due_for_poll
 from portal.models import AlarmKind, ControlCommand, ControlMode, Gateway, Meter, Site, Supply, utcnow
 from worker.buses import Buses, GatewayPlan, responsive
 from worker.meters.profiles import get_profile

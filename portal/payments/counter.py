@@ -21,7 +21,8 @@ from portal.audit import audit
 from portal.templating import fen_to_yuan
 from portal.control import apply_balance_rule, command_meter, queue_purchase
 from portal.ledger import post_entry
-from portal.metering import Delta, lock_buses
+from portal.cycle_rows import lock_buses
+from portal.metering import Delta
 from portal.models import (
     Account, AccountStatus, CommandStatus, ControlCommand, ControlMode, EntryKind, IntervalReading, LedgerEntry,
     Meter, MeterKind, MeterState, PaymentOrder, Refund, RefundStatus, Role, utcnow,
