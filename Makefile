@@ -8,7 +8,7 @@ PORT ?= 5000
 # Two workers: the suite is I/O-bound on PostgreSQL and the browser; each worker has its own database.
 PYTEST_ARGS ?= -n 2
 
-.PHONY: install demo test bench translations clean browser
+.PHONY: wrk install demo test bench translations clean browser
 
 install: $(VENV)/.installed node_modules/.installed static/vendor/.copied translations
 
@@ -49,7 +49,14 @@ demo: install
 test: install browser
 	$(BIN)/python scripts/test_services.py -- $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: install
+# wrk drives the notify benchmark; Debian's package, like Chromium.
+wrk:
+	@command -v wrk >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	  else echo "Install wrk (Debian: apt-get install wrk) for the notify benchmark"; exit 1; fi; }
+
+bench: install wrk
 	$(BIN)/python scripts/test_services.py -- $(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:

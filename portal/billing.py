@@ -13,14 +13,14 @@ from collections.abc import Iterable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import any_, bindparam, func, select, text, update
+from sqlalchemy import Integer, any_, bindparam, func, select, text, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from portal.control import apply_balance_rule
-from portal.bulk import chunks
+from portal.bulk import array_literal, chunks
 from portal.ledger_bulk import Movement, lock_balances, post_many
 from portal.metering import Delta
 from portal.periods import business_tz
@@ -165,7 +165,7 @@ def _mark_billed(session: Session, keys: list[tuple[int, datetime]]) -> None:
             "UPDATE interval_readings AS r SET billed = true "
             "FROM unnest(CAST(:m AS bigint[]), CAST(:t AS timestamptz[])) AS v(meter_id, at) "
             "WHERE r.meter_id = v.meter_id AND r.interval_start = v.at"),
-            {"m": [m for m, _ in keys], "t": [at for _, at in keys]})
+            {"m": array_literal([m for m, _ in keys], Integer()), "t": array_literal([at for _, at in keys])})
     else:
         table = IntervalReading.__table__
         session.execute(update(table).values(billed=True)
@@ -199,7 +199,7 @@ def _bulk_update(session: Session, table: str, column: str, column_type: str, ke
         session.execute(text(
             f"UPDATE {table} AS t SET {column} = v.value "
             f"FROM unnest(CAST(:k AS {key_type}[]), CAST(:v AS {column_type}[])) AS v(key, value) "
-            f"WHERE t.{key} = v.key"), {"k": keys, "v": values})
+            f"WHERE t.{key} = v.key"), {"k": array_literal(keys), "v": array_literal(values)})
     else:
         session.execute(text(f"UPDATE {table} SET {column} = :v WHERE {key} = :k"),
                         [{"k": k, "v": v} for k, v in zip(keys, values)])

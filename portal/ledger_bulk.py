@@ -11,12 +11,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import Integer, bindparam, select, text, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 from sqlalchemy.orm.util import identity_key
 
 from portal.control import apply_balance_rule
-from portal.bulk import among, chunks, insert_rows, postgresql
+from portal.bulk import among, array_literal, chunks, insert_rows, postgresql
 from portal.ledger import DuplicateEntryMismatch, LedgerError
 from portal.models import Account, EntryKind, LedgerEntry, Site, utcnow
 from portal.rules import low_levels, trip_threshold
@@ -107,7 +107,8 @@ def add_to_accounts(session: Session, column_attr, deltas: dict[int, int]) -> No
             session.execute(text(
                 f"UPDATE accounts SET {name} = accounts.{name} + v.delta "
                 "FROM unnest(CAST(:ids AS integer[]), CAST(:deltas AS bigint[])) AS v(id, delta) "
-                "WHERE accounts.id = v.id"), {"ids": [k for k, _ in part], "deltas": [v for _, v in part]})
+                "WHERE accounts.id = v.id"), {"ids": array_literal([k for k, _ in part], Integer()),
+                                               "deltas": array_literal([v for _, v in part], Integer())})
     else:
         table = Account.__table__
         session.execute(

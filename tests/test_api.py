@@ -122,6 +122,24 @@ def test_a_used_token_records_its_last_use(make_staff, token_for, api, shop):
     assert db.session.scalars(select(ApiToken)).one().last_used_at is not None
 
 
+def test_last_use_is_written_at_most_once_a_minute(make_staff, token_for, api, shop):
+    from datetime import timedelta
+
+    token = token_for(make_staff(role=Role.ADMIN))
+    api("/accounts/A101", token)
+    db.session.expire_all()
+    row = db.session.scalars(select(ApiToken)).one()
+    first = row.last_used_at
+    api("/accounts/A101", token)  # within the minute: no write
+    db.session.expire_all()
+    assert row.last_used_at == first
+    row.last_used_at = first - timedelta(minutes=2)
+    db.session.commit()
+    api("/accounts/A101", token)
+    db.session.expire_all()
+    assert row.last_used_at > first
+
+
 # --- shapes ---------------------------------------------------------------------------------------
 
 

@@ -51,3 +51,10 @@ def test_an_upsert_updates_and_keeps_what_it_is_told_to(make_meter):
 def test_a_naive_datetime_is_refused_rather_than_guessed():
     with pytest.raises(ValueError, match="naive"):
         array_literal([datetime(2025, 1, 1)])
+
+
+def test_integer_and_boolean_fast_paths_write_nulls():
+    from sqlalchemy import Boolean, Integer
+
+    assert array_literal([1, None, -3], Integer()) == "{1,NULL,-3}"
+    assert array_literal([True, None, False], Boolean()) == "{t,NULL,f}"
