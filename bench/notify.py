@@ -368,8 +368,12 @@ def run_notify(args, app, database_url: str, keys: dict[str, str], work: Path) -
     _say("floor (verify-only Flask route)", floor)
     with gunicorn("wsgi:app", env, port, log):
         _warm_up(port, warm)  # accepts the warm-up orders (credited and checked with the rest)
+        before = _cpu_by_program()
         real = wrk(port, work / "bodies.txt", secs, conns, script)
+        used = {k: v - before.get(k, 0.0) for k, v in _cpu_by_program().items()}
     _say("notify route (wsgi:app)", real)
+    print("  CPU per notify: " + ", ".join(f"{name} {used.get(name, 0.0) / max(real['requests'], 1) * 1000:.2f} ms"
+                                          for name in ("gunicorn", "postgres", "redis-server", "wrk")))
 
     t = time.perf_counter()
     burst = subprocess.run([_bin("flask"), "--app", "wsgi", "worker", "--burst", "payments"], cwd=ROOT, env=env,
@@ -403,6 +407,22 @@ def run_notify(args, app, database_url: str, keys: dict[str, str], work: Path) -
         Figure("notify: ledger mismatches", books["ledger_mismatches"], "", 0, fmt="d",
                note=f"{books['outbox_pending']} outbox rows pending"),
     ]
+
+
+def _cpu_by_program() -> dict[str, float]:
+    """CPU seconds used so far by every running process, summed by program name (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found: dict[str, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # the process ended
+        name = text[text.index("(") + 1:text.rindex(")")]
+        fields = text[text.rindex(")") + 2:].split()
+        name = "gunicorn" if name.startswith("gunicorn") or "gunicorn" in name else name
+        found[name] = found.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return found
 
 
 def _warm_up(port: int, bodies: list[str]) -> None:

@@ -20,7 +20,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from flask import Flask, current_app, has_app_context
-from sqlalchemy import event, select, update
+from sqlalchemy import event, insert, select, update
 from sqlalchemy.orm import Session
 
 from portal.extensions import db
@@ -76,10 +76,11 @@ def _worker_app() -> Flask:
 
 
 def enqueue(session: Session, func: Callable | str, *args, queue: str | None = None,
-            dedupe_key: str | None = None) -> OutboxMessage:
-    """Write an outbox row for `func(*args)`; it is dispatched only after the session commits.
+            dedupe_key: str | None = None) -> int:
+    """Write an outbox row for `func(*args)`; it is dispatched only after the session commits. Returns its id.
 
-    `func` may be a job's dotted name (with `queue`), so domain code need not import the worker.
+    `func` may be a job's dotted name (with `queue`), so domain code need not import the worker. The row is
+    one Core INSERT (no ORM unit of work: this is on the path of every payment notify).
     """
     if isinstance(func, str):
         if queue not in QUEUES:
@@ -87,10 +88,11 @@ def enqueue(session: Session, func: Callable | str, *args, queue: str | None = N
         name = func
     else:
         name, queue = func.job_name, func.queue
-    msg = OutboxMessage(queue=queue, job=name, args=list(args), dedupe_key=dedupe_key)
-    session.add(msg)
-    session.info.setdefault("outbox", []).append(msg)
-    return msg
+    table = OutboxMessage.__table__
+    row_id = session.execute(insert(table).values(queue=queue, job=name, args=list(args), dedupe_key=dedupe_key)
+                             .returning(table.c.id)).scalar_one()
+    session.info.setdefault("outbox_ready", []).append(Handover(row_id, queue, name, list(args), dedupe_key))
+    return row_id
 
 
 def resolve(job_name: str) -> Callable:
@@ -102,7 +104,7 @@ def resolve(job_name: str) -> Callable:
 
 @dataclass(frozen=True)
 class Handover:
-    """An outbox row as committed, captured at flush so no expired ORM object is touched after commit."""
+    """An outbox row as written, handed over after its transaction commits."""
 
     id: int
     queue: str
@@ -111,18 +113,8 @@ class Handover:
     dedupe_key: str | None
 
 
-@event.listens_for(Session, "after_flush")
-def _after_flush(session: Session, _context) -> None:
-    msgs = session.info.get("outbox")
-    if msgs:
-        ready = session.info.setdefault("outbox_ready", [])
-        ready.extend(Handover(m.id, m.queue, m.job, list(m.args), m.dedupe_key) for m in msgs if m.id is not None)
-        session.info["outbox"] = [m for m in msgs if m.id is None]
-
-
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
-    session.info.pop("outbox", None)
     ready = session.info.pop("outbox_ready", None)
     if ready and has_app_context():
         current_app.extensions["payfirst.dispatcher"].notify(ready)
@@ -130,7 +122,6 @@ def _after_commit(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _after_rollback(session: Session) -> None:
-    session.info.pop("outbox", None)
     session.info.pop("outbox_ready", None)
 
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from portal.alarms import raise_alarm
 from portal.jobs import enqueue
-from portal.models import AlarmKind, NotifyOutcome, OrderStatus, PaymentNotification, PaymentOrder, utcnow
+from portal.models import Account, AlarmKind, NotifyOutcome, OrderStatus, PaymentNotification, PaymentOrder, utcnow
 
 RAW_LIMIT = 65_536
 CREDIT_JOB = "portal.payments.credit.credit_order"
@@ -38,26 +39,33 @@ class VerifiedPayment:
 
 
 def accept_payment(session: Session, paid: VerifiedPayment, raw: str = "", headers: dict | None = None) -> NotifyOutcome:
-    """Record the notify and, when it checks out, move the order to paid and queue its credit."""
-    order = session.execute(select(PaymentOrder).where(PaymentOrder.out_trade_no == paid.out_trade_no)).scalar_one_or_none()
+    """Record the notify and, when it checks out, move the order to paid and queue its credit.
+
+    Core statements throughout (this runs for every notify; the ORM's bookkeeping was most of its cost); an
+    order already loaded in the session is kept in step with what the database now holds.
+    """
+    orders = PaymentOrder.__table__
+    order = session.execute(select(
+        orders.c.id, orders.c.amount_fen, orders.c.account_id, orders.c.payer,
+    ).where(orders.c.out_trade_no == paid.out_trade_no)).one_or_none()
     outcome, reason = _decide(session, order, paid)
-    note = PaymentNotification(
+    table = PaymentNotification.__table__
+    note_id = session.execute(insert(table).values(
         source=paid.source, outcome=outcome, reason=reason[:300], out_trade_no=paid.out_trade_no[:64],
         platform_trade_no=paid.platform_trade_no[:64], amount_fen=paid.amount_fen,
         order_id=order.id if order else None, raw=raw[:RAW_LIMIT], headers=headers,
-    )
-    session.add(note)
-    session.flush()
+    ).returning(table.c.id)).scalar_one()
     if outcome == NotifyOutcome.ANOMALY:
-        site_id = order.account.site_id if order else _any_site(session)
+        site_id = (session.scalar(select(Account.site_id).where(Account.id == order.account_id)) if order
+                   else _any_site(session))
         if site_id is not None:
-            raise_alarm(session, AlarmKind.PAYMENT_ANOMALY, f"notify:{note.id}", site_id,
+            raise_alarm(session, AlarmKind.PAYMENT_ANOMALY, f"notify:{note_id}", site_id,
                         f"{paid.source} notify for {paid.out_trade_no}: {reason}",
                         account_id=order.account_id if order else None)
     return outcome
 
 
-def _decide(session: Session, order: PaymentOrder | None, paid: VerifiedPayment) -> tuple[NotifyOutcome, str]:
+def _decide(session: Session, order, paid: VerifiedPayment) -> tuple[NotifyOutcome, str]:
     if paid.merchant_problem:
         return NotifyOutcome.ANOMALY, paid.merchant_problem
     if order is None:
@@ -66,22 +74,25 @@ def _decide(session: Session, order: PaymentOrder | None, paid: VerifiedPayment)
         return NotifyOutcome.IGNORED, "not a success status"
     if paid.amount_fen != order.amount_fen:
         return NotifyOutcome.ANOMALY, f"amount {paid.amount_fen} fen differs from the order's {order.amount_fen} fen"
+    orders = PaymentOrder.__table__
     values = dict(status=OrderStatus.PAID, paid_at=paid.paid_at or utcnow(),
                   platform_trade_no=paid.platform_trade_no, payer=paid.payer[:64] or order.payer)
     moved = session.execute(
-        update(PaymentOrder)
-        .where(PaymentOrder.id == order.id, PaymentOrder.status.in_((OrderStatus.CREATED, OrderStatus.CLOSED)))
-        .values(**values)
-        .returning(PaymentOrder.id)
-        .execution_options(synchronize_session=False)
+        update(orders).where(orders.c.id == order.id, orders.c.status.in_((OrderStatus.CREATED, OrderStatus.CLOSED)))
+        .values(**values).returning(orders.c.id)
     ).scalar_one_or_none()
+    loaded = session.identity_map.get(identity_key(PaymentOrder, order.id))
     if moved is None:
-        session.refresh(order)
-        if order.platform_trade_no not in (None, paid.platform_trade_no):
-            return NotifyOutcome.ANOMALY, f"order already paid by trade {order.platform_trade_no}"
-        return NotifyOutcome.DUPLICATE, f"order already {order.status.value}"
-    for name, value in values.items():  # what the database now holds, without reading it back
-        set_committed_value(order, name, value)
+        if loaded is not None:
+            session.expire(loaded)  # another transaction moved it: read it again when next used
+        status, trade_no = session.execute(select(orders.c.status, orders.c.platform_trade_no)
+                                           .where(orders.c.id == order.id)).one()
+        if trade_no not in (None, paid.platform_trade_no):
+            return NotifyOutcome.ANOMALY, f"order already paid by trade {trade_no}"
+        return NotifyOutcome.DUPLICATE, f"order already {status.value}"
+    if loaded is not None:  # what the database now holds, without reading it back
+        for name, value in values.items():
+            set_committed_value(loaded, name, value)
     enqueue(session, CREDIT_JOB, order.id, queue="payments")
     return NotifyOutcome.ACCEPTED, ""
 

@@ -61,3 +61,26 @@ def test_cycles_after_a_failure_run_normally(farm, monkeypatch):
     stats = f.cycle()
     assert (stats.read, stats.missed) == (6, 0)
     assert all(f.meter("GW1", u).state.online for u in range(1, 7))
+
+
+def test_a_job_timeout_interrupts_the_cycle_and_stops_the_buses(farm):
+    """RQ ends an overdue job with SIGALRM in the job's thread: the cycle must not leave its buses running."""
+    import signal
+
+    f = farm(FARM)
+
+    class JobTimeout(Exception):
+        pass
+
+    def overdue(signum, frame):
+        raise JobTimeout()
+
+    previous = signal.signal(signal.SIGALRM, overdue)
+    signal.setitimer(signal.ITIMER_REAL, 0.3)  # the bus of six meters at 9600 baud takes about 0.8 s
+    try:
+        with pytest.raises(JobTimeout):
+            f.cycle()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert _bus_threads() == []
