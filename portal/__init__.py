@@ -82,7 +82,9 @@ def _engine_options(url: str) -> dict:
     if url.startswith("sqlite"):
         # The demo's web threads, job thread and cron thread share one file.
         return {"connect_args": {"check_same_thread": False, "timeout": 30}}
-    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
+    import portal.pool  # noqa: F401  (connections idle for a while are pinged before use)
+
+    return {"pool_size": 10, "max_overflow": 20}
 
 
 def _root():

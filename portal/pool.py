@@ -1,0 +1,48 @@
+"""Pooled database connections are checked before use only after they sat idle.
+
+SQLAlchemy's `pool_pre_ping` spends a round trip on every checkout, and a web request checks a connection
+out once: on a payment notify that is one statement in six. A connection used moments ago is as alive as
+the last statement on it proved; one idle for PING_AFTER_IDLE seconds is pinged, and a dead one is
+replaced before the request sees it. If the database restarts within that window, the first statement on
+such a connection fails, SQLAlchemy recognises the disconnect and discards the whole pool, and the caller's
+retry (a platform resending its notify, the next poll) goes through.
+"""
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import event, exc
+from sqlalchemy.pool import Pool
+
+PING_AFTER_IDLE = 10.0
+
+
+@event.listens_for(Pool, "connect")
+def _connected(dbapi_connection, record) -> None:
+    record.info["idle_since"] = time.monotonic()
+
+
+@event.listens_for(Pool, "checkin")
+def _checked_in(dbapi_connection, record) -> None:
+    if record is not None:
+        record.info["idle_since"] = time.monotonic()
+
+
+@event.listens_for(Pool, "checkout")
+def _ping_if_idle(dbapi_connection, record, proxy) -> None:
+    since = record.info.get("idle_since")
+    if since is not None and time.monotonic() - since < PING_AFTER_IDLE:
+        return
+    try:
+        ping(dbapi_connection)
+    except Exception as error:  # noqa: BLE001 - any failure means: do not hand this connection out
+        raise exc.DisconnectionError(f"pooled connection failed its ping: {error}") from error
+
+
+def ping(dbapi_connection) -> None:
+    """One round trip on the driver's connection."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SELECT 1")
+    finally:
+        cursor.close()
