@@ -420,7 +420,7 @@ def _cpu_by_program() -> dict[str, float]:
             continue  # the process ended
         name = text[text.index("(") + 1:text.rindex(")")]
         fields = text[text.rindex(")") + 2:].split()
-        name = "gunicorn" if name.startswith("gunicorn") or "gunicorn" in name else name
+        name = "gunicorn" if "gunicorn" in name else name
         found[name] = found.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
     return found
 

@@ -13,14 +13,13 @@ from collections.abc import Iterable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, any_, bindparam, func, select, text, update
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import Integer, bindparam, func, select, text, update
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from portal.control import apply_balance_rule
-from portal.bulk import array_literal, chunks
+from portal.bulk import among, array_literal, chunks, postgresql
 from portal.ledger_bulk import Movement, lock_balances, post_many
 from portal.metering import Delta
 from portal.periods import business_tz
@@ -103,7 +102,7 @@ def bill_deltas(session: Session, deltas: Iterable[Delta], now: datetime | None 
         return []
     tz = business_tz()
     meters = {m.id: m for m in session.execute(
-        select(Meter).where(_among(session, Meter.id, {d.meter_id for d in deltas}))
+        select(Meter).where(among(session, Meter.id, {d.meter_id for d in deltas}))
         .options(joinedload(Meter.account).joinedload(Account.site))
     ).scalars()}
     versions = Versions(session, {m.tariff_id or m.account.site.default_tariff_id for m in meters.values()} - {None})
@@ -160,7 +159,7 @@ def _mark_billed(session: Session, keys: list[tuple[int, datetime]]) -> None:
     """interval_readings.billed = true for these (meter, interval) keys; empties `keys`."""
     if not keys:
         return
-    if _postgresql(session):
+    if postgresql(session):
         session.execute(text(
             "UPDATE interval_readings AS r SET billed = true "
             "FROM unnest(CAST(:m AS bigint[]), CAST(:t AS timestamptz[])) AS v(meter_id, at) "
@@ -195,7 +194,7 @@ def _bulk_update(session: Session, table: str, column: str, column_type: str, ke
     """UPDATE table SET column = value WHERE key = k for each (k, value): one statement on PostgreSQL."""
     if not keys:
         return
-    if _postgresql(session):
+    if postgresql(session):
         session.execute(text(
             f"UPDATE {table} AS t SET {column} = v.value "
             f"FROM unnest(CAST(:k AS {key_type}[]), CAST(:v AS {column_type}[])) AS v(key, value) "
@@ -203,18 +202,6 @@ def _bulk_update(session: Session, table: str, column: str, column_type: str, ke
     else:
         session.execute(text(f"UPDATE {table} SET {column} = :v WHERE {key} = :k"),
                         [{"k": k, "v": v} for k, v in zip(keys, values)])
-
-
-def _postgresql(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
-def _among(session: Session, col, items):
-    """`col IN items`, as `col = ANY(array)` on PostgreSQL (one parameter, not one per item)."""
-    items = list(items)
-    if _postgresql(session):
-        return col == any_(bindparam(None, items, type_=postgresql.ARRAY(col.type)))
-    return col.in_(items)
 
 
 def _apply_rules(session: Session, charged: dict[int, Account], now: datetime | None) -> None:
@@ -232,12 +219,12 @@ def _apply_rules(session: Session, charged: dict[int, Account], now: datetime | 
     off_for_arrears: set[int] = set()
     for part in chunks(ids):
         balances.update(session.execute(
-            select(Account.id, Account.balance_fen).where(_among(session, Account.id, part))).tuples().all())
+            select(Account.id, Account.balance_fen).where(among(session, Account.id, part))).tuples().all())
         alarmed.update(int(s.removeprefix("account:")) for s in session.execute(select(Alarm.subject).where(
             Alarm.kind.in_(BALANCE_KINDS), Alarm.cleared_at.is_(None),
-            _among(session, Alarm.subject, [f"account:{i}" for i in part]))).scalars())
+            among(session, Alarm.subject, [f"account:{i}" for i in part]))).scalars())
         off_for_arrears.update(session.execute(select(Meter.account_id).where(
-            _among(session, Meter.account_id, part), Meter.supply_desired == Supply.OFF,
+            among(session, Meter.account_id, part), Meter.supply_desired == Supply.OFF,
             Meter.desired_reason == "arrears")).scalars())
     for account_id, account in charged.items():
         set_committed_value(account, "balance_fen", balances[account_id])  # as session.refresh would

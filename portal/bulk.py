@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from enum import Enum
 
-from sqlalchemy import JSON, BigInteger, Boolean, Integer, String, Table, any_, bindparam, text
+from sqlalchemy import JSON, BigInteger, Boolean, Integer, String, Table, any_, bindparam, func, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
@@ -55,7 +55,7 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict], *, conflic
         stmt = sqlite.insert(table)
         if conflict and update:
             stmt = stmt.on_conflict_do_update(index_elements=list(conflict), set_={
-                c: _keep(stmt.excluded[c], table.c[c]) if c in keep else stmt.excluded[c] for c in update})
+                c: func.coalesce(stmt.excluded[c], table.c[c]) if c in keep else stmt.excluded[c] for c in update})
         elif conflict:
             stmt = stmt.on_conflict_do_nothing(index_elements=list(conflict))
         for part in chunks(rows, 5000):
@@ -84,12 +84,6 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict], *, conflic
         if returning:
             found += result.scalars().all()
     return found
-
-
-def _keep(new, old):
-    from sqlalchemy import func
-
-    return func.coalesce(new, old)
 
 
 def array_literal(values: Sequence, type_=None) -> str:

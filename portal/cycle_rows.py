@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import Text, cast, func, select, text
 from sqlalchemy.orm import Session
 
-from portal.bulk import among, chunks
+from portal.bulk import among, chunks, postgresql
 from portal.models import (
     CommandStatus, ControlCommand, ControlMode, Gateway, IntervalReading, Meter, MeterKind, MeterState, Supply,
 )
@@ -85,7 +85,7 @@ def lock_buses(session: Session, gateway_ids: list[int] | None) -> None:
     nothing else that writes a meter's readings, such as a meter swap, runs in the middle of a cycle)."""
     # A command's poll and the minute's poll can run on two workers at once; without this both would
     # talk on one RS485 bus, and both would plan the same writes from the same stale rows.
-    if session.get_bind().dialect.name != "postgresql":
+    if not postgresql(session):
         return  # the embedded demo runs its jobs one at a time on one thread
     ids = select(Gateway.id).order_by(Gateway.id)  # one order everywhere: no deadlock between cycles
     if gateway_ids is not None:
@@ -139,10 +139,9 @@ def load_states(session: Session, meters: dict[int, MeterRow]) -> None:
             meters[r.meter_id].state.update(zip(known, r[1:]), **dict.fromkeys(KEPT_UNLESS_READ))
 
 
-def last_intervals(session: Session, meter_ids: list[int], *, tou: bool = False,
-                   before: datetime | None = None) -> dict:
-    """The newest interval reading of each meter (rows: meter_id, interval_start, energy_total[, energy_tou]),
-    or the newest before `before`.
+def last_intervals(session: Session, meter_ids: list[int]) -> dict:
+    """The newest interval reading of each meter: rows of meter_id, interval_start, energy_total and
+    energy_tou as its JSON text (parsed only by a cycle that bills across the boundary, and only then).
 
     On PostgreSQL one index probe per meter (LATERAL ... LIMIT 1): a max() per meter would read every
     reading the meter ever had, a month of them after a month.
@@ -151,22 +150,18 @@ def last_intervals(session: Session, meter_ids: list[int], *, tou: bool = False,
     if not meter_ids:
         return {}
     t = IntervalReading.__table__
-    cols = [t.c.meter_id, t.c.interval_start, t.c.energy_total] + ([t.c.energy_tou] if tou else [])
-    if session.get_bind().dialect.name == "postgresql":
-        names = ", ".join(f"r.{c.name}" for c in cols)
-        until = "AND interval_start < :before " if before is not None else ""
+    tou = cast(t.c.energy_tou, Text).label("energy_tou")
+    if postgresql(session):
         stmt = text(
-            f"SELECT {names} FROM unnest(CAST(:ids AS bigint[])) AS m(id) CROSS JOIN LATERAL "
-            f"(SELECT * FROM interval_readings WHERE meter_id = m.id {until}"
-            "ORDER BY interval_start DESC LIMIT 1) AS r"
-        ).bindparams(ids=meter_ids).columns(*cols)
-        if before is not None:
-            stmt = stmt.bindparams(bindparam("before", before, type_=t.c.interval_start.type))
+            "SELECT r.meter_id, r.interval_start, r.energy_total, r.energy_tou::text AS energy_tou "
+            "FROM unnest(CAST(:ids AS bigint[])) AS m(id) CROSS JOIN LATERAL "
+            "(SELECT * FROM interval_readings WHERE meter_id = m.id ORDER BY interval_start DESC LIMIT 1) AS r"
+        ).bindparams(ids=meter_ids).columns(t.c.meter_id, t.c.interval_start, t.c.energy_total, tou)
     else:
         newest = (select(t.c.meter_id, func.max(t.c.interval_start).label("at"))
-                  .where(t.c.meter_id.in_(meter_ids), *([t.c.interval_start < before] if before else []))
-                  .group_by(t.c.meter_id).subquery())
-        stmt = select(*cols).join(newest, (t.c.meter_id == newest.c.meter_id) & (t.c.interval_start == newest.c.at))
+                  .where(t.c.meter_id.in_(meter_ids)).group_by(t.c.meter_id).subquery())
+        stmt = (select(t.c.meter_id, t.c.interval_start, t.c.energy_total, tou)
+                .join(newest, (t.c.meter_id == newest.c.meter_id) & (t.c.interval_start == newest.c.at)))
     return {r.meter_id: r for r in session.execute(stmt)}
 
 

@@ -14,6 +14,7 @@ import openpyxl
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from portal.bulk import postgresql
 from portal.ledger import post_entry
 from portal.models import Account, EntryKind, Gateway, Meter, Site, Tariff, TariffKind, TariffVersion, utcnow
 
@@ -121,7 +122,7 @@ def import_site(session: Session, path: str | Path, site_code: str | None = None
         row["account_id"] = accounts[acct].id if acct else None
         tcode = row.pop("tariff")
         row["tariff_id"] = tariffs[tcode].id if tcode else None
-    if session.get_bind().dialect.name == "postgresql":
+    if postgresql(session):
         # Checked at commit instead of per row, so meters may swap unit ids within one file.
         session.execute(text("SET CONSTRAINTS uq_meters_gateway_id_unit_id DEFERRED"))
     _upsert_all(session, site, Meter, data["meters"], report, "meters")

@@ -23,6 +23,7 @@ from flask import Flask, current_app, has_app_context
 from sqlalchemy import event, insert, select, update
 from sqlalchemy.orm import Session
 
+from portal.bulk import postgresql
 from portal.extensions import db
 from portal.models import OutboxMessage, utcnow
 
@@ -178,7 +179,7 @@ class Dispatcher:
                 q = q.where(OutboxMessage.id.in_(ids))
             if grace:
                 q = q.where((OutboxMessage.attempts > 0) | (OutboxMessage.created_at < utcnow() - timedelta(seconds=grace)))
-            if s.get_bind().dialect.name == "postgresql":
+            if postgresql(s):
                 q = q.with_for_update(skip_locked=True)
             rows = s.execute(q.limit(limit)).scalars().all()
             done = []

@@ -9,6 +9,7 @@ recorded as they arrive, while the other buses are still busy.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -106,7 +107,6 @@ class CycleRecorder:
         self.meters = {m.id: m for gw in gateways for m in gw.meters}
         load_states(session, self.meters)
         self.previous = last_intervals(session, list(self.meters))
-        self._previous_tou: dict[int, list | None] | None = None  # fetched when a boundary is crossed
         self.result = CycleResult()
         self._states: dict[int, dict] = {}  # meter id -> state row to write
         self._readings: list[dict] = []
@@ -156,9 +156,8 @@ class CycleRecorder:
             self._readings.append(dict(meter_id=meter.id, interval_start=self.boundary, energy_total=energy,
                                        energy_tou=_tou(fields), delta=delta, billed=False))
             if delta:
-                tou = _tou_delta(fields, self._last_tou(meter.id)) if fields.get("energy_tou") else None
-                self.result.deltas.append(Delta(meter.id, meter.account_id, self.boundary, delta, tou,
-                                                since=last.interval_start))
+                self.result.deltas.append(Delta(meter.id, meter.account_id, self.boundary, delta,
+                                                _tou_delta(fields, last.energy_tou), since=last.interval_start))
         self._check_power(meter, st, fields.get("power_w"),
                           tripped_itself=fields.get("trip_reason") == "over_power" and fields.get("supply") == "off")
 
@@ -220,6 +219,12 @@ class CycleRecorder:
     def alarm(self, **row) -> None:
         self._alarms.append(row)
 
+    def take_decisions(self) -> tuple[list[MeterRow], list[Delta]]:
+        """The meters over their power limit and the billable deltas recorded since the last call."""
+        taken = self.result.over_limit, self.result.deltas
+        self.result.over_limit, self.result.deltas = [], []
+        return taken
+
     # -- writing ---------------------------------------------------------------------------------
 
     def flush(self) -> None:
@@ -265,14 +270,6 @@ class CycleRecorder:
         self._states[meter.id] = meter.state
         return meter.state
 
-    def _last_tou(self, meter_id: int) -> list | None:
-        """The time-of-use registers of the meter's last interval reading (all fetched at the first need)."""
-        if self._previous_tou is None:
-            stale = [m for m, r in self.previous.items() if r.interval_start < self.boundary]
-            self._previous_tou = {m: r.energy_tou for m, r in
-                                  last_intervals(self.session, stale, tou=True, before=self.boundary).items()}
-        return self._previous_tou.get(meter_id)
-
     def _suspect_energy(self, meter: MeterRow, st: dict, energy: int | None, last) -> bool:
         """True when the register went backwards or jumped further than the supply allows."""
         if energy is None:
@@ -316,9 +313,11 @@ def _tou(fields: dict) -> list | None:
     return list(tou) if tou is not None else None
 
 
-def _tou_delta(fields: dict, last_tou: list | None) -> tuple | None:
+def _tou_delta(fields: dict, last_tou_json: str | None) -> tuple | None:
+    """Each time-of-use register's growth since the last interval reading (its registers as JSON text)."""
     now_tou = fields.get("energy_tou")
-    if now_tou is None or last_tou is None:
+    last_tou = json.loads(last_tou_json) if now_tou is not None and last_tou_json else None
+    if last_tou is None:
         return None
     parts = tuple(a - b for a, b in zip(now_tou, last_tou))
     return parts if all(p >= 0 for p in parts) else None

@@ -24,8 +24,7 @@ def _connected(dbapi_connection, record) -> None:
 
 @event.listens_for(Pool, "checkin")
 def _checked_in(dbapi_connection, record) -> None:
-    if record is not None:
-        record.info["idle_since"] = time.monotonic()
+    record.info["idle_since"] = time.monotonic()
 
 
 @event.listens_for(Pool, "checkout")

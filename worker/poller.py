@@ -167,10 +167,9 @@ def _write(session: Session, rec: CycleRecorder, now: datetime) -> None:
     here stay locked until the commit; a cron poll job holds one gateway, which bills at its end.
     """
     rec.flush()
-    over_limit, rec.result.over_limit = rec.result.over_limit, []
+    over_limit, deltas = rec.take_decisions()
     for meter in over_limit:
         _trip_over_power(session, meter)
-    deltas, rec.result.deltas = rec.result.deltas, []
     bill_deltas(session, deltas, now=now)
 
 
