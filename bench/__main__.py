@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args, database) -> list[Figure]:
     from portal.extensions import db
-    from worker.simulate import specs_for_site
+    from worker.simulator.sites import specs_for_site
 
     t = time.perf_counter()
     app = farm_mod.make_app(database.url)
@@ -268,7 +268,7 @@ def _checks(app, n: int) -> dict:
     from sqlalchemy import func, select
 
     from portal.extensions import db
-    from portal.ledger import ledger_mismatches
+    from portal.ledger.entries import ledger_mismatches
     from portal.models import IntervalReading, LedgerEntry, OutboxMessage, EntryKind
 
     with app.app_context():

@@ -46,12 +46,12 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
 
 def run(args, database) -> list[Figure]:
     """Build the billing site in `database` and time the runs; the figures."""
-    from portal.allocation import allocate
+    from portal.monthly.allocation import allocate
     from portal.extensions import db
-    from portal.fees import run_fees
-    from portal.ledger import ledger_mismatches
+    from portal.monthly.fees import run_fees
+    from portal.ledger.entries import ledger_mismatches
     from portal.models import LedgerEntry, utcnow
-    from portal.periods import month_bounds, month_of, previous_month
+    from portal.monthly.periods import month_bounds, month_of, previous_month
 
     tz = ZoneInfo("Asia/Shanghai")
     this_month = month_of(utcnow(), tz)
@@ -117,7 +117,7 @@ def run(args, database) -> list[Figure]:
 
 
 def _report(session, site_id, month, start, end) -> int:
-    from portal.reports import monthly_report, report_csv
+    from portal.monthly.reports import monthly_report, report_csv
 
     rows = monthly_report(session, site_id, month, start, end)
     report_csv(rows, {})

@@ -118,7 +118,7 @@ class CycleClock:
     """The `now` handed to run_cycle: real time shifted so cycles land where the bench wants them."""
 
     def __init__(self) -> None:
-        from portal.metering import interval_start
+        from portal.metering.cycle import interval_start
 
         real = datetime.now(timezone.utc)
         # one minute into an interval, so a minute-long run never crosses a boundary by accident

@@ -447,7 +447,7 @@ def _notify_books(app) -> dict:
     from sqlalchemy import func, select
 
     from portal.extensions import db
-    from portal.ledger import ledger_mismatches
+    from portal.ledger.entries import ledger_mismatches
     from portal.models import (
         Account, EntryKind, LedgerEntry, NotifyOutcome, OrderStatus, OutboxMessage, PaymentNotification, PaymentOrder,
         Site,
@@ -562,7 +562,7 @@ def run_restore(args, app, database_url: str, keys: dict[str, str], work: Path) 
     from portal.extensions import db
     from portal.models import Account, EntryKind, Gateway, LedgerEntry, Meter, Supply
     from worker.poller import run_cycle
-    from worker.simulate import specs_for_site
+    from worker.simulator.sites import specs_for_site
 
     m = args.restore_meters
     arrears = -500

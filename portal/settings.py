@@ -1,70 +1,283 @@
-"""Settings read from the environment, once, through small typed helpers."""
+"""Settings: read from the environment once, in `create_app`, into typed parts.
+
+`Settings.from_env()` is the only place PayFirst reads its environment (SPEC §4 names every variable;
+`.env.example` lists them). The app keeps the result as `app.config["SETTINGS"]`; code reaches it through
+`current()`, the business time zone through `business_tz()` and public addresses through `public_url()`.
+Nothing reads a setting at import time, so a test or a second app may hold other settings.
+"""
 from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from flask import current_app, has_app_context
 
 INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
+#: the business time zone when none is configured (and outside an app, e.g. in the simulator)
+DEFAULT_TZ = "Asia/Shanghai"
 
 
-def env_str(name: str, default: str | None = None) -> str | None:
-    """Return a stripped environment value, or the default when unset or empty."""
-    value = os.environ.get(name, "").strip()
-    return value or default
+class SettingsError(RuntimeError):
+    """A setting that is malformed or missing where it is required: the app does not start."""
 
 
-def env_int(name: str, default: int) -> int:
-    """Return an integer environment value; a malformed one is a startup error."""
-    raw = env_str(name)
-    if raw is None:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise RuntimeError(f"{name} must be an integer, got {raw!r}") from None
+class _Env:
+    """Typed readers over one environment mapping."""
 
+    def __init__(self, environ: Mapping[str, str]):
+        self.environ = environ
 
-def env_bool(name: str, default: bool = False) -> bool:
-    """Return a boolean environment value (1/true/yes/on)."""
-    raw = env_str(name)
-    if raw is None:
-        return default
-    return raw.lower() in {"1", "true", "yes", "on"}
+    def str(self, name: str, default: str | None = None) -> str | None:
+        """A stripped value, or the default when unset or empty."""
+        value = (self.environ.get(name) or "").strip()
+        return value or default
+
+    def int(self, name: str, default: int) -> int:
+        """An integer value; a malformed one is a startup error."""
+        raw = self.str(name)
+        if raw is None:
+            return default
+        try:
+            return int(raw)
+        except ValueError:
+            raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+
+    def float(self, name: str, default: float) -> float:
+        """A decimal number; a malformed one is a startup error."""
+        raw = self.str(name)
+        if raw is None:
+            return default
+        try:
+            return float(raw)
+        except ValueError:
+            raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+
+    def flag(self, name: str) -> bool | None:
+        """1/true/yes/on, 0/false/no/off, or None when unset."""
+        raw = self.str(name)
+        return None if raw is None else raw.lower() in {"1", "true", "yes", "on"}
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Everything configurable, as SPEC §4 names it."""
+class CoreSettings:
+    """Where the data lives, how sessions are signed, where the app is reached, which clock it keeps."""
 
     database_url: str
     redis_url: str | None
     secret_key: str
     public_base_url: str
-    tz_business: str
-    testing: bool = False
-    #: the remaining variables (payment keys, SMS...) are read by their own modules
-    extra: dict = field(default_factory=dict)
+    tz_business: str = DEFAULT_TZ
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The business time zone (days, months, time-of-use periods)."""
+        return ZoneInfo(self.tz_business)
+
+    @property
+    def embedded(self) -> bool:
+        """Whether this is the embedded SQLite demo."""
+        return self.database_url.startswith("sqlite")
+
+
+@dataclass(frozen=True)
+class PaymentSettings:
+    """Limits and timings of payment orders (all amounts in fen)."""
+
+    min_fen: int = 100
+    max_fen: int = 5_000_000
+    #: an unpaid order is closed after this many minutes
+    order_ttl_minutes: int = 15
+    #: an order still created this many minutes after it was made is queried at its platform
+    query_after_minutes: int = 3
+    #: at most this many orders per recovery sweep
+    sweep_batch: int = 200
+    #: a paid order not credited after this long lost its credit job and is queued again
+    credit_stuck_seconds: int = 60
+    #: PAYFIRST_SANDBOX: True/False when set, None to decide by the installation (see providers.sandbox)
+    sandbox: bool | None = None
+
+
+@dataclass(frozen=True)
+class AlipaySettings:
+    """One Alipay merchant (RSA2); key files are read by the provider."""
+
+    REQUIRED = ("ALIPAY_APP_ID", "ALIPAY_APP_PRIVATE_KEY_FILE", "ALIPAY_PUBLIC_KEY_FILE")
+    PRODUCTION_GATEWAY = "https://openapi.alipay.com/gateway.do"
+
+    app_id: str | None = None
+    app_private_key_file: str | None = None
+    public_key_file: str | None = None
+    seller_id: str | None = None
+    gateway: str = PRODUCTION_GATEWAY
+
+    def missing(self) -> list[str]:
+        """The ALIPAY_* variables still unset (empty when the channel is configured)."""
+        values = (self.app_id, self.app_private_key_file, self.public_key_file)
+        return [name for name, value in zip(self.REQUIRED, values) if value is None]
+
+    @property
+    def any_set(self) -> bool:
+        """Whether any of the required variables is set (then the demo sandbox stays off)."""
+        return len(self.missing()) < len(self.REQUIRED)
+
+
+@dataclass(frozen=True)
+class WeChatSettings:
+    """The official account (OAuth) and WeChat Pay (API v3 preferred, API v2 as the fallback)."""
+
+    V2_REQUIRED = ("WECHAT_APP_ID", "WECHAT_MCH_ID", "WECHAT_API_KEY")
+    V3_REQUIRED = ("WECHAT_APP_ID", "WECHAT_MCH_ID", "WECHAT_APIV3_KEY", "WECHAT_MCH_PRIVATE_KEY_FILE",
+                   "WECHAT_MCH_CERT_SERIAL", "WECHAT_PAY_PUBLIC_KEY_FILE", "WECHAT_PAY_PUBLIC_KEY_ID")
+    PRODUCTION_PAY_API = "https://api.mch.weixin.qq.com"
+
+    app_id: str | None = None
+    app_secret: str | None = None
+    mch_id: str | None = None
+    api_key: str | None = None
+    apiv3_key: str | None = None
+    mch_private_key_file: str | None = None
+    mch_cert_serial: str | None = None
+    mch_cert_file: str | None = None
+    pay_public_key_file: str | None = None
+    pay_public_key_id: str | None = None
+    pay_api_base: str = PRODUCTION_PAY_API
+    api_base: str | None = None
+    open_base: str | None = None
+
+    def _value(self, variable: str) -> str | None:
+        return getattr(self, variable.removeprefix("WECHAT_").lower())
+
+    def v2_missing(self) -> list[str]:
+        """The API v2 variables still unset (an empty list: API v2 is usable)."""
+        return [name for name in self.V2_REQUIRED if not self._value(name)]
+
+    def v3_missing(self) -> list[str]:
+        """The API v3 variables still unset or unusable (an empty list: API v3 is usable)."""
+        absent = [name for name in self.V3_REQUIRED if not self._value(name)]
+        if self.apiv3_key and len(self.apiv3_key.encode()) != 32:
+            absent.append("WECHAT_APIV3_KEY (it must be 32 characters)")
+        for name in ("WECHAT_MCH_PRIVATE_KEY_FILE", "WECHAT_PAY_PUBLIC_KEY_FILE"):
+            path = self._value(name)
+            if path and not os.path.isfile(path):
+                absent.append(f"{name} (no file at {path})")
+        return absent
+
+    @property
+    def oauth_configured(self) -> bool:
+        """Whether tenants can log in through the official account."""
+        return bool(self.app_id and self.app_secret)
+
+
+@dataclass(frozen=True)
+class SmsSettings:
+    """How texts leave: `log` (only logged), `aliyun` (Aliyun SMS) or `modem` (a GSM modem)."""
+
+    backend: str = "log"
+    aliyun_access_key_id: str | None = None
+    aliyun_access_key_secret: str | None = field(default=None, repr=False)
+    aliyun_sign_name: str | None = None
+    aliyun_template_low_balance: str | None = None
+    modem_port: str | None = None
+    modem_baud: int = 115_200
+
+
+@dataclass(frozen=True)
+class PollingSettings:
+    """How the poller talks to the gateways."""
+
+    #: seconds to wait for one Modbus answer; a gateway that is down costs one of these per cycle
+    request_timeout: float = 1.0
+    #: gateways polled at once by one cycle (their buses run in parallel)
+    concurrency: int = 200
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable, as SPEC §4 names it, in typed parts."""
+
+    core: CoreSettings
+    payments: PaymentSettings = PaymentSettings()
+    alipay: AlipaySettings = AlipaySettings()
+    wechat: WeChatSettings = WeChatSettings()
+    sms: SmsSettings = SmsSettings()
+    polling: PollingSettings = PollingSettings()
 
     @classmethod
-    def from_env(cls) -> "Settings":
-        """Build settings from the process environment."""
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read every setting from the environment (the process's by default)."""
+        env = _Env(os.environ if environ is None else environ)
+        return cls(core=_core(env), payments=_payments(env), alipay=_alipay(env), wechat=_wechat(env),
+                   sms=_sms(env), polling=_polling(env))
+
+
+def _core(env: _Env) -> CoreSettings:
+    database_url = env.str("DATABASE_URL")
+    if database_url is None:
         INSTANCE_DIR.mkdir(exist_ok=True)
-        database_url = env_str("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'payfirst.db'}")
-        secret = env_str("SECRET_KEY")
-        if secret is None:
-            if not database_url.startswith("sqlite"):
-                # Production (PostgreSQL) never runs on a made-up secret.
-                raise RuntimeError("SECRET_KEY must be set when DATABASE_URL is not the embedded SQLite demo")
-            secret = _demo_secret()
-        return cls(
-            database_url=normalise_db_url(database_url),
-            redis_url=env_str("REDIS_URL"),
-            secret_key=secret,
-            public_base_url=env_str("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
-            tz_business=env_str("TZ_BUSINESS", "Asia/Shanghai"),
-        )
+        database_url = f"sqlite:///{INSTANCE_DIR / 'payfirst.db'}"
+    secret = env.str("SECRET_KEY")
+    if secret is None:
+        if not database_url.startswith("sqlite"):
+            # Production (PostgreSQL) never runs on a made-up secret.
+            raise SettingsError("SECRET_KEY must be set when DATABASE_URL is not the embedded SQLite demo")
+        secret = _demo_secret()
+    tz = env.str("TZ_BUSINESS", DEFAULT_TZ)
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"TZ_BUSINESS {tz!r} is not a time zone (e.g. Asia/Shanghai)") from None
+    return CoreSettings(database_url=normalise_db_url(database_url), redis_url=env.str("REDIS_URL"),
+                        secret_key=secret, public_base_url=env.str("PUBLIC_BASE_URL", "http://127.0.0.1:5000"
+                                                                    ).rstrip("/"), tz_business=tz)
+
+
+def _payments(env: _Env) -> PaymentSettings:
+    d = PaymentSettings()
+    return PaymentSettings(
+        min_fen=env.int("PAY_MIN_FEN", d.min_fen), max_fen=env.int("PAY_MAX_FEN", d.max_fen),
+        order_ttl_minutes=env.int("PAY_ORDER_TTL_MINUTES", d.order_ttl_minutes),
+        query_after_minutes=env.int("PAY_QUERY_AFTER_MINUTES", d.query_after_minutes),
+        sweep_batch=env.int("PAY_SWEEP_BATCH", d.sweep_batch),
+        credit_stuck_seconds=env.int("PAY_CREDIT_STUCK_SECONDS", d.credit_stuck_seconds),
+        sandbox=env.flag("PAYFIRST_SANDBOX"))
+
+
+def _alipay(env: _Env) -> AlipaySettings:
+    return AlipaySettings(app_id=env.str("ALIPAY_APP_ID"), app_private_key_file=env.str("ALIPAY_APP_PRIVATE_KEY_FILE"),
+                          public_key_file=env.str("ALIPAY_PUBLIC_KEY_FILE"), seller_id=env.str("ALIPAY_SELLER_ID"),
+                          gateway=env.str("ALIPAY_GATEWAY", AlipaySettings.PRODUCTION_GATEWAY))
+
+
+def _wechat(env: _Env) -> WeChatSettings:
+    names = ("app_id", "app_secret", "mch_id", "api_key", "apiv3_key", "mch_private_key_file", "mch_cert_serial",
+             "mch_cert_file", "pay_public_key_file", "pay_public_key_id", "api_base", "open_base")
+    values = {name: env.str(f"WECHAT_{name.upper()}") for name in names}
+    base = env.str("WECHAT_PAY_API_BASE", WeChatSettings.PRODUCTION_PAY_API).rstrip("/")
+    return WeChatSettings(pay_api_base=base, **values)
+
+
+def _sms(env: _Env) -> SmsSettings:
+    backend = env.str("SMS_BACKEND", "log")
+    if backend not in ("log", "aliyun", "modem"):
+        raise SettingsError(f"SMS_BACKEND must be log, aliyun or modem, got {backend!r}")
+    return SmsSettings(backend=backend, aliyun_access_key_id=env.str("ALIYUN_SMS_ACCESS_KEY_ID"),
+                       aliyun_access_key_secret=env.str("ALIYUN_SMS_ACCESS_KEY_SECRET"),
+                       aliyun_sign_name=env.str("ALIYUN_SMS_SIGN_NAME"),
+                       aliyun_template_low_balance=env.str("ALIYUN_SMS_TEMPLATE_LOW_BALANCE"),
+                       modem_port=env.str("SMS_MODEM_PORT"), modem_baud=env.int("SMS_MODEM_BAUD", 115_200))
+
+
+def _polling(env: _Env) -> PollingSettings:
+    d = PollingSettings()
+    timeout = env.float("POLL_REQUEST_TIMEOUT", d.request_timeout)
+    concurrency = env.int("POLL_CONCURRENCY", d.concurrency)
+    if timeout <= 0 or concurrency < 1:
+        raise SettingsError("POLL_REQUEST_TIMEOUT must be above 0 and POLL_CONCURRENCY at least 1")
+    return PollingSettings(request_timeout=timeout, concurrency=concurrency)
 
 
 def normalise_db_url(url: str) -> str:
@@ -77,8 +290,30 @@ def normalise_db_url(url: str) -> str:
 
 def _demo_secret() -> str:
     """A per-installation random secret for the embedded demo, kept under instance/."""
+    INSTANCE_DIR.mkdir(exist_ok=True)
     path = INSTANCE_DIR / "demo-secret-key"
     if not path.exists():
         path.write_text(secrets.token_hex(32))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+# --- reaching the settings -----------------------------------------------------------------------------
+
+def current() -> Settings:
+    """The settings of the app in context."""
+    return current_app.config["SETTINGS"]
+
+
+def business_tz() -> ZoneInfo:
+    """The business time zone (days, months, time-of-use): TZ_BUSINESS, Asia/Shanghai outside an app."""
+    return current().core.tz if has_app_context() else ZoneInfo(DEFAULT_TZ)
+
+
+def public_url(path: str) -> str:
+    """An absolute URL on the app's public address (notify, return and OAuth redirect addresses).
+
+    The address is Flask's `PUBLIC_BASE_URL`, set from the settings by `create_app` (a test serving the app
+    on a port of its own points it there).
+    """
+    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + path

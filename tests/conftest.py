@@ -61,9 +61,11 @@ def app(database_url):
     os.environ["DATABASE_URL"] = database_url
     os.environ.pop("REDIS_URL", None)
     from portal import create_app
+    from worker import cli as worker_cli
 
     app = create_app({"TESTING": True, "JOBS_INLINE": True, "WTF_CSRF_ENABLED": False,
                       "RATELIMIT_ENABLED": False})
+    worker_cli.init_app(app)  # as wsgi.py does: the worker's commands on the same command line
     with app.app_context():
         upgrade()
     yield app
@@ -105,12 +107,34 @@ def redis_app(database_url, redis_url):
     from portal import create_app
     from portal.extensions import db
 
+    from worker import cli as worker_cli
+
     app = create_app({"TESTING": True, "REDIS_URL": redis_url, "WTF_CSRF_ENABLED": False})
+    worker_cli.init_app(app)
     with app.app_context():
         yield app
         db.session.remove()
         db.engine.dispose()
     redis.Redis.from_url(redis_url).flushdb()
+
+
+@pytest.fixture
+def reload_settings(app, monkeypatch):
+    """reload_settings(): read the settings again from the environment, as a restarted app would.
+
+    For tests that set variables with monkeypatch.setenv; the app's own settings come back afterwards.
+    """
+    from flask import current_app, has_app_context
+
+    from portal.settings import Settings
+
+    def reload() -> None:
+        settings = Settings.from_env()
+        apps = {app, current_app._get_current_object()} if has_app_context() else {app}  # e.g. redis_app too
+        for each in apps:
+            monkeypatch.setitem(each.config, "SETTINGS", settings)
+
+    return reload
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ def make_site():
 @pytest.fixture
 def make_account(make_site):
     def make(site: Site | None = None, code: str | None = None, balance_fen: int = 0, **kw) -> Account:
-        from portal.ledger import post_entry
+        from portal.ledger.entries import post_entry
         from portal.models import EntryKind
 
         site = site or make_site()

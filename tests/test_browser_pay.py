@@ -27,15 +27,16 @@ def server(app):
 
 
 @pytest.fixture
-def base_url(app, server, monkeypatch, tmp_path_factory):
+def base_url(app, server, monkeypatch, tmp_path_factory, reload_settings):
     """The served app, with PUBLIC_BASE_URL pointing at it and the payment sandbox switched on."""
-    from portal.payments.sandbox import ensure_demo_keys
+    from portal.payments.providers.sandbox import ensure_demo_keys
 
     keys = tmp_path_factory.getbasetemp() / "pay-sandbox-keys"
     ensure_demo_keys(keys)
     for name in ("ALIPAY_APP_ID", "ALIPAY_APP_PRIVATE_KEY_FILE", "ALIPAY_PUBLIC_KEY_FILE", "ALIPAY_GATEWAY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("PAYFIRST_SANDBOX", "1")
+    reload_settings()
     monkeypatch.setitem(app.config, "ALIPAY_SANDBOX_KEY_DIR", str(keys))
     monkeypatch.setitem(app.config, "PUBLIC_BASE_URL", server)
     return server

@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import select
 
 from portal.api.tokens import create_token
-from portal.control import command_meter
+from portal.control.commands import command_meter
 from portal.extensions import db
 from portal.models import AuditEntry, ControlCommand, OutboxMessage, Role, Supply
 
@@ -51,7 +51,7 @@ def test_operator_trips_through_the_api(post_command, make_staff, shop_meter, no
     assert response.json["command"]["status"] == "pending"
     db.session.expire_all()
     assert shop_meter.supply_desired == Supply.OFF
-    assert no_inline_polls == [("worker.poller.poll_gateway_job", [shop_meter.gateway_id])]
+    assert no_inline_polls == [("worker.jobs.polling.poll_gateway_job", [shop_meter.gateway_id])]
     entry = db.session.execute(select(AuditEntry).where(AuditEntry.action == "meter.trip")).scalar_one()
     assert entry.actor == f"api:{op.username}" and entry.detail["reason"] == "inspection"
 

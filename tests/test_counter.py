@@ -12,15 +12,16 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
-from portal.ledger import ledger_mismatches, post_entry
+from portal.ledger.entries import ledger_mismatches, post_entry
 from portal.models import (
     Account, AccountStatus, AuditEntry, CommandStatus, ControlCommand, ControlMode, EntryKind, IntervalReading,
     LedgerEntry, NotifyOutcome, OrderStatus, PaymentOrder, Refund, RefundStatus, Role, Supply, Tariff, TariffVersion,
     utcnow,
 )
-from portal.payments import counter as ops
+from portal.counter import operations as ops
+from portal.metering import swap
 from portal.payments import refunds
-from portal.payments.channels import ChannelUnavailable
+from portal.payments.providers.registry import ChannelUnavailable
 from portal.payments.notify import VerifiedPayment, accept_payment
 from portal.payments.orders import create_order
 from portal.payments.refunds import RefundAnswer
@@ -211,7 +212,7 @@ def test_a_cashier_may_not_reverse_another_cashiers_recharge(client, staff, shop
 
 def test_the_reversal_rule_same_day_cashier_or_manager(shop):
     cash = post_entry(db.session, shop, 500, EntryKind.CASH, "cash:cash:y", actor="staff:alice").entry
-    tz = "Asia/Shanghai"
+    tz = ZoneInfo("Asia/Shanghai")
     # 23:50 in Shanghai, and ten minutes later: the next business day
     cash.created_at = datetime(2026, 3, 1, 15, 50, tzinfo=timezone.utc)
     same_day, next_day = cash.created_at + timedelta(minutes=5), cash.created_at + timedelta(minutes=15)
@@ -356,7 +357,7 @@ def test_more_than_the_balance_is_never_refunded(shop):
     order = credited_order(shop, 5_000)
     post_entry(db.session, shop, -14_000, EntryKind.ENERGY, "energy:used")  # balance 10.00
     db.session.commit()
-    with pytest.raises(ops.CounterError):
+    with pytest.raises(refunds.RefundRefused):
         refunds.request_refund(db.session, order, 1_001, "r", "staff:c")
     refunds.request_refund(db.session, order, 1_000, "r", "staff:c")
 
@@ -366,13 +367,13 @@ def test_approval_checks_the_balance_again(shop, platform):
     refund = refunds.request_refund(db.session, order, 5_000, "r", "staff:c")
     post_entry(db.session, shop, -14_000, EntryKind.ENERGY, "energy:meanwhile")
     db.session.commit()
-    with pytest.raises(ops.CounterError):
+    with pytest.raises(refunds.RefundRefused):
         refunds.approve_refund(db.session, refund, "staff:m")
 
 
 def test_only_a_credited_platform_payment_can_be_refunded(shop):
     order = create_order(db.session, shop, 5_000, "alipay_wap", "t")
-    with pytest.raises(ops.CounterError):
+    with pytest.raises(refunds.RefundRefused):
         refunds.request_refund(db.session, order, 100, "r", "staff:c")
 
 
@@ -406,7 +407,7 @@ def test_a_refund_without_an_answer_stays_approved_to_be_sent_again(client, staf
 
 
 def test_the_dispatch_calls_alipays_refund(monkeypatch, shop):
-    from portal.payments import alipay
+    from portal.payments.providers import alipay
 
     calls = []
     monkeypatch.setattr(alipay, "missing", lambda: [])
@@ -419,7 +420,7 @@ def test_the_dispatch_calls_alipays_refund(monkeypatch, shop):
 
 
 def test_the_dispatch_gives_wechat_the_order_total(monkeypatch, shop):
-    from portal.payments import wechat_v2, wechat_v3
+    from portal.payments.providers.wechat import v2 as wechat_v2, v3 as wechat_v3
 
     calls = []
     module = wechat_v3.active_api()
@@ -432,7 +433,7 @@ def test_the_dispatch_gives_wechat_the_order_total(monkeypatch, shop):
 
 
 def test_a_channel_without_refunds_records_a_failure(shop, monkeypatch):
-    from portal.payments import sandbox
+    from portal.payments.providers import sandbox
 
     monkeypatch.delattr(sandbox, "refund", raising=False)
     with pytest.raises(ChannelUnavailable):
@@ -561,15 +562,15 @@ def test_a_meter_swap_bills_the_old_meter_and_starts_the_new_one(client, staff, 
 def test_a_final_reading_below_the_last_one_is_refused(shop):
     meter = shop.meters[0]
     meter.state.energy_total = 5_000
-    with pytest.raises(ops.CounterError):
-        ops.replace_meter(db.session, meter, 4_000, "E9", 0, "staff:c")
+    with pytest.raises(swap.SwapRefused):
+        swap.replace_meter(db.session, meter, 4_000, "E9", 0, "staff:c")
 
 
 def test_a_meter_mode_swap_writes_the_remaining_amount_into_the_new_meter(shop, make_meter):
     meter = make_meter(account=shop, code="P104", control_mode=ControlMode.METER,
                        state={"online": True, "energy_total": 300, "remaining_fen": 4_200, "purchase_count": 7})
     meter.purchase_count = 7
-    ops.replace_meter(db.session, meter, 310, "P104-B", 0, "staff:c", remaining_fen=4_200)
+    swap.replace_meter(db.session, meter, 310, "P104-B", 0, "staff:c", remaining_fen=4_200)
     db.session.commit()
     cmd = db.session.scalar(select(ControlCommand).where(ControlCommand.meter_id == meter.id))
     assert (cmd.action, cmd.payload, meter.purchase_count) == ("purchase", {"amount_fen": 4_200}, 0)
@@ -646,7 +647,7 @@ def test_the_counter_finds_a_shop_by_code_or_name(client, staff, shop):
 
 
 def _notice(refund: Refund, status: str, amount_fen: int | None = None):
-    from portal.payments.wechat_v2 import RefundNotice
+    from portal.payments.providers.wechat.v2 import RefundNotice
 
     return RefundNotice(source="wechat_v3", out_trade_no=refund.order.out_trade_no, out_refund_no=refund.out_refund_no,
                         refund_id="R1", refund_fen=amount_fen or refund.amount_fen, status=status)
@@ -716,7 +717,7 @@ def test_a_meter_swap_waits_for_a_poll_cycle_on_its_bus(app, shop, priced):
     """A cycle in flight would bill the old register once more: the swap takes the bus after it."""
     import threading
 
-    from portal.cycle_rows import lock_buses
+    from portal.metering.rows import lock_buses
 
     meter = shop.meters[0]
     meter.state.energy_total = 100_000
@@ -724,10 +725,10 @@ def test_a_meter_swap_waits_for_a_poll_cycle_on_its_bus(app, shop, priced):
     meter_id, gateway_id = meter.id, meter.gateway_id
     done = threading.Event()
 
-    def swap() -> None:
+    def replace() -> None:
         with app.app_context():
             m = db.session.get(type(meter), meter_id)
-            ops.replace_meter(db.session, m, 100_500, "E101-B", 0, "staff:c")
+            swap.replace_meter(db.session, m, 100_500, "E101-B", 0, "staff:c")
             db.session.commit()
             done.set()
             db.session.remove()
@@ -737,7 +738,7 @@ def test_a_meter_swap_waits_for_a_poll_cycle_on_its_bus(app, shop, priced):
 
         with Session(cycle) as s:
             lock_buses(s, [gateway_id])
-            t = threading.Thread(target=swap)
+            t = threading.Thread(target=replace)
             t.start()
             assert not done.wait(0.5)  # the swap waits for the bus
             s.commit()

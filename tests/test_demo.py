@@ -7,9 +7,9 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import func, select
 
-from portal.demo import DEMO_PASSWORD, MANAGER_PHONE
+from portal.sites.demo import DEMO_PASSWORD, MANAGER_PHONE
 from portal.extensions import db
-from portal.ledger import ledger_mismatches
+from portal.ledger.entries import ledger_mismatches
 from portal.models import (
     Account,
     Gateway,

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.importer import ImportFailed, import_site
+from portal.sites.importer import ImportFailed, import_site
 from portal.models import (
     Account,
     EntryKind,

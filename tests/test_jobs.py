@@ -9,8 +9,11 @@ from rq import Queue, SimpleWorker
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.jobs import QUEUES, connect_redis, enqueue, job
-from portal.ledger import post_entry
+from portal.queue.names import QUEUES
+from portal.queue.dispatch import connect_redis
+from portal.queue.outbox import enqueue
+from worker.jobs.base import job
+from portal.ledger.entries import post_entry
 from portal.models import EntryKind, LedgerEntry, OutboxMessage
 
 
@@ -80,7 +83,7 @@ def test_commit_succeeds_while_redis_is_down_and_the_sweep_delivers_later(redis_
     assert row.attempts == 1 and "Connection" in row.last_error
 
     dispatcher.redis = live  # Redis is back; the periodic sweep hands the row over
-    from worker.jobs import sweep_outbox
+    from worker.jobs.housekeeping import sweep_outbox
 
     assert sweep_outbox() == 1
     assert pending() == []
@@ -116,9 +119,12 @@ def test_healthz_ok_with_redis(redis_app):
 
 
 def test_cron_scheduler_registers_every_periodic_job(redis_url):
-    from worker.schedule import PERIODIC, build_cron_scheduler
+    from zoneinfo import ZoneInfo
 
-    scheduler = build_cron_scheduler(redis.Redis.from_url(redis_url))
+    from worker.schedule import build_cron_scheduler, periodic
+
+    PERIODIC = periodic(ZoneInfo("Asia/Shanghai"))
+    scheduler = build_cron_scheduler(redis.Redis.from_url(redis_url), ZoneInfo("Asia/Shanghai"))
     assert {j.func_name for j in scheduler.get_jobs()} == {p.func.job_name for p in PERIODIC}
     assert all(j.queue_name in QUEUES for j in scheduler.get_jobs())
 
@@ -153,7 +159,7 @@ def test_in_process_cron_submits_due_jobs(app, monkeypatch):
     def tick() -> None:
         ran.append(1)
 
-    monkeypatch.setattr(schedule, "PERIODIC", [schedule.Periodic(tick, interval=1)])
+    monkeypatch.setattr(schedule, "periodic", lambda tz: [schedule.Periodic(tick, interval=1)])
     cron = schedule.InProcessCron(app, tick=0.05)
     cron.start()
     try:

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
-from portal.ledger import DuplicateEntryMismatch, LedgerError, ledger_mismatches, post_entry
+from portal.ledger.entries import DuplicateEntryMismatch, LedgerError, ledger_mismatches, post_entry
 from portal.models import Account, EntryKind, LedgerEntry
 
 

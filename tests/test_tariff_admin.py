@@ -7,13 +7,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from portal.billing import version_at
+from portal.tariffs.versions import version_at
 from portal.extensions import db
 from portal.models import AuditEntry, Meter, Role, Tariff, TariffKind, TariffVersion
-from portal.tariff_admin import (
+from portal.tariffs.admin import (
     TariffAdminError, add_version, assign_meter_tariff, create_tariff, kwh_to_units, local_to_utc, yuan_to_e4,
 )
-from portal.tariffs import TariffError
+from portal.tariffs.pricing import TariffError
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2025, 3, 3, 4, 0, tzinfo=timezone.utc)  # Monday noon in Shanghai
@@ -383,7 +383,7 @@ def test_changes_need_the_csrf_token(client, login, manager, request):
 
 
 def test_tier_limits_for_water_are_entered_in_cubic_metres_and_kept_in_litres(req):
-    from portal.tariff_admin import limit_to_units
+    from portal.tariffs.admin import limit_to_units
 
     assert limit_to_units("12.5", "water") == 12_500
     assert limit_to_units("200", "electric") == 20_000
@@ -408,7 +408,7 @@ def test_a_tiered_tariff_counts_one_kind_of_meter_only(req, make_site, make_gate
 
 
 def test_the_engine_refuses_tiers_counted_for_another_medium():
-    from portal.tariffs import Version, cost_e5
+    from portal.tariffs.pricing import Version, cost_e5
 
     water_tiers = Version(kind="tiered", unit_price_e4=0, tiers=((10_000, 32_500), (None, 45_000)), medium="water")
     assert cost_e5(water_tiers, "water", 12_000) == 10_000 * 32_500 + 2_000 * 45_000

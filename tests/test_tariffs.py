@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portal.tariffs import (
+from portal.tariffs.pricing import (
     TariffError, Version, cost_e5, month_start, period_at, split_by_period, to_fen, validate,
 )
 

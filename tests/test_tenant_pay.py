@@ -11,12 +11,12 @@ from flask_babel import refresh
 from sqlalchemy import event, func, select
 
 from portal.extensions import db
-from portal.ledger import post_entry
+from portal.ledger.entries import post_entry
 from portal.models import (
     AuditEntry, CommandStatus, ControlCommand, ControlMode, EntryKind, LedgerEntry, OrderStatus, PaymentOrder,
     Supply, utcnow,
 )
-from portal.payments import channels
+from portal.payments.providers import registry as channels
 from portal.payments.notify import VerifiedPayment, accept_payment
 from portal.payments.orders import create_order
 from portal.tenant.progress import AmountError, order_progress, parse_amount, pay_options
@@ -162,7 +162,7 @@ def test_a_channel_this_browser_is_not_offered_is_refused(client, shop, fake_cha
 
 def test_with_no_channel_ready_the_tenant_is_sent_to_the_office(client, shop, monkeypatch):
     monkeypatch.setattr(channels, "available", lambda: {"alipay_wap": ["ALIPAY_APP_ID"]})
-    monkeypatch.setattr("portal.tenant.pay.available", lambda: {"alipay_wap": ["ALIPAY_APP_ID"]})
+    monkeypatch.setattr("portal.tenant.recharge.available", lambda: {"alipay_wap": ["ALIPAY_APP_ID"]})
     html = client.get(f"/t/a/{shop.id}", headers={"User-Agent": PHONE_UA}).get_data(as_text=True)
     assert 'data-testid="no-channel"' in html and "data-channel=" not in html
 

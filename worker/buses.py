@@ -16,9 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from portal.metering import Observation
-from worker.reconcile import MeterPlan, poll_and_reconcile
-
+from portal.metering.cycle import Observation
+from worker.relays import MeterPlan, poll_and_reconcile
 
 #: the GIL switch interval during a cycle: a reply waits at most this long for the recording thread to
 #: let go (Python's default, 5 ms, adds up to a noticeable slice of a 60-meter bus)

@@ -2,8 +2,8 @@
 
 One job per gateway (`poll_gateway_job`), enqueued every minute by the cron and at once after any
 command. The Modbus part runs in asyncio on its own thread (worker/buses.py: one connection per gateway,
-one request at a time on a bus, gateways in parallel); the recording part (portal.metering, then
-portal.billing) runs here at the same time, in one transaction.
+one request at a time on a bus, gateways in parallel); the recording part (portal.metering.cycle, then
+portal.metering.billing) runs here at the same time, in one transaction.
 """
 from __future__ import annotations
 
@@ -17,20 +17,18 @@ from sqlalchemy.orm import Session
 
 from portal.alarms import raise_alarm
 from portal.audit import audit
-from portal.billing import bill_deltas
-from portal.control import request_poll
-from portal.extensions import db
-from portal.jobs import job, release_dedupe
-from portal.cycle_rows import GatewayRow, MeterRow, load_cycle, lock_buses
-from portal.metering import CycleRecorder, Observation, due_for_poll
-from portal.models import AlarmKind, ControlCommand, ControlMode, Gateway, Meter, Site, Supply, utcnow
+from portal.control.polls import request_poll
+from portal.metering.billing import bill_deltas
+from portal.metering.cycle import CycleRecorder, Observation, due_for_poll
+from portal.metering.rows import GatewayRow, MeterRow, load_cycle, lock_buses
+from portal.models import AlarmKind, ControlCommand, ControlMode, Meter, Site, Supply, utcnow
+from portal.settings import current
+from portal.tariffs.versions import Versions
 from worker.buses import Buses, GatewayPlan, responsive
 from worker.meters.profiles import get_profile
-from worker.reconcile import MeterPlan
+from worker.relays import MeterPlan
 
 log = logging.getLogger(__name__)
-#: per-request timeout; a gateway that is down costs one of these per cycle
-REQUEST_TIMEOUT = 1.0
 #: rows recorded in memory before they are written (one multi-row upsert)
 FLUSH_ROWS = 500
 
@@ -51,22 +49,6 @@ class CycleStats:
     record_seconds: float = 0.0
 
 
-@job("polling", timeout=300)
-def poll_gateway_job(gateway_id: int) -> CycleStats:
-    """Poll one gateway now (the cron's minute job, or right after a command)."""
-    release_dedupe(f"poll:{gateway_id}")
-    return run_cycle(db.session, [gateway_id])
-
-
-@job("polling", timeout=60)
-def schedule_polls() -> int:
-    """Enqueue one poll job per gateway; a gateway whose job still waits is not queued twice."""
-    ids = db.session.execute(select(Gateway.id).order_by(Gateway.id)).scalars().all()
-    for gateway_id in ids:
-        request_poll(db.session, gateway_id)
-    return len(ids)
-
-
 #: a meter's power-limit register is read back (and rewritten if wrong) once per this many minutes
 LIMIT_CHECK_MINUTES = 15
 
@@ -76,8 +58,6 @@ def meter_prices(session: Session, gateways: list[GatewayRow], now: datetime) ->
 
     A meter keeps one price, so a time-of-use or tiered tariff gives it the version's base price.
     """
-    from portal.billing import Versions
-
     meters = [m for gw in gateways for m in gw.meters if m.control_mode == ControlMode.METER]
     if not meters:
         return {}
@@ -114,13 +94,17 @@ def plan_for(gw: GatewayRow, now: datetime, prices: dict[int, int] | None = None
     return GatewayPlan(gw.id, gw.host, gw.port, gw.protocol, plans)
 
 
-def run_cycle(session: Session, gateway_ids: list[int] | None = None, *, concurrency: int = 200,
-              timeout: float = REQUEST_TIMEOUT, now: datetime | None = None) -> CycleStats:
+def run_cycle(session: Session, gateway_ids: list[int] | None = None, *, concurrency: int | None = None,
+              timeout: float | None = None, now: datetime | None = None) -> CycleStats:
     """One full cycle over the given gateways (all when None), recorded at `now`; the caller commits.
 
     The buses run on their own thread while this one records: each reading as it arrives, each gateway
     when its bus is done, in batches of FLUSH_ROWS. So a cycle lasts about as long as its slowest bus.
+    `concurrency` (gateways at once) and `timeout` (seconds per request) default to the polling settings.
     """
+    polling = current().polling
+    concurrency = concurrency or polling.concurrency
+    timeout = timeout or polling.request_timeout
     with responsive():
         return _cycle(session, gateway_ids, concurrency, timeout, now)
 

@@ -1,3 +1,3 @@
 """Importing this module registers every job, so a worker can resolve any job name."""
 from portal.payments import credit  # noqa: F401
-from worker import jobs, poller, schedule  # noqa: F401
+from worker import poller, schedule  # noqa: F401

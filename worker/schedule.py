@@ -4,15 +4,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import datetime, timedelta, timezone
+from datetime import time as time_of_day
+from zoneinfo import ZoneInfo
 
 from croniter import croniter
 from flask import Flask
+from rq.cron import CronScheduler
 
-from portal.payments import reconcile, recovery
-from worker import billing_jobs, jobs, poller, rules
+from worker.jobs import control, housekeeping, monthly, payments, polling
 
 log = logging.getLogger(__name__)
 
@@ -26,23 +28,46 @@ class Periodic:
     cron: str | None = None
 
 
-PERIODIC: list[Periodic] = [
-    Periodic(jobs.sweep_outbox, interval=15),
-    Periodic(poller.schedule_polls, cron="* * * * *"),
-    Periodic(billing_jobs.monthly_fees_job, cron=billing_jobs.FEES_CRON),  # 00:05 on the 1st, business time
-    Periodic(billing_jobs.allocation_job, cron=billing_jobs.ALLOCATION_CRON),  # 00:30, the month just ended
-    Periodic(rules.enforce_arrears, cron="* * * * *"),
-    Periodic(recovery.sweep_open_orders, cron="* * * * *"),  # orders open past PAY_QUERY_AFTER_MINUTES
-    Periodic(reconcile.daily_reconciliation, cron=reconcile.RECONCILE_CRON),  # 10:00 business time, yesterday
-]
+def periodic(tz: ZoneInfo) -> list[Periodic]:
+    """Every periodic job, with its cron lines for the business time zone `tz`."""
+    return [
+        Periodic(housekeeping.sweep_outbox, interval=15),
+        Periodic(polling.schedule_polls, cron="* * * * *"),
+        Periodic(monthly.monthly_fees_job, cron=monthly_cron(0, 5, tz)),  # 00:05 on the 1st, business time
+        Periodic(monthly.allocation_job, cron=monthly_cron(0, 30, tz)),  # 00:30, the month just ended
+        Periodic(control.enforce_arrears, cron="* * * * *"),
+        Periodic(payments.sweep_open_orders, cron="* * * * *"),  # orders open past PAY_QUERY_AFTER_MINUTES
+        Periodic(payments.daily_reconciliation, cron=daily_cron(10, 0, tz)),  # 10:00 business time, yesterday
+    ]
 
 
-def build_cron_scheduler(connection):
+def daily_cron(hour: int, minute: int, tz: ZoneInfo) -> str:
+    """The UTC cron line for hour:minute every day in `tz` (a zone without summer time)."""
+    offset = datetime.combine(datetime(2001, 1, 1), time_of_day(hour, minute), tz).utcoffset() or timedelta(0)
+    minutes = (hour * 60 + minute - int(offset.total_seconds() // 60)) % 1440
+    return f"{minutes % 60} {minutes // 60} * * *"
+
+
+def monthly_cron(day_hour: int, minute: int, tz: ZoneInfo) -> str:
+    """The UTC cron line for the 1st of every month at hour:minute business time.
+
+    East of UTC that moment falls on the previous day, the last of the month: croniter's `L`.
+    Zones with summer time would drift by an hour half the year; Asia/Shanghai has none.
+    """
+    offset = datetime.combine(datetime(2001, 1, 1), time_of_day(day_hour, minute), tz).utcoffset() or timedelta(0)
+    minutes = day_hour * 60 + minute - int(offset.total_seconds() // 60)
+    day = "1"
+    if minutes < 0:
+        minutes, day = minutes + 1440, "L"
+    elif minutes >= 1440:
+        minutes, day = minutes - 1440, "2"
+    return f"{minutes % 60} {minutes // 60} {day} * *"
+
+
+def build_cron_scheduler(connection, tz: ZoneInfo):
     """An RQ CronScheduler with every periodic job registered on its queue."""
-    from rq.cron import CronScheduler
-
     scheduler = CronScheduler(connection=connection)
-    for p in PERIODIC:
+    for p in periodic(tz):
         scheduler.register(p.func, queue_name=p.func.queue, interval=p.interval, cron=p.cron,
                            job_timeout=p.func.timeout, name=p.func.job_name)
     return scheduler
@@ -54,11 +79,12 @@ class InProcessCron(threading.Thread):
     def __init__(self, app: Flask, tick: float = 1.0):
         super().__init__(name="payfirst-cron", daemon=True)
         self.app, self.tick = app, tick
+        self.jobs = periodic(app.config["SETTINGS"].core.tz)
         self.stopping = threading.Event()
 
     def run(self) -> None:
         runner = self.app.extensions["payfirst.dispatcher"].runner
-        due = {p: self._next(p, time.time()) for p in PERIODIC}
+        due = {p: self._next(p, time.time()) for p in self.jobs}
         while not self.stopping.wait(self.tick):
             now = time.time()
             for p, at in due.items():

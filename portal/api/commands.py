@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from flask import g, jsonify, request
 
-from portal.api import ApiError, bp
+from portal.api.blueprint import ApiError, bp
 from portal.api.resources import find_in_scope, meter_json
-from portal.control import ACTIONS, CommandRefused, command_meter, may_command
+from portal.control.commands import ACTIONS, CommandRefused, command_meter, may_command
 from portal.extensions import db
 from portal.models import Meter
 

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from apispec import APISpec
-from flask import current_app, jsonify
+from flask import jsonify
 
-from portal.api import bp
+from portal.api.blueprint import bp
+from portal.settings import public_url
 
 ERROR = {
     "type": "object",
@@ -156,7 +157,7 @@ def build_spec() -> dict:
     spec = APISpec(
         title="PayFirst API", version="1", openapi_version="3.0.3",
         info={"description": "Money is integer fen; energy a decimal string. Errors: {error: {code, message}}."},
-        servers=[{"url": current_app.config["PUBLIC_BASE_URL"] + "/api/v1"}],
+        servers=[{"url": public_url("/api/v1")}],
     )
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     spec.components.schema("Error", ERROR)

@@ -5,14 +5,14 @@ import uuid
 
 from flask import g, jsonify, request
 
-from portal.access import scope_to_sites
-from portal.api import ApiError, bp
+from portal.api.blueprint import ApiError, bp
 from portal.api.resources import find_in_scope
 from portal.extensions import db
 from portal.models import Account, Channel, PaymentOrder, Role
-from portal.payments.channels import ChannelUnavailable, start_payment
 from portal.payments.credit import cash_recharge
 from portal.payments.orders import PaymentError, create_order
+from portal.payments.providers.registry import ChannelUnavailable, start_payment
+from portal.web.access import scope_to_sites
 
 ORDER_CHANNELS = ("alipay_wap", "alipay_qr", "wechat_native", "wechat_jsapi")
 CASH_ROLES = {Role.CASHIER, Role.MANAGER, Role.ADMIN}

@@ -4,11 +4,11 @@ from __future__ import annotations
 from flask import g, jsonify
 from sqlalchemy import select
 
-from portal.access import scope_to_sites
-from portal.api import ApiError, bp
+from portal.api.blueprint import ApiError, bp
 from portal.extensions import db
 from portal.models import Account, ControlMode, Meter
-from portal.templating import hundredths
+from portal.web.access import scope_to_sites
+from portal.web.templating import hundredths
 
 
 def find_in_scope(model, code: str):

@@ -1,33 +1,9 @@
-"""Sessions for two kinds of people: staff (password) and tenants (demo now; WeChat and SMS later)."""
-from __future__ import annotations
+"""Sessions for two kinds of people: staff (password) and tenants (demo login, WeChat).
 
-from flask import Flask, Response, redirect, request, url_for
+`blueprint` (/auth), `views` (logins, logout, language), `wechat` (the official account's OAuth) and
+`sessions` (loading the user of a session, and the login redirect).
+"""
+from portal.auth import views, wechat  # noqa: F401  (routes register on bp)
+from portal.auth.blueprint import bp
 
-from portal.extensions import db, login_manager
-from portal.models import StaffUser, TenantUser
-
-
-@login_manager.user_loader
-def load_user(user_id: str):
-    """Flask-Login ids carry their kind: staff:<id> or tenant:<id>."""
-    kind, _, raw = user_id.partition(":")
-    if not raw.isdigit():
-        return None
-    model = {"staff": StaffUser, "tenant": TenantUser}.get(kind)
-    return db.session.get(model, int(raw)) if model else None
-
-
-@login_manager.unauthorized_handler
-def unauthorized():
-    """Send people to the login page of their area."""
-    endpoint = "auth.tenant_login" if request.blueprint == "tenant" else "auth.staff_login"
-    target = url_for(endpoint, next=request.full_path)
-    if request.headers.get("HX-Request") == "true":
-        # A plain redirect would swap the whole login page into the polled fragment.
-        return Response(status=401, headers={"HX-Redirect": target})
-    return redirect(target)
-
-
-def init_app(app: Flask) -> None:
-    """Nothing beyond the login manager yet; kept for symmetry with the other packages."""
-    login_manager.session_protection = "strong"
+__all__ = ["bp"]

@@ -1,30 +1,17 @@
 """Login and logout for staff and tenants, and the language switch."""
 from __future__ import annotations
 
-from urllib.parse import urlparse
-
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import flash, redirect, render_template, session, url_for
 from flask_babel import gettext as _
-from flask_login import login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 
-from portal import LANGUAGES
+from portal.auth.blueprint import bp, safe_next
 from portal.auth.forms import StaffLoginForm, TenantDemoLoginForm
 from portal.extensions import db, limiter
 from portal.models import StaffUser, TenantUser
-
-bp = Blueprint("auth", __name__, url_prefix="/auth")
-
-
-def _safe_next(default: str) -> str:
-    """Only same-site relative redirects after login."""
-    target = request.args.get("next", "")
-    parsed = urlparse(target)
-    # Browsers read "/\evil" as "//evil" and drop tabs and newlines, so those are refused too.
-    if (target.startswith("/") and not target.startswith("//") and not parsed.netloc
-            and "\\" not in target and target.isprintable()):
-        return target
-    return default
+from portal.settings import current
+from portal.web.i18n import LANGUAGES
 
 
 @bp.route("/staff/login", methods=["GET", "POST"])
@@ -38,7 +25,7 @@ def staff_login():
         ).scalar_one_or_none()
         if user and user.active and user.check_password(form.password.data):
             login_user(user)
-            return redirect(_safe_next(url_for("staff.index")))
+            return redirect(safe_next(url_for("staff.index")))
         flash(_("Wrong username or password."), "error")
     return render_template("auth/staff_login.html", form=form)
 
@@ -53,11 +40,9 @@ def tenant_login():
         tenant = db.session.execute(select(TenantUser).where(TenantUser.phone == phone)).scalar_one_or_none()
         if tenant and any(a.code == code for a in tenant.accounts):
             login_user(tenant)
-            return redirect(_safe_next(url_for("tenant.home")))
+            return redirect(safe_next(url_for("tenant.home")))
         flash(_("No shop with that account code and phone number."), "error")
-    from portal.auth.wechat import _configured as wechat_configured
-
-    return render_template("auth/tenant_login.html", form=form, wechat_login=wechat_configured())
+    return render_template("auth/tenant_login.html", form=form, wechat_login=current().wechat.oauth_configured)
 
 
 @bp.post("/logout")
@@ -73,18 +58,14 @@ def set_language(code: str):
     """Switch the interface language for this session."""
     if code in LANGUAGES:
         session["lang"] = code
-    return redirect(_safe_next("/"))
+    return redirect(safe_next("/"))
 
 
 def landing():
     """`/`: people who are logged in go to their area; others choose one."""
-    from flask_login import current_user
-
     if isinstance(current_user, StaffUser):
         return redirect(url_for("staff.index"))
     if isinstance(current_user, TenantUser):
         return redirect(url_for("tenant.home"))
     return render_template("index.html")
 
-
-from portal.auth import wechat  # noqa: E402,F401  (WeChat login routes register on bp)

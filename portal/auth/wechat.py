@@ -10,19 +10,19 @@ import hmac
 import secrets
 
 import requests
-from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask import flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import login_user
 from sqlalchemy import select
 from wechatpy.exceptions import WeChatOAuthException
 from wechatpy.oauth import WeChatOAuth
 
+from portal import settings
 from portal.audit import audit
+from portal.auth.blueprint import bp, safe_next
 from portal.auth.forms import TenantDemoLoginForm
-from portal.auth.views import _safe_next, bp
 from portal.extensions import db, limiter
 from portal.models import Account, AccountStatus, TenantBinding, TenantUser
-from portal.settings import env_str
 
 STATE_KEY, NEXT_KEY, OPENID_KEY = "wechat_oauth_state", "wechat_oauth_next", "wechat_pending_openid"
 
@@ -31,10 +31,10 @@ class _OAuth(WeChatOAuth):
     """wechatpy's OAuth client with a timeout, on bases a stand-in can replace (WECHAT_API_BASE...)."""
 
     def __init__(self, redirect_uri: str, state: str = ""):
-        super().__init__(env_str("WECHAT_APP_ID"), env_str("WECHAT_APP_SECRET"), redirect_uri,
-                         scope="snsapi_base", state=state)
-        self.API_BASE_URL = env_str("WECHAT_API_BASE", WeChatOAuth.API_BASE_URL).rstrip("/") + "/"
-        self.OAUTH_BASE_URL = env_str("WECHAT_OPEN_BASE", WeChatOAuth.OAUTH_BASE_URL).rstrip("/") + "/"
+        wechat = settings.current().wechat
+        super().__init__(wechat.app_id, wechat.app_secret, redirect_uri, scope="snsapi_base", state=state)
+        self.API_BASE_URL = (wechat.api_base or WeChatOAuth.API_BASE_URL).rstrip("/") + "/"
+        self.OAUTH_BASE_URL = (wechat.open_base or WeChatOAuth.OAUTH_BASE_URL).rstrip("/") + "/"
 
     def _request(self, method, url_or_endpoint, **kwargs):
         kwargs.setdefault("timeout", (5, 10))
@@ -42,11 +42,11 @@ class _OAuth(WeChatOAuth):
 
 
 def _configured() -> bool:
-    return bool(env_str("WECHAT_APP_ID") and env_str("WECHAT_APP_SECRET"))
+    return settings.current().wechat.oauth_configured
 
 
 def _callback_url() -> str:
-    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for("auth.wechat_callback")
+    return settings.public_url(url_for("auth.wechat_callback"))
 
 
 def _to_login(message: str):
@@ -61,7 +61,7 @@ def wechat_start():
         return _to_login(_("WeChat login is not set up here. Log in with your account code and phone."))
     state = secrets.token_urlsafe(16)
     session[STATE_KEY] = state
-    session[NEXT_KEY] = _safe_next(url_for("tenant.home"))
+    session[NEXT_KEY] = safe_next(url_for("tenant.home"))
     return redirect(_OAuth(_callback_url(), state).authorize_url)
 
 

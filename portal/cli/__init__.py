@@ -1,12 +1,12 @@
-"""Command-line interface: `flask --app wsgi ...` (SPEC §4)."""
+"""Command-line interface of the portal: `flask --app wsgi ...` (SPEC §4); the worker adds its own."""
 from __future__ import annotations
 
 from flask import Flask
 
+from portal.cli import admin, demo, monthly, payments
+
 
 def register_cli(app: Flask) -> None:
-    """Attach every command group to the app."""
-    from portal.cli import admin, billing, demo, payments, queue
-
-    for group in (admin, billing, demo, payments, queue):
+    """Attach every command group of the portal to the app."""
+    for group in (admin, demo, monthly, payments):
         group.register(app)

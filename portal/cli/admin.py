@@ -8,8 +8,11 @@ from flask import Flask
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from portal.api.tokens import create_token
 from portal.extensions import db
+from portal.ledger.entries import ledger_mismatches
 from portal.models import Role, Site, StaffUser
+from portal.sites.importer import ImportFailed, import_site
 
 users = AppGroup("users", help="Staff users.")
 tokens = AppGroup("api-token", help="API bearer tokens.")
@@ -51,8 +54,6 @@ def create_user(username: str, role: str, sites: tuple[str, ...], password_stdin
 @click.argument("username")
 def create_api_token(username: str):
     """Create a bearer token acting as USERNAME and print it (shown only once)."""
-    from portal.api.tokens import create_token
-
     user = db.session.execute(select(StaffUser).where(StaffUser.username == username)).scalar_one_or_none()
     if user is None:
         raise click.ClickException(f"no staff user {username!r}")
@@ -66,8 +67,6 @@ def create_api_token(username: str):
 @click.option("--site", "site_code", default=None, help="Site code (created if missing); default: 'default'.")
 def import_site_command(path: str, site_code: str | None):
     """Import gateways, accounts, meters and tariffs from an .xlsx file (all or nothing)."""
-    from portal.importer import ImportFailed, import_site
-
     try:
         report = import_site(db.session, path, site_code)
     except ImportFailed as failed:
@@ -83,8 +82,6 @@ def import_site_command(path: str, site_code: str | None):
 @ledger.command("check")
 def ledger_check():
     """Verify that every account's balance equals the sum of its ledger entries."""
-    from portal.ledger import ledger_mismatches
-
     bad = ledger_mismatches(db.session)
     for account_id, cached, summed in bad:
         click.echo(f"account {account_id}: balance {cached} != entries {summed}", err=True)

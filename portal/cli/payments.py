@@ -8,6 +8,10 @@ from flask import Flask
 from flask.cli import AppGroup
 
 from portal.extensions import db
+from portal.models import utcnow
+from portal.payments import recovery
+from portal.payments.reconciliation import download_bills, reconciliation_report, yesterday
+from portal.web.templating import fen_to_yuan
 
 payments = AppGroup("payments", help="Payment recovery: the open-order sweep and the daily reconciliation.")
 
@@ -15,9 +19,7 @@ payments = AppGroup("payments", help="Payment recovery: the open-order sweep and
 @payments.command("sweep")
 def sweep_command():
     """Query the platform for orders left open; credit the paid ones, close the expired ones."""
-    from portal.payments.recovery import sweep_open_orders
-
-    result = sweep_open_orders()
+    result = recovery.sweep_open_orders(db.session, utcnow())
     click.echo(f"{result['queried']} orders queried: {result['credited']} credited, {result['closed']} closed, "
                f"{result['waiting']} still open")
     for error in result["errors"]:
@@ -40,9 +42,6 @@ def _day(ctx, param, value: str | None) -> date | None:
 @click.option("--no-download", is_flag=True, help="Use the bills already stored; download nothing.")
 def reconcile_command(day: date | None, no_download: bool):
     """Download the day's bills and list every mismatch with our orders (exit 1 when there is one)."""
-    from portal.payments.reconcile import download_bills, reconciliation_report, yesterday
-    from portal.templating import fen_to_yuan
-
     day = day or yesterday()
     failed = False
     if not no_download:

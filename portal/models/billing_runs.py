@@ -96,7 +96,7 @@ class AllocationLine(Base):
 
 # Indexes the monthly runs and reports need on tables the poller and the ledger own. Both are partial,
 # so they hold only rare rows and cost the hot inserts (a reading, an energy charge) nothing:
-#: readings without a delta (first reading, reset, jump): portal.consumption reads periods off registers
+#: readings without a delta (first reading, reset, jump): portal.metering.consumption reads periods off registers
 Index("ix_interval_readings_no_delta", IntervalReading.interval_start, IntervalReading.meter_id,
       postgresql_where=IntervalReading.delta.is_(None), sqlite_where=IntervalReading.delta.is_(None))
 #: entries other than the dense energy and water charges: the monthly report sums these per kind

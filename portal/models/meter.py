@@ -9,7 +9,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.models.base import Base, CreatedMixin, str_enum, utcnow
 
-
 #: register maps of METERS.md (the drivers in worker/meters implement exactly these)
 PROFILES = frozenset({"acrel-ddsy1352", "payfirst-prepaid-v1", "payfirst-water-v1", "chint-dtsu666"})
 #: profiles with a prepaid block, the only ones that can run in meter mode

@@ -1,6 +1,5 @@
-"""Payment platform callbacks and the payer's pages: no session, no CSRF on notifies, only signatures."""
-from flask import Blueprint
+"""Payment platform callbacks (`alipay`, `wechat`) and the demo sandbox's pay page: verified, recorded, handed over."""
+from portal.pay import alipay, wechat  # noqa: F401  (routes register on bp)
+from portal.pay.blueprint import bp
 
-bp = Blueprint("pay", __name__, url_prefix="/pay")
-
-from portal.pay import alipay, wechat  # noqa: E402,F401  (routes register on bp)
+__all__ = ["bp"]

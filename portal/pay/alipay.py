@@ -11,9 +11,9 @@ from werkzeug.routing import RequestRedirect
 
 from portal.extensions import csrf, db
 from portal.models import Channel, OrderStatus, PaymentOrder
-from portal.pay import bp
-from portal.payments import alipay, sandbox
+from portal.pay.blueprint import bp
 from portal.payments.notify import RAW_LIMIT
+from portal.payments.providers import alipay, sandbox
 
 log = logging.getLogger(__name__)
 

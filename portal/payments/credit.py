@@ -4,20 +4,16 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal.control import apply_balance_rule, queue_purchase
-from portal.extensions import db
-from portal.jobs import job, release_dedupe
-from portal.ledger import post_entry
+from portal.control.balance import enforce_balance
+from portal.control.commands import queue_purchase
+from portal.control.emergency import repay_first
+from portal.ledger.entries import post_entry
 from portal.models import Account, ControlMode, EntryKind, LedgerEntry, OrderStatus, PaymentOrder, utcnow
 from portal.payments.orders import PaymentError
-from portal.rules import repay_first
 
 
-@job("payments", timeout=60)
-def credit_order(order_id: int) -> bool:
+def credit_paid_order(session: Session, order_id: int) -> bool:
     """Credit a paid order exactly once (safe to run any number of times, concurrently too)."""
-    release_dedupe(f"credit:{order_id}")  # a sweep may queue this credit again from now on
-    session = db.session
     order = session.execute(select(PaymentOrder).where(PaymentOrder.id == order_id).with_for_update()).scalar_one_or_none()
     if order is None or order.status != OrderStatus.PAID:
         return False
@@ -38,7 +34,7 @@ def after_money_in(session: Session, account: Account, amount_fen: int, cause: s
     if meter_mode and amount_fen > 0:
         # The shop's money lives in its (first) meter-mode meter, which trips and restores itself.
         queue_purchase(session, meter_mode[0], amount_fen, f"purchase:{cause}", actor)
-    apply_balance_rule(session, account, actor=actor)
+    enforce_balance(session, account, actor=actor)
 
 
 def cash_recharge(session: Session, account: Account, amount_fen: int, note: str, actor: str, key: str) -> LedgerEntry:

@@ -16,11 +16,11 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from portal.alarms import raise_alarm
-from portal.jobs import enqueue
 from portal.models import Account, AlarmKind, NotifyOutcome, OrderStatus, PaymentNotification, PaymentOrder, utcnow
+from portal.queue.names import CREDIT_ORDER
+from portal.queue.outbox import enqueue
 
 RAW_LIMIT = 65_536
-CREDIT_JOB = "portal.payments.credit.credit_order"
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ def _decide(session: Session, order, paid: VerifiedPayment) -> tuple[NotifyOutco
     if loaded is not None:  # what the database now holds, without reading it back
         for name, value in values.items():
             set_committed_value(loaded, name, value)
-    enqueue(session, CREDIT_JOB, order.id, queue="payments")
+    enqueue(session, CREDIT_ORDER, order.id)
     return NotifyOutcome.ACCEPTED, ""
 
 

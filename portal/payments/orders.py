@@ -9,13 +9,7 @@ from sqlalchemy.orm import Session
 
 from portal.audit import audit
 from portal.models import Account, AccountStatus, Channel, OrderStatus, PaymentOrder, utcnow
-from portal.settings import env_int
-
-#: limits of one payment, in fen (1 yuan to 50,000 yuan by default)
-MIN_FEN = env_int("PAY_MIN_FEN", 100)
-MAX_FEN = env_int("PAY_MAX_FEN", 5_000_000)
-#: an unpaid order is closed after this many minutes
-ORDER_TTL_MINUTES = env_int("PAY_ORDER_TTL_MINUTES", 15)
+from portal.settings import current
 
 
 class PaymentError(Exception):
@@ -31,8 +25,9 @@ def check_amount(account: Account, amount_fen) -> int:
     """Refuse non-integers, amounts outside the limits, and payments above the site's balance cap (囤积)."""
     if type(amount_fen) is not int:
         raise PaymentError("amount_fen must be an integer number of fen")
-    if not MIN_FEN <= amount_fen <= MAX_FEN:
-        raise PaymentError(f"amount must be between {MIN_FEN} and {MAX_FEN} fen")
+    limits = current().payments
+    if not limits.min_fen <= amount_fen <= limits.max_fen:
+        raise PaymentError(f"amount must be between {limits.min_fen} and {limits.max_fen} fen")
     if account.status != AccountStatus.ACTIVE:
         raise PaymentError(f"account {account.code} is closed")
     cap = account.site.max_balance_fen
@@ -47,7 +42,7 @@ def create_order(session: Session, account: Account, amount_fen, channel: Channe
     check_amount(account, amount_fen)
     order = PaymentOrder(out_trade_no=new_out_trade_no(), account_id=account.id, amount_fen=amount_fen,
                          channel=Channel(channel), created_by=actor, payer=payer,
-                         expires_at=utcnow() + timedelta(minutes=ORDER_TTL_MINUTES))
+                         expires_at=utcnow() + timedelta(minutes=current().payments.order_ttl_minutes))
     session.add(order)
     session.flush()
     audit(session, actor, "order.created", "payment_order", order.id, account.site_id,

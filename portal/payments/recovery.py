@@ -19,19 +19,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal.extensions import db
-from portal.jobs import enqueue, job
-from portal.models import NotifyOutcome, OrderStatus, PaymentNotification, PaymentOrder, utcnow
-from portal.payments.notify import CREDIT_JOB, VerifiedPayment, accept_payment
+from portal.models import NotifyOutcome, OrderStatus, PaymentNotification, PaymentOrder
+from portal.payments.notify import VerifiedPayment, accept_payment
 from portal.payments.orders import close_order
-from portal.settings import env_int
+from portal.queue.names import CREDIT_ORDER
+from portal.queue.outbox import enqueue
+from portal.settings import current
 
 log = logging.getLogger(__name__)
 
-#: an order still created this many minutes after it was made is queried at its platform
-PAY_QUERY_AFTER_MINUTES = env_int("PAY_QUERY_AFTER_MINUTES", 3)
-#: at most this many orders per sweep (the newest first: a stuck backlog never delays fresh payments)
-SWEEP_BATCH = env_int("PAY_SWEEP_BATCH", 200)
 #: WeChat trade states in which nothing can be paid any more
 _WECHAT_DEAD = frozenset({"CLOSED", "REVOKED"})
 #: WeChat trade states that must not be closed (the payer is entering a password; money already moved)
@@ -77,19 +73,19 @@ def _platform(channel: str):
 
 
 def _alipay_query(out_trade_no: str) -> _View:
-    from portal.payments import alipay
+    from portal.payments.providers import alipay
 
     return _View(alipay.query_trade(out_trade_no))
 
 
 def _alipay_close(out_trade_no: str) -> bool:
-    from portal.payments import alipay
+    from portal.payments.providers import alipay
 
     return alipay.close_trade(out_trade_no)
 
 
 def _wechat_query(out_trade_no: str) -> _View:
-    from portal.payments.wechat_v3 import active_api
+    from portal.payments.providers.wechat.v3 import active_api
 
     answer = active_api().query_order(out_trade_no)
     state = answer.get("state") or ""
@@ -97,8 +93,8 @@ def _wechat_query(out_trade_no: str) -> _View:
 
 
 def _wechat_close(out_trade_no: str) -> bool:
-    from portal.payments.wechat_v2 import WeChatPayError
-    from portal.payments.wechat_v3 import active_api
+    from portal.payments.providers.wechat.v2 import WeChatPayError
+    from portal.payments.providers.wechat.v3 import active_api
 
     try:
         active_api().close_order(out_trade_no)
@@ -111,30 +107,24 @@ def _wechat_close(out_trade_no: str) -> bool:
     return True
 
 
-def _as_time(now: datetime | str | None) -> datetime:
-    if now is None:
-        return utcnow()
-    if isinstance(now, str):  # a job argument that went through a queue
-        now = datetime.fromisoformat(now)
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
-    return now
+def open_orders(session: Session, now: datetime, limit: int | None = None) -> list[int]:
+    """Ids of orders still created PAY_QUERY_AFTER_MINUTES after they were made, newest first.
 
-
-def open_orders(session: Session, now: datetime, limit: int = SWEEP_BATCH) -> list[int]:
-    """Ids of orders still created PAY_QUERY_AFTER_MINUTES after they were made, newest first."""
-    cutoff = now - timedelta(minutes=PAY_QUERY_AFTER_MINUTES)
+    At most PAY_SWEEP_BATCH of them: the newest first, so a stuck backlog never delays fresh payments.
+    """
+    limits = current().payments
+    cutoff = now - timedelta(minutes=limits.query_after_minutes)
     return list(session.execute(
         select(PaymentOrder.id).where(PaymentOrder.status == OrderStatus.CREATED, PaymentOrder.created_at <= cutoff)
-        .order_by(PaymentOrder.created_at.desc(), PaymentOrder.id.desc()).limit(limit)
+        .order_by(PaymentOrder.created_at.desc(), PaymentOrder.id.desc()).limit(limit or limits.sweep_batch)
     ).scalars())
 
 
-@job("payments", timeout=300)
-def sweep_open_orders(now: datetime | str | None = None) -> dict:
-    """Query, credit or close every order left open; one order's failure never stops the others."""
-    session = db.session
-    now = _as_time(now)
+def sweep_open_orders(session: Session, now: datetime) -> dict:
+    """Query, credit or close every order left open; one order's failure never stops the others.
+
+    Commits once per order (and once for the requeued credits), so one order's failure undoes nothing else.
+    """
     result = SweepResult()
     result.requeued = requeue_stuck_credits(session, now)
     session.commit()
@@ -161,23 +151,20 @@ def sweep_open_orders(now: datetime | str | None = None) -> dict:
     return result.as_dict()
 
 
-#: a paid order not credited after this long lost its credit job (the job itself takes milliseconds)
-CREDIT_STUCK_SECONDS = env_int("PAY_CREDIT_STUCK_SECONDS", 60)
-
-
 def requeue_stuck_credits(session: Session, now: datetime) -> int:
     """Queue the credit job again for orders paid but not credited for a while; returns how many.
 
     A worker killed in the middle of the credit job rolls its transaction back and RQ does not retry the
     job; the order stays `paid`. The credit job is idempotent, so queueing it again is always safe.
     """
+    limits = current().payments  # stuck: not credited PAY_CREDIT_STUCK_SECONDS on (the job takes milliseconds)
     stuck = session.execute(
         select(PaymentOrder.id).where(PaymentOrder.status == OrderStatus.PAID,
-                                      PaymentOrder.paid_at < now - timedelta(seconds=CREDIT_STUCK_SECONDS))
-        .order_by(PaymentOrder.id).limit(SWEEP_BATCH)
+                                      PaymentOrder.paid_at < now - timedelta(seconds=limits.credit_stuck_seconds))
+        .order_by(PaymentOrder.id).limit(limits.sweep_batch)
     ).scalars().all()
     for order_id in stuck:
-        enqueue(session, CREDIT_JOB, order_id, queue="payments", dedupe_key=f"credit:{order_id}")
+        enqueue(session, CREDIT_ORDER, order_id, dedupe_key=f"credit:{order_id}")
     if stuck:
         log.warning("queued the credit of %d paid orders again: %s", len(stuck), stuck)
     return len(stuck)

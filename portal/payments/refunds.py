@@ -17,17 +17,28 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from portal.audit import audit
-from portal.templating import fen_to_yuan
-from portal.control import apply_balance_rule
-from portal.ledger import post_entry
+from portal.control.balance import enforce_balance
+from portal.ledger.entries import post_entry
 from portal.models import (
-    Account, ControlMode, EntryKind, LedgerEntry, NotifyOutcome, OrderStatus, PaymentOrder, Refund, RefundStatus,
+    Account,
+    ControlMode,
+    EntryKind,
+    LedgerEntry,
+    NotifyOutcome,
+    OrderStatus,
+    PaymentOrder,
+    Refund,
+    RefundStatus,
     utcnow,
 )
-from portal.payments.channels import ChannelUnavailable
-from portal.payments.counter import CounterError
+from portal.payments.providers.registry import ChannelUnavailable
+from portal.web.templating import fen_to_yuan
 
 OPEN = (RefundStatus.REQUESTED, RefundStatus.APPROVED)
+
+
+class RefundRefused(Exception):
+    """A refund request, decision or send that is refused; the message (translatable) is for the staff member."""
 
 
 @dataclass(frozen=True)
@@ -61,29 +72,29 @@ def _account_open_sum(session: Session, account_id: int, but: int | None = None)
 def _check(session: Session, order: PaymentOrder, amount_fen: int, refund_id: int | None = None) -> None:
     account: Account = order.account
     if order.status != OrderStatus.CREDITED:
-        raise CounterError(_l("Only a credited payment can be refunded (this one is %(status)s).",
+        raise RefundRefused(_l("Only a credited payment can be refunded (this one is %(status)s).",
                               status=order.status.value))
     if any(m.control_mode == ControlMode.METER for m in account.meters):
-        raise CounterError(_l("This shop's money is in its meter-mode meter; it is settled at closure, not "
+        raise RefundRefused(_l("This shop's money is in its meter-mode meter; it is settled at closure, not "
                               "refunded."))
     if type(amount_fen) is not int or amount_fen <= 0:
-        raise CounterError(_l("The amount must be more than zero."))
+        raise RefundRefused(_l("The amount must be more than zero."))
     left = order.amount_fen - order.refunded_fen - int(session.scalar(
         select(func.coalesce(func.sum(Refund.amount_fen), 0))
         .where(Refund.order_id == order.id, Refund.status.in_(OPEN), Refund.id != (refund_id or 0))))
     if amount_fen > left:
-        raise CounterError(_l("At most ¥%(left)s of this payment can still be refunded.", left=fen_to_yuan(left)))
+        raise RefundRefused(_l("At most ¥%(left)s of this payment can still be refunded.", left=fen_to_yuan(left)))
     session.refresh(account, ["balance_fen"])
     available = account.balance_fen - _account_open_sum(session, account.id, but=refund_id)
     if amount_fen > available:
-        raise CounterError(_l("The balance covers only ¥%(left)s of refunds.", left=fen_to_yuan(max(available, 0))))
+        raise RefundRefused(_l("The balance covers only ¥%(left)s of refunds.", left=fen_to_yuan(max(available, 0))))
 
 
 def request_refund(session: Session, order: PaymentOrder, amount_fen: int, reason: str, actor: str) -> Refund:
     """A cashier asks to send part or all of a credited payment back (a manager decides)."""
     reason = (reason or "").strip()
     if not reason:
-        raise CounterError(_l("Give the reason for the refund."))
+        raise RefundRefused(_l("Give the reason for the refund."))
     session.execute(select(PaymentOrder.id).where(PaymentOrder.id == order.id).with_for_update())
     session.refresh(order)
     _check(session, order, amount_fen)
@@ -106,7 +117,7 @@ def reject_refund(session: Session, refund: Refund, note: str, actor: str) -> Re
     """A manager says no; the note is kept on the request."""
     _lock(session, refund)
     if refund.status != RefundStatus.REQUESTED:
-        raise CounterError(_l("This refund was already decided."))
+        raise RefundRefused(_l("This refund was already decided."))
     refund.status, refund.decided_by, refund.decided_at = RefundStatus.REJECTED, actor, utcnow()
     refund.error = f"rejected: {note.strip()}"[:300] if note and note.strip() else "rejected"
     audit(session, actor, "refund.rejected", "refund", refund.id, refund.order.account.site_id, note=note[:200])
@@ -117,7 +128,7 @@ def approve_refund(session: Session, refund: Refund, actor: str) -> Refund:
     """A manager says yes (limits checked again: the balance may have moved); commit, then `send_refund`."""
     _lock(session, refund)
     if refund.status != RefundStatus.REQUESTED:
-        raise CounterError(_l("This refund was already decided."))
+        raise RefundRefused(_l("This refund was already decided."))
     order = refund.order
     session.execute(select(PaymentOrder.id).where(PaymentOrder.id == order.id).with_for_update())
     session.refresh(order)
@@ -136,7 +147,7 @@ def send_refund(session: Session, refund: Refund, actor: str) -> Refund:
     if refund.status == RefundStatus.FAILED:
         refund.status = RefundStatus.APPROVED  # a manager's retry of the same request number
     if refund.status != RefundStatus.APPROVED:
-        raise CounterError(_l("Only an approved refund can be sent."))
+        raise RefundRefused(_l("Only an approved refund can be sent."))
     order = refund.order
     try:
         answer = platform_refund(order, refund.out_refund_no, refund.amount_fen, refund.reason)
@@ -169,7 +180,7 @@ def complete_refund(session: Session, refund: Refund, actor: str) -> Refund:
             refunded_fen=total,
             status=case((total >= PaymentOrder.amount_fen, OrderStatus.REFUNDED.value), else_=PaymentOrder.status)))
         session.refresh(order)
-        apply_balance_rule(session, order.account, actor=actor)
+        enforce_balance(session, order.account, actor=actor)
     refund.status, refund.completed_at, refund.error = RefundStatus.SUCCEEDED, utcnow(), ""
     audit(session, actor, "refund.succeeded", "refund", refund.id, order.account.site_id,
           entry_id=posted.entry.id, amount_fen=refund.amount_fen)
@@ -186,11 +197,11 @@ def platform_refund(order: PaymentOrder, out_refund_no: str, amount_fen: int, re
 def refund_function(channel: str) -> Callable[[PaymentOrder, str, int, str], object]:
     """The channel module's `refund`, adapted to one signature; ChannelUnavailable when there is none."""
     if channel in ("alipay_wap", "alipay_qr"):
-        module = _module("portal.payments.alipay")
+        module = _module("portal.payments.providers.alipay")
         func = _ready(module, channel)
         return lambda order, no, amount, reason: func(order.out_trade_no, no, amount, reason)
     if channel in ("wechat_native", "wechat_jsapi"):
-        v3 = _module("portal.payments.wechat_v3")
+        v3 = _module("portal.payments.providers.wechat.v3")
         module = v3.active_api() if hasattr(v3, "active_api") else v3
         func = _ready(module, channel)
         # WeChat Pay wants the order's total with every refund

@@ -1,31 +1,41 @@
 """The counter (收费台) for cashiers and managers: find a shop, take cash, print receipts, reverse, close, swap.
 
-Views stay thin: the rules are in portal.payments.counter / .refunds / .daily_report. Every page is
+Views stay thin: the rules are in portal.counter.operations / .refunds / .daily_report. Every page is
 scoped to the user's sites (g.site_ids, set once by the staff blueprint); a row of another site is a 404.
 """
 from __future__ import annotations
 
 import uuid
+from zoneinfo import ZoneInfo
 
-from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
-from portal.access import require_role
+from portal.counter import operations as ops
+from portal.counter.operations import CounterError
 from portal.extensions import db
-from portal.ledger import DuplicateEntryMismatch
+from portal.ledger.entries import DuplicateEntryMismatch
+from portal.metering import swap
 from portal.models import (
-    Account, EntryKind, LedgerEntry, Meter, OrderStatus, PaymentOrder, Refund, Role,
+    Account,
+    EntryKind,
+    LedgerEntry,
+    Meter,
+    OrderStatus,
+    PaymentOrder,
+    Refund,
+    Role,
 )
-from portal.payments import counter as ops
-from portal.payments.channels import available
-from portal.payments.counter import CounterError
+from portal.payments.providers.registry import available
 from portal.payments.refunds import refundable_fen
-from portal.staff import bp
-from portal.templating import render_page_or_partial
+from portal.settings import business_tz
+from portal.staff.blueprint import bp
+from portal.web.access import require_role
+from portal.web.templating import render_page_or_partial
 
 COUNTER_ROLES = (Role.CASHIER, Role.MANAGER)
 #: ledger kinds the counter shows and prints receipts for
@@ -77,8 +87,8 @@ def in_scope(model, row_id: int, site_of=lambda row: row.site_id):
     return row
 
 
-def _tz() -> str:
-    return current_app.config["TZ_BUSINESS"]
+def _tz() -> ZoneInfo:
+    return business_tz()
 
 
 @bp.get("/counter/")
@@ -242,15 +252,15 @@ def counter_replace_meter(meter_id: int):
     if account is None:
         abort(404)
     try:
-        final = ops.parse_reading(request.form.get("final_reading"), meter.kind)
-        start = ops.parse_reading(request.form.get("new_reading") or "0", meter.kind)
+        final = swap.parse_reading(request.form.get("final_reading"), meter.kind)
+        start = swap.parse_reading(request.form.get("new_reading") or "0", meter.kind)
         remaining = ops.parse_yuan(request.form["remaining"]) if request.form.get("remaining", "").strip() else None
     except ValueError:
         return _back(account, _("Readings are numbers as the meter shows them; amounts are yuan."))
     try:
-        done = ops.replace_meter(db.session, meter, final, request.form.get("new_code", ""), start,
-                                 current_user.actor, remaining_fen=remaining)
-    except CounterError as exc:
+        done = swap.replace_meter(db.session, meter, final, request.form.get("new_code", ""), start,
+                                  current_user.actor, remaining_fen=remaining)
+    except swap.SwapRefused as exc:
         db.session.rollback()
         return _back(account, str(exc))
     db.session.commit()
@@ -258,4 +268,3 @@ def counter_replace_meter(meter_id: int):
     return redirect(url_for("staff.counter_account", account_id=account.id), 303)
 
 
-from portal.staff import counter_refunds  # noqa: E402,F401  (refund queue and daily report routes)

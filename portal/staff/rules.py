@@ -15,16 +15,24 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from portal.access import require_role, scope_to_sites
-from portal.calendar import (
-    CalendarError, add_no_trip_window, business_tz, calendar_days_of, calendar_known, national_days,
-    remove_calendar_day, remove_no_trip_window, set_calendar_day, windows_of,
+from portal.control.balance import RuleError, restore_level, set_exempt, set_safeguards, trip_threshold
+from portal.control.calendar import (
+    CalendarError,
+    add_no_trip_window,
+    business_tz,
+    calendar_days_of,
+    calendar_known,
+    national_days,
+    remove_calendar_day,
+    remove_no_trip_window,
+    set_calendar_day,
+    windows_of,
 )
 from portal.extensions import db
 from portal.models import Account, Role, Site, utcnow
-from portal.rules import RuleError, restore_level, set_exempt, set_safeguards, trip_threshold
-from portal.staff import bp
-from portal.templating import render_page_or_partial
+from portal.staff.blueprint import bp
+from portal.web.access import require_role, scope_to_sites
+from portal.web.templating import render_page_or_partial
 
 _YUAN = re.compile(r"(\d{1,9})(?:\.(\d{1,2}))?")
 SECTIONS = {"safeguards", "windows", "calendar", "exempt"}

@@ -12,17 +12,27 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from portal.access import require_role, scope_to_sites
-from portal.periods import business_tz
 from portal.extensions import db
 from portal.models import Meter, Role, Site, Tariff, TariffKind, utcnow
-from portal.staff import bp
-from portal.tariff_admin import (
-    MAX_PERIODS, MAX_TIERS, TariffAdminError, add_version, assign_meter_tariff, create_tariff, e4_text,
-    limit_to_units, local_to_utc, set_site_default, version_state, yuan_to_e4,
+from portal.settings import business_tz
+from portal.staff.blueprint import bp
+from portal.tariffs.admin import (
+    MAX_PERIODS,
+    MAX_TIERS,
+    TariffAdminError,
+    add_version,
+    assign_meter_tariff,
+    create_tariff,
+    e4_text,
+    limit_to_units,
+    local_to_utc,
+    set_site_default,
+    version_state,
+    yuan_to_e4,
 )
-from portal.tariffs import PERIODS
-from portal.templating import render_page_or_partial
+from portal.tariffs.pricing import PERIODS
+from portal.web.access import require_role, scope_to_sites
+from portal.web.templating import render_page_or_partial
 
 SECTIONS = {"tariffs", "overrides"}
 

@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 
 from portal.extensions import db
 from portal.models import Account, LedgerEntry, utcnow
-from portal.templating import render_page_or_partial
-from portal.tenant import bp, own_account
+from portal.tenant.blueprint import bp, own_account
 from portal.tenant.history import CHARGE_KINDS
+from portal.web.templating import render_page_or_partial
 
 AVERAGE_DAYS = 30
 #: how long an account's average stays cached (seconds), and how many accounts are kept

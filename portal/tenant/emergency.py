@@ -6,12 +6,13 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from portal.access import tenant_can_see
+from portal.control.emergency import EmergencyRefused, emergency_limit, emergency_refusal, take_emergency_credit
 from portal.extensions import db
 from portal.models import Account
-from portal.rules import EmergencyRefused, emergency_limit, emergency_refusal, take_emergency_credit
-from portal.templating import fen_to_yuan
-from portal.tenant import bp
+from portal.tenant.blueprint import bp
+from portal.tenant.shop import account as show_account
+from portal.web.access import tenant_can_see
+from portal.web.templating import fen_to_yuan
 
 #: what the tenant is told when the rules refuse (balance_high is worded with the limit in the partial)
 REFUSED = {
@@ -47,8 +48,6 @@ def take_emergency(account_id: int):
                     amount=fen_to_yuan(entry.amount_fen))
         category = "info"
     if request.headers.get("HX-Request") == "true":
-        from portal.tenant import account as show_account
-
         g.emergency_message, g.emergency_category = message, category
         return show_account(account_id)
     flash(message, category)

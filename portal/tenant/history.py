@@ -11,15 +11,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import abort, current_app, request
+from flask import abort, request
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.extensions import db
 from portal.models import Account, EntryKind, LedgerEntry, utcnow
-from portal.templating import render_page_or_partial
-from portal.tenant import bp, own_account
+from portal.settings import business_tz
+from portal.tenant.blueprint import bp, own_account
+from portal.web.templating import render_page_or_partial
 
 #: consumption and fees: summed per day in the history (and averaged for the remaining days)
 CHARGE_KINDS = (EntryKind.ENERGY, EntryKind.WATER, EntryKind.FEE, EntryKind.ALLOCATION)
@@ -52,9 +53,9 @@ class Month:
         return (self.first - timedelta(days=1)).replace(day=1)
 
 
-def month_history(session: Session, account: Account, first: date, tz: str) -> Month:
+def month_history(session: Session, account: Account, first: date, tz: ZoneInfo) -> Month:
     """The entries of one month: charges per day and kind, every other entry on its own."""
-    zone = ZoneInfo(tz)
+    zone = tz
     start = datetime.combine(first, time.min, zone)
     end = datetime.combine((first + timedelta(days=32)).replace(day=1), time.min, zone)
     rows = session.execute(
@@ -84,23 +85,23 @@ def month_history(session: Session, account: Account, first: date, tz: str) -> M
     return Month(first, sorted(days.values(), key=lambda x: x.day, reverse=True), charged, received)
 
 
-def _first_of(month: str | None, tz: str) -> date:
+def _first_of(month: str | None, tz: ZoneInfo) -> date:
     if month:
         try:
             return date.fromisoformat(f"{month}-01")
         except ValueError:
             abort(400)
-    return utcnow().astimezone(ZoneInfo(tz)).date().replace(day=1)
+    return utcnow().astimezone(tz).date().replace(day=1)
 
 
 @bp.get("/a/<int:account_id>/history")
 def history(account_id: int):
     """One month of history; the page's first month comes lazily, older ones as the tenant scrolls."""
     acct = own_account(account_id)
-    tz = current_app.config["TZ_BUSINESS"]
+    tz = business_tz()
     first = _first_of(request.args.get("month"), tz)
     month = month_history(db.session, acct, first, tz)
-    opened = acct.created_at.astimezone(ZoneInfo(tz)).date().replace(day=1)
+    opened = acct.created_at.astimezone(tz).date().replace(day=1)
     more = month.previous >= opened
     # the first month replaces the lazy placeholder; older months replace the "more" sentinel
     partial = "tenant/_history_month.html" if request.args.get("month") else "tenant/_history.html"

@@ -7,10 +7,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal.counter.operations import parse_yuan
 from portal.models import CommandStatus, ControlCommand, ControlMode, OrderStatus, PaymentOrder, Supply, utcnow
 from portal.models.meter import SWITCHABLE_PROFILES
-from portal.payments.counter import parse_yuan
-from portal.payments.orders import MAX_FEN, MIN_FEN
+from portal.settings import current
 
 #: the amount chips, in fen (50, 100, 200, 500 yuan)
 PRESETS_FEN = (5_000, 10_000, 20_000, 50_000)
@@ -42,9 +42,10 @@ def parse_amount(choice: str | None, custom: str | None) -> int:
         fen = int(choice)
     else:
         raise AmountError("choose")
-    if fen < MIN_FEN:
+    limits = current().payments
+    if fen < limits.min_fen:
         raise AmountError("too_small")
-    if fen > MAX_FEN:
+    if fen > limits.max_fen:
         raise AmountError("too_large")
     return fen
 

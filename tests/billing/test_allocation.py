@@ -9,15 +9,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from portal.allocation import allocate, split
+from portal.monthly.allocation import allocate, split
 from portal.extensions import db
-from portal.ledger import ledger_mismatches
+from portal.ledger.entries import ledger_mismatches
 from portal.models import (
     Account, AllocationLine, AllocationMethod, AllocationRun, EntryKind, LedgerEntry, Meter, MeterKind, TariffKind,
     TariffVersion,
 )
-from portal.periods import PeriodError
-from portal.tariffs import Version, cost_e5, to_fen
+from portal.monthly.periods import PeriodError
+from portal.tariffs.pricing import Version, cost_e5, to_fen
 from tests.billing.conftest import LATER, SH, add_readings, month_start
 
 MARCH = month_start(2025, 3)

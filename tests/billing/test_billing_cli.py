@@ -9,10 +9,10 @@ from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.models import AllocationMethod, EntryKind, LedgerEntry
-from portal.periods import monthly_cron
+from worker.schedule import monthly_cron
 from tests.billing.conftest import SH, add_readings, month_start
-from worker.billing_jobs import allocation_job, allocation_period, monthly_fees_job
-from worker.schedule import PERIODIC
+from worker.jobs.monthly import allocation_job, allocation_period, monthly_fees_job
+from worker.schedule import periodic as periodic_jobs
 
 
 def count(kind: EntryKind) -> int:
@@ -65,13 +65,16 @@ def test_jobs_default_to_the_month_begun_and_the_month_ended(billing_site, make_
     assert allocation_job("2025-02") == {}
 
 
+PERIODIC = periodic_jobs(ZoneInfo("Asia/Shanghai"))  # the default business time zone
+
+
 def periodic(name: str):
     [found] = [p for p in PERIODIC if p.func.job_name == name]
     return found
 
 
 def test_fee_job_is_in_the_cron_at_0005_on_the_first_business_time():
-    p = periodic("worker.billing_jobs.monthly_fees_job")
+    p = periodic("worker.jobs.monthly.monthly_fees_job")
     assert (p.cron, p.func.queue) == ("5 16 L * *", "reports")
     fires = croniter(p.cron, datetime(2025, 2, 10, tzinfo=timezone.utc))
     assert [f"{fires.get_next(datetime).astimezone(SH):%Y-%m-%d %H:%M}" for _ in range(3)] == \
@@ -79,7 +82,7 @@ def test_fee_job_is_in_the_cron_at_0005_on_the_first_business_time():
 
 
 def test_allocation_job_is_in_the_cron_at_0030_on_the_first_business_time():
-    p = periodic("worker.billing_jobs.allocation_job")
+    p = periodic("worker.jobs.monthly.allocation_job")
     assert p.cron == "30 16 L * *"
     fire = croniter(p.cron, datetime(2024, 12, 1, tzinfo=timezone.utc)).get_next(datetime)
     assert f"{fire.astimezone(SH):%Y-%m-%d %H:%M}" == "2025-01-01 00:30"

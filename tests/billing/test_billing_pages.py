@@ -9,7 +9,7 @@ import pytest
 from flask_babel import refresh
 from sqlalchemy import select
 
-from portal.allocation import allocate
+from portal.monthly.allocation import allocate
 from portal.extensions import db
 from portal.models import AllocationMethod, AuditEntry, Role
 from tests.billing.conftest import LATER, SH, add_readings, month_start

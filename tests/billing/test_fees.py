@@ -8,15 +8,15 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.fees import fee_for, run_fees, split_fee
-from portal.ledger import ledger_mismatches
+from portal.monthly.fees import fee_for, run_fees, split_fee
+from portal.ledger.entries import ledger_mismatches
 from portal.models import (
     AccountStatus, Alarm, AlarmKind, EntryKind, FeeCharge, LedgerEntry, Supply,
 )
-from portal.periods import PeriodError
-from portal.rules import repay_first
+from portal.monthly.periods import PeriodError
+from portal.control.emergency import repay_first
 from tests.billing.conftest import LATER
-from worker.billing_jobs import fee_month
+from worker.jobs.monthly import fee_month
 
 
 def fee_entries(account=None) -> list[LedgerEntry]:

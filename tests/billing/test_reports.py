@@ -8,9 +8,9 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select, update
 
 from portal.extensions import db
-from portal.ledger import post_entry
+from portal.ledger.entries import post_entry
 from portal.models import EntryKind, LedgerEntry
-from portal.reports import line_loss, monthly_report, report_csv, totals
+from portal.monthly.reports import line_loss, monthly_report, report_csv, totals
 from tests.billing.conftest import SH, add_readings, month_start
 
 MARCH, APRIL = month_start(2025, 3), month_start(2025, 4)

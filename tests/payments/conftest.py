@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.models import Alarm, Channel, LedgerEntry, PaymentNotification, PaymentOrder
-from portal.payments.alipay import fen_to_yuan
+from portal.payments.providers.alipay import fen_to_yuan
 from portal.payments.orders import create_order
 from tests.payments.standin_alipay import AlipayStandIn
 
@@ -62,7 +62,7 @@ def standin(alipay_keys):
 
 
 @pytest.fixture
-def alipay_env(monkeypatch, alipay_keys, standin):
+def alipay_env(monkeypatch, alipay_keys, standin, reload_settings):
     """ALIPAY_* set as an operator would, the gateway being the stand-in; returns the stand-in."""
     monkeypatch.setenv("ALIPAY_APP_ID", APP_ID)
     monkeypatch.setenv("ALIPAY_APP_PRIVATE_KEY_FILE", str(alipay_keys.app_private_file))
@@ -70,16 +70,18 @@ def alipay_env(monkeypatch, alipay_keys, standin):
     monkeypatch.setenv("ALIPAY_SELLER_ID", SELLER_ID)
     monkeypatch.setenv("ALIPAY_GATEWAY", standin.url)
     monkeypatch.delenv("PAYFIRST_SANDBOX", raising=False)
+    reload_settings()
     return standin
 
 
 @pytest.fixture
-def no_alipay(monkeypatch):
+def no_alipay(monkeypatch, reload_settings):
     """No ALIPAY_* variable and no sandbox."""
     for name in ("ALIPAY_APP_ID", "ALIPAY_APP_PRIVATE_KEY_FILE", "ALIPAY_PUBLIC_KEY_FILE", "ALIPAY_SELLER_ID",
                  "ALIPAY_GATEWAY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("PAYFIRST_SANDBOX", "0")
+    reload_settings()
 
 
 @pytest.fixture
@@ -135,7 +137,7 @@ def books():
 @pytest.fixture(scope="session")
 def sandbox_keys(tmp_path_factory):
     """The demo sandbox's two key pairs, made once by the same code `demo seed` runs."""
-    from portal.payments.sandbox import ensure_demo_keys
+    from portal.payments.providers.sandbox import ensure_demo_keys
 
     folder = tmp_path_factory.mktemp("instance") / "alipay-sandbox"
     ensure_demo_keys(folder)
@@ -143,9 +145,10 @@ def sandbox_keys(tmp_path_factory):
 
 
 @pytest.fixture
-def sandbox_on(app, monkeypatch, sandbox_keys, no_alipay):
+def sandbox_on(app, monkeypatch, sandbox_keys, no_alipay, reload_settings):
     """The sandbox enabled explicitly (PAYFIRST_SANDBOX=1) with its keys; Alipay itself unconfigured."""
     monkeypatch.setenv("PAYFIRST_SANDBOX", "1")
+    reload_settings()
     monkeypatch.setitem(app.config, "ALIPAY_SANDBOX_KEY_DIR", str(sandbox_keys))
     return sandbox_keys
 
@@ -167,6 +170,6 @@ def live_server(app, monkeypatch):
 
 def sandbox_key(folder: Path, name: str) -> bytes:
     """A sandbox key file's PEM bytes."""
-    from portal.payments.sandbox import KEY_FILES
+    from portal.payments.providers.sandbox import KEY_FILES
 
     return (folder / KEY_FILES[name]).read_bytes()

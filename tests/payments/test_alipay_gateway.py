@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from portal.api.tokens import create_token
 from portal.extensions import db
 from portal.models import BillLine, Channel, PaymentOrder, Role
-from portal.payments import alipay
-from portal.payments.channels import ChannelUnavailable, start_payment
+from portal.payments.providers import alipay
+from portal.payments.providers.registry import ChannelUnavailable, start_payment
 from tests.payments.conftest import APP_ID
 
 BEIJING = timezone(timedelta(hours=8))
@@ -106,22 +106,25 @@ def test_api_order_on_an_unconfigured_channel_is_503_with_the_missing_variables(
     assert db.session.query(PaymentOrder).count() == 0
 
 
-def test_api_order_when_the_gateway_refuses_our_signature_is_503(alipay_env, alipay_keys, monkeypatch, post_order):
+def test_api_order_when_the_gateway_refuses_our_signature_is_503(alipay_env, alipay_keys, monkeypatch, post_order, reload_settings):
     monkeypatch.setenv("ALIPAY_APP_PRIVATE_KEY_FILE", str(alipay_keys.stranger_private_file))
+    reload_settings()
     response = post_order("alipay_qr")
     assert response.status_code == 503
     assert "invalid-signature" in response.json["error"]["message"]
     assert db.session.query(PaymentOrder).count() == 0
 
 
-def test_api_order_when_the_gateway_is_unreachable_is_503(alipay_env, monkeypatch, post_order):
+def test_api_order_when_the_gateway_is_unreachable_is_503(alipay_env, monkeypatch, post_order, reload_settings):
     monkeypatch.setenv("ALIPAY_GATEWAY", f"http://127.0.0.1:{closed_port()}/gateway.do")
+    reload_settings()
     response = post_order("alipay_qr")
     assert response.status_code == 503 and "unreachable" in response.json["error"]["message"]
 
 
-def test_an_unreadable_key_file_is_a_clear_503_not_a_crash(alipay_env, monkeypatch, tmp_path, post_order):
+def test_an_unreadable_key_file_is_a_clear_503_not_a_crash(alipay_env, monkeypatch, tmp_path, post_order, reload_settings):
     monkeypatch.setenv("ALIPAY_APP_PRIVATE_KEY_FILE", str(tmp_path / "nope.pem"))
+    reload_settings()
     response = post_order("alipay_wap")
     assert response.status_code == 503
     message = response.json["error"]["message"]
@@ -140,13 +143,15 @@ def test_a_key_as_bare_base64_from_alipays_key_tool_is_accepted(alipay_keys, tmp
     assert alipay.read_key("ALIPAY_PUBLIC_KEY_FILE", str(bare), private=False).startswith("-----BEGIN PUBLIC KEY")
 
 
-def test_missing_lists_the_unset_variables(no_alipay, monkeypatch):
+def test_missing_lists_the_unset_variables(no_alipay, monkeypatch, reload_settings):
     monkeypatch.setenv("ALIPAY_APP_ID", APP_ID)
+    reload_settings()
     assert alipay.missing() == ["ALIPAY_APP_PRIVATE_KEY_FILE", "ALIPAY_PUBLIC_KEY_FILE"]
 
 
-def test_the_gateway_defaults_to_production(alipay_env, monkeypatch):
+def test_the_gateway_defaults_to_production(alipay_env, monkeypatch, reload_settings):
     monkeypatch.delenv("ALIPAY_GATEWAY")
+    reload_settings()
     assert alipay.client()._gateway == alipay.PRODUCTION_GATEWAY == "https://openapi.alipay.com/gateway.do"
 
 
@@ -167,9 +172,10 @@ def test_query_reports_waiting_then_paid(alipay_env, make_order):
     assert paid.paid_at is not None and paid.paid_at.tzinfo is not None
 
 
-def test_an_answer_signed_by_someone_else_is_refused(alipay_env, alipay_keys, monkeypatch):
+def test_an_answer_signed_by_someone_else_is_refused(alipay_env, alipay_keys, monkeypatch, reload_settings):
     alipay_env.open_trade("PF-forged", "1.00")
     monkeypatch.setenv("ALIPAY_PUBLIC_KEY_FILE", str(alipay_keys.stranger_public_file))
+    reload_settings()
     with pytest.raises(alipay.AlipayError, match="signature"):
         alipay.query_trade("PF-forged")
 

@@ -9,7 +9,7 @@ from rq import Queue, SimpleWorker
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.jobs import connect_redis
+from portal.queue.dispatch import connect_redis
 from portal.models import Alarm, AlarmKind, LedgerEntry, OrderStatus, PaymentNotification
 from tests.payments.conftest import NOTIFY_PATH
 
@@ -245,8 +245,9 @@ def test_another_seller_is_an_anomaly_when_alipay_seller_id_is_set(paid_trade, a
     assert books()["entries"] == 0
 
 
-def test_seller_is_not_checked_when_alipay_seller_id_is_unset(paid_trade, alipay_env, notify, monkeypatch):
+def test_seller_is_not_checked_when_alipay_seller_id_is_unset(paid_trade, alipay_env, notify, monkeypatch, reload_settings):
     monkeypatch.delenv("ALIPAY_SELLER_ID")
+    reload_settings()
     order, _ = paid_trade(1234)
     fields = alipay_env.notify_fields(order.out_trade_no, seller_id="2088111111111111")
     assert notify(fields).get_data(as_text=True) == "success"
@@ -263,7 +264,7 @@ def test_a_notify_for_an_unknown_order_is_an_anomaly(alipay_env, notify, make_ac
 
 
 def test_wait_buyer_pay_is_ignored(alipay_env, make_order, notify, books):
-    from portal.payments.alipay import fen_to_yuan
+    from portal.payments.providers.alipay import fen_to_yuan
 
     order = make_order(800)
     alipay_env.open_trade(order.out_trade_no, fen_to_yuan(800))
@@ -292,7 +293,7 @@ def test_a_refund_notify_is_recorded_and_changes_no_money(paid_trade, alipay_env
 def test_a_notify_accepted_while_redis_is_down_is_credited_after_it_returns(redis_app, paid_trade, books):
     import socket
 
-    from worker.jobs import sweep_outbox
+    from worker.jobs.housekeeping import sweep_outbox
 
     dispatcher = redis_app.extensions["payfirst.dispatcher"]
     live = dispatcher.redis

@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import Channel, LedgerEntry, OrderStatus, PaymentNotification
-from portal.payments import sandbox
-from portal.payments.channels import ChannelUnavailable, start_payment
+from portal.payments.providers import sandbox
+from portal.payments.providers.registry import ChannelUnavailable, start_payment
 from tests.payments.conftest import NOTIFY_PATH
 
 
@@ -25,10 +25,10 @@ def test_demo_keys_are_made_once(tmp_path):
 
 
 def test_demo_seed_makes_the_sandbox_keys(app, tmp_path, monkeypatch):
-    from portal.demo import seed
+    from portal.sites.demo import seed
 
-    monkeypatch.setattr("portal.demo.import_site", lambda *a, **k: type("R", (), {"changed": False})())
-    monkeypatch.setattr("portal.demo.build_workbook", lambda path: path)
+    monkeypatch.setattr("portal.sites.demo.import_site", lambda *a, **k: type("R", (), {"changed": False})())
+    monkeypatch.setattr("portal.sites.demo.build_workbook", lambda path: path)
     from portal.models import Site
 
     db.session.add(Site(code="duyun-xingli", name="x"))
@@ -37,18 +37,22 @@ def test_demo_seed_makes_the_sandbox_keys(app, tmp_path, monkeypatch):
     assert all((tmp_path / sandbox.DIR_NAME / name).exists() for name in sandbox.KEY_FILES.values())
 
 
-def test_sandbox_is_off_on_postgresql_unless_asked_for(app, no_alipay, monkeypatch):
+def test_sandbox_is_off_on_postgresql_unless_asked_for(app, no_alipay, monkeypatch, reload_settings):
     monkeypatch.delenv("PAYFIRST_SANDBOX")
+    reload_settings()
     assert sandbox.enabled() is False
     monkeypatch.setenv("PAYFIRST_SANDBOX", "1")
+    reload_settings()
     assert sandbox.enabled() is True
 
 
-def test_sandbox_is_on_by_itself_in_the_sqlite_demo_without_alipay(app, no_alipay, monkeypatch):
+def test_sandbox_is_on_by_itself_in_the_sqlite_demo_without_alipay(app, no_alipay, monkeypatch, reload_settings):
     monkeypatch.delenv("PAYFIRST_SANDBOX")
+    reload_settings()
     monkeypatch.setitem(app.config, "SQLALCHEMY_DATABASE_URI", "sqlite:///instance/payfirst.db")
     assert sandbox.enabled() is True
     monkeypatch.setenv("ALIPAY_APP_ID", "2021004100000001")
+    reload_settings()
     assert sandbox.enabled() is False
 
 
@@ -149,18 +153,20 @@ def test_sandbox_keys_cannot_pay_a_real_alipay_order(sandbox_on, make_order, cli
     assert order.status == OrderStatus.CREATED
 
 
-def test_sandbox_notifies_are_refused_when_the_sandbox_is_off(sandbox_on, make_order, client, monkeypatch):
+def test_sandbox_notifies_are_refused_when_the_sandbox_is_off(sandbox_on, make_order, client, monkeypatch, reload_settings):
     order = make_order(2000, Channel.SANDBOX)
     fields = sandbox.signed_notify(order)
     monkeypatch.setenv("PAYFIRST_SANDBOX", "0")
+    reload_settings()
     response = client.post(NOTIFY_PATH, data=fields)
     assert (response.status_code, response.get_data(as_text=True)) == (503, "fail")  # no key to verify with
     assert db.session.execute(select(PaymentNotification)).first() is None
 
 
 def test_with_alipay_configured_too_each_notify_is_verified_by_its_own_key(sandbox_on, alipay_env, paid_trade,
-                                                                          make_order, client, monkeypatch):
+                                                                          make_order, client, monkeypatch, reload_settings):
     monkeypatch.setenv("PAYFIRST_SANDBOX", "1")  # alipay_env turned it off
+    reload_settings()
     real_order, real_fields = paid_trade(1000)
     box_order = make_order(2000, Channel.SANDBOX)
     assert client.post(NOTIFY_PATH, data=real_fields).get_data(as_text=True) == "success"

@@ -13,12 +13,15 @@ from rq import Queue, SimpleWorker
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.jobs import connect_redis
-from portal.ledger import ledger_mismatches
+from portal.queue.dispatch import connect_redis
+from portal.ledger.entries import ledger_mismatches
 from portal.models import Channel, EntryKind, LedgerEntry, OrderStatus, PaymentOrder, utcnow
 from portal.payments.notify import VerifiedPayment, accept_payment
 from portal.payments.orders import create_order
-from portal.payments.recovery import CREDIT_STUCK_SECONDS, sweep_open_orders
+from portal.settings import PaymentSettings
+from worker.jobs.payments import sweep_open_orders
+
+CREDIT_STUCK_SECONDS = PaymentSettings().credit_stuck_seconds
 
 ROOT = Path(__file__).resolve().parents[2]
 #: a real RQ worker process whose credit job is killed (SIGKILL) after posting, before its commit

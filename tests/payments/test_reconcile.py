@@ -7,16 +7,20 @@ from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.models import Alarm, BillLine, NotifyOutcome, OrderStatus, utcnow
-from portal.payments import alipay
+from portal.payments.providers import alipay
 from portal.payments.notify import VerifiedPayment, accept_payment
-from portal.payments.reconcile import (
-    RECONCILE_CRON, daily_cron, daily_reconciliation, download_bills, reconciliation_report,
-)
-from portal.payments.recovery import PAY_QUERY_AFTER_MINUTES, sweep_open_orders
+from worker.jobs.payments import daily_reconciliation as reconciliation_job
+from worker.schedule import daily_cron, periodic
+from worker.jobs.payments import daily_reconciliation
+from portal.payments.reconciliation import download_bills, reconciliation_report
+from portal.settings import PaymentSettings
+from worker.jobs.payments import sweep_open_orders
 from tests.payments.standin_alipay import BEIJING
 from tests.payments.wechat_fixtures import (  # noqa: F401  (fixtures)
     no_wechat, placed, wechat_keys, wechat_standin, wechat_v2, wechat_v3,
 )
+
+PAY_QUERY_AFTER_MINUTES = PaymentSettings().query_after_minutes
 
 
 def today():
@@ -81,10 +85,11 @@ def test_a_day_without_a_bill(alipay_env, no_wechat):
     assert reconciliation_report(today() - timedelta(days=3)) == []
 
 
-def test_one_platform_failing_does_not_stop_the_other(alipay_env, wechat_v3, placed, make_order, monkeypatch):
+def test_one_platform_failing_does_not_stop_the_other(alipay_env, wechat_v3, placed, make_order, monkeypatch, reload_settings):
     order, _ = placed(1200)
     wechat_v3.pay(order.out_trade_no)
     monkeypatch.setenv("ALIPAY_GATEWAY", "http://127.0.0.1:9/gateway.do")  # Alipay unreachable
+    reload_settings()
     result = download_bills(today())
     assert result["wechat"] == 1 and result["alipay"].startswith("error")
     db.session.commit()
@@ -107,6 +112,7 @@ def test_daily_job_reconciles_yesterday_or_a_day_and_raises_alarms(alipay_env, n
 def test_the_daily_job_runs_at_ten_beijing_time():
     from zoneinfo import ZoneInfo
 
+    [RECONCILE_CRON] = [p.cron for p in periodic(ZoneInfo("Asia/Shanghai")) if p.func is reconciliation_job]
     assert RECONCILE_CRON == daily_cron(10, 0, ZoneInfo("Asia/Shanghai")) == "0 2 * * *"
     assert daily_cron(1, 30, ZoneInfo("Asia/Shanghai")) == "30 17 * * *"
 

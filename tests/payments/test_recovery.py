@@ -1,18 +1,22 @@
 """The recovery sweep: lost notifies found by querying the platform, expired orders closed, errors contained."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import Channel, NotifyOutcome, OrderStatus, PaymentNotification, utcnow
-from portal.payments import alipay
-from portal.payments.orders import ORDER_TTL_MINUTES
-from portal.payments.recovery import PAY_QUERY_AFTER_MINUTES, sweep_open_orders
+from portal.payments.providers import alipay
+from portal.settings import PaymentSettings
+from worker.jobs.payments import sweep_open_orders
 from tests.payments.wechat_fixtures import (  # noqa: F401  (fixtures)
     no_wechat, placed, wechat_keys, wechat_standin, wechat_v2, wechat_v3,
 )
+
+PAY_QUERY_AFTER_MINUTES = PaymentSettings().query_after_minutes
+ORDER_TTL_MINUTES = PaymentSettings().order_ttl_minutes
 
 
 def later(minutes: float):
@@ -157,11 +161,11 @@ def test_an_expired_wechat_order_is_closed_on_v2(wechat_v2, placed):
     assert wechat_v2.trades[order.out_trade_no].state == "CLOSED"
 
 
-def test_sweep_command(paid_trade, runner, monkeypatch):
-    import portal.payments.recovery as recovery
-
+def test_sweep_command(paid_trade, runner, monkeypatch, app):
     order, _ = paid_trade(1500)
-    monkeypatch.setattr(recovery, "PAY_QUERY_AFTER_MINUTES", -1)  # the order was made a moment ago
+    settings = app.config["SETTINGS"]  # the order was made a moment ago: query it at once
+    monkeypatch.setitem(app.config, "SETTINGS", replace(settings, payments=replace(settings.payments,
+                                                                                   query_after_minutes=-1)))
     out = runner.invoke(args=["payments", "sweep"])
     assert out.exit_code == 0, out.output
     assert "1 credited" in out.output

@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from portal.api.tokens import create_token
 from portal.extensions import db
 from portal.models import Channel, Role
-from portal.payments import wechat_v2 as pay_v2, wechat_v3 as pay_v3
-from portal.payments.channels import ChannelUnavailable, available, start_payment
+from portal.payments.providers.wechat import v2 as pay_v2, v3 as pay_v3
+from portal.payments.providers.registry import ChannelUnavailable, available, start_payment
 from portal.payments.orders import PaymentError
 from tests.payments.standin_wechat import md5_sign
 from tests.payments.wechat_fixtures import (  # noqa: F401  (fixtures)
@@ -87,26 +87,29 @@ def test_orders_api_returns_jsapi_params_for_the_given_openid(wechat_v3, make_ac
 
 
 def test_a_request_the_platform_cannot_authenticate_makes_the_channel_unavailable(
-        wechat_v3, make_account, api_post, monkeypatch):
+        wechat_v3, make_account, api_post, monkeypatch, reload_settings):
     monkeypatch.setenv("WECHAT_MCH_CERT_SERIAL", "0123456789ABCDEF")  # not the certificate the platform holds
+    reload_settings()
     response = api_post(make_account(), {"amount_fen": 3000, "channel": "wechat_native"})
     assert response.status_code == 503 and response.get_json()["error"]["code"] == "channel_unavailable"
     assert "serial_no is not the merchant certificate's" in response.get_json()["error"]["message"]
     assert len(wechat_v3.auth_failures) == 1
 
 
-def test_an_answer_not_signed_by_our_platform_key_is_refused(wechat_v3, wechat_keys, make_order, monkeypatch):
+def test_an_answer_not_signed_by_our_platform_key_is_refused(wechat_v3, wechat_keys, make_order, monkeypatch, reload_settings):
     monkeypatch.setenv("WECHAT_PAY_PUBLIC_KEY_FILE", str(wechat_keys.stranger_public_file))
+    reload_settings()
     order = make_order(1000, Channel.WECHAT_NATIVE)
     with pytest.raises(ChannelUnavailable, match="signature"):
         start_payment(order, {"client_ip": "10.0.0.1"})
 
 
 def test_a_private_key_file_that_does_not_load_makes_the_channel_unavailable(wechat_v3, make_order, tmp_path,
-                                                                             monkeypatch):
+                                                                             monkeypatch, reload_settings):
     bad = tmp_path / "broken.pem"
     bad.write_text("not a key")
     monkeypatch.setenv("WECHAT_MCH_PRIVATE_KEY_FILE", str(bad))
+    reload_settings()
     with pytest.raises(ChannelUnavailable, match="keys do not load"):
         start_payment(make_order(1000, Channel.WECHAT_NATIVE), {"client_ip": "10.0.0.1"})
 
@@ -137,8 +140,9 @@ def test_a_v2_answer_signed_with_another_key_is_refused(wechat_v2, make_order):
         start_payment(make_order(1000, Channel.WECHAT_NATIVE), {"client_ip": "10.0.0.1"})
 
 
-def test_a_wrong_v2_api_key_is_refused_by_the_platform(wechat_v2, make_order, monkeypatch):
+def test_a_wrong_v2_api_key_is_refused_by_the_platform(wechat_v2, make_order, monkeypatch, reload_settings):
     monkeypatch.setenv("WECHAT_API_KEY", "w" * 32)
+    reload_settings()
     with pytest.raises(ChannelUnavailable, match="签名错误"):
         start_payment(make_order(1000, Channel.WECHAT_NATIVE), {"client_ip": "10.0.0.1"})
 
@@ -162,16 +166,18 @@ def test_a_complete_v3_configuration_is_the_api_in_use(wechat_v3):
     assert pay_v3.active_api() is pay_v3
 
 
-def test_unusable_v3_values_are_named(wechat_v3, monkeypatch, tmp_path):
+def test_unusable_v3_values_are_named(wechat_v3, monkeypatch, tmp_path, reload_settings):
     monkeypatch.setenv("WECHAT_APIV3_KEY", "short")
     monkeypatch.setenv("WECHAT_PAY_PUBLIC_KEY_FILE", str(tmp_path / "absent.pem"))
+    reload_settings()
     assert pay_v3.missing() == ["WECHAT_APIV3_KEY (it must be 32 characters)",
                                    f"WECHAT_PAY_PUBLIC_KEY_FILE (no file at {tmp_path / 'absent.pem'})"]
     assert pay_v3.active_api() is pay_v2  # v2 is still complete
 
 
-def test_the_api_base_defaults_to_production(wechat_v3, monkeypatch):
+def test_the_api_base_defaults_to_production(wechat_v3, monkeypatch, reload_settings):
     monkeypatch.delenv("WECHAT_PAY_API_BASE")
+    reload_settings()
     assert pay_v3.settings().api_base == "https://api.mch.weixin.qq.com"
     assert pay_v3.client(pay_v3.settings())._core._gate_way == "https://api.mch.weixin.qq.com"
     assert pay_v2.client(pay_v2.settings()).API_BASE_URL == "https://api.mch.weixin.qq.com/"

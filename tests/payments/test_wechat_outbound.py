@@ -7,9 +7,9 @@ import pytest
 
 from portal.extensions import db
 from portal.models import NotifyOutcome, OrderStatus
-from portal.payments import wechat_v2 as pay_v2, wechat_v3 as pay_v3
+from portal.payments.providers.wechat import v2 as pay_v2, v3 as pay_v3
 from portal.payments.notify import VerifiedPayment, accept_payment
-from portal.payments.wechat_v2 import WeChatPayError, parse_bill, yuan_to_fen
+from portal.payments.providers.wechat.v2 import WeChatPayError, parse_bill, yuan_to_fen
 from tests.payments.standin_wechat import BEIJING
 from tests.payments.wechat_fixtures import (  # noqa: F401  (fixtures)
     no_wechat, placed, wechat_keys, wechat_standin, wechat_v2, wechat_v3,
@@ -107,8 +107,9 @@ def test_refund_amounts_are_positive_integer_fen(platform, amount):
         api.refund("PF1", "RF-3", amount, 100)
 
 
-def test_v2_refund_needs_the_merchant_certificate(wechat_v2, placed, monkeypatch):
+def test_v2_refund_needs_the_merchant_certificate(wechat_v2, placed, monkeypatch, reload_settings):
     monkeypatch.delenv("WECHAT_MCH_CERT_FILE")
+    reload_settings()
     with pytest.raises(WeChatPayError, match="WECHAT_MCH_CERT_FILE"):
         pay_v2.refund("PF1", "RF-4", 100, 100)
 

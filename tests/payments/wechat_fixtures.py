@@ -15,7 +15,7 @@ from cryptography.x509.oid import NameOID
 
 from portal.extensions import db
 from portal.models import Channel
-from portal.payments.channels import start_payment
+from portal.payments.providers.registry import start_payment
 from tests.payments.standin_wechat import Merchant, WeChatStandIn
 
 APPID = "wx5f6e7d8c9b0a1b2c"
@@ -74,10 +74,11 @@ def wechat_standin(wechat_keys):
 
 
 @pytest.fixture
-def no_wechat(monkeypatch):
+def no_wechat(monkeypatch, reload_settings):
     """No WECHAT_* variable at all."""
     for name in WECHAT_VARS:
         monkeypatch.delenv(name, raising=False)
+    reload_settings()
 
 
 def _set_v2(monkeypatch, keys, standin) -> None:
@@ -93,20 +94,22 @@ def _set_v2(monkeypatch, keys, standin) -> None:
 
 
 @pytest.fixture
-def wechat_v3(no_wechat, monkeypatch, wechat_keys, wechat_standin):
+def wechat_v3(no_wechat, monkeypatch, wechat_keys, wechat_standin, reload_settings):
     """Every WECHAT_* variable set (v3 complete, so the channels use API v3); returns the stand-in."""
     _set_v2(monkeypatch, wechat_keys, wechat_standin)
     monkeypatch.setenv("WECHAT_APIV3_KEY", APIV3_KEY)
     monkeypatch.setenv("WECHAT_MCH_CERT_SERIAL", wechat_keys.serial)
     monkeypatch.setenv("WECHAT_PAY_PUBLIC_KEY_FILE", str(wechat_keys.pay_public_file))
     monkeypatch.setenv("WECHAT_PAY_PUBLIC_KEY_ID", PLATFORM_KEY_ID)
+    reload_settings()
     return wechat_standin
 
 
 @pytest.fixture
-def wechat_v2(no_wechat, monkeypatch, wechat_keys, wechat_standin):
+def wechat_v2(no_wechat, monkeypatch, wechat_keys, wechat_standin, reload_settings):
     """Only the API v2 settings (and the official account's): the channels fall back to API v2."""
     _set_v2(monkeypatch, wechat_keys, wechat_standin)
+    reload_settings()
     return wechat_standin
 
 

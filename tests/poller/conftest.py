@@ -19,7 +19,7 @@ def polls(app, monkeypatch):
     runner = app.extensions["payfirst.dispatcher"].runner
 
     def record(func, args):
-        assert func.job_name == "worker.poller.poll_gateway_job"
+        assert func.job_name == "worker.jobs.polling.poll_gateway_job"
         requested.extend(args)
 
     monkeypatch.setattr(runner, "submit", record)

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.ledger import post_entry
+from portal.ledger.entries import post_entry
 from portal.models import (
     Account, Alarm, AlarmKind, ControlMode, EntryKind, Gateway, Meter, MeterKind, Protocol, Site, Tariff,
     TariffVersion,

@@ -1,9 +1,9 @@
 """Platform mode: interval deltas are billed until the balance is gone, the relay opens; a credit closes it."""
 from __future__ import annotations
 
-from portal.control import apply_balance_rule
+from portal.control.balance import enforce_balance
 from portal.extensions import db
-from portal.ledger import post_entry
+from portal.ledger.entries import post_entry
 from portal.models import EntryKind, Supply
 from tests.poller.farm import GW, M
 
@@ -48,7 +48,7 @@ def test_a_credit_closes_the_relay_through_the_next_poll(farm, polls):
     polls.clear()
 
     post_entry(db.session, account, 1_000, EntryKind.CASH, "cash:test:1")
-    apply_balance_rule(db.session, account, actor="staff:cashier")
+    enforce_balance(db.session, account, actor="staff:cashier")
     db.session.commit()
     assert (f.meter("GW1", 1).supply_desired, polls) == (Supply.ON, [f.gateway_ids["GW1"]])
     f.cycle()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import threading
 
-from portal.control import command_meter
+from portal.control.commands import command_meter
 from portal.extensions import db
 from portal.models import Supply
 from tests.poller.farm import GW, M, TIMEOUT

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from portal.control import command_meter
+from portal.control.commands import command_meter
 from portal.extensions import db
-from portal.metering import METER_OFFLINE_AFTER
+from portal.metering.cycle import METER_OFFLINE_AFTER
 from portal.models import AuditEntry, CommandStatus, ControlCommand, Supply
 from tests.poller.farm import GW, M
-from worker.poller import poll_gateway_job
+from worker.jobs.polling import poll_gateway_job
 
 FARM = (GW("GW1", (M(1, balance_fen=10_000, load=1_000), M(2, balance_fen=10_000, load=1_000))),)
 

@@ -1,7 +1,7 @@
 """Communication alarms: a silent meter after N missed polls, a dead gateway once (not once per meter)."""
 from __future__ import annotations
 
-from portal.metering import GATEWAY_OFFLINE_AFTER, METER_OFFLINE_AFTER, PROBE_EVERY
+from portal.metering.cycle import GATEWAY_OFFLINE_AFTER, METER_OFFLINE_AFTER, PROBE_EVERY
 from portal.models import AlarmKind
 from tests.poller.farm import GW, M
 

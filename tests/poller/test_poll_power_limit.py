@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.metering import OVER_LIMIT_READS
+from portal.metering.cycle import OVER_LIMIT_READS
 from portal.models import AlarmKind, AuditEntry, CommandStatus, ControlCommand, Supply
 from tests.poller.farm import GW, M
 
@@ -65,7 +65,7 @@ def test_the_poll_after_an_over_power_decision_opens_the_relay(farm):
 
 
 def test_a_meter_that_tripped_itself_for_power_stays_off_until_a_person_closes_it(farm):
-    from portal.control import command_meter
+    from portal.control.commands import command_meter
 
     f = farm(*FARM)
     f.cycle()

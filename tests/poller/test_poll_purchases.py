@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from portal.control import queue_purchase
+from portal.control.commands import queue_purchase
 from portal.extensions import db
 from portal.models import AlarmKind, AuditEntry, CommandStatus, ControlCommand
 from tests.poller.farm import GW, M

@@ -4,7 +4,7 @@ from __future__ import annotations
 import redis
 from rq import Queue, SimpleWorker
 
-from worker.poller import schedule_polls
+from worker.jobs.polling import schedule_polls
 
 
 def _queued(redis_url: str) -> list[int]:

@@ -5,9 +5,9 @@ import pytest
 from flask import current_app
 from sqlalchemy import select
 
-from portal.control import apply_balance_rule
+from portal.control.balance import enforce_balance
 from portal.extensions import db
-from portal.ledger import ledger_mismatches, post_entry
+from portal.ledger.entries import ledger_mismatches, post_entry
 from portal.models import AlarmKind, EntryKind, IntervalReading, LedgerEntry, MeterState, Supply
 from tests.poller.farm import GW, M, start_farm
 
@@ -61,7 +61,7 @@ def test_cycles_read_bill_trip_and_restore_on_sqlite(sqlite_farm):
     assert f.meter("GW1", 1).state.supply_actual == Supply.OFF
 
     post_entry(db.session, shop.account, 1_000, EntryKind.CASH, "cash:sqlite:1")
-    apply_balance_rule(db.session, shop.account, actor="staff:cashier")
+    enforce_balance(db.session, shop.account, actor="staff:cashier")
     db.session.commit()
     f.cycle(60)
     assert f.snapshot("GW1", 1)["supply"] == "on"
@@ -80,7 +80,7 @@ def test_cycles_read_bill_trip_and_restore_on_sqlite(sqlite_farm):
 
 
 def test_a_silent_meter_raises_and_clears_its_alarm_on_sqlite(sqlite_farm):
-    from portal.metering import METER_OFFLINE_AFTER, PROBE_EVERY
+    from portal.metering.cycle import METER_OFFLINE_AFTER, PROBE_EVERY
 
     f = sqlite_farm(GW("GW1", (M(1, load=1_000), M(2, load=1_000))))
     f.sim_meter("GW1", 2).set_fault("silent")

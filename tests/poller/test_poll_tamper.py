@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.ledger import ledger_mismatches
+from portal.ledger.entries import ledger_mismatches
 from portal.models import AlarmKind, EntryKind, IntervalReading, LedgerEntry
 from tests.poller.farm import GW, M
 

@@ -2,7 +2,7 @@
 
 The farm starts on Monday 2025-03-03 at noon in Shanghai with a flat site tariff of 1.0000 yuan/kWh. A
 load of 2,000 W uses exactly 50 units (0.50 kWh) a quarter. Prices are changed through
-portal.tariff_admin at the farm's simulated time, as a manager would at that moment.
+portal.tariffs.admin at the farm's simulated time, as a manager would at that moment.
 
 The simulated payfirst-prepaid-v1 meter keeps its own time-of-use registers (尖峰平谷) by the hour of
 the day in Shanghai: 00-07 valley, 07-08 flat, 08-11 peak, 11-18 flat, 18-19 peak, 19-21 sharp,
@@ -16,9 +16,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.ledger import ledger_mismatches
+from portal.ledger.entries import ledger_mismatches
 from portal.models import EntryKind, LedgerEntry, Meter, Site, Tariff
-from portal.tariff_admin import add_version, assign_meter_tariff, create_tariff
+from portal.tariffs.admin import add_version, assign_meter_tariff, create_tariff
 from tests.poller.farm import GW, NOON, M
 
 QUARTER = 15 * 60

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from portal.metering import CycleRecorder
+from portal.metering.cycle import CycleRecorder
 from tests.poller.farm import GW, M
 
 #: 9600 baud: a bus of six meters takes about half a second, so the failure lands mid-cycle

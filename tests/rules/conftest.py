@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from portal.control import apply_balance_rule
+from portal.control.balance import enforce_balance
 from portal.extensions import db
-from portal.ledger import post_entry
+from portal.ledger.entries import post_entry
 from portal.models import Account, Alarm, AlarmKind, EntryKind, LedgerEntry, MeterKind, Supply
 from portal.payments.credit import cash_recharge
 
@@ -63,7 +63,7 @@ def shop(make_site, make_account, make_meter):
 def use(account: Account, fen: int, now: datetime = WORKDAY) -> list:
     """The shop uses `fen` worth of energy (billed at `now`), then the rules run as billing runs them."""
     post_entry(db.session, account, -fen, EntryKind.ENERGY, f"energy:test:{next(_seq)}")
-    changed = apply_balance_rule(db.session, account, actor="system:billing", now=now)
+    changed = enforce_balance(db.session, account, actor="system:billing", now=now)
     db.session.commit()
     return changed
 

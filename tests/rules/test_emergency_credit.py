@@ -6,7 +6,7 @@ import pytest
 from portal.extensions import db
 from portal.models import ControlMode
 from portal.payments.credit import after_money_in
-from portal.rules import EmergencyRefused, emergency_refusal, repay_first, take_emergency_credit
+from portal.control.emergency import EmergencyRefused, emergency_refusal, repay_first, take_emergency_credit
 from tests.rules.conftest import OFF, ON, entries, pay, supply, use
 
 ADVANCE = 2_000

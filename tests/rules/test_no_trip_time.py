@@ -6,13 +6,13 @@ from datetime import date
 
 import pytest
 
-from portal import calendar
-from portal.calendar import (
+from portal.control import calendar
+from portal.control.calendar import (
     CalendarError, add_no_trip_window, is_no_trip_time, national_day_kind, remove_no_trip_window, set_calendar_day,
     windows_of,
 )
 from portal.extensions import db
-from worker.rules import enforce_arrears
+from worker.jobs.control import enforce_arrears
 from tests.rules.conftest import OFF, ON, WORKDAY, local, supply, use
 
 FRIDAY = 4
@@ -135,7 +135,7 @@ def test_year_without_national_data_protects_weekends_and_says_so(shop, caplog):
     calendar._warned_years.discard(2099)
     site = shop().site
 
-    with caplog.at_level(logging.WARNING, logger="portal.calendar"):
+    with caplog.at_level(logging.WARNING, logger="portal.control.calendar"):
         saturday = is_no_trip_time(site, local(2099, 1, 3, 15))
         monday = is_no_trip_time(site, local(2099, 1, 5, 15))
 

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from portal.extensions import db
 from portal.models import AlarmKind
-from worker.rules import enforce_arrears
+from worker.jobs.control import enforce_arrears
 from tests.rules.conftest import OFF, ON, WORKDAY, alarms, pay, supply, use
 
 

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from portal.control import command_meter
+from portal.control.commands import command_meter
 from portal.extensions import db
 from portal.models import AlarmKind, MeterKind
 from portal.payments.orders import PaymentError, check_amount
-from portal.rules import RuleError, set_safeguards
+from portal.control.balance import RuleError, set_safeguards
 from tests.poller.farm import GW, M, start_farm
 from tests.rules.conftest import OFF, ON, alarms, pay, supply, use
 

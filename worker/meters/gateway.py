@@ -16,8 +16,7 @@ from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusIOException
 
 from .codec import Command, Reading, decode, encode
-from .errors import (GatewayDown, MeterError, MeterOffline, MeterRejected, MeterTimeout,
-                     StaleReply, WriteNotConfirmed)
+from .errors import GatewayDown, MeterError, MeterOffline, MeterRejected, MeterTimeout, StaleReply, WriteNotConfirmed
 from .profiles import Block, Profile
 
 FRAMERS = {"modbus-tcp": FramerType.SOCKET, "rtu-over-tcp": FramerType.RTU}

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import struct
 
-from .registers import ILLEGAL_FUNCTION, ILLEGAL_VALUE, ModbusError, read_registers, \
-    write_registers
+from .registers import ILLEGAL_FUNCTION, ILLEGAL_VALUE, ModbusError, read_registers, write_registers
 
 
 def exception_pdu(function: int, code: int) -> bytes:

@@ -1,0 +1,269 @@
+"""Balance rules of a prepaid shop: low-balance alarms, arrears and its safeguards, emergency credit.
+
+Electricity and water follow the same rules (a water valve is the shop's supply like a relay). In fen,
+with T = -site.overdraft_limit_fen (透支门限) and R = max(site.restore_min_fen, T + 1) (合闸允许金额):
+
+- Low balance: level n of `site.low_balance_levels_fen` (sorted highest first) is crossed while
+  balance <= level; LOW_BALANCE_n is raised once per crossing and cleared once the balance is above it.
+- Arrears: balance <= T. The first crossing warns the shop: `arrears_warned_at` and the ARREARS alarm.
+  The episode ends when balance >= R: alarm cleared, warning forgotten.
+- Trip: a platform-mode meter with a relay or valve goes off for arrears when balance <= T and no
+  safeguard holds: keep-power on that meter (保电), the shop exempt (cold storage), a no-trip time
+  (portal.control.calendar), or the warning period (now < warned_at + site.warning_minutes).
+- Restore: a meter off for arrears comes back when balance >= R, or when a safeguard other than the
+  warning now holds (keep-power granted, exemption granted, a no-trip time begun).
+- Money in repays emergency credit first, then property-fee arrears; only the rest is the shop's.
+  Energy used while a safeguard holds is simply a negative balance, which the next payment covers.
+- Emergency credit (portal.control.emergency.take_emergency_credit): a fixed advance, once until repaid.
+
+Meter-mode meters keep their own money and trip themselves; these rules leave their relays alone.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select, union, update
+from sqlalchemy.orm import Session, joinedload, selectinload
+
+from portal.alarms import clear_alarm, raise_alarm
+from portal.audit import audit
+from portal.bulk import among, chunks
+from portal.control.calendar import is_no_trip_time
+from portal.control.polls import request_poll
+from portal.models import (
+    Account,
+    Alarm,
+    AlarmKind,
+    CommandStatus,
+    ControlCommand,
+    ControlMode,
+    Meter,
+    Site,
+    Supply,
+    utcnow,
+)
+from portal.models.meter import SWITCHABLE_PROFILES
+
+LOW_KINDS = (AlarmKind.LOW_BALANCE_1, AlarmKind.LOW_BALANCE_2, AlarmKind.LOW_BALANCE_3)
+BALANCE_KINDS = (*LOW_KINDS, AlarmKind.ARREARS)
+
+
+def trip_threshold(site: Site) -> int:
+    """T: supply goes off for money at or below this balance (minus the overdraft limit)."""
+    return -site.overdraft_limit_fen
+
+
+def restore_level(site: Site) -> int:
+    """R: the balance at which supply tripped for arrears comes back (at least one fen above T)."""
+    return max(site.restore_min_fen, trip_threshold(site) + 1)
+
+
+def low_levels(site: Site) -> list[int]:
+    """The site's low-balance alarm levels in fen, highest first (at most three)."""
+    return sorted((int(v) for v in site.low_balance_levels_fen or ()), reverse=True)[:len(LOW_KINDS)]
+
+
+def money_switched(meter: Meter) -> bool:
+    """Whether the platform switches this meter's supply for money (platform mode, relay or valve)."""
+    return meter.control_mode == ControlMode.PLATFORM and meter.profile in SWITCHABLE_PROFILES
+
+
+@dataclass
+class Safeguards:
+    """What protects an account's meters from an arrears trip at one instant (no-trip time looked up once)."""
+
+    account: Account
+    now: datetime
+    _no_trip: bool | None = field(default=None, repr=False)
+
+    def warning_ends(self) -> datetime | None:
+        """When the warning period of the current arrears episode ends (None: not warned)."""
+        warned = self.account.arrears_warned_at
+        return None if warned is None else warned + timedelta(minutes=self.account.site.warning_minutes)
+
+    def holding(self, meter: Meter, *, warning: bool = True) -> str | None:
+        """The first safeguard that holds for this meter now, or None (the warning only when asked)."""
+        if meter.keep_power:
+            return "keep_power"
+        if self.account.exempt:
+            return "exempt"
+        if self._no_trip is None:
+            self._no_trip = is_no_trip_time(self.account.site, self.now)
+        if self._no_trip:
+            return "no_trip_time"
+        ends = self.warning_ends()
+        if warning and ends is not None and self.now < ends:
+            return "warning"
+        return None
+
+
+def open_balance_alarms(session: Session, account: Account) -> set[AlarmKind]:
+    """Which balance alarms (low levels, arrears) are open for the account: one indexed query."""
+    return set(session.execute(select(Alarm.kind).where(
+        Alarm.kind.in_(BALANCE_KINDS), Alarm.subject == f"account:{account.id}", Alarm.cleared_at.is_(None)
+    )).scalars())
+
+
+def sync_balance_alarms(session: Session, account: Account, now: datetime,
+                        actor: str = "system:balance") -> None:
+    """Raise newly crossed low-balance levels and arrears, clear those the balance is back above."""
+    site, balance, subject = account.site, account.balance_fen, f"account:{account.id}"
+    is_open = open_balance_alarms(session, account)
+    for n, (kind, level) in enumerate(zip(LOW_KINDS, low_levels(site)), start=1):
+        if balance <= level and kind not in is_open:
+            raise_alarm(session, kind, subject, site.id,
+                        f"{account.code} balance {balance} fen at or below low level {n} ({level} fen)",
+                        account_id=account.id)
+        elif balance > level and kind in is_open:
+            clear_alarm(session, kind, subject)
+    if balance <= trip_threshold(site):
+        if account.arrears_warned_at is None:
+            account.arrears_warned_at = now
+            audit(session, actor, "account.arrears_warned", "account", account.id, site.id,
+                  balance_fen=balance, warning_minutes=site.warning_minutes)
+        if AlarmKind.ARREARS not in is_open:
+            minutes = site.warning_minutes
+            warning = f", supply off after a {minutes}-minute warning" if minutes else ""
+            raise_alarm(session, AlarmKind.ARREARS, subject, site.id,
+                        f"{account.code} balance {balance} fen: in arrears{warning}", account_id=account.id)
+    elif balance >= restore_level(site):
+        account.arrears_warned_at = None
+        if AlarmKind.ARREARS in is_open:
+            clear_alarm(session, AlarmKind.ARREARS, subject)
+
+
+def switch_for_money(session: Session, meter: Meter, supply: Supply, actor: str, **detail) -> None:
+    """Move a meter's desired supply (arrears trip or restore), replacing supply commands still waiting."""
+    session.execute(
+        update(ControlCommand)
+        .where(ControlCommand.meter_id == meter.id, ControlCommand.status == CommandStatus.PENDING,
+               ControlCommand.action.in_(("trip", "close")))
+        .values(status=CommandStatus.SUPERSEDED)
+    )
+    meter.supply_desired = supply
+    meter.desired_reason = "arrears" if supply == Supply.OFF else "restored"
+    session.add(ControlCommand(meter_id=meter.id, action="trip" if supply == Supply.OFF else "close",
+                               actor=actor, reason=meter.desired_reason))
+    audit(session, actor, f"meter.{meter.desired_reason}", "meter", meter.id, meter.site_id, **detail)
+    request_poll(session, meter.gateway_id)
+
+
+def enforce_balance(session: Session, account: Account, actor: str = "system:balance",
+                    now: datetime | None = None) -> list[Meter]:
+    """Apply every balance rule to one account at `now`; returns the meters whose desired supply changed."""
+    now = now or utcnow()
+    site, balance = account.site, account.balance_fen
+    sync_balance_alarms(session, account, now, actor)
+    in_arrears, recovered = balance <= trip_threshold(site), balance >= restore_level(site)
+    guard = Safeguards(account, now)
+    changed = []
+    for meter in account.meters:
+        if not money_switched(meter):
+            continue
+        if meter.supply_desired == Supply.ON and in_arrears:
+            if guard.holding(meter) is None:
+                switch_for_money(session, meter, Supply.OFF, actor, balance_fen=balance)
+                changed.append(meter)
+        elif meter.supply_desired == Supply.OFF and meter.desired_reason == "arrears":
+            because = "balance" if recovered else guard.holding(meter, warning=False)
+            if because is not None:
+                switch_for_money(session, meter, Supply.ON, actor, balance_fen=balance, because=because)
+                changed.append(meter)
+    return changed
+
+
+class RuleError(ValueError):
+    """Balance settings that the rules refuse; the message is for the manager."""
+
+
+#: the longest warning period a site may set: one week
+MAX_WARNING_MINUTES = 7 * 24 * 60
+
+
+def set_safeguards(session: Session, site: Site, actor: str, *, overdraft_limit_fen: int,
+                   restore_min_fen: int, max_balance_fen: int | None, low_balance_levels_fen: list[int],
+                   warning_minutes: int, protect_holidays: bool, emergency_credit_fen: int) -> dict:
+    """Change a site's balance rules once they make sense together; returns what changed (old, new)."""
+    amounts = dict(overdraft_limit_fen=overdraft_limit_fen, restore_min_fen=restore_min_fen,
+                   warning_minutes=warning_minutes, emergency_credit_fen=emergency_credit_fen)
+    if any(type(v) is not int or v < 0 for v in [*amounts.values(), *low_balance_levels_fen]):
+        raise RuleError(_l("Amounts and minutes must be whole numbers, 0 or more."))
+    if len(low_balance_levels_fen) > len(LOW_KINDS):
+        raise RuleError(_l("At most three low-balance levels."))
+    if warning_minutes > MAX_WARNING_MINUTES:
+        raise RuleError(_l("The warning period is at most one week (10080 minutes)."))
+    if max_balance_fen is not None and (type(max_balance_fen) is not int
+                                        or max_balance_fen <= restore_min_fen):
+        raise RuleError(_l("The maximum balance must be above the minimum balance for restoring supply."))
+    values = dict(amounts, max_balance_fen=max_balance_fen, protect_holidays=bool(protect_holidays),
+                  low_balance_levels_fen=sorted(set(low_balance_levels_fen), reverse=True))
+    changed = {k: [getattr(site, k), v] for k, v in values.items() if getattr(site, k) != v}
+    for name, (_, new) in changed.items():
+        setattr(site, name, new)
+    if changed:
+        audit(session, actor, "site.balance_rules", "site", site.id, site.id, changed=changed)
+    return changed
+
+
+def set_exempt(session: Session, account: Account, exempt: bool, actor: str,
+               now: datetime | None = None) -> list[Meter]:
+    """Exempt a shop from arrears trips (cold storage...) or end it; the rules apply again at once."""
+    if account.exempt != bool(exempt):
+        account.exempt = bool(exempt)
+        audit(session, actor, "account.exempt_on" if exempt else "account.exempt_off", "account", account.id,
+              account.site_id, balance_fen=account.balance_fen)
+    return enforce_balance(session, account, actor=actor, now=now)
+
+
+def enforce_where_low(session: Session, after: dict[int, int], actor: str) -> int:
+    """Apply the balance rules to accounts that debits left at or below a low-balance level or the trip
+    point (alarms once per crossing, arrears trips); returns how many meters changed supply."""
+    ceilings: dict[int, int] = {}
+    low = []
+    for part in chunks(sorted(after)):
+        for account_id, site_id in session.execute(
+                select(Account.id, Account.site_id).where(among(session, Account.id, part))).tuples():
+            if site_id not in ceilings:
+                site = session.get(Site, site_id)
+                ceilings[site_id] = max([trip_threshold(site), *low_levels(site)])
+            if after[account_id] <= ceilings[site_id]:
+                low.append(account_id)
+    switched = 0
+    for part in chunks(low):
+        for account in session.execute(select(Account).where(among(session, Account.id, part)).options(
+                joinedload(Account.site), selectinload(Account.meters))).scalars().all():
+            switched += len(enforce_balance(session, account, actor=actor))
+    return switched
+
+
+def arrears_candidates(session: Session) -> list[int]:
+    """Ids of accounts at or below their site's trip threshold, or with a meter off for arrears."""
+    in_arrears = (select(Account.id).join(Site, Site.id == Account.site_id)
+                  .where(Account.balance_fen <= -Site.overdraft_limit_fen))
+    tripped = select(Meter.account_id).where(
+        Meter.supply_desired == Supply.OFF, Meter.desired_reason == "arrears", Meter.account_id.is_not(None))
+    return sorted(session.execute(union(in_arrears, tripped)).scalars())
+
+
+def enforce_arrears(session: Session, now: datetime, actor: str = "system:arrears") -> int:
+    """Decide again for every shop in arrears or off for arrears at `now`; returns how many meters switched.
+
+    Billing and payments apply the balance rules when money moves. Time alone changes the answer too: a
+    warning period runs out, a no-trip window or a holiday ends (trip now) or begins (restore now), a
+    site's limits are edited. Shops in arrears are few, so this simply re-applies the rules to all of
+    them; the rules only write when something changes, so running it twice is harmless.
+    """
+    switched = 0
+    for account_id in arrears_candidates(session):
+        # A payment or a poll cycle holding the account applies the same rules itself: skip, never wait
+        # (waiting could deadlock with a cycle that locks accounts in another order).
+        account = session.execute(
+            select(Account).where(Account.id == account_id).with_for_update(skip_locked=True, of=Account)
+            .options(joinedload(Account.site), selectinload(Account.meters))
+            .execution_options(populate_existing=True)
+        ).scalar_one_or_none()
+        if account is not None:
+            switched += len(enforce_balance(session, account, actor=actor, now=now))
+    return switched

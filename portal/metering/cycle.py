@@ -1,0 +1,337 @@
+"""What a poll cycle means: latest state, 15-minute readings, validation, alarms, billable deltas.
+
+The poller (worker/poller.py) talks Modbus and hands over plain observations; this module decides and
+writes rows. It knows nothing about registers or sockets.
+
+A cycle touches every meter of a farm, so it works on plain rows (portal/cycle_rows.py) and writes them
+back set-wise (`CycleRecorder.flush`: one upsert per batch), not through ORM objects. Readings are
+recorded as they arrive, while the other buses are still busy.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import bindparam, update
+from sqlalchemy.orm import Session
+
+from portal.alarms import clear_alarm, raise_many
+from portal.bulk import insert_rows
+from portal.metering.rows import (
+    KEPT_UNLESS_READ,
+    STATE_COLUMNS,
+    GatewayRow,
+    MeterRow,
+    last_intervals,
+    load_states,
+    new_state,
+)
+from portal.models import (
+    AlarmKind,
+    CommandStatus,
+    ControlCommand,
+    Gateway,
+    IntervalReading,
+    Meter,
+    MeterKind,
+    MeterState,
+    Supply,
+)
+
+INTERVAL = timedelta(minutes=15)
+#: missed polls before a meter is offline (alarm), and cycles before a gateway is
+METER_OFFLINE_AFTER = 3
+GATEWAY_OFFLINE_AFTER = 2
+#: a known-offline meter is probed every this many cycles, so it costs one timeout now and then
+PROBE_EVERY = 5
+#: consecutive reads above the shop's power limit before the platform trips it
+OVER_LIMIT_READS = 3
+#: physical ceilings for the jump check when no limit is set: 100 kW, 10 m³/h
+MAX_POWER_W = 100_000
+MAX_FLOW_LPH = 10_000
+STATE_FIELDS = ("energy_total", "energy_tou", "power_w", "remaining_fen", "purchase_count",
+                "purchase_total_fen", "trip_reason")
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One meter in one cycle: its logical fields, or why there are none."""
+
+    meter_id: int
+    fields: dict | None = None
+    error: str | None = None
+    gateway_down: bool = False
+
+
+@dataclass(frozen=True)
+class Delta:
+    """Validated consumption of one meter over one interval, for billing."""
+
+    meter_id: int
+    account_id: int | None
+    interval_start: datetime
+    amount: int  # 0.01 kWh or litres
+    energy_tou: tuple | None = None
+    #: when the previous interval reading was taken: the delta was used over [since, interval_start)
+    since: datetime | None = None
+
+
+@dataclass
+class CycleResult:
+    """What a cycle recorded, for the caller (billing, logs, benchmarks)."""
+
+    read: int = 0
+    missed: int = 0
+    deltas: list[Delta] = field(default_factory=list)
+    over_limit: list[MeterRow] = field(default_factory=list)
+
+
+def interval_start(at: datetime) -> datetime:
+    """The 15-minute boundary at or before `at` (UTC)."""
+    return at.replace(minute=at.minute - at.minute % 15, second=0, microsecond=0)
+
+
+def gateway_down(observations) -> bool:
+    """Nothing answered and the driver blamed the gateway: refused, dropped, or a bus that stays silent."""
+    blamed = False
+    for o in observations:
+        if o.fields is not None:
+            return False
+        blamed = blamed or o.gateway_down
+    return blamed
+
+
+def due_for_poll(state: dict | None) -> bool:
+    """Skip a known-offline meter except on its probe cycles."""
+    if state is None or state["missed_polls"] < METER_OFFLINE_AFTER:
+        return True
+    return (state["missed_polls"] - METER_OFFLINE_AFTER) % PROBE_EVERY == PROBE_EVERY - 1
+
+
+class CycleRecorder:
+    """Records one cycle as it happens: each reading when it arrives, each gateway's misses when it is done.
+
+    Rows wait in memory until `flush()` (the caller flushes every few thousand rows and at the end), which
+    writes them set-wise. The caller commits.
+    """
+
+    def __init__(self, session: Session, gateways: list[GatewayRow], now: datetime):
+        self.session, self.now, self.boundary = session, now, interval_start(now)
+        self.meters = {m.id: m for gw in gateways for m in gw.meters}
+        load_states(session, self.meters)
+        self.previous = last_intervals(session, list(self.meters))
+        self.result = CycleResult()
+        self._states: dict[int, dict] = {}  # meter id -> state row to write
+        self._readings: list[dict] = []
+        self._gateways: list[dict] = []
+        self._alarms: list[dict] = []
+        self._cleared: dict[AlarmKind, list[str]] = {}
+        self._applied: list[int] = []  # command ids the meters now obey
+        self._errors: list[dict] = []  # command id, error
+        self._meter_updates: list[dict] = []  # meter id, purchase count and total
+
+    @property
+    def pending(self) -> int:
+        """Rows waiting for the next flush."""
+        return len(self._states) + len(self._readings)
+
+    # -- what happened --------------------------------------------------------------------------
+
+    def reading(self, obs: Observation) -> None:
+        """A meter answered."""
+        meter = self.meters[obs.meter_id]
+        st = self._state(meter)
+        self.result.read += 1
+        fields, now = obs.fields, self.now
+        if st["missed_polls"] >= METER_OFFLINE_AFTER or not st["online"]:
+            self._cleared.setdefault(AlarmKind.METER_OFFLINE, []).append(f"meter:{meter.id}")
+        energy = fields.get("energy_total")
+        last = self.previous.get(meter.id)
+        suspect = self._suspect_energy(meter, st, energy, last)
+        st.update(online=True, missed_polls=0, last_seen_at=now, updated_at=now)
+        for name in STATE_FIELDS:
+            value = fields.get(name)
+            if value is not None or name == "trip_reason":
+                st[name] = list(value) if isinstance(value, tuple) else value
+        st.update(voltage_dv=fields.get("voltage"), current_ca=fields.get("current"), pf_milli=fields.get("pf"))
+        if fields.get("keep_power") is not None:
+            st["keep_power_actual"] = fields["keep_power"]
+        if fields.get("supply") is not None:
+            st["supply_actual"], st["supply_inferred"] = Supply(fields["supply"]), False
+        if energy is None:
+            return
+        if suspect:
+            # A reset or impossible jump: the new value becomes the baseline, and nothing is billed across it.
+            self._readings.append(dict(meter_id=meter.id, interval_start=now, energy_total=energy,
+                                       energy_tou=_tou(fields), delta=None, billed=False))
+        elif last is None or last.interval_start < self.boundary:
+            delta = energy - last.energy_total if last is not None else None
+            self._readings.append(dict(meter_id=meter.id, interval_start=self.boundary, energy_total=energy,
+                                       energy_tou=_tou(fields), delta=delta, billed=False))
+            if delta:
+                self.result.deltas.append(Delta(meter.id, meter.account_id, self.boundary, delta,
+                                                _tou_delta(fields, last.energy_tou), since=last.interval_start))
+        self._check_power(meter, st, fields.get("power_w"),
+                          tripped_itself=fields.get("trip_reason") == "over_power" and fields.get("supply") == "off")
+
+    def gateway_done(self, gw: GatewayRow, observations: dict[int, Observation]) -> None:
+        """A gateway's bus is finished: its own state, and the meters that did not answer."""
+        down = gateway_down(observations.values())
+        subject = f"gateway:{gw.id}"
+        if down:
+            gw.missed_cycles += 1
+            if gw.missed_cycles >= GATEWAY_OFFLINE_AFTER:
+                gw.online = False
+                self._alarms.append(dict(kind=AlarmKind.GATEWAY_OFFLINE, subject=subject, site_id=gw.site_id,
+                                         gateway_id=gw.id,
+                                         message=f"gateway {gw.code} ({gw.host}:{gw.port}) not answering"))
+        else:
+            if gw.missed_cycles or not gw.online:
+                self._cleared.setdefault(AlarmKind.GATEWAY_OFFLINE, []).append(subject)
+            gw.online, gw.missed_cycles, gw.last_seen_at = True, 0, self.now
+        self._gateways.append(dict(gid=gw.id, online=gw.online, missed_cycles=gw.missed_cycles,
+                                   last_seen_at=gw.last_seen_at))
+        for meter in gw.meters:
+            obs = observations.get(meter.id)
+            if obs is None or obs.fields is None:
+                self._miss(meter, obs, down, gw.online)
+
+    def _miss(self, meter: MeterRow, obs: Observation | None, down: bool, gateway_online: bool) -> None:
+        st = self._state(meter)
+        self.result.missed += 1
+        if down:
+            # The gateway's fault, not the meter's: it raises one alarm of its own, and counting the miss here
+            # would leave the meter skipped (its commands waiting) for cycles after the gateway is back.
+            st["online"] = st["online"] and gateway_online
+            return
+        st["missed_polls"] += 1
+        if st["missed_polls"] >= METER_OFFLINE_AFTER:
+            st["online"] = False
+            why = obs.error if obs and obs.error else "skipped while offline"
+            self._alarms.append(dict(kind=AlarmKind.METER_OFFLINE, subject=f"meter:{meter.id}",
+                                     site_id=meter.site_id, meter_id=meter.id, account_id=meter.account_id,
+                                     message=f"meter {meter.code} not answering ({why})"))
+
+    def set_state(self, meter: MeterRow, **values) -> None:
+        """What a write changed on the meter (supply, keep-power): written with the next flush."""
+        self._state(meter).update(values)
+
+    def purchases_written(self, meter: MeterRow, count: int, total_fen: int) -> None:
+        meter.purchase_count, meter.purchase_total_fen = count, total_fen
+        self._meter_updates.append(dict(mid=meter.id, count=count, total=total_fen))
+
+    def finish(self, meter: MeterRow, actions: tuple[str, ...], matches) -> None:
+        """The meter's pending commands of these actions that `matches` accepts are applied."""
+        done = [c for c in meter.commands if c.action in actions and matches(c)]
+        self._applied.extend(c.id for c in done)
+        meter.commands = [c for c in meter.commands if c not in done]
+
+    def command_error(self, meter: MeterRow, actions: tuple[str, ...], error: str) -> None:
+        self._errors.extend(dict(cid=c.id, error=error[:200]) for c in meter.commands if c.action in actions)
+
+    def alarm(self, **row) -> None:
+        self._alarms.append(row)
+
+    def take_decisions(self) -> tuple[list[MeterRow], list[Delta]]:
+        """The meters over their power limit and the billable deltas recorded since the last call."""
+        taken = self.result.over_limit, self.result.deltas
+        self.result.over_limit, self.result.deltas = [], []
+        return taken
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write what is waiting: states (one upsert), readings, gateways, commands, alarms."""
+        s = self.session
+        if self._states:
+            insert_rows(s, MeterState.__table__, list(self._states.values()), conflict=["meter_id"],
+                        update=STATE_COLUMNS[1:], keep=KEPT_UNLESS_READ)
+            self._states.clear()
+        if self._readings:
+            insert_rows(s, IntervalReading.__table__, self._readings)
+            self._readings.clear()
+        if self._gateways:
+            g = Gateway.__table__
+            s.execute(update(g).where(g.c.id == bindparam("gid")).values(
+                online=bindparam("online"), missed_cycles=bindparam("missed_cycles"),
+                last_seen_at=bindparam("last_seen_at")), self._gateways)
+            self._gateways.clear()
+        if self._meter_updates:
+            m = Meter.__table__
+            s.execute(update(m).where(m.c.id == bindparam("mid")).values(
+                purchase_count=bindparam("count"), purchase_total_fen=bindparam("total")), self._meter_updates)
+            self._meter_updates.clear()
+        c = ControlCommand.__table__
+        if self._applied:
+            s.execute(update(c).where(c.c.id.in_(self._applied), c.c.status == CommandStatus.PENDING)
+                      .values(status=CommandStatus.APPLIED, applied_at=self.now, error=""))
+            self._applied.clear()
+        if self._errors:
+            s.execute(update(c).where(c.c.id == bindparam("cid")).values(error=bindparam("error")), self._errors)
+            self._errors.clear()
+        for kind, subjects in self._cleared.items():
+            clear_alarm(s, kind, subjects)
+        self._cleared.clear()
+        raise_many(s, self._alarms)
+        self._alarms.clear()
+
+    # -- rules -----------------------------------------------------------------------------------
+
+    def _state(self, meter: MeterRow) -> dict:
+        if meter.state is None:
+            meter.state = new_state(meter.id, self.now)
+        self._states[meter.id] = meter.state
+        return meter.state
+
+    def _suspect_energy(self, meter: MeterRow, st: dict, energy: int | None, last) -> bool:
+        """True when the register went backwards or jumped further than the supply allows."""
+        if energy is None:
+            return False
+        ref = last.energy_total if last is not None else st["energy_total"]
+        ref_at = last.interval_start if last is not None else st["last_seen_at"]
+        if ref is None:
+            return False
+        problem = None
+        if energy < ref:
+            problem = f"energy register went back from {ref} to {energy} (reset or tamper); not billed"
+        elif ref_at is not None:
+            hours = max((self.now - ref_at).total_seconds(), 60) / 3600
+            if meter.kind == MeterKind.WATER:
+                ceiling = MAX_FLOW_LPH * hours
+            else:
+                ceiling = (meter.power_limit_w or MAX_POWER_W) * 1.5 * hours / 10  # W·h -> 0.01 kWh
+            if energy - ref > ceiling + 100:
+                problem = f"energy jumped by {energy - ref} in {hours:.2f} h, beyond what the supply allows; not billed"
+        if problem is None:
+            return False
+        self._alarms.append(dict(kind=AlarmKind.TAMPER, subject=f"meter:{meter.id}", site_id=meter.site_id,
+                                 meter_id=meter.id, account_id=meter.account_id, message=f"{meter.code}: {problem}"))
+        return True
+
+    def _check_power(self, meter: MeterRow, st: dict, power_w: int | None, tripped_itself: bool) -> None:
+        if tripped_itself:  # the meter saw its limit exceeded for 3 s and opened: record it as ours
+            if not any(c.action == "close" for c in meter.commands):  # unless a person just closed it
+                self.result.over_limit.append(meter)
+            return
+        if not meter.power_limit_w or power_w is None or power_w <= meter.power_limit_w:
+            st["over_limit_reads"] = 0
+            return
+        st["over_limit_reads"] += 1
+        if st["over_limit_reads"] >= OVER_LIMIT_READS:
+            self.result.over_limit.append(meter)
+
+
+def _tou(fields: dict) -> list | None:
+    tou = fields.get("energy_tou")
+    return list(tou) if tou is not None else None
+
+
+def _tou_delta(fields: dict, last_tou_json: str | None) -> tuple | None:
+    """Each time-of-use register's growth since the last interval reading (its registers as JSON text)."""
+    now_tou = fields.get("energy_tou")
+    last_tou = json.loads(last_tou_json) if now_tou is not None and last_tou_json else None
+    if last_tou is None:
+        return None
+    parts = tuple(a - b for a, b in zip(now_tou, last_tou))
+    return parts if all(p >= 0 for p in parts) else None

@@ -1,0 +1,224 @@
+"""Common-area allocation (公摊): price a group's common meters for a period and split it over its shops.
+
+The common consumption of a period is the sum of the common meters' validated interval deltas whose
+reading closes inside it (interval_start in (start, end], as billing counts them), read off the
+registers (portal.metering.consumption) rather than summed interval by interval. It is priced with
+the group's tariff (else the site's default), which must be flat: common meters are not metered per
+time-of-use period and a tiered price per shop would make no sense for a shared meter. A price change
+inside the period prices each part with its own version. Whole fen are split; the sub-fen rest carries
+to the group's next run. The split is by largest remainder, so the parts add up to the total exactly:
+
+- fixed: each member's `share`;
+- area: each member's floor area in 0.01 m²;
+- consumption: each member's own metered consumption (its meters of the common meters' kind).
+
+One AllocationRun per group and period (unique) is the idempotency gate, with one AllocationLine per
+member for the tenant's breakdown; the ledger key is alloc:<group>:<period>:<account>.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, joinedload
+
+from portal.bulk import insert_rows
+from portal.control.balance import enforce_where_low
+from portal.ledger.bulk import Movement, lock_balances, post_many
+from portal.metering.consumption import period_consumption
+from portal.models import (
+    Account,
+    AccountStatus,
+    AllocationGroup,
+    AllocationLine,
+    AllocationMember,
+    AllocationMethod,
+    AllocationRun,
+    EntryKind,
+    Meter,
+    Site,
+    allocation_sources,
+    utcnow,
+)
+from portal.monthly.periods import PeriodError, month_bounds
+from portal.settings import business_tz
+from portal.tariffs.pricing import cost_e5, to_fen
+from portal.tariffs.versions import Versions
+
+
+@dataclass
+class Outcome:
+    """What happened to one group: posted now, already posted earlier, or skipped (and why)."""
+
+    group_id: int
+    group_code: str
+    site_id: int
+    period: str
+    status: str  # posted, already, skipped
+    reason: str = ""
+    run_id: int | None = None
+    total_fen: int = 0
+    members: int = 0
+
+
+class Skip(Exception):
+    """The group cannot be allocated for this period (nothing is written; a later run may succeed)."""
+
+
+def split(total: int, weights: dict[int, int]) -> dict[int, int]:
+    """Split `total` over the keys in proportion to `weights` (largest remainder): parts sum to `total`.
+
+    Ties of remainder go to the smaller key, so a split is deterministic.
+    """
+    weight_total = sum(weights.values())
+    if weight_total <= 0 or any(w < 0 for w in weights.values()):
+        raise ValueError("weights must be non-negative with a positive sum")
+    parts = {k: total * w // weight_total for k, w in weights.items()}
+    left = total - sum(parts.values())
+    for k in sorted(weights, key=lambda k: (-(total * weights[k] % weight_total), k))[:left]:
+        parts[k] += 1
+    return parts
+
+
+def allocate(session: Session, period: str, *, site_ids: set[int] | None = None, group_ids: set[int] | None = None,
+             actor: str = "system:allocation", now: datetime | None = None) -> list[Outcome]:
+    """Allocate every group (of the sites, or the groups, given) for a finished period, once; only flushes."""
+    start, end = month_bounds(period, business_tz())
+    if end > (now or utcnow()):
+        raise PeriodError(f"{period} is not over yet in the business time zone")
+    query = select(AllocationGroup).order_by(AllocationGroup.id).with_for_update()
+    if site_ids is not None:
+        query = query.where(AllocationGroup.site_id.in_(site_ids))
+    if group_ids is not None:
+        query = query.where(AllocationGroup.id.in_(group_ids))
+    outcomes, movements = [], []
+    for group in session.execute(query).scalars().all():
+        outcome = Outcome(group.id, group.code, group.site_id, period, "already")
+        outcomes.append(outcome)
+        done = session.execute(select(AllocationRun.id).where(
+            AllocationRun.group_id == group.id, AllocationRun.period == period)).scalar_one_or_none()
+        if done is not None:
+            outcome.run_id = done
+            continue
+        try:
+            run, parts = _price_and_split(session, group, period, start, end, actor)
+        except Skip as why:
+            outcome.status, outcome.reason = "skipped", str(why)
+            continue
+        outcome.status, outcome.run_id, outcome.total_fen, outcome.members = "posted", run.id, run.total_fen, len(parts)
+        movements += [Movement(a, -fen, f"alloc:{group.id}:{period}:{a}", memo=f"{group.code} {period}")
+                      for a, fen in parts.items() if fen]
+    _post(session, movements, actor)
+    return outcomes
+
+
+def _price_and_split(session: Session, group: AllocationGroup, period: str, start: datetime, end: datetime,
+                     actor: str) -> tuple[AllocationRun, dict[int, int]]:
+    site = session.get(Site, group.site_id)
+    sources = session.execute(
+        select(Meter.id, Meter.code, Meter.kind).join(allocation_sources, allocation_sources.c.meter_id == Meter.id)
+        .where(allocation_sources.c.group_id == group.id).order_by(Meter.code)).all()
+    if not sources:
+        raise Skip("the group has no common meters")
+    kinds = {k.value for _, _, k in sources}
+    if len(kinds) > 1:
+        raise Skip("the group mixes electricity and water meters")
+    kind = kinds.pop()
+    tariff_id = group.tariff_id or site.default_tariff_id
+    if tariff_id is None:
+        raise Skip("no tariff: set one on the group or a default on the site")
+    source_ids = [m for m, _, _ in sources]
+    cost, price, by_meter = _price(session, tariff_id, kind, source_ids, start, end)
+    previous = session.execute(
+        select(AllocationRun.remainder_e5).where(AllocationRun.group_id == group.id,
+                                                 AllocationRun.period_start < start)
+        .order_by(AllocationRun.period_start.desc()).limit(1)).scalar_one_or_none() or 0
+    total_fen, remainder = to_fen(cost, previous)
+    weights = member_weights(session, group, kind, start, end)
+    if not weights:
+        raise Skip("the group has no active member shops")
+    weight_total = sum(weights.values())
+    if weight_total == 0 and total_fen:
+        raise Skip(f"no {group.method.value} weight to split by (all members' weights are 0)")
+    parts = split(total_fen, weights) if weight_total else dict.fromkeys(weights, 0)
+    run = AllocationRun(
+        group_id=group.id, period=period, period_start=start, period_end=end, method=group.method.value,
+        kind=kind, tariff_id=tariff_id, unit_price_e4=price, consumption=sum(by_meter.values()), cost_e5=cost,
+        carried_in_e5=previous, total_fen=total_fen, remainder_e5=remainder, weight_total=weight_total,
+        sources=[{"meter_id": m, "code": code, "consumption": by_meter.get(m, 0)} for m, code, _ in sources],
+        actor=actor)
+    session.add(run)
+    session.flush()
+    insert_rows(session, AllocationLine.__table__,
+                [dict(run_id=run.id, account_id=a, weight=weights[a], amount_fen=parts[a]) for a in sorted(weights)])
+    return run, parts
+
+
+def _price(session: Session, tariff_id: int, kind: str, meter_ids: list[int], start: datetime,
+           end: datetime) -> tuple[int, int, dict[int, int]]:
+    """(exact cost in 0.00001 fen, the last price applied, consumption per common meter) for the period."""
+    first, later = None, []
+    for effective, version in Versions(session, {tariff_id}).by_tariff.get(tariff_id, []):
+        if effective <= start:
+            first = version
+        elif effective < end:
+            later.append((effective, version))
+    if first is None:
+        raise Skip("the tariff has no price at the start of the period")
+    cuts = [(start, first), *later]
+    cost, by_meter = 0, {}
+    for i, (since, version) in enumerate(cuts):
+        if version.kind != "flat":
+            raise Skip("common-area allocation needs a flat tariff")
+        until = cuts[i + 1][0] if i + 1 < len(cuts) else end
+        used = period_consumption(session, meter_ids, since, until)
+        for meter_id, u in used.items():
+            by_meter[meter_id] = by_meter.get(meter_id, 0) + u.amount
+        cost += cost_e5(version, kind, sum(u.amount for u in used.values()))
+    return cost, cuts[-1][1].unit_price_e4, by_meter
+
+
+def member_weights(session: Session, group: AllocationGroup, kind: str, start: datetime,
+                   end: datetime) -> dict[int, int]:
+    """{account id: weight} of the group's active members under its method."""
+    members = (select(AllocationMember.account_id, AllocationMember.share, Account.area_m2)
+               .join(Account, Account.id == AllocationMember.account_id)
+               .where(AllocationMember.group_id == group.id, Account.status == AccountStatus.ACTIVE))
+    rows = session.execute(members).all()
+    if group.method == AllocationMethod.FIXED:
+        return {a: int(share) for a, share, _ in rows}
+    if group.method == AllocationMethod.AREA:
+        return {a: int(area * 100) if area else 0 for a, _, area in rows}
+    owners = dict(session.execute(
+        select(Meter.id, Meter.account_id).join(AllocationMember, AllocationMember.account_id == Meter.account_id)
+        .where(AllocationMember.group_id == group.id, Meter.kind == kind)).tuples().all())
+    used: dict[int, int] = {}
+    for meter_id, u in period_consumption(session, owners, start, end).items():
+        used[owners[meter_id]] = used.get(owners[meter_id], 0) + u.amount
+    return {a: max(used.get(a, 0), 0) for a, _, _ in rows}
+
+
+def _post(session: Session, movements: list[Movement], actor: str) -> None:
+    """Post every group's parts at once, then apply the balance rules where they left a shop low."""
+    if not movements:
+        return
+    balances = lock_balances(session, (m.account_id for m in movements))
+    after = dict(balances)
+    for m in post_many(session, movements, EntryKind.ALLOCATION, actor=actor, balances=balances):
+        after[m.account_id] += m.amount_fen
+    enforce_where_low(session, after, actor)
+
+
+def breakdown(session: Session, account_id: int) -> list[tuple[AllocationRun, AllocationLine]]:
+    """The shop's lines of its latest allocation period (every group of it), for the tenant page."""
+    latest = session.execute(
+        select(func.max(AllocationRun.period)).join(AllocationLine, AllocationLine.run_id == AllocationRun.id)
+        .where(AllocationLine.account_id == account_id)).scalar_one_or_none()
+    if latest is None:
+        return []
+    return list(session.execute(
+        select(AllocationRun, AllocationLine).join(AllocationLine, AllocationLine.run_id == AllocationRun.id)
+        .where(AllocationLine.account_id == account_id, AllocationRun.period == latest)
+        .options(joinedload(AllocationRun.group))
+        .order_by(AllocationRun.group_id)).tuples().all())

@@ -1,0 +1,182 @@
+"""The monthly property fee (物业费): rate × floor area or a fixed amount per shop, posted once per month.
+
+By default a fee never cuts supply (PRC Civil Code Art. 944 forbids cutting power to collect property
+fees): the fee takes from the balance only what stays above the trip point and never dips into the
+overdraft; the rest becomes fee arrears, which later payments repay first (portal.control.balance). A site may
+explicitly enable the reference product's policy: the whole fee is posted and the ordinary arrears
+rule trips a shop it leaves at or below the trip point.
+
+One run per site and month: the accounts are locked in id order, a `fee_charges` row per shop is the
+run's idempotency gate (the ledger key fee:<account>:<YYYY-MM> a second one), so a rerun posts nothing.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from portal.audit import audit
+from portal.bulk import insert_rows
+from portal.control.balance import enforce_where_low, trip_threshold
+from portal.ledger.bulk import Movement, add_to_accounts, lock_balances, post_many
+from portal.models import Account, AccountStatus, EntryKind, FeeCharge, Site, utcnow
+from portal.monthly.periods import PeriodError, month_bounds
+from portal.settings import business_tz
+
+
+@dataclass
+class FeeRun:
+    """What one site's fee run did."""
+
+    site_id: int
+    site_code: str
+    month: str
+    charged: int = 0       # shops charged by this run
+    fee_fen: int = 0
+    posted_fen: int = 0    # debited from balances now
+    arrears_fen: int = 0   # left as fee arrears
+    switched: int = 0      # meters the arrears rule switched off (only under the trip policy)
+
+
+def yuan_e4(value: int) -> str:
+    """0.0001 yuan as a decimal string: 52000 -> '5.2000'."""
+    return f"{value // 10000}.{value % 10000:04d}"
+
+
+def fee_for(rate_e4: int, area_m2: Decimal | None, fixed_fen: int) -> tuple[int, str]:
+    """A shop's monthly fee in fen and how it was computed.
+
+    A fixed amount, when set (> 0), replaces rate × area; otherwise rate (0.0001 yuan per m², that is
+    0.01 fen) × area (0.01 m²), rounded half up to whole fen.
+    """
+    if fixed_fen > 0:
+        return fixed_fen, "fixed"
+    if rate_e4 <= 0 or not area_m2:
+        return 0, ""
+    centi_m2 = int(area_m2 * 100)  # Numeric(10, 2): exact
+    fen = (rate_e4 * centi_m2 + 5000) // 10000
+    return fen, f"area {area_m2:.2f} m² × {yuan_e4(rate_e4)}"
+
+
+def split_fee(fee_fen: int, balance_fen: int, trip_point_fen: int, trip_enabled: bool) -> tuple[int, int]:
+    """(debited now, left as fee arrears) for a fee against the shop's balance.
+
+    With the trip policy the whole fee is debited. Without it the fee takes at most what keeps the
+    balance above the trip point (supply goes off at balance <= it) and never below zero.
+    """
+    if trip_enabled:
+        return fee_fen, 0
+    room = min(balance_fen, balance_fen - trip_point_fen - 1)
+    posted = max(0, min(fee_fen, room))
+    return posted, fee_fen - posted
+
+
+def run_fees(session: Session, month: str, *, site_ids: set[int] | None = None, actor: str = "system:fees",
+             now: datetime | None = None) -> list[FeeRun]:
+    """Charge every active shop of the sites (all when None) its fee for `month`, once; only flushes."""
+    start, _ = month_bounds(month, business_tz())
+    if start > (now or utcnow()):
+        raise PeriodError(f"{month} has not begun yet in the business time zone")
+    query = select(Site).order_by(Site.id)
+    if site_ids is not None:
+        query = query.where(Site.id.in_(site_ids))
+    return [_run_site(session, site, month, actor) for site in session.execute(query).scalars().all()]
+
+
+def _run_site(session: Session, site: Site, month: str, actor: str) -> FeeRun:
+    result = FeeRun(site.id, site.code, month)
+    due = _fees_due(session, site, month)
+    if not due:
+        return result
+    balances = lock_balances(session, due)
+    charges, movements, arrears, now, trip_point = [], [], {}, utcnow(), trip_threshold(site)
+    for account_id, (fee, basis) in due.items():
+        posted, owed = split_fee(fee, balances[account_id], trip_point, site.fee_trip_enabled)
+        charges.append(dict(account_id=account_id, month=month, fee_fen=fee, posted_fen=posted, arrears_fen=owed,
+                            basis=basis, actor=actor, created_at=now))
+    created = _insert_charges(session, charges)
+    for c in charges:
+        if c["account_id"] not in created:
+            continue  # charged meanwhile by a concurrent run
+        result.charged += 1
+        result.fee_fen += c["fee_fen"]
+        result.posted_fen += c["posted_fen"]
+        result.arrears_fen += c["arrears_fen"]
+        if c["posted_fen"]:
+            movements.append(Movement(c["account_id"], -c["posted_fen"], f"fee:{c['account_id']}:{month}",
+                                      memo=f"{month} {c['basis']}"))
+        if c["arrears_fen"]:
+            arrears[c["account_id"]] = c["arrears_fen"]
+    posted = post_many(session, movements, EntryKind.FEE, actor=actor, balances=balances)
+    add_to_accounts(session, Account.fee_arrears_fen, arrears)
+    after = {m.account_id: balances[m.account_id] + m.amount_fen for m in posted}
+    result.switched = enforce_where_low(session, after, actor)
+    return result
+
+
+def _fees_due(session: Session, site: Site, month: str) -> dict[int, tuple[int, str]]:
+    """{account id: (fee, basis)} of the site's active shops not yet charged for the month."""
+    charged = exists().where(FeeCharge.account_id == Account.id, FeeCharge.month == month)
+    rows = session.execute(
+        select(Account.id, Account.area_m2, Account.fee_rate_e4_per_m2, Account.fee_fixed_fen)
+        .where(Account.site_id == site.id, Account.status == AccountStatus.ACTIVE, ~charged).order_by(Account.id)
+    ).all()
+    due = {}
+    for account_id, area, rate, fixed in rows:
+        fee, basis = fee_for(site.fee_rate_e4_per_m2 if rate is None else rate, area,
+                             site.fee_fixed_fen if fixed is None else fixed)
+        if fee > 0:
+            due[account_id] = (fee, basis)
+    return due
+
+
+def _insert_charges(session: Session, charges: list[dict]) -> set[int]:
+    """Insert the month's charge rows; the accounts whose row is new."""
+    return set(insert_rows(session, FeeCharge.__table__, charges, conflict=["account_id", "month"],
+                           returning="account_id"))
+
+
+class FeeSettingsError(ValueError):
+    """Fee settings that are refused; `code` is "amount" (not a whole number >= 0) or "unacknowledged"."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+_AMOUNT = re.compile(r"(\d{1,9})(?:\.(\d+))?")
+
+
+def parse_amount(text: str | None, places: int) -> int:
+    """A non-negative decimal typed by a person ('5', '5.25', full-width digits) in units of 10^-places."""
+    text = unicodedata.normalize("NFKC", text or "").strip().replace("¥", "").replace("元", "").strip() or "0"
+    found = _AMOUNT.fullmatch(text)
+    if found is None or len(found.group(2) or "") > places:
+        raise ValueError(f"not an amount with at most {places} decimals: {text!r}")
+    return int(Decimal(text).scaleb(places))
+
+
+def set_fee_settings(session: Session, site: Site, actor: str, *, rate_e4_per_m2: int, fixed_fen: int,
+                     trip_enabled: bool, warning_acknowledged: bool = False) -> dict:
+    """Change a site's property fee and its policy; enabling the trip policy needs the Art. 944 warning read.
+
+    Returns what changed ({field: [old, new]}), audited.
+    """
+    for name, value in (("rate", rate_e4_per_m2), ("fixed amount", fixed_fen)):
+        if type(value) is not int or value < 0:
+            raise FeeSettingsError("amount", f"the {name} must be a whole number, 0 or more")
+    if trip_enabled and not site.fee_trip_enabled and not warning_acknowledged:
+        raise FeeSettingsError("unacknowledged", "confirm that you have read the Civil Code Art. 944 warning")
+    values = dict(fee_rate_e4_per_m2=rate_e4_per_m2, fee_fixed_fen=fixed_fen, fee_trip_enabled=bool(trip_enabled))
+    changed = {k: [getattr(site, k), v] for k, v in values.items() if getattr(site, k) != v}
+    for name, (_, new) in changed.items():
+        setattr(site, name, new)
+    if changed:
+        audit(session, actor, "site.fee_settings", "site", site.id, site.id, changed=changed,
+              **({"art944_warning_shown": True} if trip_enabled else {}))
+    return changed

@@ -1,0 +1,183 @@
+"""Handing committed outbox rows to their queue: RQ on Redis, or the demo's in-process runner."""
+from __future__ import annotations
+
+import logging
+import queue as stdqueue
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from importlib import import_module
+
+import redis
+from flask import Flask, current_app
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from rq import Queue
+from rq.job import Job
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from portal.bulk import postgresql
+from portal.extensions import db
+from portal.models import OutboxMessage, utcnow
+from portal.queue.names import FORMER_NAMES
+from portal.queue.outbox import Handover
+
+log = logging.getLogger(__name__)
+
+
+def resolve(job_name: str) -> Callable:
+    """The job function of a dotted name (`worker.jobs...`), importing its module; LookupError if it is none.
+
+    By import rather than by a registry the worker fills: the portal never imports the worker's modules
+    itself (they import the drivers), exactly as RQ finds a job from its name.
+    """
+    job_name = FORMER_NAMES.get(job_name, job_name)
+    module_name, _, attribute = job_name.rpartition(".")
+    try:
+        func = getattr(import_module(module_name), attribute)
+    except (ImportError, AttributeError, ValueError):
+        raise LookupError(f"no job {job_name}") from None
+    if getattr(func, "job_name", None) is None:
+        raise LookupError(f"{job_name} is not a job (see worker.jobs.base.job)")
+    return func
+
+
+def redis_connection(app: Flask | None = None) -> redis.Redis | None:
+    """The app's Redis connection, or None for the in-process queue."""
+    app = app or current_app
+    return app.extensions["payfirst.dispatcher"].redis
+
+
+def connect_redis(url: str) -> redis.Redis:
+    """A Redis client that fails fast: an outage must not hold up the request that committed."""
+    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=1,
+                                retry=Retry(NoBackoff(), retries=1))
+
+
+class Dispatcher:
+    """Moves committed outbox rows to their queue."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+        url = app.config["REDIS_URL"]
+        self.redis = connect_redis(url) if url else None
+        self.runner = None if self.redis else InProcessRunner(app)
+
+    def notify(self, ready: list[Handover]) -> None:
+        """Rows were committed: hand them over now (errors leave them for the sweep).
+
+        With Redis this is the fast path of every payment notify: it enqueues and writes nothing to the
+        database; the sweep later confirms the jobs exist and marks the rows dispatched.
+        """
+        try:
+            if self.redis is None:
+                self.dispatch([h.id for h in ready])
+                return
+            for h in ready:
+                self._enqueue(h)
+        except redis.RedisError as exc:
+            log.warning("Redis unavailable (%s); outbox rows stay pending for the sweep", exc)
+            self._record_failure([h.id for h in ready], exc)
+        except Exception:  # never fail the request that committed; the sweep retries
+            log.exception("outbox hand-over failed; rows stay pending for the sweep")
+
+    def dispatch(self, ids: list[int] | None = None, limit: int = 500, grace: int = 0) -> int:
+        """Enqueue pending rows (those in `ids`, or all) and mark them dispatched; returns how many.
+
+        Rows younger than `grace` seconds that no hand-over attempt failed for are left alone: their
+        fast path is probably still running. Rows whose job already exists in RQ are only marked.
+        """
+        with Session(db.engine) as s:
+            q = select(OutboxMessage).where(OutboxMessage.dispatched_at.is_(None)).order_by(OutboxMessage.id)
+            if ids is not None:
+                q = q.where(OutboxMessage.id.in_(ids))
+            if grace:
+                q = q.where((OutboxMessage.attempts > 0)
+                            | (OutboxMessage.created_at < utcnow() - timedelta(seconds=grace)))
+            if postgresql(s):
+                q = q.with_for_update(skip_locked=True)
+            rows = s.execute(q.limit(limit)).scalars().all()
+            done = []
+            for row in rows:
+                try:
+                    if self.redis is None or not Job.exists(f"outbox-{row.id}", connection=self.redis):
+                        self._enqueue(Handover(row.id, row.queue, row.job, row.args, row.dedupe_key))
+                    done.append(row.id)
+                except redis.RedisError as exc:
+                    s.execute(
+                        update(OutboxMessage).where(OutboxMessage.id == row.id)
+                        .values(attempts=OutboxMessage.attempts + 1, last_error=str(exc)[:300])
+                    )
+                    break  # Redis is down: the rest would fail the same way
+            if done:
+                s.execute(update(OutboxMessage).where(OutboxMessage.id.in_(done)).values(dispatched_at=utcnow()))
+            s.commit()
+            return len(done)
+
+    def _record_failure(self, ids: list[int], exc: Exception) -> None:
+        try:
+            with db.engine.begin() as conn:
+                conn.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids))
+                             .values(attempts=OutboxMessage.attempts + 1, last_error=str(exc)[:300]))
+        except Exception:  # the rows are pending either way; the sweep will find them
+            log.exception("could not record the failed hand-over")
+
+    def _enqueue(self, row: Handover) -> None:
+        func = resolve(row.job)
+        if self.redis is None:
+            self.runner.submit(func, row.args)
+            return
+        if row.dedupe_key and not self.redis.set(f"payfirst:dedupe:{row.dedupe_key}", row.id, nx=True, ex=120):
+            return  # an identical job is already waiting
+        Queue(row.queue, connection=self.redis).enqueue(
+            func, *row.args, job_id=f"outbox-{row.id}", job_timeout=func.timeout,
+            meta={"dedupe_key": row.dedupe_key} if row.dedupe_key else None,
+        )
+
+
+def release_dedupe(key: str | None) -> None:
+    """Called when a deduplicated job starts, so a later request queues a fresh run."""
+    conn = redis_connection()
+    if key and conn is not None:
+        conn.delete(f"payfirst:dedupe:{key}")
+
+
+class InProcessRunner:
+    """The demo's queue: one thread runs jobs in order, each in its own app context."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+        self.jobs: stdqueue.Queue = stdqueue.Queue()
+        self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+
+    def submit(self, func: Callable, args: list) -> None:
+        """Run now (JOBS_INLINE, for tests) or on the background thread."""
+        if self.app.config.get("JOBS_INLINE"):
+            self._run(func, args)
+            return
+        with self.lock:
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._loop, name="payfirst-jobs", daemon=True)
+                self.thread.start()
+        self.jobs.put((func, args))
+
+    def _loop(self) -> None:
+        while True:
+            func, args = self.jobs.get()
+            self._run(func, args)
+
+    def _run(self, func: Callable, args: list) -> None:
+        with self.app.app_context():
+            try:
+                func(*args)
+            except Exception:
+                log.exception("job %s failed", func.job_name)
+            finally:
+                db.session.remove()
+
+
+def init_app(app: Flask) -> None:
+    """Attach the dispatcher to the app."""
+    app.extensions["payfirst.dispatcher"] = Dispatcher(app)

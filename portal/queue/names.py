@@ -1,0 +1,34 @@
+"""The queues and the jobs that domain code asks for by name.
+
+Domain code never imports the worker (which imports drivers and Modbus): it enqueues a `JobRef` from
+this list. The contract test `tests/queue/test_job_names.py` checks that every name resolves to a job of
+`worker.jobs` on the queue written here.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+#: queues by the kind of work
+QUEUES = ("payments", "control", "polling", "notify", "reports")
+
+
+class JobRef(NamedTuple):
+    """A job by its dotted name, and the queue it runs on."""
+
+    name: str
+    queue: str
+
+
+#: credit a paid order (payments.notify, the recovery sweep)
+CREDIT_ORDER = JobRef("worker.jobs.payments.credit_order", "payments")
+#: poll one gateway at once (after a command, a balance rule, a meter swap)
+POLL_GATEWAY = JobRef("worker.jobs.polling.poll_gateway_job", "polling")
+
+#: every job domain code enqueues by name
+ENQUEUED_BY_NAME = (CREDIT_ORDER, POLL_GATEWAY)
+
+#: names written to outbox rows before these jobs moved to worker.jobs (rows pending at an upgrade)
+FORMER_NAMES = {
+    "portal.payments.credit.credit_order": CREDIT_ORDER.name,
+    "worker.poller.poll_gateway_job": POLL_GATEWAY.name,
+}

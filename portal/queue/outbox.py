@@ -1,0 +1,62 @@
+"""The transactional outbox: work asked for inside a transaction is handed over only after it commits.
+
+Code that wants work done later calls `enqueue(...)` inside its transaction. That only writes an
+outbox row; after the commit the row is handed to RQ (or, with REDIS_URL unset, to a thread in this
+process) by `portal.queue.dispatch`. A Redis outage leaves rows pending and the outbox sweep hands them
+over when it returns, so nothing accepted is lost and nothing waits on Redis.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app, has_app_context
+from sqlalchemy import event, insert
+from sqlalchemy.orm import Session
+
+from portal.models import OutboxMessage
+from portal.queue.names import QUEUES, JobRef
+
+
+@dataclass(frozen=True)
+class Handover:
+    """An outbox row as written, handed over after its transaction commits."""
+
+    id: int
+    queue: str
+    job: str
+    args: list
+    dedupe_key: str | None
+
+
+def enqueue(session: Session, func, *args, queue: str | None = None, dedupe_key: str | None = None) -> int:
+    """Write an outbox row for `func(*args)`; it is dispatched only after the session commits. Returns its id.
+
+    `func` is a `JobRef` of `portal.queue.names`, a job function (it carries `job_name` and `queue`), or a
+    dotted name with `queue`. The row is one Core INSERT (no ORM unit of work: this is on the path of every
+    payment notify).
+    """
+    if isinstance(func, JobRef):
+        name, queue = func
+    elif isinstance(func, str):
+        name = func
+    else:
+        name, queue = func.job_name, func.queue
+    if queue not in QUEUES:
+        raise ValueError(f"job {name} needs a known queue, got {queue!r}")
+    table = OutboxMessage.__table__
+    row_id = session.execute(insert(table).values(queue=queue, job=name, args=list(args), dedupe_key=dedupe_key)
+                             .returning(table.c.id)).scalar_one()
+    session.info.setdefault("outbox_ready", []).append(Handover(row_id, queue, name, list(args), dedupe_key))
+    return row_id
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    ready = session.info.pop("outbox_ready", None)
+    if ready and has_app_context():
+        current_app.extensions["payfirst.dispatcher"].notify(ready)
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop("outbox_ready", None)

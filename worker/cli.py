@@ -1,0 +1,116 @@
+"""The worker's commands: `worker [QUEUE...]`, `cron`, `poll --once`, `simulator`, and `demo run`.
+
+They share the `flask --app wsgi` command line with the portal's: `wsgi.py` adds them to the app with
+`init_app`, so the portal itself never imports the worker.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from rq import Queue, SimpleWorker
+from sqlalchemy import select
+from werkzeug.serving import run_simple
+
+from portal.cli.demo import demo
+from portal.extensions import db
+from portal.models import Gateway
+from portal.queue.dispatch import redis_connection
+from portal.queue.names import QUEUES
+from portal.sites.demo import SITE_CODE
+from worker.jobs.polling import schedule_polls
+from worker.poller import run_cycle
+from worker.schedule import InProcessCron, build_cron_scheduler
+from worker.simulator.runner import SimulatorThread, run_forever
+from worker.simulator.sites import specs_for_site, specs_from_file
+
+
+def _redis():
+    conn = redis_connection(current_app)
+    if conn is None:
+        raise click.ClickException(
+            "REDIS_URL is not set: jobs run inside the web process (the embedded demo). "
+            "Set REDIS_URL to run separate workers.")
+    return conn
+
+
+@click.command("worker")
+@click.argument("queues", nargs=-1)
+@click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
+def worker_command(queues: tuple[str, ...], burst: bool):
+    """Run an RQ worker with the app's context (all queues when none is named)."""
+    unknown = set(queues) - set(QUEUES)
+    if unknown:
+        raise click.ClickException(f"unknown queue(s): {', '.join(sorted(unknown))}; known: {', '.join(QUEUES)}")
+    conn = _redis()
+    # SimpleWorker runs jobs in this process: no fork per job, one warm DB pool per worker.
+    w = SimpleWorker([Queue(name, connection=conn) for name in queues or QUEUES], connection=conn)
+    w.work(burst=burst, with_scheduler=False)
+
+
+@click.command("cron")
+def cron_command():
+    """Run the RQ cron scheduler with every periodic job."""
+    build_cron_scheduler(_redis(), current_app.config["SETTINGS"].core.tz).start()
+
+
+@click.command("poll")
+@click.option("--once", is_flag=True, required=True, help="One full cycle of every gateway, then exit.")
+@click.option("--gateway", "gateways", multiple=True, help="Only these gateway codes.")
+@click.option("--timeout", type=float, default=None, help="Per-request timeout in seconds [POLL_REQUEST_TIMEOUT].")
+def poll_command(once: bool, gateways: tuple[str, ...], timeout: float | None):
+    """Poll every gateway once: read, store, validate, bill and reconcile relays."""
+    ids = None
+    if gateways:
+        ids = list(db.session.execute(select(Gateway.id).where(Gateway.code.in_(gateways))).scalars())
+        if len(ids) != len(set(gateways)):
+            raise click.ClickException("unknown gateway code(s)")
+    stats = run_cycle(db.session, ids, timeout=timeout)
+    db.session.commit()
+    click.echo(f"{stats.gateways} gateways, {stats.meters} meters: {stats.read} read, {stats.missed} missed, "
+               f"{stats.writes} writes; loading {stats.load_seconds:.2f} s, bus {stats.io_seconds:.2f} s, "
+               f"after the bus {stats.record_seconds:.2f} s")
+
+
+@click.command("simulator")
+@click.option("--site", "site_code", help="Serve the gateways and meters of this site (from the database).")
+@click.option("--file", "path", type=click.Path(exists=True, dir_okay=False), help="Or of an import file.")
+@click.option("--baud", type=int, default=None, help="Emulate RS485 timing at this baud rate (e.g. 9600).")
+def simulator_command(site_code: str | None, path: str | None, baud: int | None):
+    """Serve simulated meters on one TCP port per gateway, exactly per METERS.md."""
+    if bool(site_code) == bool(path):
+        raise click.ClickException("name exactly one of --site CODE or --file FILE.xlsx")
+    try:
+        specs = specs_from_file(Path(path), baud) if path else specs_for_site(db.session, site_code, baud)
+    except (LookupError, ValueError, KeyError) as exc:
+        raise click.ClickException(str(exc)) from None
+    db.session.remove()
+    logging.basicConfig(level=logging.INFO)
+    for spec in specs:
+        click.echo(f"{spec.code}: {spec.protocol} {spec.host}:{spec.port}, {len(spec.meters)} meters")
+    run_forever(specs)
+
+
+@demo.command("run")
+@click.option("--port", default=5000, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+def demo_run_command(port: int, host: str):
+    """Serve web + in-process jobs and cron + the meter simulator, all in this process."""
+    app = current_app._get_current_object()
+    if app.config["REDIS_URL"]:
+        raise click.ClickException("demo run uses the in-process queue: unset REDIS_URL")
+    # The demo site's meters on loopback, as real gateways would serve them.
+    SimulatorThread(specs_for_site(db.session, SITE_CODE)).start()
+    InProcessCron(app).start()
+    # Read every meter now rather than at the next minute, so the pages show live state at once.
+    app.extensions["payfirst.dispatcher"].runner.submit(schedule_polls, [])
+    click.echo(f"PayFirst demo on http://{host}:{port}  (Ctrl-C stops)")
+    run_simple(host, port, app, threaded=True, use_reloader=False)
+
+
+def init_app(app: Flask) -> None:
+    """Add the worker's commands to the app's command line."""
+    for command in (worker_command, cron_command, poll_command, simulator_command):
+        app.cli.add_command(command)

@@ -1,0 +1,27 @@
+"""Polling jobs: one job per gateway, enqueued every minute by the cron and at once after any command."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from portal.control.polls import request_poll
+from portal.extensions import db
+from portal.models import Gateway
+from portal.queue.dispatch import release_dedupe
+from worker.jobs.base import job
+from worker.poller import CycleStats, run_cycle
+
+
+@job("polling", timeout=300)
+def poll_gateway_job(gateway_id: int) -> CycleStats:
+    """Poll one gateway now (the cron's minute job, or right after a command)."""
+    release_dedupe(f"poll:{gateway_id}")
+    return run_cycle(db.session, [gateway_id])
+
+
+@job("polling", timeout=60)
+def schedule_polls() -> int:
+    """Enqueue one poll job per gateway; a gateway whose job still waits is not queued twice."""
+    ids = db.session.execute(select(Gateway.id).order_by(Gateway.id)).scalars().all()
+    for gateway_id in ids:
+        request_poll(db.session, gateway_id)
+    return len(ids)

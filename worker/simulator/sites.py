@@ -1,0 +1,70 @@
+"""Build simulator specs for a site, from the database or from an import file."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload
+
+from portal.models import Gateway, Meter, Site, Tariff, TariffVersion
+from portal.sites.importer import read_workbook
+from portal.sites.rows import text
+from worker.simulator.specs import SimGatewaySpec, SimMeterSpec
+
+#: a flat price for meters whose tariff is not known yet (1.0000 yuan)
+DEFAULT_PRICE_E4 = 10_000
+
+
+def specs_for_site(session: Session, site_code: str, baud: int | None = None) -> list[SimGatewaySpec]:
+    """One gateway spec per gateway of the site, with every meter behind it."""
+    site = session.execute(select(Site).where(Site.code == site_code)).scalar_one_or_none()
+    if site is None:
+        raise LookupError(f"no site {site_code!r}")
+    prices = _flat_prices(session, site)
+    specs = []
+    for gw in session.execute(select(Gateway).where(Gateway.site_id == site.id).order_by(Gateway.code)).scalars():
+        meters = session.execute(
+            select(Meter).where(Meter.gateway_id == gw.id).options(joinedload(Meter.account)).order_by(Meter.unit_id)
+        ).scalars()
+        specs.append(SimGatewaySpec(
+            code=gw.code, host=gw.host, port=gw.port, protocol=gw.protocol.value, baud=baud,
+            meters=tuple(_meter_spec(m, prices.get(m.tariff_id or site.default_tariff_id, DEFAULT_PRICE_E4))
+                         for m in meters),
+        ))
+    return specs
+
+
+def specs_from_file(path: str | Path, baud: int | None = None) -> list[SimGatewaySpec]:
+    """Gateway specs straight from an import file (no database needed)."""
+    sheets = read_workbook(path)
+    by_gateway: dict[str, list[SimMeterSpec]] = {}
+    for _, row in sheets.get("meters", ([], []))[1]:
+        by_gateway.setdefault(text(row.get("gateway")), []).append(SimMeterSpec(
+            unit_id=int(row["unit_id"]), profile=text(row["profile"]), kind=text(row.get("kind")) or "electric",
+            control_mode=text(row.get("control_mode")) or "platform", seed=int(row["unit_id"]),
+        ))
+    return [
+        SimGatewaySpec(code=text(row["code"]), host=text(row["host"]), port=int(row["port"]),
+                       protocol=text(row["protocol"]), baud=baud, meters=tuple(by_gateway.get(text(row["code"]), ())))
+        for _, row in sheets.get("gateways", ([], []))[1]
+    ]
+
+
+def _meter_spec(meter: Meter, price_e4: int) -> SimMeterSpec:
+    meter_mode = meter.control_mode.value == "meter"
+    return SimMeterSpec(
+        unit_id=meter.unit_id, profile=meter.profile, kind=meter.kind.value, control_mode=meter.control_mode.value,
+        price_e4=price_e4,
+        # A meter-mode meter starts holding the shop's balance, as if every purchase had been written.
+        remaining_fen=meter.account.balance_fen if meter_mode and meter.account else 0,
+        base_load_w=800 if meter.account else 3_000, seed=meter.id,
+    )
+
+
+def _flat_prices(session: Session, site: Site) -> dict[int, int]:
+    """The latest flat price of each tariff of the site (the simulator's meter-mode price)."""
+    rows = session.execute(
+        select(TariffVersion.tariff_id, TariffVersion.unit_price_e4).join(Tariff)
+        .where(Tariff.site_id == site.id).order_by(TariffVersion.effective_from)
+    ).all()
+    return {tariff_id: price for tariff_id, price in rows}
