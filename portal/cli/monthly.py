@@ -10,10 +10,10 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import AllocationGroup, Site
+from portal.money import format_yuan
 from portal.monthly.allocation import allocate
 from portal.monthly.fees import run_fees
 from portal.monthly.periods import PeriodError, parse_month
-from portal.web.templating import fen_to_yuan
 
 fees = AppGroup("fees", help="Property fee (物业费).")
 
@@ -48,8 +48,8 @@ def fees_run(month: str, sites: tuple[str, ...]):
         raise click.ClickException(str(exc)) from None
     db.session.commit()
     for r in runs:
-        click.echo(f"{r.site_code} {month}: {r.charged} shops charged ¥{fen_to_yuan(r.fee_fen)} "
-                   f"(debited ¥{fen_to_yuan(r.posted_fen)}, fee arrears ¥{fen_to_yuan(r.arrears_fen)})"
+        click.echo(f"{r.site_code} {month}: {r.charged} shops charged ¥{format_yuan(r.fee_fen)} "
+                   f"(debited ¥{format_yuan(r.posted_fen)}, fee arrears ¥{format_yuan(r.arrears_fen)})"
                    + (f", {r.switched} meters off for arrears" if r.switched else ""))
     click.echo(f"{sum(r.charged for r in runs)} shops charged in {time.perf_counter() - began:.2f} s")
 
@@ -74,7 +74,7 @@ def allocate_command(period: str, sites: tuple[str, ...], groups: tuple[str, ...
         raise click.ClickException(str(exc)) from None
     db.session.commit()
     for o in outcomes:
-        detail = {"posted": f"¥{fen_to_yuan(o.total_fen)} over {o.members} shops",
+        detail = {"posted": f"¥{format_yuan(o.total_fen)} over {o.members} shops",
                   "already": "already allocated, nothing posted", "skipped": f"skipped: {o.reason}"}[o.status]
         click.echo(f"{o.group_code} {period}: {detail}", err=o.status == "skipped")
     posted = [o for o in outcomes if o.status == "posted"]

@@ -9,9 +9,9 @@ from flask.cli import AppGroup
 
 from portal.extensions import db
 from portal.models import utcnow
+from portal.money import format_yuan
 from portal.payments import recovery
 from portal.payments.reconciliation import download_bills, reconciliation_report, yesterday
-from portal.web.templating import fen_to_yuan
 
 payments = AppGroup("payments", help="Payment recovery: the open-order sweep and the daily reconciliation.")
 
@@ -56,7 +56,7 @@ def reconcile_command(day: date | None, no_download: bool):
             else:
                 click.echo(f"{source}: {outcome} new bill lines")
     report = reconciliation_report(day)
-    money = lambda fen: "-" if fen is None else f"¥{fen_to_yuan(fen)}"  # noqa: E731
+    money = lambda fen: "-" if fen is None else f"¥{format_yuan(fen)}"  # noqa: E731
     for m in report:
         click.echo(f"{m.kind}\t{m.source}\t{m.out_trade_no}\t{m.platform_trade_no or '-'}\t"
                    f"bill {money(m.bill_fen)}\torder {money(m.order_fen)}\t{m.detail}")

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, contains_eager
 
 from portal.counter.operations import method_of
 from portal.models import Account, EntryKind, LedgerEntry, OrderStatus, PaymentOrder
+from portal.money import yuan
 
 #: ledger kinds the counter reports (the charges of meters, fees and allocation are not sales)
 COUNTER_KINDS = (EntryKind.CASH, EntryKind.REVERSAL, EntryKind.REFUND, EntryKind.SETTLEMENT, EntryKind.TRANSFER)
@@ -112,12 +113,6 @@ def _originals(session: Session, ids: list[int]) -> dict[int, LedgerEntry]:
     if not ids:
         return {}
     return {e.id: e for e in session.scalars(select(LedgerEntry).where(LedgerEntry.id.in_(ids)))}
-
-
-def yuan(fen: int) -> str:
-    """Integer fen as a plain yuan string for the CSV: -1234 -> '-12.34'."""
-    sign = "-" if fen < 0 else ""
-    return f"{sign}{abs(fen) // 100}.{abs(fen) % 100:02d}"
 
 
 def report_csv(report: DailyReport, tz: ZoneInfo) -> str:

@@ -7,9 +7,7 @@ are new entries: nothing here edits or deletes one. Refunds live in `portal.paym
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
-from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
@@ -36,9 +34,9 @@ from portal.models import (
     utcnow,
 )
 from portal.models.meter import SWITCHABLE_PROFILES
+from portal.money import format_yuan
 from portal.payments.credit import after_money_in, cash_recharge
 from portal.payments.orders import PaymentError
-from portal.web.templating import fen_to_yuan
 
 #: how a counter recharge was paid; kept in the entry's key: cash:<method>:<form key>
 METHODS = ("cash", "transfer")
@@ -50,18 +48,6 @@ _FORM_KEY = re.compile(r"[0-9a-f]{32}")
 
 class CounterError(Exception):
     """An operation the counter refuses; the message (translatable) is for the cashier."""
-
-
-def parse_yuan(text: str | None) -> int:
-    """A yuan amount typed by a person ('50', '12.3', '12.34', full-width digits too) as integer fen, exactly.
-
-    ValueError for anything else: signs, exponents, commas (a decimal comma would be a hundredfold error).
-    """
-    text = unicodedata.normalize("NFKC", text or "").strip().replace("¥", "").replace("元", "").strip()
-    match = _YUAN.fullmatch(text)
-    if match is None:
-        raise ValueError(f"not a yuan amount: {text!r}")
-    return int(Decimal(f"{match.group(1)}.{match.group(2) or '0'}").scaleb(2))
 
 
 def business_day(at, tz: ZoneInfo):
@@ -213,7 +199,7 @@ def close_account(session: Session, account: Account, reason: str, actor: str,
                        memo="consumed in the meter (meter mode), by its final reading", actor=actor)
     if payout < 0:
         raise CounterError(_l("The balance is ¥%(owed)s in arrears: collect it with a recharge before closing.",
-                              owed=fen_to_yuan(-payout)))
+                              owed=format_yuan(-payout)))
     settlement = None
     if payout:
         settlement = post_entry(session, account, -payout, EntryKind.SETTLEMENT, f"settlement:{account.id}",
@@ -265,7 +251,7 @@ def transfer_balance(session: Session, source: Account, target: Account, amount_
     done = session.scalar(select(LedgerEntry).where(LedgerEntry.idempotency_key == f"{key}:out"))
     if done is None and amount_fen > source.balance_fen:
         raise CounterError(_l("Only ¥%(balance)s can be transferred.",
-                              balance=fen_to_yuan(max(source.balance_fen, 0))))
+                              balance=format_yuan(max(source.balance_fen, 0))))
     memo = f"{reason[:150]} → {target.code}" if reason else f"→ {target.code}"
     out = post_entry(session, source, -amount_fen, EntryKind.TRANSFER, f"{key}:out", memo=memo, actor=actor)
     into = post_entry(session, target, amount_fen, EntryKind.TRANSFER, f"{key}:in",
@@ -279,4 +265,4 @@ def transfer_balance(session: Session, source: Account, target: Account, amount_
 
 
 __all__ = ["CounterError", "METHODS", "close_account", "counter_recharge", "may_reverse",
-           "parse_yuan", "reverse_entry", "transfer_balance"]
+           "reverse_entry", "transfer_balance"]

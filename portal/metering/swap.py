@@ -6,11 +6,8 @@ into the new one.
 """
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -22,8 +19,7 @@ from portal.metering.billing import bill_deltas
 from portal.metering.cycle import Delta
 from portal.metering.rows import lock_buses
 from portal.models import ControlMode, IntervalReading, Meter, MeterKind, MeterState, utcnow
-
-_READING = re.compile(r"(\d{1,12})(?:\.(\d{1,3}))?")
+from portal.money import parse_units
 
 
 class SwapRefused(Exception):
@@ -32,11 +28,7 @@ class SwapRefused(Exception):
 
 def parse_reading(text: str | None, kind: MeterKind) -> int:
     """A register reading as the meter shows it (kWh with 2 decimals, m³ with 3) in stored units (0.01 kWh, L)."""
-    places = 3 if kind == MeterKind.WATER else 2
-    match = _READING.fullmatch(unicodedata.normalize("NFKC", text or "").strip())
-    if match is None or len(match.group(2) or "") > places:
-        raise ValueError(f"not a reading: {text!r}")
-    return int(Decimal(f"{match.group(1)}.{match.group(2) or '0'}").scaleb(places))
+    return parse_units(text, 3 if kind == MeterKind.WATER else 2, digits=12)
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,6 @@ run's idempotency gate (the ledger key fee:<account>:<YYYY-MM> a second one), so
 """
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -25,6 +23,7 @@ from portal.bulk import insert_rows
 from portal.control.balance import enforce_where_low, trip_threshold
 from portal.ledger.bulk import Movement, add_to_accounts, lock_balances, post_many
 from portal.models import Account, AccountStatus, EntryKind, FeeCharge, Site, utcnow
+from portal.money import format_price
 from portal.monthly.periods import PeriodError, month_bounds
 from portal.settings import business_tz
 
@@ -43,11 +42,6 @@ class FeeRun:
     switched: int = 0      # meters the arrears rule switched off (only under the trip policy)
 
 
-def yuan_e4(value: int) -> str:
-    """0.0001 yuan as a decimal string: 52000 -> '5.2000'."""
-    return f"{value // 10000}.{value % 10000:04d}"
-
-
 def fee_for(rate_e4: int, area_m2: Decimal | None, fixed_fen: int) -> tuple[int, str]:
     """A shop's monthly fee in fen and how it was computed.
 
@@ -60,7 +54,7 @@ def fee_for(rate_e4: int, area_m2: Decimal | None, fixed_fen: int) -> tuple[int,
         return 0, ""
     centi_m2 = int(area_m2 * 100)  # Numeric(10, 2): exact
     fen = (rate_e4 * centi_m2 + 5000) // 10000
-    return fen, f"area {area_m2:.2f} m² × {yuan_e4(rate_e4)}"
+    return fen, f"area {area_m2:.2f} m² × {format_price(rate_e4)}"
 
 
 def split_fee(fee_fen: int, balance_fen: int, trip_point_fen: int, trip_enabled: bool) -> tuple[int, int]:
@@ -147,18 +141,6 @@ class FeeSettingsError(ValueError):
     def __init__(self, code: str, message: str):
         super().__init__(message)
         self.code = code
-
-
-_AMOUNT = re.compile(r"(\d{1,9})(?:\.(\d+))?")
-
-
-def parse_amount(text: str | None, places: int) -> int:
-    """A non-negative decimal typed by a person ('5', '5.25', full-width digits) in units of 10^-places."""
-    text = unicodedata.normalize("NFKC", text or "").strip().replace("¥", "").replace("元", "").strip() or "0"
-    found = _AMOUNT.fullmatch(text)
-    if found is None or len(found.group(2) or "") > places:
-        raise ValueError(f"not an amount with at most {places} decimals: {text!r}")
-    return int(Decimal(text).scaleb(places))
 
 
 def set_fee_settings(session: Session, site: Site, actor: str, *, rate_e4_per_m2: int, fixed_fen: int,

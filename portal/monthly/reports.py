@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from portal.metering.consumption import period_consumption
 from portal.models import Account, EntryKind, FeeCharge, LedgerEntry, Meter
 from portal.models.billing_runs import SPARSE_KINDS
+from portal.money import yuan
 
 #: the report's columns and the entry kinds each one adds up (everything else is "other")
 COLUMNS = {
@@ -105,13 +106,6 @@ def totals(statements: list[Statement]) -> Statement:
             total.by_kind[kind] = total.by_kind.get(kind, 0) + fen
         total.fee_unpaid_fen += s.fee_unpaid_fen
     return total
-
-
-def yuan(fen: int) -> str:
-    """Fen as plain yuan for a spreadsheet: -123456 -> '-1234.56'."""
-    sign = "-" if fen < 0 else ""
-    whole, part = divmod(abs(fen), 100)
-    return f"{sign}{whole}.{part:02d}"
 
 
 def report_csv(statements: list[Statement], headers: dict[str, str]) -> str:

@@ -31,8 +31,8 @@ from portal.models import (
     RefundStatus,
     utcnow,
 )
+from portal.money import format_yuan
 from portal.payments.providers.registry import ChannelUnavailable
-from portal.web.templating import fen_to_yuan
 
 OPEN = (RefundStatus.REQUESTED, RefundStatus.APPROVED)
 
@@ -83,11 +83,11 @@ def _check(session: Session, order: PaymentOrder, amount_fen: int, refund_id: in
         select(func.coalesce(func.sum(Refund.amount_fen), 0))
         .where(Refund.order_id == order.id, Refund.status.in_(OPEN), Refund.id != (refund_id or 0))))
     if amount_fen > left:
-        raise RefundRefused(_l("At most ¥%(left)s of this payment can still be refunded.", left=fen_to_yuan(left)))
+        raise RefundRefused(_l("At most ¥%(left)s of this payment can still be refunded.", left=format_yuan(left)))
     session.refresh(account, ["balance_fen"])
     available = account.balance_fen - _account_open_sum(session, account.id, but=refund_id)
     if amount_fen > available:
-        raise RefundRefused(_l("The balance covers only ¥%(left)s of refunds.", left=fen_to_yuan(max(available, 0))))
+        raise RefundRefused(_l("The balance covers only ¥%(left)s of refunds.", left=format_yuan(max(available, 0))))
 
 
 def request_refund(session: Session, order: PaymentOrder, amount_fen: int, reason: str, actor: str) -> Refund:

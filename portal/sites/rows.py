@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 
 from portal.models import Account, EntryKind, Gateway, LedgerEntry, Meter, Site, Tariff
 from portal.models.meter import PROFILES, PROFILES_WITH_PREPAID, WATER_PROFILES
+from portal.money import format_yuan
 from portal.sites.sheets import OPTIONAL_SHEETS, SHEETS, CellError
-from portal.web.templating import fen_to_yuan
 
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,31}$")
 HOST_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-:]{0,254}$")
@@ -214,7 +214,7 @@ class RowChecker:
             posted = openings.get(r["code"])
             if posted is not None and r["opening_fen"] and posted != r["opening_fen"]:
                 self.error("accounts", r["_row"], "opening_balance",
-                           f"an opening balance of {fen_to_yuan(posted)} was already posted; it is posted once")
+                           f"an opening balance of {format_yuan(posted)} was already posted; it is posted once")
         for sheet in ("gateways", "accounts", "tariffs"):
             for r in out[sheet]:
                 r.pop("_row")

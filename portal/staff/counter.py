@@ -30,6 +30,7 @@ from portal.models import (
     Refund,
     Role,
 )
+from portal.money import parse_yuan
 from portal.payments.providers.registry import available
 from portal.payments.refunds import refundable_fen
 from portal.settings import business_tz
@@ -139,7 +140,7 @@ def counter_recharge(account_id: int):
     """Cash or transfer recharge; a second submit of the same form lands on the same receipt."""
     account = in_scope(Account, account_id)
     try:
-        amount = ops.parse_yuan(request.form.get("amount"))
+        amount = parse_yuan(request.form.get("amount"))
     except ValueError:
         return _back(account, _("Enter the amount in yuan, with at most two decimals (e.g. 200 or 88.50)."))
     try:
@@ -205,7 +206,7 @@ def counter_close(account_id: int):
     remaining = None
     if request.form.get("meter_remaining", "").strip():
         try:
-            remaining = ops.parse_yuan(request.form["meter_remaining"])
+            remaining = parse_yuan(request.form["meter_remaining"])
         except ValueError:
             return _back(account, _("Enter the amount in yuan, with at most two decimals (e.g. 200 or 88.50)."))
     try:
@@ -231,7 +232,7 @@ def counter_transfer(account_id: int):
     if target is None:
         return _back(source, _("No account with that code at this site."))
     try:
-        amount = ops.parse_yuan(request.form.get("amount"))
+        amount = parse_yuan(request.form.get("amount"))
         out, _into = ops.transfer_balance(db.session, source, target, amount, request.form.get("reason", "").strip(),
                                           current_user.actor, request.form.get("key", ""))
     except ValueError:
@@ -254,7 +255,7 @@ def counter_replace_meter(meter_id: int):
     try:
         final = swap.parse_reading(request.form.get("final_reading"), meter.kind)
         start = swap.parse_reading(request.form.get("new_reading") or "0", meter.kind)
-        remaining = ops.parse_yuan(request.form["remaining"]) if request.form.get("remaining", "").strip() else None
+        remaining = parse_yuan(request.form["remaining"]) if request.form.get("remaining", "").strip() else None
     except ValueError:
         return _back(account, _("Readings are numbers as the meter shows them; amounts are yuan."))
     try:

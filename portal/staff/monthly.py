@@ -26,8 +26,9 @@ from portal.models import (
     allocation_sources,
     utcnow,
 )
+from portal.money import parse_units
 from portal.monthly.allocation import breakdown
-from portal.monthly.fees import FeeSettingsError, parse_amount, set_fee_settings, yuan_e4
+from portal.monthly.fees import FeeSettingsError, set_fee_settings
 from portal.monthly.periods import PeriodError, month_bounds, month_of, previous_month
 from portal.monthly.reports import COLUMNS, line_loss, monthly_report, report_csv, totals
 from portal.settings import business_tz
@@ -49,12 +50,6 @@ COLUMN_LABELS = {
 def allocation_breakdown(account_id: int) -> list:
     """The shop's latest common-area split (tenant page partial); app-wide so the tenant templates see it."""
     return breakdown(db.session, account_id)
-
-
-@bp.app_template_filter("yuan_e4")
-def yuan_e4_filter(value: int) -> str:
-    """A price in 0.0001 yuan: 52000 -> '5.2000'."""
-    return yuan_e4(int(value))
 
 
 @bp.app_template_global()
@@ -154,8 +149,8 @@ def billing_fee_settings(site_id: int):
         abort(404)
     error = None
     try:
-        rate = parse_amount(request.form.get("rate"), 4)
-        fixed = parse_amount(request.form.get("fixed"), 2)
+        rate = parse_units(request.form.get("rate"), 4, blank=0)
+        fixed = parse_units(request.form.get("fixed"), 2, blank=0)
         changed = set_fee_settings(db.session, site, current_user.actor, rate_e4_per_m2=rate, fixed_fen=fixed,
                                    trip_enabled=request.form.get("policy") == "trip",
                                    warning_acknowledged=request.form.get("acknowledge") == "yes")

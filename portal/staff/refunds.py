@@ -10,9 +10,10 @@ from sqlalchemy import case, select
 from sqlalchemy.orm import joinedload
 
 from portal.counter.daily_report import daily_report, report_csv
-from portal.counter.operations import business_day, parse_yuan
+from portal.counter.operations import business_day
 from portal.extensions import db
 from portal.models import Account, PaymentOrder, Refund, RefundStatus, Role, Site, utcnow
+from portal.money import parse_yuan
 from portal.payments import refunds as flow
 from portal.settings import business_tz
 from portal.staff.blueprint import bp

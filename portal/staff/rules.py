@@ -5,10 +5,7 @@ section's partial, a plain form post gets a redirect to the page (and a flash me
 """
 from __future__ import annotations
 
-import re
-import unicodedata
 from datetime import date, timedelta
-from decimal import Decimal
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -30,23 +27,17 @@ from portal.control.calendar import (
 )
 from portal.extensions import db
 from portal.models import Account, Role, Site, utcnow
+from portal.money import parse_yuan
 from portal.staff.blueprint import bp
 from portal.web.access import require_role, scope_to_sites
 from portal.web.templating import render_page_or_partial
 
-_YUAN = re.compile(r"(\d{1,9})(?:\.(\d{1,2}))?")
 SECTIONS = {"safeguards", "windows", "calendar", "exempt"}
 
 
 def yuan_to_fen(text: str | None, *, blank: int | None = 0) -> int | None:
     """A yuan amount typed by a manager as integer fen (exact; blank gives `blank`); ValueError otherwise."""
-    text = unicodedata.normalize("NFKC", text or "").strip().removeprefix("¥")
-    if not text:
-        return blank
-    match = _YUAN.fullmatch(text)
-    if match is None:
-        raise ValueError(text)
-    return int(Decimal(f"{match.group(1)}.{match.group(2) or '0'}").scaleb(2))
+    return blank if not (text or "").strip() else parse_yuan(text)
 
 
 def _site(site_id: int) -> Site:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import selectinload
 
 from portal.extensions import db
 from portal.models import Meter, Role, Site, Tariff, TariffKind, utcnow
+from portal.money import format_price
 from portal.settings import business_tz
 from portal.staff.blueprint import bp
 from portal.tariffs.admin import (
@@ -23,7 +24,6 @@ from portal.tariffs.admin import (
     add_version,
     assign_meter_tariff,
     create_tariff,
-    e4_text,
     limit_to_units,
     local_to_utc,
     set_site_default,
@@ -64,7 +64,7 @@ def _context(site: Site, errors: dict | None = None, message: str | None = None,
     ).scalars().all()
     return dict(
         site=site, tariffs=tariffs, by_id={t.id: t for t in tariffs}, overrides=overrides,
-        states={t.id: version_state(t, now) for t in tariffs}, e4=e4_text, periods=PERIODS,
+        states={t.id: version_state(t, now) for t in tariffs}, e4=format_price, periods=PERIODS,
         max_periods=MAX_PERIODS, max_tiers=MAX_TIERS, tz=business_tz(), errors=errors or {}, message=message,
         form=form if form is not None else {})
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import datetime, timezone
-from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _
@@ -22,14 +21,13 @@ from sqlalchemy.orm import Session
 
 from portal.audit import audit
 from portal.models import Meter, Site, Tariff, TariffKind, TariffVersion, utcnow
+from portal.money import parse_price, parse_units
 from portal.tariffs.pricing import PERIODS, TariffError, Version, validate
 
 MAX_PERIODS = 8
 MAX_TIERS = 8
 _CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
 _HHMM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)|24:00")
-_YUAN_E4 = re.compile(r"(\d{1,7})(?:\.(\d{1,4}))?")
-_KWH = re.compile(r"(\d{1,9})(?:\.(\d{1,2}))?")
 
 
 class TariffAdminError(TariffError):
@@ -44,31 +42,27 @@ def _clean(text: str | None) -> str:
 
 def yuan_to_e4(text: str | None) -> int:
     """A price in yuan with at most four decimals as integer 0.0001 yuan: '0.6523' -> 6523 (exact)."""
-    value = _clean(text).removeprefix("¥")
-    match = _YUAN_E4.fullmatch(value)
-    if match is None:
-        raise TariffAdminError(_("Prices are yuan with at most four decimals, such as 0.6523."))
-    return int(Decimal(f"{match.group(1)}.{match.group(2) or '0'}").scaleb(4))
+    try:
+        return parse_price(text)
+    except ValueError:
+        raise TariffAdminError(_("Prices are yuan with at most four decimals, such as 0.6523.")) from None
 
 
 def kwh_to_units(text: str | None) -> int:
     """A monthly limit in kWh (at most two decimals) as 0.01 kWh units: '200' -> 20000."""
-    match = _KWH.fullmatch(_clean(text))
-    if match is None:
-        raise TariffAdminError(_("Tier limits are kWh with at most two decimals."))
-    return int(Decimal(f"{match.group(1)}.{match.group(2) or '0'}").scaleb(2))
-
-
-_M3 = re.compile(r"(\d{1,9})(?:\.(\d{1,3}))?")
+    try:
+        return parse_units(text, 2)
+    except ValueError:
+        raise TariffAdminError(_("Tier limits are kWh with at most two decimals.")) from None
 
 
 def limit_to_units(text: str | None, medium: str) -> int:
     """A monthly tier limit in the meter's own unit: kWh -> 0.01 kWh (x100), m³ -> litres (x1000)."""
     if medium == "water":
-        match = _M3.fullmatch(_clean(text))
-        if match is None:
-            raise TariffAdminError(_("Tier limits for water are m³ with at most three decimals."))
-        return int(Decimal(f"{match.group(1)}.{match.group(2) or '0'}").scaleb(3))
+        try:
+            return parse_units(text, 3)
+        except ValueError:
+            raise TariffAdminError(_("Tier limits for water are m³ with at most three decimals.")) from None
     return kwh_to_units(text)
 
 
@@ -84,14 +78,6 @@ def local_to_utc(text: str | None, tz: ZoneInfo) -> datetime | None:
     if naive.tzinfo is not None:
         return naive.astimezone(timezone.utc)
     return naive.replace(tzinfo=tz).astimezone(timezone.utc)
-
-
-def e4_text(e4: int | None) -> str:
-    """0.0001 yuan as a yuan string with four decimals: 6523 -> '0.6523'."""
-    if e4 is None:
-        return "—"
-    whole, part = divmod(int(e4), 10_000)
-    return f"{whole}.{part:04d}"
 
 
 # -- the changes -----------------------------------------------------------------------------------
@@ -275,5 +261,5 @@ def _message(text: str) -> str:
     }.get(text, text)
 
 
-__all__ = ["TariffAdminError", "add_version", "assign_meter_tariff", "create_tariff", "e4_text", "kwh_to_units", "set_site_default",
+__all__ = ["TariffAdminError", "add_version", "assign_meter_tariff", "create_tariff", "kwh_to_units", "set_site_default",
            "local_to_utc", "version_state", "yuan_to_e4"]

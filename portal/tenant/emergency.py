@@ -9,10 +9,10 @@ from flask_login import current_user
 from portal.control.emergency import EmergencyRefused, emergency_limit, emergency_refusal, take_emergency_credit
 from portal.extensions import db
 from portal.models import Account
+from portal.money import format_yuan
 from portal.tenant.blueprint import bp
 from portal.tenant.shop import account as show_account
 from portal.web.access import tenant_can_see
-from portal.web.templating import fen_to_yuan
 
 #: what the tenant is told when the rules refuse (balance_high is worded with the limit in the partial)
 REFUSED = {
@@ -45,7 +45,7 @@ def take_emergency(account_id: int):
     else:
         db.session.commit()
         message = _("Emergency credit of ¥%(amount)s added: it is repaid first from your next payment.",
-                    amount=fen_to_yuan(entry.amount_fen))
+                    amount=format_yuan(entry.amount_fen))
         category = "info"
     if request.headers.get("HX-Request") == "true":
         g.emergency_message, g.emergency_category = message, category

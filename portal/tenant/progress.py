@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal.counter.operations import parse_yuan
 from portal.models import CommandStatus, ControlCommand, ControlMode, OrderStatus, PaymentOrder, Supply, utcnow
 from portal.models.meter import SWITCHABLE_PROFILES
+from portal.money import parse_yuan
 from portal.settings import current
 
 #: the amount chips, in fen (50, 100, 200, 500 yuan)

@@ -18,13 +18,14 @@ from sqlalchemy.orm import joinedload, selectinload
 from portal.audit import audit
 from portal.extensions import db, limiter
 from portal.models import Account, AccountStatus, AuditEntry, Meter, OrderStatus, PaymentOrder
+from portal.money import format_yuan
 from portal.payments.orders import PaymentError, create_order
 from portal.payments.providers.registry import ChannelUnavailable, available, start_payment
 from portal.settings import current, public_url
 from portal.tenant.blueprint import bp, is_own, own_account
 from portal.tenant.days import days_context
 from portal.tenant.progress import PRESETS_FEN, AmountError, in_wechat, order_progress, parse_amount, pay_options
-from portal.web.templating import fen_to_yuan, render_page_or_partial
+from portal.web.templating import render_page_or_partial
 
 CHANNEL_LABELS = {
     "wechat_jsapi": _l("WeChat Pay"), "wechat_native": _l("WeChat Pay QR code"), "alipay_wap": _l("Alipay"),
@@ -37,8 +38,8 @@ def _amount_message(code: str) -> str:
     return {
         "choose": _("Choose an amount."),
         "format": _("Enter the amount in yuan, with at most two decimals (e.g. 200 or 88.50)."),
-        "too_small": _("The smallest payment is ¥%(min)s.", min=fen_to_yuan(limits.min_fen)),
-        "too_large": _("The largest payment is ¥%(max)s.", max=fen_to_yuan(limits.max_fen)),
+        "too_small": _("The smallest payment is ¥%(min)s.", min=format_yuan(limits.min_fen)),
+        "too_large": _("The largest payment is ¥%(max)s.", max=format_yuan(limits.max_fen)),
     }[code]
 
 
@@ -80,7 +81,7 @@ def pay(account_id: int):
         return _refuse(acct, _("This account is closed."), chosen, custom)
     cap = acct.site.max_balance_fen
     if cap is not None and acct.balance_fen + amount > cap:
-        return _refuse(acct, _("The balance may not exceed ¥%(cap)s; choose a smaller amount.", cap=fen_to_yuan(cap)),
+        return _refuse(acct, _("The balance may not exceed ¥%(cap)s; choose a smaller amount.", cap=format_yuan(cap)),
                        chosen, custom)
     openid = current_user.wechat_openid or ""
     try:

@@ -8,17 +8,9 @@ from flask_babel import format_datetime, get_locale
 
 from portal.control.commands import may_command
 from portal.models.meter import SWITCHABLE_PROFILES
+from portal.money import format_price, format_yuan, yuan
 from portal.settings import business_tz
 from portal.web.labels import label
-
-
-def fen_to_yuan(fen: int | None) -> str:
-    """Integer fen as a yuan string with two decimals: -1234 -> '-12.34' (no float involved)."""
-    if fen is None:
-        return "—"
-    sign = "-" if fen < 0 else ""
-    whole, part = divmod(abs(int(fen)), 100)
-    return f"{sign}{whole:,}.{part:02d}"
 
 
 def hundredths(value: int | None) -> str:
@@ -47,7 +39,9 @@ def render_page_or_partial(template: str, partial: str, **context):
 
 def init_app(app: Flask) -> None:
     """Register filters and globals."""
-    app.jinja_env.filters["yuan"] = fen_to_yuan
+    app.jinja_env.filters["yuan"] = format_yuan
+    app.jinja_env.filters["yuan_plain"] = yuan
+    app.jinja_env.filters["yuan_e4"] = format_price
     app.jinja_env.filters["hundredths"] = hundredths
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.globals["label"] = label

@@ -82,20 +82,6 @@ def credited_order(account, amount_fen=5_000, channel="alipay_wap") -> PaymentOr
     return order
 
 
-# --- amounts --------------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("text, fen", [("200", 20_000), ("200.5", 20_050), ("0.01", 1), ("88.88", 8_888),
-                                       ("１２.３４", 1_234), ("19.99", 1_999), ("0.29", 29)])
-def test_yuan_typed_at_the_counter_becomes_exact_fen(text, fen):
-    assert ops.parse_yuan(text) == fen
-
-
-@pytest.mark.parametrize("text", ["", "abc", "-5", "1e3", "12,50", "1.234", ".5", "NaN", "inf", "1 000", "0x1F"])
-def test_nonsense_yuan_is_refused(text):
-    with pytest.raises(ValueError):
-        ops.parse_yuan(text)
-
-
 # --- recharge and receipt ---------------------------------------------------------------------------------
 
 def test_a_cash_recharge_posts_once_and_prints_a_receipt(client, staff, shop):

@@ -11,11 +11,9 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import re
 import zipfile
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
-from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from urllib.error import URLError
@@ -31,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from portal import settings
 from portal.models import Channel, NotifyOutcome, PaymentNotification, PaymentOrder
+from portal.money import fen_to_yuan, yuan_to_fen
 from portal.payments.notify import RAW_LIMIT, VerifiedPayment, accept_payment
 from portal.payments.providers.registry import ChannelUnavailable, register
 from portal.settings import AlipaySettings, public_url
@@ -44,7 +43,6 @@ NOTIFY_FIELDS = ("app_id", "out_trade_no", "trade_no", "total_amount", "trade_st
 #: Alipay writes every time in Beijing time, whatever TZ_BUSINESS says
 ALIPAY_TZ = ZoneInfo("Asia/Shanghai")
 BILL_LIMIT = 64 * 1024 * 1024
-_YUAN = re.compile(r"(-?)([0-9]{1,12})(?:\.([0-9]{1,2}))?")
 
 
 class AlipayConfigError(ChannelUnavailable):
@@ -61,24 +59,6 @@ class AlipayError(Exception):
 
 class InvalidNotify(Exception):
     """An unsigned, badly signed or malformed notify: rejected, nothing recorded."""
-
-
-# --- money ------------------------------------------------------------------------------------------
-
-def fen_to_yuan(fen: int) -> str:
-    """Integer fen as Alipay's amount string: 1234 -> '12.34' (no float involved)."""
-    if type(fen) is not int or fen < 0:
-        raise ValueError(f"an amount toward Alipay must be a non-negative integer of fen, got {fen!r}")
-    return f"{fen // 100}.{fen % 100:02d}"
-
-
-def yuan_to_fen(text: str, signed: bool = False) -> int:
-    """Alipay's yuan string as integer fen, exactly; ValueError for anything but 0-2 decimal places."""
-    match = _YUAN.fullmatch(text) if isinstance(text, str) else None
-    if match is None or (match.group(1) and not signed):
-        raise ValueError(f"not a yuan amount: {text!r}")
-    fen = int(Decimal(match.group(2) + "." + (match.group(3) or "0")).scaleb(2))
-    return -fen if match.group(1) else fen
 
 
 def _beijing(text: str | None) -> datetime | None:

@@ -21,7 +21,8 @@ from flask import current_app, has_app_context
 
 from portal import settings
 from portal.models import PaymentOrder, utcnow
-from portal.payments.providers.alipay import ALIPAY_TZ, AlipayConfig, fen_to_yuan, read_key
+from portal.money import fen_to_yuan
+from portal.payments.providers.alipay import ALIPAY_TZ, AlipayConfig, read_key
 from portal.payments.providers.registry import register
 from portal.settings import public_url
 

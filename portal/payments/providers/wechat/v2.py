@@ -11,7 +11,6 @@ import hmac
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
 import qrcode
@@ -22,10 +21,11 @@ from wechatpy.exceptions import WeChatPayException
 from wechatpy.pay import WeChatPay
 from wechatpy.pay.utils import calculate_signature
 
-from portal.settings import current, public_url
+from portal import money
 from portal.models import PaymentOrder
 from portal.payments.notify import VerifiedPayment
 from portal.payments.orders import PaymentError
+from portal.settings import current, public_url
 
 NOTIFY_PATH = "/pay/wechat/notify"
 #: WeChat Pay states every time in Beijing time, whatever the site's business time zone
@@ -360,9 +360,6 @@ def parse_bill(text: str, bill_date: date) -> list[dict]:
 def yuan_to_fen(text: str | None) -> int:
     """A bill amount like "12.34" as 1234 fen, exactly; WeChatPayError for anything else."""
     try:
-        fen = Decimal((text or "").strip()) * 100
-    except InvalidOperation:
-        raise WeChatPayError(f"bill amount {text!r} is not a number") from None
-    if not fen.is_finite() or fen != fen.to_integral_value():
-        raise WeChatPayError(f"bill amount {text!r} is not a whole number of fen")
-    return int(fen)
+        return money.yuan_to_fen((text or "").strip())
+    except ValueError:
+        raise WeChatPayError(f"bill amount {text!r} is not a whole number of fen") from None

@@ -27,7 +27,6 @@ import requests
 from wechatpayv3 import WeChatPay, WeChatPayType
 from wechatpayv3.utils import aes_decrypt, load_public_key, rsa_verify
 
-from portal.settings import current, public_url
 from portal.models import PaymentOrder
 from portal.payments.notify import VerifiedPayment
 from portal.payments.orders import PaymentError
@@ -45,6 +44,7 @@ from portal.payments.providers.wechat.v2 import (
     parse_bill,
     qr_svg,
 )
+from portal.settings import current
 
 NOTIFY_PATH = "/pay/wechat/v3/notify"
 SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
