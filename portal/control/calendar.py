@@ -23,6 +23,7 @@ from datetime import date, datetime
 from typing import NamedTuple
 
 import chinese_calendar
+from chinese_calendar.constants import Holiday, holidays, workdays
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
@@ -191,8 +192,6 @@ def national_days(year: int) -> list[NationalDay]:
     """The year's statutory holidays and make-up workdays (empty when the library has no data)."""
     if not calendar_known(year):
         return []
-    from chinese_calendar.constants import Holiday, holidays, workdays
-
     zh = {h.value: h.chinese for h in Holiday}
     rows = [NationalDay(d, HOLIDAY, n, zh.get(n, n)) for d, n in holidays.items() if d.year == year]
     rows += [NationalDay(d, WORKDAY, n, zh.get(n, n)) for d, n in workdays.items() if d.year == year]

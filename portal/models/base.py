@@ -5,6 +5,7 @@ import enum
 from datetime import datetime, timezone
 
 from sqlalchemy import BigInteger, DateTime, Enum, Integer, MetaData, TypeDecorator
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry
 
 # Stable constraint names make Alembic migrations reproducible on every database.
@@ -76,7 +77,5 @@ class CreatedMixin:
 
 def upsert_insert(session, table):
     """An INSERT that can say ON CONFLICT DO NOTHING on PostgreSQL and on SQLite (the demo) alike."""
-    from sqlalchemy.dialects import postgresql, sqlite
-
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     return dialect.insert(table)
