@@ -56,6 +56,11 @@ class _Env:
         except ValueError:
             raise SettingsError(f"{name} must be a number, got {raw!r}") from None
 
+    def by_prefix(self, prefix: str) -> tuple[tuple[str, str], ...]:
+        """(suffix in lower case, value) of every set variable named PREFIX<SUFFIX>, sorted."""
+        return tuple(sorted((name.removeprefix(prefix).lower(), value.strip()) for name, value in self.environ.items()
+                            if name.startswith(prefix) and len(name) > len(prefix) and value.strip()))
+
     def flag(self, name: str) -> bool | None:
         """1/true/yes/on, 0/false/no/off, or None when unset."""
         raw = self.str(name)
@@ -68,8 +73,8 @@ class CoreSettings:
 
     database_url: str
     redis_url: str | None
-    secret_key: str
-    public_base_url: str
+    secret_key: str = field(repr=False)
+    public_base_url: str = "http://127.0.0.1:5000"
     tz_business: str = DEFAULT_TZ
 
     @property
@@ -135,10 +140,10 @@ class WeChatSettings:
     PRODUCTION_PAY_API = "https://api.mch.weixin.qq.com"
 
     app_id: str | None = None
-    app_secret: str | None = None
+    app_secret: str | None = field(default=None, repr=False)
     mch_id: str | None = None
-    api_key: str | None = None
-    apiv3_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    apiv3_key: str | None = field(default=None, repr=False)
     mch_private_key_file: str | None = None
     mch_cert_serial: str | None = None
     mch_cert_file: str | None = None
@@ -147,6 +152,8 @@ class WeChatSettings:
     pay_api_base: str = PRODUCTION_PAY_API
     api_base: str | None = None
     open_base: str | None = None
+    #: template message ids by event (WECHAT_TEMPLATE_<EVENT>), event names lower-case
+    templates: tuple[tuple[str, str], ...] = ()
 
     def _value(self, variable: str) -> str | None:
         return getattr(self, variable.removeprefix("WECHAT_").lower())
@@ -174,15 +181,20 @@ class WeChatSettings:
 
 @dataclass(frozen=True)
 class SmsSettings:
-    """How texts leave: `log` (only logged), `aliyun` (Aliyun SMS) or `modem` (a GSM modem)."""
+    """How texts leave: the backends in the order they are tried (`log`, `aliyun`, `modem`) and their settings."""
 
-    backend: str = "log"
+    BACKENDS = ("log", "aliyun", "modem")
+
+    backends: tuple[str, ...] = ("log",)
     aliyun_access_key_id: str | None = None
     aliyun_access_key_secret: str | None = field(default=None, repr=False)
     aliyun_sign_name: str | None = None
-    aliyun_template_low_balance: str | None = None
-    modem_port: str | None = None
+    #: Aliyun template codes by event (ALIYUN_SMS_TEMPLATE_<EVENT>), event names lower-case
+    aliyun_templates: tuple[tuple[str, str], ...] = ()
+    aliyun_endpoint: str | None = None
+    modem_device: str | None = None
     modem_baud: int = 115_200
+    modem_pin: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -257,18 +269,20 @@ def _wechat(env: _Env) -> WeChatSettings:
              "mch_cert_file", "pay_public_key_file", "pay_public_key_id", "api_base", "open_base")
     values = {name: env.str(f"WECHAT_{name.upper()}") for name in names}
     base = env.str("WECHAT_PAY_API_BASE", WeChatSettings.PRODUCTION_PAY_API).rstrip("/")
-    return WeChatSettings(pay_api_base=base, **values)
+    return WeChatSettings(pay_api_base=base, templates=env.by_prefix("WECHAT_TEMPLATE_"), **values)
 
 
 def _sms(env: _Env) -> SmsSettings:
-    backend = env.str("SMS_BACKEND", "log")
-    if backend not in ("log", "aliyun", "modem"):
-        raise SettingsError(f"SMS_BACKEND must be log, aliyun or modem, got {backend!r}")
-    return SmsSettings(backend=backend, aliyun_access_key_id=env.str("ALIYUN_SMS_ACCESS_KEY_ID"),
+    backends = tuple(b.strip() for b in env.str("SMS_BACKEND", "log").split(",") if b.strip())
+    unknown = [b for b in backends if b not in SmsSettings.BACKENDS]
+    if unknown or not backends:
+        raise SettingsError(f"SMS_BACKEND lists log, aliyun or modem (comma-separated), got {unknown or backends}")
+    return SmsSettings(backends=backends, aliyun_access_key_id=env.str("ALIYUN_SMS_ACCESS_KEY_ID"),
                        aliyun_access_key_secret=env.str("ALIYUN_SMS_ACCESS_KEY_SECRET"),
                        aliyun_sign_name=env.str("ALIYUN_SMS_SIGN_NAME"),
-                       aliyun_template_low_balance=env.str("ALIYUN_SMS_TEMPLATE_LOW_BALANCE"),
-                       modem_port=env.str("SMS_MODEM_PORT"), modem_baud=env.int("SMS_MODEM_BAUD", 115_200))
+                       aliyun_templates=env.by_prefix("ALIYUN_SMS_TEMPLATE_"),
+                       aliyun_endpoint=env.str("ALIYUN_SMS_ENDPOINT"), modem_device=env.str("SMS_MODEM_DEVICE"),
+                       modem_baud=env.int("SMS_MODEM_BAUD", 115_200), modem_pin=env.str("SMS_MODEM_PIN"))
 
 
 def _polling(env: _Env) -> PollingSettings:
