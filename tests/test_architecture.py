@@ -1,5 +1,5 @@
 """The walls import-linter cannot state: no import cycles, every function-level import explained, no request in
-the domain.
+the domain, and the walls again at run time (where a parent package's __init__ runs too).
 
 The walls between packages themselves are the import-linter contracts in pyproject.toml (`lint-imports`, run by
 `make test` before pytest). What crosses the walls by name (jobs, meter profiles) is tests/test_contracts.py.
@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import ast
 import io
+import json
+import subprocess
+import sys
 import tokenize
 from pathlib import Path
 
@@ -256,3 +259,83 @@ def test_a_request_in_the_domain_is_seen(source):
 
 def test_current_app_is_not_a_request():
     assert request_uses("from flask import current_app, has_app_context\nimport flask\nflask.g\n") == []
+
+
+
+# --- the walls at run time -----------------------------------------------------------------------------------
+# import-linter follows import statements; Python also runs every parent package's __init__ on the way to a
+# module (`from portal.cli.demo import demo` runs portal/cli/__init__.py). So each wall is checked once more
+# here: a fresh interpreter imports every module on one side and must not have loaded any on the other.
+
+VIEWS = ("portal.auth", "portal.tenant", "portal.staff", "portal.pay", "portal.api", "portal.web")
+
+#: (sources, what importing them must not load, modules left out) by the import-linter contract's id
+RUNTIME_WALLS = {
+    "domain-no-views": ([f"portal.{d}" for d in DOMAIN], (*VIEWS, "portal.cli", "worker", "pymodbus"), ()),
+    "notify-no-meters": (["portal.pay", "portal.payments"], ("portal.metering", "worker", "pymodbus"), ()),
+    "simulator-independent": (["worker.simulator"], (
+        "worker.meters", "worker.poller", "worker.buses", "worker.relays", "pymodbus"), ()),
+    "worker-no-pages": (["worker"], VIEWS, ("worker.cli",)),
+    "portal-no-worker": (["portal"], ("worker",), ()),
+}
+
+_LOADER = """
+import importlib, json, sys
+modules, forbidden = json.loads(sys.argv[1]), tuple(json.loads(sys.argv[2]))
+def loaded():
+    return {m for m in sys.modules if any(m == f or m.startswith(f + ".") for f in forbidden)}
+found, before = {}, loaded()
+for name in modules:
+    importlib.import_module(name)
+    now = loaded()
+    if now - before:
+        found[name] = sorted(now - before)
+    before = now
+print(json.dumps(found))
+"""
+
+
+def modules_under(packages: list[str], but: tuple[str, ...] = ()) -> list[str]:
+    """Every module of `packages` (from their files), but those in `but`."""
+    names = []
+    for package in packages:
+        for path in sorted((ROOT / Path(*package.split("."))).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            if not any(name == b or name.startswith(b + ".") for b in but):
+                names.append(name)
+    return names
+
+
+def loaded_across(modules: list[str], forbidden: tuple[str, ...]) -> dict[str, list[str]]:
+    """Import `modules` in order in a fresh interpreter: the forbidden modules each one loaded first."""
+    assert modules
+    done = subprocess.run([sys.executable, "-c", _LOADER, json.dumps(modules), json.dumps(forbidden)],
+                          check=False, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def report(found: dict[str, list[str]]) -> str:
+    return "loaded across the wall (`python -X importtime -c 'import MODULE'` shows the way):\n" + "\n".join(
+        f"    {name}: {', '.join(mods[:5])}{' ...' if len(mods) > 5 else ''}" for name, mods in found.items())
+
+
+@pytest.mark.parametrize("wall", RUNTIME_WALLS)
+def test_importing_one_side_of_a_wall_loads_nothing_of_the_other(wall):
+    sources, forbidden, but = RUNTIME_WALLS[wall]
+    found = loaded_across(modules_under(sources, but), forbidden)
+    assert not found, report(found)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "worker/cli.py:17 imports portal.cli.demo, so portal/cli/__init__.py:6 imports portal.cli.admin, whose line 11 "
+    "imports portal.api.tokens, so portal/api/__init__.py:6 loads the whole API blueprint"))
+def test_the_worker_command_line_loads_no_page():
+    found = loaded_across(["worker.cli"], VIEWS)
+    assert not found, report(found)
+
+
+def test_the_run_time_check_sees_a_parent_package_import():
+    found = loaded_across(["portal.cli.demo"], ("portal.api",))
+    assert "portal.api.tokens" in found.get("portal.cli.demo", [])
