@@ -46,7 +46,9 @@ demo: install
 	$(FLASK) demo seed
 	$(FLASK) demo run --port $(PORT)
 
+# The walls first (the import-linter contracts in pyproject.toml): a broken one fails the build before pytest.
 test: install browser
+	$(BIN)/lint-imports
 	$(BIN)/python scripts/test_services.py -- $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # wrk drives the notify benchmark; Debian's package, like Chromium.
