@@ -33,8 +33,6 @@ KNOWN_CYCLES = {
 _PAYMENTS_REWRITE = "portal/payments is being rewritten (the Provider protocol): say why at each import"
 #: files with function-level imports that say nothing about why today (outside the change that added this test)
 KNOWN_UNEXPLAINED = {
-    "portal/control/calendar.py": "national_days imports chinese_calendar.constants without a comment",
-    "portal/models/base.py": "upsert_insert imports sqlalchemy.dialects without a comment",
     "portal/payments/notify.py": _PAYMENTS_REWRITE,
     "portal/payments/providers/alipay.py": _PAYMENTS_REWRITE,
     "portal/payments/providers/sandbox.py": _PAYMENTS_REWRITE,
@@ -328,9 +326,6 @@ def test_importing_one_side_of_a_wall_loads_nothing_of_the_other(wall):
     assert not found, report(found)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "worker/cli.py:17 imports portal.cli.demo, so portal/cli/__init__.py:6 imports portal.cli.admin, whose line 11 "
-    "imports portal.api.tokens, so portal/api/__init__.py:6 loads the whole API blueprint"))
 def test_the_worker_command_line_loads_no_page():
     found = loaded_across(["worker.cli"], VIEWS)
     assert not found, report(found)

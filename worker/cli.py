@@ -14,7 +14,6 @@ from rq import Queue, SimpleWorker
 from sqlalchemy import select
 from werkzeug.serving import run_simple
 
-from portal.cli.demo import demo
 from portal.extensions import db
 from portal.models import Gateway
 from portal.queue.dispatch import redis_connection
@@ -93,7 +92,7 @@ def simulator_command(site_code: str | None, path: str | None, baud: int | None)
     run_forever(specs)
 
 
-@demo.command("run")
+@click.command("run")
 @click.option("--port", default=5000, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
 def demo_run_command(port: int, host: str):
@@ -111,6 +110,8 @@ def demo_run_command(port: int, host: str):
 
 
 def init_app(app: Flask) -> None:
-    """Add the worker's commands to the app's command line."""
+    """Add the worker's commands to the app's command line, and `run` to the portal's `demo` group."""
     for command in (worker_command, cron_command, poll_command, simulator_command):
         app.cli.add_command(command)
+    # Found on the app rather than imported: importing portal.cli would load every blueprint into the worker.
+    app.cli.commands["demo"].add_command(demo_run_command)

@@ -1,7 +1,7 @@
 """The queues and the jobs that domain code asks for by name.
 
 Domain code never imports the worker (which imports drivers and Modbus): it enqueues a `JobRef` from
-this list. The contract test `tests/queue/test_job_names.py` checks that every name resolves to a job of
+this list. The contract test `tests/test_contracts.py` checks that every name resolves to a job of
 `worker.jobs` on the queue written here.
 """
 from __future__ import annotations

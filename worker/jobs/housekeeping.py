@@ -1,4 +1,4 @@
-"""Jobs of general housekeeping; domain jobs live beside their feature (poller, payments...)."""
+"""Housekeeping jobs: the outbox sweep, which hands over rows left pending."""
 from __future__ import annotations
 
 from flask import current_app
