@@ -2,11 +2,11 @@
 loss of master meters, and the monthly report (HTML and CSV).
 
 Views stay thin: the rules are in portal.monthly.fees, portal.monthly.allocation and portal.monthly.reports. Every page is
-scoped to the user's sites (g.site_ids); a row of another site is a 404.
+scoped to the user's sites (portal.web.access); a row of another site is a 404.
 """
 from __future__ import annotations
 
-from flask import abort, flash, g, make_response, redirect, render_template, request, url_for
+from flask import abort, make_response, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -20,53 +20,27 @@ from portal.models import (
     AllocationMember,
     AllocationRun,
     FeeCharge,
-    Role,
     Site,
     Tariff,
     allocation_sources,
     utcnow,
 )
 from portal.money import parse_units
-from portal.monthly.allocation import breakdown
 from portal.monthly.fees import FeeSettingsError, set_fee_settings
 from portal.monthly.periods import PeriodError, month_bounds, month_of, previous_month
 from portal.monthly.reports import COLUMNS, line_loss, monthly_report, report_csv, totals
 from portal.settings import business_tz
 from portal.staff.blueprint import bp
-from portal.web.access import require_role
-from portal.web.templating import render_page_or_partial
+from portal.web.access import require_area, scoped, scoped_or_404
+from portal.web.htmx import answer_form, render
 
 REPORT_PAGE = 200
-METHOD_LABELS = {"fixed": _l("fixed shares"), "area": _l("floor area"), "consumption": _l("consumption")}
 COLUMN_LABELS = {
     "code": _l("Account"), "name": _l("Shop"), "opening": _l("Opening balance"), "payments": _l("Payments"),
     "refunds": _l("Refunds"), "energy": _l("Electricity"), "water": _l("Water"), "fee": _l("Property fee"),
     "allocation": _l("Common area"), "other": _l("Other"), "closing": _l("Closing balance"),
     "fee_unpaid": _l("Fee unpaid"),
 }
-
-
-@bp.app_template_global()
-def allocation_breakdown(account_id: int) -> list:
-    """The shop's latest common-area split (tenant page partial); app-wide so the tenant templates see it."""
-    return breakdown(db.session, account_id)
-
-
-@bp.app_template_global()
-def quantity(value: int | None, kind: str = "electric") -> str:
-    """Stored energy as people read it: 0.01 kWh -> '123.45 kWh', litres -> '1.234 m³'."""
-    if value is None:
-        return "—"
-    sign, value = ("-" if value < 0 else ""), abs(int(value))
-    if kind == "water":
-        return f"{sign}{value // 1000:,}.{value % 1000:03d} m³"
-    return f"{sign}{value // 100:,}.{value % 100:02d} kWh"
-
-
-@bp.app_template_global()
-def method_label(method: str) -> str:
-    """How a group splits its cost, in the reader's language."""
-    return str(METHOD_LABELS.get(method, method))
 
 
 @bp.context_processor
@@ -76,10 +50,7 @@ def billing_labels() -> dict:
 
 
 def _scoped_sites() -> list[Site]:
-    query = select(Site).order_by(Site.code)
-    if g.site_ids is not None:
-        query = query.where(Site.id.in_(g.site_ids))
-    return db.session.execute(query).scalars().all()
+    return db.session.execute(scoped(select(Site), Site.id).order_by(Site.code)).scalars().all()
 
 
 def _chosen_site(sites: list[Site]) -> Site:
@@ -105,7 +76,7 @@ def _this_month() -> str:
 
 
 @bp.get("/billing/")
-@require_role(Role.MANAGER)
+@require_area("monthly")
 def billing():
     """Fee settings and recent fee runs, allocation groups with their last run, links to the reports."""
     sites = _scoped_sites()
@@ -141,12 +112,10 @@ def _groups(site: Site) -> list[dict]:
 
 
 @bp.post("/billing/sites/<int:site_id>/fees")
-@require_role(Role.MANAGER)
+@require_area("monthly")
 def billing_fee_settings(site_id: int):
     """Save the fee and its policy; the trip policy needs the Art. 944 warning acknowledged."""
-    site = db.session.get(Site, site_id)
-    if site is None or (g.site_ids is not None and site.id not in g.site_ids):
-        abort(404)
+    site = scoped_or_404(Site, site_id)
     error = None
     try:
         rate = parse_units(request.form.get("rate"), 4, blank=0)
@@ -163,20 +132,17 @@ def billing_fee_settings(site_id: int):
             error = _("Enter amounts in yuan: the rate with at most four decimals, the fixed fee with at most two.")
     else:
         db.session.commit()
-    if request.headers.get("HX-Request") != "true":  # a plain form post: back to the page
-        flash(error or _("Fee settings saved."), "error" if error else "info")
-        return redirect(url_for("staff.billing", site=site.id), 303)
-    return render_template("staff/billing/_fees.html", site=site, error=error, saved=changed is not None,
-                           form=request.form if error else None)
+    return answer_form("staff/billing/_fees.html", url_for("staff.billing", site=site.id),
+                       lambda: {"site": site, "error": error, "saved": changed is not None,
+                                "form": request.form if error else None},
+                       error=error, message=None if error else _("Fee settings saved."), redirect_code=303)
 
 
 @bp.get("/billing/groups/<int:group_id>")
-@require_role(Role.MANAGER)
+@require_area("monthly")
 def billing_group(group_id: int):
     """One group's run for a period (?period=, default the latest): the priced total and each shop's part."""
-    group = db.session.get(AllocationGroup, group_id)
-    if group is None or (g.site_ids is not None and group.site_id not in g.site_ids):
-        abort(404)
+    group = scoped_or_404(AllocationGroup, group_id)
     query = select(AllocationRun).where(AllocationRun.group_id == group.id)
     if request.args.get("period"):
         query = query.where(AllocationRun.period == request.args["period"])
@@ -192,19 +158,19 @@ def billing_group(group_id: int):
 
 
 @bp.get("/billing/line-loss")
-@require_role(Role.MANAGER)
+@require_area("monthly")
 def billing_line_loss():
     """Master meters against the sum of their sub-meters for a month (default: the last one)."""
     sites = _scoped_sites()
     site = _chosen_site(sites)
     month = _month_arg(previous_month(_this_month()))
     start, end = month_bounds(month, business_tz())
-    return render_page_or_partial("staff/billing/line_loss.html", "staff/billing/_line_loss.html", sites=sites,
-                                  site=site, month=month, rows=line_loss(db.session, site.id, start, end))
+    return render("staff/billing/line_loss.html", "staff/billing/_line_loss.html", sites=sites, site=site,
+                  month=month, rows=line_loss(db.session, site.id, start, end))
 
 
 @bp.get("/billing/report")
-@require_role(Role.MANAGER)
+@require_area("monthly")
 def billing_report():
     """Each shop's month: opening balance, movements by kind, closing balance; ?format=csv for all rows."""
     sites = _scoped_sites()
