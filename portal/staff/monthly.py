@@ -1,8 +1,9 @@
-"""Manager pages for billing: property fee settings and policy, allocation groups and their runs, line
-loss of master meters, and the monthly report (HTML and CSV).
+"""Manager pages for the monthly runs: property fee settings and policy, allocation groups and their runs, line
+loss of master meters, and the monthly report (HTML and CSV). Templates in templates/staff/monthly/; the URLs
+stay under /staff/billing/ (SPEC).
 
-Views stay thin: the rules are in portal.monthly.fees, portal.monthly.allocation and portal.monthly.reports. Every page is
-scoped to the user's sites (portal.web.access); a row of another site is a 404.
+Views stay thin: the rules are in portal.monthly.fees, portal.monthly.allocation and portal.monthly.reports.
+Every page is scoped to the user's sites (portal.web.access); a row of another site is a 404.
 """
 from __future__ import annotations
 
@@ -44,8 +45,8 @@ COLUMN_LABELS = {
 
 
 @bp.context_processor
-def billing_labels() -> dict:
-    """Label helpers for the billing templates."""
+def monthly_labels() -> dict:
+    """Label helpers for the monthly templates (templates/staff/monthly/)."""
     return dict(column_labels=COLUMN_LABELS, report_columns=COLUMNS)
 
 
@@ -86,7 +87,7 @@ def billing():
                func.sum(FeeCharge.arrears_fen))
         .join(Account, Account.id == FeeCharge.account_id).where(Account.site_id == site.id)
         .group_by(FeeCharge.month).order_by(FeeCharge.month.desc()).limit(6)).all()
-    return render_template("staff/billing/index.html", sites=sites, site=site, groups=_groups(site),
+    return render_template("staff/monthly/index.html", sites=sites, site=site, groups=_groups(site),
                            fee_months=fee_months, this_month=_this_month(),
                            last_month=previous_month(_this_month()))
 
@@ -132,7 +133,7 @@ def billing_fee_settings(site_id: int):
             error = _("Enter amounts in yuan: the rate with at most four decimals, the fixed fee with at most two.")
     else:
         db.session.commit()
-    return answer_form("staff/billing/_fees.html", url_for("staff.billing", site=site.id),
+    return answer_form("staff/monthly/_fees.html", url_for("staff.billing", site=site.id),
                        lambda: {"site": site, "error": error, "saved": changed is not None,
                                 "form": request.form if error else None},
                        error=error, message=None if error else _("Fee settings saved."), redirect_code=303)
@@ -154,7 +155,7 @@ def billing_group(group_id: int):
         lines = db.session.execute(
             select(AllocationLine, Account.code, Account.name).join(Account, Account.id == AllocationLine.account_id)
             .where(AllocationLine.run_id == run.id).order_by(Account.code)).all()
-    return render_template("staff/billing/group.html", group=group, run=run, lines=lines, periods=periods)
+    return render_template("staff/monthly/group.html", group=group, run=run, lines=lines, periods=periods)
 
 
 @bp.get("/billing/line-loss")
@@ -165,7 +166,7 @@ def billing_line_loss():
     site = _chosen_site(sites)
     month = _month_arg(previous_month(_this_month()))
     start, end = month_bounds(month, business_tz())
-    return render("staff/billing/line_loss.html", "staff/billing/_line_loss.html", sites=sites, site=site,
+    return render("staff/monthly/line_loss.html", "staff/monthly/_line_loss.html", sites=sites, site=site,
                   month=month, rows=line_loss(db.session, site.id, start, end))
 
 
@@ -186,7 +187,7 @@ def billing_report():
         return response
     page = max(request.args.get("page", 1, type=int), 1)
     pages = max((len(statements) + REPORT_PAGE - 1) // REPORT_PAGE, 1)
-    return render_template("staff/billing/report.html", sites=sites, site=site, month=month,
+    return render_template("staff/monthly/report.html", sites=sites, site=site, month=month,
                            rows=statements[(page - 1) * REPORT_PAGE: page * REPORT_PAGE], total=totals(statements),
                            count=len(statements), page=page, pages=pages)
 

@@ -14,7 +14,7 @@ NAV = {"counter": "/staff/counter/", "monthly": "/staff/billing/", "tariffs": "/
 
 def nav_links(html: str) -> set[str]:
     """The area links of the staff bar."""
-    bar = re.search(r'<header class="staff-bar">(.*?)</header>', html, re.S).group(1)
+    bar = re.search(r'<header class="staff-bar">(.*?)</header>', html, re.DOTALL).group(1)
     return set(re.findall(r'href="(/staff/[^"]*)"', bar)) - {"/staff/"}
 
 
