@@ -33,8 +33,8 @@ from portal.web.access import require_area, scoped, scoped_or_404
 from portal.web.htmx import answer_form, render
 
 SECTIONS = {"safeguards", "windows", "calendar", "exempt"}
-#: an htmx refusal answers 422 here rather than portal.web.htmx's 200: the page's tests assert 422 (see the branch's
-#: report); base_staff.html tells htmx to swap 422 answers, so the manager sees the error either way
+#: an htmx refusal answers 422 here, not portal.web.htmx's 200, while tests/staff/test_rules_pages.py asserts 422;
+#: templates/_htmx.html tells htmx to swap 422 too, so the manager sees the error either way
 REFUSED_STATUS = 422
 
 

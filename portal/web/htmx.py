@@ -54,7 +54,7 @@ def answer_form(partial: str, back: str, context: Callable[[], dict], /, *, erro
     """A form's answer: htmx gets the partial with the error or message in it; a plain post a flash and `back`.
 
     `context()` builds what the partial shows (with the error in it): only htmx needs it. `error_status` is the
-    status of a refusal for htmx; anything but 200 needs htmx told to swap it (see base_staff.html).
+    status of a refusal for htmx; anything but 2xx needs htmx told to swap it (templates/_htmx.html does for 422).
     """
     if is_htmx():
         return _varied(make_response(render_template(partial, **context()), error_status if error else 200))
