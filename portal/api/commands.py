@@ -5,9 +5,10 @@ from flask import g, jsonify, request
 
 from portal.api.blueprint import ApiError, bp
 from portal.api.resources import find_in_scope, meter_json
-from portal.control.commands import ACTIONS, CommandRefused, command_meter, may_command
+from portal.control.commands import ACTIONS, CommandRefused, command_meter
 from portal.extensions import db
 from portal.models import Meter
+from portal.web.roles import may_command
 
 
 @bp.post("/meters/<code>/commands")

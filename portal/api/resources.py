@@ -1,20 +1,20 @@
 """Read endpoints for accounts and meters."""
 from __future__ import annotations
 
-from flask import g, jsonify
+from flask import jsonify
 from sqlalchemy import select
 
 from portal.api.blueprint import ApiError, bp
 from portal.extensions import db
 from portal.models import Account, ControlMode, Meter
-from portal.web.access import scope_to_sites
+from portal.web.access import scoped
 from portal.web.templating import hundredths
 
 
 def find_in_scope(model, code: str):
     """The one row with this code in the caller's sites; 404 when none, 409 when ambiguous."""
     rows = db.session.execute(
-        scope_to_sites(select(model).where(model.code == code), model.site_id, g.api_user).limit(2)
+        scoped(select(model).where(model.code == code), model.site_id).limit(2)
     ).scalars().all()
     if not rows:
         raise ApiError(404, "not_found", f"no {model.__tablename__[:-1]} {code!r} in your sites")

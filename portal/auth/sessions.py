@@ -1,10 +1,11 @@
 """Sessions for two kinds of people: who a session belongs to, and where to send those without one."""
 from __future__ import annotations
 
-from flask import Flask, Response, redirect, request, url_for
+from flask import Flask, request, url_for
 
 from portal.extensions import db, login_manager
 from portal.models import StaffUser, TenantUser
+from portal.web.htmx import go_to
 
 
 @login_manager.user_loader
@@ -21,11 +22,8 @@ def load_user(user_id: str):
 def unauthorized():
     """Send people to the login page of their area."""
     endpoint = "auth.tenant_login" if request.blueprint == "tenant" else "auth.staff_login"
-    target = url_for(endpoint, next=request.full_path)
-    if request.headers.get("HX-Request") == "true":
-        # A plain redirect would swap the whole login page into the polled fragment.
-        return Response(status=401, headers={"HX-Redirect": target})
-    return redirect(target)
+    # htmx gets 401 with HX-Redirect: a plain redirect would swap the whole login page into the polled fragment
+    return go_to(url_for(endpoint, next=request.full_path), code=302, htmx_status=401)
 
 
 def init_app(app: Flask) -> None:

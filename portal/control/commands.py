@@ -18,27 +18,13 @@ from portal.models import (
     ControlCommand,
     ControlMode,
     Meter,
-    Role,
     Supply,
     utcnow,
 )
 from portal.models.meter import KEEP_POWER_PROFILES, SWITCHABLE_PROFILES
 
+#: who may send which is staff access, not a control rule: see portal.web.roles.COMMANDS
 ACTIONS = ("trip", "close", "keep_power_on", "keep_power_off")
-
-
-#: who may do what: switching is for electricians and managers; keep-power (保电) needs a manager
-ROLES_FOR = {
-    "trip": {Role.OPERATOR, Role.MANAGER, Role.ADMIN},
-    "close": {Role.OPERATOR, Role.MANAGER, Role.ADMIN},
-    "keep_power_on": {Role.MANAGER, Role.ADMIN},
-    "keep_power_off": {Role.MANAGER, Role.ADMIN},
-}
-
-
-def may_command(role: Role, action: str) -> bool:
-    """Whether a staff role may send this command."""
-    return role in ROLES_FOR.get(action, set())
 
 
 class CommandRefused(Exception):

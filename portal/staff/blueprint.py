@@ -1,11 +1,11 @@
-"""The staff blueprint: checks the staff session once for every route."""
+"""The staff blueprint: checks the staff session once for every route, and gives every page its navigation."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, g
+from flask import Blueprint, abort
 from flask_login import current_user, login_required
 
 from portal.models import StaffUser
-from portal.web.access import staff_site_ids
+from portal.web.roles import navigation
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
@@ -13,7 +13,12 @@ bp = Blueprint("staff", __name__, url_prefix="/staff")
 @bp.before_request
 @login_required
 def require_staff():
-    """Only staff users; their site scope is computed once per request."""
+    """Only staff users (what each may see and open is portal.web.access's business)."""
     if not isinstance(current_user, StaffUser):
         abort(403)
-    g.site_ids = staff_site_ids(current_user)
+
+
+@bp.context_processor
+def staff_navigation() -> dict:
+    """The areas of the role table this user may open, for the navigation bar of every staff page."""
+    return {"staff_nav": navigation(current_user.role)}

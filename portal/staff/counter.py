@@ -1,14 +1,14 @@
 """The counter (收费台) for cashiers and managers: find a shop, take cash, print receipts, reverse, close, swap.
 
 Views stay thin: the rules are in portal.counter.operations / .refunds / .daily_report. Every page is
-scoped to the user's sites (g.site_ids, set once by the staff blueprint); a row of another site is a 404.
+scoped to the user's sites (portal.web.access); a row of another site is a 404.
 """
 from __future__ import annotations
 
 import uuid
 from zoneinfo import ZoneInfo
 
-from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -28,17 +28,15 @@ from portal.models import (
     OrderStatus,
     PaymentOrder,
     Refund,
-    Role,
 )
 from portal.money import parse_yuan
 from portal.payments.providers.registry import available
 from portal.payments.refunds import refundable_fen
 from portal.settings import business_tz
 from portal.staff.blueprint import bp
-from portal.web.access import require_role
-from portal.web.templating import render_page_or_partial
+from portal.web.access import require_area, scoped, scoped_or_404
+from portal.web.htmx import render
 
-COUNTER_ROLES = (Role.CASHIER, Role.MANAGER)
 #: ledger kinds the counter shows and prints receipts for
 COUNTER_KINDS = (EntryKind.CASH, EntryKind.REVERSAL, EntryKind.SETTLEMENT, EntryKind.TRANSFER, EntryKind.REFUND)
 
@@ -80,38 +78,29 @@ def counter_labels() -> dict:
                 sections=list(SECTION_TITLES.items()))
 
 
-def in_scope(model, row_id: int, site_of=lambda row: row.site_id):
-    """The row, or 404 when it does not exist or belongs to a site the user may not see."""
-    row = db.session.get(model, row_id)
-    if row is None or (g.site_ids is not None and site_of(row) not in g.site_ids):
-        abort(404)
-    return row
-
-
 def _tz() -> ZoneInfo:
     return business_tz()
 
 
 @bp.get("/counter/")
-@require_role(*COUNTER_ROLES)
+@require_area("counter")
 def counter():
     """Find a shop by account code or name."""
     q = (request.args.get("q") or "").strip()[:40]
     accounts = []
     if q:
-        query = select(Account).where(or_(Account.code.ilike(f"%{q}%"), Account.name.ilike(f"%{q}%")))
-        if g.site_ids is not None:
-            query = query.where(Account.site_id.in_(g.site_ids))
+        query = scoped(select(Account).where(or_(Account.code.ilike(f"%{q}%"), Account.name.ilike(f"%{q}%"))),
+                       Account.site_id)
         accounts = db.session.scalars(query.order_by(Account.code).limit(50)).all()
-    return render_page_or_partial("staff/counter/search.html", "staff/counter/_results.html",
-                                  q=q, accounts=accounts, channels=available())
+    return render("staff/counter/search.html", "staff/counter/_results.html", q=q, accounts=accounts,
+                  channels=available())
 
 
 @bp.get("/counter/a/<int:account_id>")
-@require_role(*COUNTER_ROLES)
+@require_area("counter")
 def counter_account(account_id: int):
     """One shop at the counter: balance, recharge form, recent counter entries, payments to refund."""
-    account = in_scope(Account, account_id)
+    account = scoped_or_404(Account, account_id)
     entries = db.session.scalars(
         select(LedgerEntry).where(LedgerEntry.account_id == account.id, LedgerEntry.kind.in_(COUNTER_KINDS))
         .order_by(LedgerEntry.created_at.desc()).limit(20)).all()
@@ -135,10 +124,10 @@ def counter_account(account_id: int):
 
 
 @bp.post("/counter/a/<int:account_id>/recharge")
-@require_role(*COUNTER_ROLES)
+@require_area("counter")
 def counter_recharge(account_id: int):
     """Cash or transfer recharge; a second submit of the same form lands on the same receipt."""
-    account = in_scope(Account, account_id)
+    account = scoped_or_404(Account, account_id)
     try:
         amount = parse_yuan(request.form.get("amount"))
     except ValueError:
@@ -160,10 +149,10 @@ def _back(account: Account, message: str):
 
 
 @bp.get("/counter/receipts/<int:entry_id>")
-@require_role(*COUNTER_ROLES)
+@require_area("counter")
 def counter_receipt(entry_id: int):
     """A printable receipt; its number is the ledger entry's id."""
-    entry = in_scope(LedgerEntry, entry_id, site_of=lambda e: e.account.site_id)
+    entry = scoped_or_404(LedgerEntry, entry_id, site_of=lambda e: e.account.site_id)
     if entry.kind not in COUNTER_KINDS:
         abort(404)
     counterpart = None
@@ -180,10 +169,10 @@ def counter_receipt(entry_id: int):
 
 
 @bp.post("/counter/receipts/<int:entry_id>/reverse")
-@require_role(*COUNTER_ROLES)
+@require_area("counter")
 def counter_reverse(entry_id: int):
     """冲正 of a counter recharge, by a manager or by the cashier who took it, the same day."""
-    entry = in_scope(LedgerEntry, entry_id, site_of=lambda e: e.account.site_id)
+    entry = scoped_or_404(LedgerEntry, entry_id, site_of=lambda e: e.account.site_id)
     if not ops.may_reverse(current_user.role, current_user.actor, entry, _tz()):
         abort(403)
     try:
@@ -197,10 +186,10 @@ def counter_reverse(entry_id: int):
 
 
 @bp.post("/counter/a/<int:account_id>/close")
-@require_role(*COUNTER_ROLES)
+@require_area("counter")
 def counter_close(account_id: int):
     """销户: the cashier types the account code to confirm; the payout receipt follows."""
-    account = in_scope(Account, account_id)
+    account = scoped_or_404(Account, account_id)
     if request.form.get("confirm", "").strip() != account.code:
         return _back(account, _("Type the account code to confirm the closure."))
     remaining = None
@@ -223,10 +212,10 @@ def counter_close(account_id: int):
 
 
 @bp.post("/counter/a/<int:account_id>/transfer")
-@require_role(*COUNTER_ROLES)
+@require_area("counter")
 def counter_transfer(account_id: int):
     """Move balance to another account of the site (a shop moving, a meter changing hands)."""
-    source = in_scope(Account, account_id)
+    source = scoped_or_404(Account, account_id)
     target = db.session.scalar(select(Account).where(Account.site_id == source.site_id,
                                                      Account.code == request.form.get("target", "").strip()))
     if target is None:
@@ -245,10 +234,10 @@ def counter_transfer(account_id: int):
 
 
 @bp.post("/counter/meters/<int:meter_id>/replace")
-@require_role(*COUNTER_ROLES)
+@require_area("counter")
 def counter_replace_meter(meter_id: int):
     """换表: final reading of the old meter, code and first reading of the new one."""
-    meter = in_scope(Meter, meter_id)
+    meter = scoped_or_404(Meter, meter_id)
     account = meter.account
     if account is None:
         abort(404)

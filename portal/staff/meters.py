@@ -1,19 +1,26 @@
-"""Staff pages: the meter list with online and relay state."""
+"""Staff pages: the meter list with online and relay state, and the meter commands of its rows."""
 from __future__ import annotations
 
-from flask import abort, g, render_template, request
+from flask import abort, request
 from flask_login import current_user
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload
 
-from portal.control.commands import ACTIONS, CommandRefused, command_meter, may_command
+from portal.control.commands import ACTIONS, CommandRefused, command_meter
 from portal.extensions import db
-from portal.models import Account, Gateway, Meter, Site
+from portal.models import Account, Gateway, Meter
+from portal.models.meter import SWITCHABLE_PROFILES
 from portal.staff.blueprint import bp
-from portal.web.access import scope_to_sites
-from portal.web.templating import render_page_or_partial
+from portal.web.access import scoped, scoped_or_404
+from portal.web.htmx import fragment, render
+from portal.web.roles import commands_for, may_command
 
 PAGE_SIZE = 50
+
+
+def _row_context(**extra) -> dict:
+    """What a meter row shows besides the meter: which meters switch, which commands this user may send."""
+    return {"switchable": SWITCHABLE_PROFILES, "commands": commands_for(current_user.role), "row_error": None, **extra}
 
 
 @bp.get("/")
@@ -21,7 +28,7 @@ def index():
     """The meter list, filterable by text, paginated with htmx."""
     q = (request.args.get("q") or "").strip()[:40]
     page = max(request.args.get("page", 1, type=int), 1)
-    query = scope_to_sites(select(Meter), Meter.site_id, current_user)
+    query = scoped(select(Meter), Meter.site_id)
     if q:
         like = f"%{q}%"
         query = query.outerjoin(Account, Meter.account_id == Account.id).where(
@@ -32,24 +39,18 @@ def index():
         query.options(joinedload(Meter.state), joinedload(Meter.account), joinedload(Meter.gateway))
         .order_by(Meter.site_id, Meter.code).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
     ).scalars().all()
-    gateways = db.session.execute(
-        scope_to_sites(select(Gateway), Gateway.site_id, current_user).order_by(Gateway.code)
-    ).scalars().all()
-    sites = db.session.execute(scope_to_sites(select(Site), Site.id, current_user)).scalars().all()
+    gateways = db.session.execute(scoped(select(Gateway), Gateway.site_id).order_by(Gateway.code)).scalars().all()
     pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
-    return render_page_or_partial(
+    return render(
         "staff/index.html", "staff/_meter_table.html",
-        meters=meters, gateways=gateways, sites=sites, q=q, page=page, pages=pages, total=total,
-        site_ids=g.site_ids,
+        meters=meters, gateways=gateways, q=q, page=page, pages=pages, total=total, **_row_context(),
     )
 
 
 @bp.post("/meters/<int:meter_id>/command")
 def meter_command(meter_id: int):
-    """Trip / close / keep-power from the meter list; answers with the updated row."""
-    meter = db.session.get(Meter, meter_id)
-    if meter is None or (g.site_ids is not None and meter.site_id not in g.site_ids):
-        abort(404)
+    """Trip / close / keep-power from the meter list; answers with the updated row (a refusal: in the row)."""
+    meter = scoped_or_404(Meter, meter_id)
     action = request.form.get("action", "")
     if action not in ACTIONS:
         abort(400)
@@ -58,6 +59,7 @@ def meter_command(meter_id: int):
     try:
         command_meter(db.session, meter, action, current_user.actor, request.form.get("reason", "")[:200])
     except CommandRefused as exc:
-        abort(422, str(exc))
+        db.session.rollback()
+        return fragment("staff/_meter_row.html", refused=True, **_row_context(m=meter, row_error=str(exc)))
     db.session.commit()
-    return render_template("staff/_meter_row.html", m=meter)
+    return fragment("staff/_meter_row.html", **_row_context(m=meter))

@@ -1,12 +1,13 @@
-"""Manager pages for billing: property fee settings and policy, allocation groups and their runs, line
-loss of master meters, and the monthly report (HTML and CSV).
+"""Manager pages for the monthly runs: property fee settings and policy, allocation groups and their runs, line
+loss of master meters, and the monthly report (HTML and CSV). Templates in templates/staff/monthly/; the URLs
+stay under /staff/billing/ (SPEC).
 
-Views stay thin: the rules are in portal.monthly.fees, portal.monthly.allocation and portal.monthly.reports. Every page is
-scoped to the user's sites (g.site_ids); a row of another site is a 404.
+Views stay thin: the rules are in portal.monthly.fees, portal.monthly.allocation and portal.monthly.reports.
+Every page is scoped to the user's sites (portal.web.access); a row of another site is a 404.
 """
 from __future__ import annotations
 
-from flask import abort, flash, g, make_response, redirect, render_template, request, url_for
+from flask import abort, make_response, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -20,24 +21,21 @@ from portal.models import (
     AllocationMember,
     AllocationRun,
     FeeCharge,
-    Role,
     Site,
     Tariff,
     allocation_sources,
     utcnow,
 )
 from portal.money import parse_units
-from portal.monthly.allocation import breakdown
 from portal.monthly.fees import FeeSettingsError, set_fee_settings
 from portal.monthly.periods import PeriodError, month_bounds, month_of, previous_month
 from portal.monthly.reports import COLUMNS, line_loss, monthly_report, report_csv, totals
 from portal.settings import business_tz
 from portal.staff.blueprint import bp
-from portal.web.access import require_role
-from portal.web.templating import render_page_or_partial
+from portal.web.access import require_area, scoped, scoped_or_404
+from portal.web.htmx import answer_form, render
 
 REPORT_PAGE = 200
-METHOD_LABELS = {"fixed": _l("fixed shares"), "area": _l("floor area"), "consumption": _l("consumption")}
 COLUMN_LABELS = {
     "code": _l("Account"), "name": _l("Shop"), "opening": _l("Opening balance"), "payments": _l("Payments"),
     "refunds": _l("Refunds"), "energy": _l("Electricity"), "water": _l("Water"), "fee": _l("Property fee"),
@@ -46,40 +44,14 @@ COLUMN_LABELS = {
 }
 
 
-@bp.app_template_global()
-def allocation_breakdown(account_id: int) -> list:
-    """The shop's latest common-area split (tenant page partial); app-wide so the tenant templates see it."""
-    return breakdown(db.session, account_id)
-
-
-@bp.app_template_global()
-def quantity(value: int | None, kind: str = "electric") -> str:
-    """Stored energy as people read it: 0.01 kWh -> '123.45 kWh', litres -> '1.234 m³'."""
-    if value is None:
-        return "—"
-    sign, value = ("-" if value < 0 else ""), abs(int(value))
-    if kind == "water":
-        return f"{sign}{value // 1000:,}.{value % 1000:03d} m³"
-    return f"{sign}{value // 100:,}.{value % 100:02d} kWh"
-
-
-@bp.app_template_global()
-def method_label(method: str) -> str:
-    """How a group splits its cost, in the reader's language."""
-    return str(METHOD_LABELS.get(method, method))
-
-
 @bp.context_processor
-def billing_labels() -> dict:
-    """Label helpers for the billing templates."""
+def monthly_labels() -> dict:
+    """Label helpers for the monthly templates (templates/staff/monthly/)."""
     return dict(column_labels=COLUMN_LABELS, report_columns=COLUMNS)
 
 
 def _scoped_sites() -> list[Site]:
-    query = select(Site).order_by(Site.code)
-    if g.site_ids is not None:
-        query = query.where(Site.id.in_(g.site_ids))
-    return db.session.execute(query).scalars().all()
+    return db.session.execute(scoped(select(Site), Site.id).order_by(Site.code)).scalars().all()
 
 
 def _chosen_site(sites: list[Site]) -> Site:
@@ -105,7 +77,7 @@ def _this_month() -> str:
 
 
 @bp.get("/billing/")
-@require_role(Role.MANAGER)
+@require_area("monthly")
 def billing():
     """Fee settings and recent fee runs, allocation groups with their last run, links to the reports."""
     sites = _scoped_sites()
@@ -115,7 +87,7 @@ def billing():
                func.sum(FeeCharge.arrears_fen))
         .join(Account, Account.id == FeeCharge.account_id).where(Account.site_id == site.id)
         .group_by(FeeCharge.month).order_by(FeeCharge.month.desc()).limit(6)).all()
-    return render_template("staff/billing/index.html", sites=sites, site=site, groups=_groups(site),
+    return render_template("staff/monthly/index.html", sites=sites, site=site, groups=_groups(site),
                            fee_months=fee_months, this_month=_this_month(),
                            last_month=previous_month(_this_month()))
 
@@ -141,12 +113,10 @@ def _groups(site: Site) -> list[dict]:
 
 
 @bp.post("/billing/sites/<int:site_id>/fees")
-@require_role(Role.MANAGER)
+@require_area("monthly")
 def billing_fee_settings(site_id: int):
     """Save the fee and its policy; the trip policy needs the Art. 944 warning acknowledged."""
-    site = db.session.get(Site, site_id)
-    if site is None or (g.site_ids is not None and site.id not in g.site_ids):
-        abort(404)
+    site = scoped_or_404(Site, site_id)
     error = None
     try:
         rate = parse_units(request.form.get("rate"), 4, blank=0)
@@ -163,20 +133,17 @@ def billing_fee_settings(site_id: int):
             error = _("Enter amounts in yuan: the rate with at most four decimals, the fixed fee with at most two.")
     else:
         db.session.commit()
-    if request.headers.get("HX-Request") != "true":  # a plain form post: back to the page
-        flash(error or _("Fee settings saved."), "error" if error else "info")
-        return redirect(url_for("staff.billing", site=site.id), 303)
-    return render_template("staff/billing/_fees.html", site=site, error=error, saved=changed is not None,
-                           form=request.form if error else None)
+    return answer_form("staff/monthly/_fees.html", url_for("staff.billing", site=site.id),
+                       lambda: {"site": site, "error": error, "saved": changed is not None,
+                                "form": request.form if error else None},
+                       error=error, message=None if error else _("Fee settings saved."), redirect_code=303)
 
 
 @bp.get("/billing/groups/<int:group_id>")
-@require_role(Role.MANAGER)
+@require_area("monthly")
 def billing_group(group_id: int):
     """One group's run for a period (?period=, default the latest): the priced total and each shop's part."""
-    group = db.session.get(AllocationGroup, group_id)
-    if group is None or (g.site_ids is not None and group.site_id not in g.site_ids):
-        abort(404)
+    group = scoped_or_404(AllocationGroup, group_id)
     query = select(AllocationRun).where(AllocationRun.group_id == group.id)
     if request.args.get("period"):
         query = query.where(AllocationRun.period == request.args["period"])
@@ -188,23 +155,23 @@ def billing_group(group_id: int):
         lines = db.session.execute(
             select(AllocationLine, Account.code, Account.name).join(Account, Account.id == AllocationLine.account_id)
             .where(AllocationLine.run_id == run.id).order_by(Account.code)).all()
-    return render_template("staff/billing/group.html", group=group, run=run, lines=lines, periods=periods)
+    return render_template("staff/monthly/group.html", group=group, run=run, lines=lines, periods=periods)
 
 
 @bp.get("/billing/line-loss")
-@require_role(Role.MANAGER)
+@require_area("monthly")
 def billing_line_loss():
     """Master meters against the sum of their sub-meters for a month (default: the last one)."""
     sites = _scoped_sites()
     site = _chosen_site(sites)
     month = _month_arg(previous_month(_this_month()))
     start, end = month_bounds(month, business_tz())
-    return render_page_or_partial("staff/billing/line_loss.html", "staff/billing/_line_loss.html", sites=sites,
-                                  site=site, month=month, rows=line_loss(db.session, site.id, start, end))
+    return render("staff/monthly/line_loss.html", "staff/monthly/_line_loss.html", sites=sites, site=site,
+                  month=month, rows=line_loss(db.session, site.id, start, end))
 
 
 @bp.get("/billing/report")
-@require_role(Role.MANAGER)
+@require_area("monthly")
 def billing_report():
     """Each shop's month: opening balance, movements by kind, closing balance; ?format=csv for all rows."""
     sites = _scoped_sites()
@@ -220,7 +187,7 @@ def billing_report():
         return response
     page = max(request.args.get("page", 1, type=int), 1)
     pages = max((len(statements) + REPORT_PAGE - 1) // REPORT_PAGE, 1)
-    return render_template("staff/billing/report.html", sites=sites, site=site, month=month,
+    return render_template("staff/monthly/report.html", sites=sites, site=site, month=month,
                            rows=statements[(page - 1) * REPORT_PAGE: page * REPORT_PAGE], total=totals(statements),
                            count=len(statements), page=page, pages=pages)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Response, abort, flash, g, redirect, render_template, request, url_for
+from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import case, select
@@ -12,13 +12,14 @@ from sqlalchemy.orm import joinedload
 from portal.counter.daily_report import daily_report, report_csv
 from portal.counter.operations import business_day
 from portal.extensions import db
-from portal.models import Account, PaymentOrder, Refund, RefundStatus, Role, Site, utcnow
+from portal.models import Account, PaymentOrder, Refund, RefundStatus, Site, utcnow
 from portal.money import parse_yuan
 from portal.payments import refunds as flow
 from portal.settings import business_tz
 from portal.staff.blueprint import bp
-from portal.staff.counter import COUNTER_ROLES, in_scope
-from portal.web.access import require_role
+from portal.web.access import in_scope, require_area, scoped, scoped_or_404, site_ids
+from portal.web.htmx import answer_form
+from portal.web.roles import may_open
 
 
 def _order_site(order: PaymentOrder) -> int:
@@ -26,10 +27,10 @@ def _order_site(order: PaymentOrder) -> int:
 
 
 @bp.post("/counter/orders/<int:order_id>/refund")
-@require_role(*COUNTER_ROLES)
+@require_area("counter")
 def counter_refund_request(order_id: int):
     """A cashier asks for a refund of a credited platform payment."""
-    order = in_scope(PaymentOrder, order_id, site_of=_order_site)
+    order = scoped_or_404(PaymentOrder, order_id, site_of=_order_site)
     back = redirect(url_for("staff.counter_account", account_id=order.account_id), 303)
     try:
         amount = parse_yuan(request.form.get("amount"))
@@ -48,24 +49,23 @@ def counter_refund_request(order_id: int):
 
 
 @bp.get("/counter/refunds")
-@require_role(*COUNTER_ROLES)
+@require_area("counter")
 def counter_refunds():
     """The refund queue: open requests first, then the latest decided ones."""
     query = (select(Refund).join(Refund.order).join(PaymentOrder.account)
              .options(joinedload(Refund.order).joinedload(PaymentOrder.account))
              .order_by(case((Refund.status == RefundStatus.REQUESTED, 0), (Refund.status == RefundStatus.APPROVED, 1),
                             else_=2), Refund.id.desc()).limit(100))
-    if g.site_ids is not None:
-        query = query.where(Account.site_id.in_(g.site_ids))
-    return render_template("staff/counter/refunds.html", refunds=db.session.scalars(query).unique().all(),
-                           may_decide=current_user.role in (Role.MANAGER, Role.ADMIN))
+    return render_template("staff/counter/refunds.html",
+                           refunds=db.session.scalars(scoped(query, Account.site_id)).unique().all(),
+                           may_decide=may_open(current_user.role, "refund_decisions"))
 
 
 @bp.post("/counter/refunds/<int:refund_id>/<decision>")
-@require_role(Role.MANAGER)
+@require_area("refund_decisions")
 def counter_refund_decide(refund_id: int, decision: str):
     """approve (then send to the platform), reject, or send again; htmx gets the row back."""
-    refund = in_scope(Refund, refund_id, site_of=lambda r: r.order.account.site_id)
+    refund = scoped_or_404(Refund, refund_id, site_of=lambda r: r.order.account.site_id)
     if decision not in ("approve", "reject", "send"):
         abort(404)
     try:
@@ -82,15 +82,12 @@ def counter_refund_decide(refund_id: int, decision: str):
         error = str(exc)
     else:
         error = None
-    if request.headers.get("HX-Request") == "true":
-        return render_template("staff/counter/_refund_row.html", r=refund, may_decide=True, error=error)
-    if error:
-        flash(error, "error")
-    return redirect(url_for("staff.counter_refunds"), 303)
+    return answer_form("staff/counter/_refund_row.html", url_for("staff.counter_refunds"),
+                       lambda: {"r": refund, "may_decide": True, "error": error}, error=error, redirect_code=303)
 
 
 @bp.get("/counter/report")
-@require_role(*COUNTER_ROLES)
+@require_area("counter")
 def counter_report():
     """The day's sales: platform payments by channel, counter recharges, reversals, refunds; CSV on request."""
     tz = business_tz()
@@ -98,16 +95,15 @@ def counter_report():
         day = date.fromisoformat(request.args["day"]) if request.args.get("day") else business_day(utcnow(), tz)
     except ValueError:
         abort(400)
-    site_ids = g.site_ids
+    ids = site_ids()
     site = request.args.get("site", type=int)
     if site is not None:
-        if site_ids is not None and site not in site_ids:
+        if not in_scope(site):
             abort(404)
-        site_ids = {site}
-    report = daily_report(db.session, site_ids, day, tz)
+        ids = {site}
+    report = daily_report(db.session, ids, day, tz)
     if request.args.get("format") == "csv":
         return Response(report_csv(report, tz), mimetype="text/csv",
                         headers={"Content-Disposition": f"attachment; filename=sales-{day.isoformat()}.csv"})
-    sites = db.session.scalars(select(Site).where(Site.id.in_(g.site_ids)) if g.site_ids is not None
-                              else select(Site)).all()
+    sites = db.session.scalars(scoped(select(Site), Site.id)).all()
     return render_template("staff/counter/report.html", report=report, day=day, site=site, sites=sites)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask import abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -26,26 +26,21 @@ from portal.control.calendar import (
     windows_of,
 )
 from portal.extensions import db
-from portal.models import Account, Role, Site, utcnow
+from portal.models import Account, Site, utcnow
 from portal.money import parse_yuan
 from portal.staff.blueprint import bp
-from portal.web.access import require_role, scope_to_sites
-from portal.web.templating import render_page_or_partial
+from portal.web.access import require_area, scoped, scoped_or_404
+from portal.web.htmx import answer_form, render
 
 SECTIONS = {"safeguards", "windows", "calendar", "exempt"}
+#: an htmx refusal answers 422 here, not portal.web.htmx's 200, while tests/staff/test_rules_pages.py asserts 422;
+#: templates/_htmx.html tells htmx to swap 422 too, so the manager sees the error either way
+REFUSED_STATUS = 422
 
 
 def yuan_to_fen(text: str | None, *, blank: int | None = 0) -> int | None:
     """A yuan amount typed by a manager as integer fen (exact; blank gives `blank`); ValueError otherwise."""
     return blank if not (text or "").strip() else parse_yuan(text)
-
-
-def _site(site_id: int) -> Site:
-    """The site, if the staff user may see it; 404 otherwise."""
-    site = db.session.get(Site, site_id)
-    if site is None or (g.site_ids is not None and site.id not in g.site_ids):
-        abort(404)  # the same answer for "not yours" and "does not exist"
-    return site
 
 
 def _context(site: Site, errors: dict | None = None, message: str | None = None) -> dict:
@@ -63,20 +58,17 @@ def _context(site: Site, errors: dict | None = None, message: str | None = None)
 
 
 def _answer(site: Site, section: str, message: str | None = None, error: str | None = None):
-    """The section's partial for htmx (422 with the error), else back to the page with a flash message."""
-    if request.headers.get("HX-Request") == "true":
-        ctx = _context(site, errors={section: error} if error else {}, message=message)
-        return render_template(f"staff/rules/_{section}.html", **ctx), 422 if error else 200
-    if error or message:
-        flash(error or message, "error" if error else "info")
-    return redirect(url_for("staff.site_rules", site_id=site.id, _anchor=section))
+    """The section's partial with the error or message for htmx, else back to the page with a flash message."""
+    return answer_form(f"staff/rules/_{section}.html", url_for("staff.site_rules", site_id=site.id, _anchor=section),
+                       lambda: _context(site, errors={section: error} if error else {}, message=message),
+                       error=error, message=message, error_status=REFUSED_STATUS)
 
 
 @bp.get("/rules")
-@require_role(Role.MANAGER)
+@require_area("rules")
 def rules_index():
     """The sites whose rules the manager may edit; with one site, straight to it."""
-    query = scope_to_sites(select(Site), Site.id, current_user).order_by(Site.code)
+    query = scoped(select(Site), Site.id).order_by(Site.code)
     sites = db.session.execute(query).scalars().all()
     if len(sites) == 1:
         return redirect(url_for("staff.site_rules", site_id=sites[0].id))
@@ -84,20 +76,20 @@ def rules_index():
 
 
 @bp.get("/sites/<int:site_id>/rules")
-@require_role(Role.MANAGER)
+@require_area("rules")
 def site_rules(site_id: int):
     """The whole rules page of one site (or one section of it for htmx: ?section=...)."""
-    site = _site(site_id)
+    site = scoped_or_404(Site, site_id)
     section = request.args.get("section")
     partial = f"staff/rules/_{section}.html" if section in SECTIONS else "staff/rules/_safeguards.html"
-    return render_page_or_partial("staff/rules/page.html", partial, **_context(site))
+    return render("staff/rules/page.html", partial, **_context(site))
 
 
 @bp.post("/sites/<int:site_id>/rules")
-@require_role(Role.MANAGER)
+@require_area("rules")
 def save_safeguards(site_id: int):
     """Save the limits, alarm levels, warning period, holiday protection and emergency credit."""
-    site, form = _site(site_id), request.form
+    site, form = scoped_or_404(Site, site_id), request.form
     try:
         levels = [yuan_to_fen(form.get(f"level{i}"), blank=None) for i in (1, 2, 3)]
         values = dict(
@@ -122,10 +114,10 @@ def save_safeguards(site_id: int):
 
 
 @bp.post("/sites/<int:site_id>/windows")
-@require_role(Role.MANAGER)
+@require_area("rules")
 def add_window(site_id: int):
     """Add a weekly no-trip window (one across midnight is stored as two)."""
-    site = _site(site_id)
+    site = scoped_or_404(Site, site_id)
     try:
         add_no_trip_window(db.session, site, request.form.get("weekday", -1, type=int),
                            request.form.get("start", ""), request.form.get("end", ""), current_user.actor)
@@ -137,10 +129,10 @@ def add_window(site_id: int):
 
 
 @bp.post("/sites/<int:site_id>/windows/<int:window_id>/delete")
-@require_role(Role.MANAGER)
+@require_area("rules")
 def delete_window(site_id: int, window_id: int):
     """Remove a weekly window."""
-    site = _site(site_id)
+    site = scoped_or_404(Site, site_id)
     if not remove_no_trip_window(db.session, site, window_id, current_user.actor):
         abort(404)
     db.session.commit()
@@ -148,10 +140,10 @@ def delete_window(site_id: int, window_id: int):
 
 
 @bp.post("/sites/<int:site_id>/calendar")
-@require_role(Role.MANAGER)
+@require_area("rules")
 def save_calendar_day(site_id: int):
     """Mark a day as the site's own holiday (no trips) or working day (trips as on a weekday)."""
-    site = _site(site_id)
+    site = scoped_or_404(Site, site_id)
     try:
         day = date.fromisoformat(request.form.get("day", ""))
     except ValueError:
@@ -163,10 +155,10 @@ def save_calendar_day(site_id: int):
 
 
 @bp.post("/sites/<int:site_id>/calendar/<int:day_id>/delete")
-@require_role(Role.MANAGER)
+@require_area("rules")
 def delete_calendar_day(site_id: int, day_id: int):
     """Forget one of the site's calendar days (the national calendar applies again)."""
-    site = _site(site_id)
+    site = scoped_or_404(Site, site_id)
     if not remove_calendar_day(db.session, site, day_id, current_user.actor):
         abort(404)
     db.session.commit()
@@ -174,10 +166,10 @@ def delete_calendar_day(site_id: int, day_id: int):
 
 
 @bp.post("/sites/<int:site_id>/exempt")
-@require_role(Role.MANAGER)
+@require_area("rules")
 def save_exempt(site_id: int):
     """Exempt a shop from arrears trips (cold storage...) or end its exemption; the rules apply at once."""
-    site = _site(site_id)
+    site = scoped_or_404(Site, site_id)
     code = (request.form.get("account") or "").strip()
     account = db.session.execute(select(Account).where(Account.site_id == site.id, Account.code == code)
                                  ).scalar_one_or_none()

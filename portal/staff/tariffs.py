@@ -1,19 +1,19 @@
 """Staff pages for a site's tariffs: the tariffs and their versions, new prices, per-meter overrides.
 
 Managers (and admins) of the site only. Each form posts back the section it came from: htmx swaps the
-section's partial (422 with the error in place), a plain form post gets a redirect and a flash message.
+section's partial (with the error in place), a plain form post gets a redirect and a flash message.
 Effective times are typed in the business time zone and stored in UTC.
 """
 from __future__ import annotations
 
-from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask import redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from portal.extensions import db
-from portal.models import Meter, Role, Site, Tariff, TariffKind, utcnow
+from portal.models import Meter, Site, Tariff, TariffKind, utcnow
 from portal.money import format_price
 from portal.settings import business_tz
 from portal.staff.blueprint import bp
@@ -31,18 +31,13 @@ from portal.tariffs.admin import (
     yuan_to_e4,
 )
 from portal.tariffs.pricing import PERIODS
-from portal.web.access import require_role, scope_to_sites
-from portal.web.templating import render_page_or_partial
+from portal.web.access import require_area, scoped, scoped_or_404
+from portal.web.htmx import answer_form, render
 
 SECTIONS = {"tariffs", "overrides"}
-
-
-def _site(site_id: int) -> Site:
-    """The site, if the staff user may see it; 404 otherwise."""
-    site = db.session.get(Site, site_id)
-    if site is None or (g.site_ids is not None and site.id not in g.site_ids):
-        abort(404)  # the same answer for "not yours" and "does not exist"
-    return site
+#: an htmx refusal answers 422 here, not portal.web.htmx's 200, while tests/tariffs/test_admin.py asserts 422;
+#: templates/_htmx.html tells htmx to swap 422 too, so the manager sees the error either way
+REFUSED_STATUS = 422
 
 
 def _tariff(site: Site, tariff_id) -> Tariff | None:
@@ -70,21 +65,19 @@ def _context(site: Site, errors: dict | None = None, message: str | None = None,
 
 
 def _answer(site: Site, section: str, key: str, message: str | None = None, error: str | None = None):
-    """The section's partial for htmx (422 with the error), else back to the page with a flash message."""
-    if request.headers.get("HX-Request") == "true":
-        ctx = _context(site, errors={key: error} if error else {}, message=message,
-                       form=request.form if error else None)
-        return render_template(f"staff/tariffs/_{section}.html", **ctx), 422 if error else 200
-    if error or message:
-        flash(error or message, "error" if error else "info")
-    return redirect(url_for("staff.site_tariffs", site_id=site.id, _anchor=section))
+    """The section's partial with the error or message for htmx, else back to the page with a flash message."""
+    return answer_form(
+        f"staff/tariffs/_{section}.html", url_for("staff.site_tariffs", site_id=site.id, _anchor=section),
+        lambda: _context(site, errors={key: error} if error else {}, message=message,
+                         form=request.form if error else None),
+        error=error, message=message, error_status=REFUSED_STATUS)
 
 
 @bp.get("/tariffs")
-@require_role(Role.MANAGER)
+@require_area("tariffs")
 def tariffs_index():
     """The sites whose tariffs the manager may edit; with one site, straight to it."""
-    query = scope_to_sites(select(Site), Site.id, current_user).order_by(Site.code)
+    query = scoped(select(Site), Site.id).order_by(Site.code)
     sites = db.session.execute(query).scalars().all()
     if len(sites) == 1:
         return redirect(url_for("staff.site_tariffs", site_id=sites[0].id))
@@ -92,20 +85,20 @@ def tariffs_index():
 
 
 @bp.get("/sites/<int:site_id>/tariffs")
-@require_role(Role.MANAGER)
+@require_area("tariffs")
 def site_tariffs(site_id: int):
     """The whole tariffs page of one site (or one section of it for htmx: ?section=...)."""
-    site = _site(site_id)
+    site = scoped_or_404(Site, site_id)
     section = request.args.get("section")
     partial = f"staff/tariffs/_{section}.html" if section in SECTIONS else "staff/tariffs/_tariffs.html"
-    return render_page_or_partial("staff/tariffs/page.html", partial, **_context(site))
+    return render("staff/tariffs/page.html", partial, **_context(site))
 
 
 @bp.post("/sites/<int:site_id>/tariffs")
-@require_role(Role.MANAGER)
+@require_area("tariffs")
 def new_tariff(site_id: int):
     """Create a tariff of the site (its prices come with its first version)."""
-    site, form = _site(site_id), request.form
+    site, form = scoped_or_404(Site, site_id), request.form
     try:
         tariff = create_tariff(db.session, site, form.get("code", ""), form.get("name", ""), form.get("kind", ""),
                                current_user.actor)
@@ -118,10 +111,10 @@ def new_tariff(site_id: int):
 
 
 @bp.post("/sites/<int:site_id>/tariffs/versions")
-@require_role(Role.MANAGER)
+@require_area("tariffs")
 def new_tariff_version(site_id: int):
     """Add prices to a tariff from a moment now or later (flat, time-of-use or tiered by the tariff's kind)."""
-    site, form = _site(site_id), request.form
+    site, form = scoped_or_404(Site, site_id), request.form
     tariff = _tariff(site, form.get("tariff"))
     if tariff is None:
         return _answer(site, "tariffs", "version", error=_("Choose a tariff."))
@@ -165,10 +158,10 @@ def _version_values(kind: TariffKind, form) -> dict:
 
 
 @bp.post("/sites/<int:site_id>/tariffs/meters")
-@require_role(Role.MANAGER)
+@require_area("tariffs")
 def assign_tariff(site_id: int):
     """Bill one meter by another tariff of the site than the default (blank tariff: the default again)."""
-    site, form = _site(site_id), request.form
+    site, form = scoped_or_404(Site, site_id), request.form
     code = (form.get("meter") or "").strip()
     meter = db.session.execute(select(Meter).where(Meter.site_id == site.id, Meter.code == code)).scalar_one_or_none()
     if meter is None:
@@ -194,10 +187,10 @@ def assign_tariff(site_id: int):
 
 
 @bp.post("/sites/<int:site_id>/tariffs/default")
-@require_role(Role.MANAGER)
+@require_area("tariffs")
 def default_tariff(site_id: int):
     """Make a tariff the site's default: meters without their own tariff are billed by it from now on."""
-    site = _site(site_id)
+    site = scoped_or_404(Site, site_id)
     tariff = _tariff(site, request.form.get("tariff"))
     if tariff is None:
         return _answer(site, "tariffs", "version", error=_("Choose a tariff."))

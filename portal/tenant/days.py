@@ -17,7 +17,7 @@ from portal.extensions import db
 from portal.models import Account, LedgerEntry, utcnow
 from portal.tenant.blueprint import bp, own_account
 from portal.tenant.history import CHARGE_KINDS
-from portal.web.templating import render_page_or_partial
+from portal.web.htmx import render
 
 AVERAGE_DAYS = 30
 #: how long an account's average stays cached (seconds), and how many accounts are kept
@@ -74,5 +74,5 @@ def days_context(account: Account) -> dict:
 def days(account_id: int):
     """The remaining-days line, computed (and cached) on its own request."""
     acct = own_account(account_id)
-    return render_page_or_partial("tenant/_days.html", "tenant/_days.html",
-                                  remaining_days=estimate(acct.balance_fen, remember_use(db.session, acct)))
+    return render("tenant/_days.html", "tenant/_days.html",
+                  remaining_days=estimate(acct.balance_fen, remember_use(db.session, acct)))

@@ -20,7 +20,7 @@ from portal.extensions import db
 from portal.models import Account, EntryKind, LedgerEntry, utcnow
 from portal.settings import business_tz
 from portal.tenant.blueprint import bp, own_account
-from portal.web.templating import render_page_or_partial
+from portal.web.htmx import render
 
 #: consumption and fees: summed per day in the history (and averaged for the remaining days)
 CHARGE_KINDS = (EntryKind.ENERGY, EntryKind.WATER, EntryKind.FEE, EntryKind.ALLOCATION)
@@ -105,5 +105,4 @@ def history(account_id: int):
     more = month.previous >= opened
     # the first month replaces the lazy placeholder; older months replace the "more" sentinel
     partial = "tenant/_history_month.html" if request.args.get("month") else "tenant/_history.html"
-    return render_page_or_partial("tenant/history.html", partial, account=acct, month=month, more=more,
-                                  kind_labels=KIND_LABELS)
+    return render("tenant/history.html", partial, account=acct, month=month, more=more, kind_labels=KIND_LABELS)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 
-from flask import abort, current_app, make_response, redirect, request, url_for
+from flask import abort, current_app, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -25,7 +25,7 @@ from portal.settings import current, public_url
 from portal.tenant.blueprint import bp, is_own, own_account
 from portal.tenant.days import days_context
 from portal.tenant.progress import PRESETS_FEN, AmountError, in_wechat, order_progress, parse_amount, pay_options
-from portal.web.templating import render_page_or_partial
+from portal.web.htmx import go_to, render
 
 CHANNEL_LABELS = {
     "wechat_jsapi": _l("WeChat Pay"), "wechat_native": _l("WeChat Pay QR code"), "alipay_wap": _l("Alipay"),
@@ -55,13 +55,9 @@ def recharge_context(acct: Account, **extra) -> dict:
 def _refuse(acct: Account, message: str, chosen=None, custom: str = ""):
     """The form again with the message: the section alone for htmx, the whole page otherwise."""
     db.session.rollback()
-    htmx = request.headers.get("HX-Request") == "true"
     acct = own_account(acct.id, selectinload(Account.meters).selectinload(Meter.state))
-    response = render_page_or_partial("tenant/account.html", "tenant/_recharge.html", account=acct,
-                                      **days_context(acct),
-                                      **recharge_context(acct, error=message, chosen=chosen, custom=custom[:12]))
-    response.status_code = 200 if htmx else 422  # htmx swaps only 2xx answers
-    return response
+    return render("tenant/account.html", "tenant/_recharge.html", refused=True, page_only=lambda: days_context(acct),
+                  account=acct, **recharge_context(acct, error=message, chosen=chosen, custom=custom[:12]))
 
 
 @bp.post("/a/<int:account_id>/pay")
@@ -96,12 +92,7 @@ def pay(account_id: int):
     audit(db.session, current_user.actor, "order.pay_started", "payment_order", order.id, acct.site_id,
           **{k: v for k, v in data.items() if k in ("pay_url", "qr_code", "qr_svg", "code_url", "jsapi_params")})
     db.session.commit()
-    target = url_for("tenant.order", out_trade_no=order.out_trade_no)
-    if request.headers.get("HX-Request") == "true":
-        response = make_response("", 204)
-        response.headers["HX-Redirect"] = target
-        return response
-    return redirect(target, 303)
+    return go_to(url_for("tenant.order", out_trade_no=order.out_trade_no))
 
 
 def _public(path: str) -> str:
@@ -117,11 +108,10 @@ def order(out_trade_no: str):
     ).scalar_one_or_none()
     if found is None or not is_own(found.account_id):
         abort(404)
-    progress = order_progress(db.session, found)
-    htmx = request.headers.get("HX-Request") == "true"
-    pay_data = _pay_data(found) if not htmx and found.status == OrderStatus.CREATED else {}
-    return render_page_or_partial("tenant/order.html", "tenant/_order_progress.html", order=found,
-                                  progress=progress, pay=pay_data, channel_labels=CHANNEL_LABELS)
+    return render("tenant/order.html", "tenant/_order_progress.html",
+                  page_only=lambda: {"pay": _pay_data(found) if found.status == OrderStatus.CREATED else {},
+                                     "channel_labels": CHANNEL_LABELS},
+                  order=found, progress=order_progress(db.session, found))
 
 
 def _pay_data(order: PaymentOrder) -> dict:

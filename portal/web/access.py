@@ -1,13 +1,20 @@
-"""Who may see what: staff roles and site scope, tenants and their bound accounts."""
+"""Who may see what in the staff area and the API: areas by role (the table is portal.web.roles) and site scope.
+
+A staff user sees the rows of their own sites only (admins: every site); a row of another site gets the same
+404 as a row that does not exist, so ids cannot be probed. (A tenant's accounts are the tenant blueprint's.)
+"""
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
-from flask import abort, g
+from flask import abort, g, request
 from flask_login import current_user
 from sqlalchemy import Select
 
-from portal.models import Account, Role, Site, StaffUser, TenantUser
+from portal.extensions import db
+from portal.models import Role, Site, StaffUser
+from portal.web.roles import may_open
 
 
 def staff_site_ids(user: StaffUser) -> set[int] | None:
@@ -17,44 +24,64 @@ def staff_site_ids(user: StaffUser) -> set[int] | None:
     return {site.id for site in user.sites}
 
 
+def current_staff() -> StaffUser | None:
+    """The staff user of this request: the bearer token's in the API, else the session's (None: not staff)."""
+    # by blueprint, not by whether g.api_user is set: a test's requests share one app context, and so one g
+    user = g.get("api_user") if request.blueprint == "api" else current_user
+    return user if isinstance(user, StaffUser) else None
+
+
+def site_ids() -> set[int] | None:
+    """The current staff user's sites (None: every site)."""
+    return staff_site_ids(current_staff())  # user.sites is loaded once per session: asking again is cheap
+
+
 def scope_to_sites(query: Select, site_column, user: StaffUser) -> Select:
     """Restrict a query to the user's sites."""
     ids = staff_site_ids(user)
     return query if ids is None else query.where(site_column.in_(ids))
 
 
-def can_see_site(user: StaffUser, site_id: int) -> bool:
-    """Whether the staff user may see anything of this site."""
-    ids = staff_site_ids(user)
+def scoped(query: Select, site_column) -> Select:
+    """Restrict a query to the current staff user's sites."""
+    ids = site_ids()
+    return query if ids is None else query.where(site_column.in_(ids))
+
+
+def in_scope(site_id: int) -> bool:
+    """Whether the current staff user may see anything of this site."""
+    ids = site_ids()
     return ids is None or site_id in ids
 
 
-def require_role(*roles: Role):
-    """View decorator: a logged-in staff user with one of `roles` (admins always pass)."""
+def _own_site(row) -> int:
+    return row.id if isinstance(row, Site) else row.site_id  # a site is its own site
+
+
+def scoped_or_404(model, row_id, site_of: Callable[[object], int] = _own_site):
+    """The row with this id if it belongs to one of the user's sites; 404 alike for "not yours" and "no such row".
+
+    `site_of(row)` names the row's site when it has no `site_id` of its own (`entry.account.site_id`...).
+    """
+    row = db.session.get(model, row_id)
+    if row is None or not in_scope(site_of(row)):
+        abort(404)
+    return row
+
+
+def require_area(area: str):
+    """View decorator: a staff user whose role may open `area` (portal.web.roles); 401 without one, else 403."""
 
     def decorate(view):
         @functools.wraps(view)
         def wrapped(*args, **kwargs):
-            user = getattr(g, "api_user", None) or current_user
-            if not isinstance(user, StaffUser):
+            user = current_staff()
+            if user is None:
                 abort(401)
-            if user.role != Role.ADMIN and roles and user.role not in roles:
+            if not may_open(user.role, area):
                 abort(403)
             return view(*args, **kwargs)
 
         return wrapped
 
     return decorate
-
-
-def tenant_accounts(user: TenantUser) -> list[Account]:
-    """The accounts a tenant user is bound to."""
-    return list(user.accounts)
-
-
-def tenant_can_see(user: TenantUser, account: Account) -> bool:
-    """Whether a tenant user may see and pay for this account."""
-    return any(a.id == account.id for a in user.accounts)
-
-
-__all__ = ["Site", "can_see_site", "require_role", "scope_to_sites", "staff_site_ids", "tenant_can_see"]

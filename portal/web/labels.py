@@ -10,6 +10,10 @@ LABELS = {
     "meter": _l("meter account"),
     "on": _l("on"),
     "off": _l("off"),
+    # how an allocation group splits its cost
+    "fixed": _l("fixed shares"),
+    "area": _l("floor area"),
+    "consumption": _l("consumption"),
 }
 
 

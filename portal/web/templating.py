@@ -1,13 +1,15 @@
-"""Template helpers: money and energy formatting, and full-page-or-partial rendering in one place."""
+"""What every template may use, whatever its audience: money, energy and time formatting, and labels.
+
+Formatting only: nothing here reads the database or knows who is looking. What a page shows comes from its
+own view (htmx answers are in portal.web.htmx, who may do what in portal.web.access).
+"""
 from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Flask, current_app, render_template, request
+from flask import Flask
 from flask_babel import format_datetime, get_locale
 
-from portal.control.commands import may_command
-from portal.models.meter import SWITCHABLE_PROFILES
 from portal.money import format_price, format_yuan, yuan
 from portal.settings import business_tz
 from portal.web.labels import label
@@ -22,6 +24,16 @@ def hundredths(value: int | None) -> str:
     return f"{sign}{whole}.{part:02d}"
 
 
+def quantity(value: int | None, kind: str = "electric") -> str:
+    """Stored energy as people read it: 0.01 kWh -> '123.45 kWh', litres -> '1.234 m³'."""
+    if value is None:
+        return "—"
+    sign, value = ("-" if value < 0 else ""), abs(int(value))
+    if kind == "water":
+        return f"{sign}{value // 1000:,}.{value % 1000:03d} m³"
+    return f"{sign}{value // 100:,}.{value % 100:02d} kWh"
+
+
 def local_time(value: datetime | None, fmt: str = "short") -> str:
     """A UTC timestamp shown in the business time zone."""
     if value is None:
@@ -29,16 +41,8 @@ def local_time(value: datetime | None, fmt: str = "short") -> str:
     return format_datetime(value.astimezone(business_tz()), fmt)
 
 
-def render_page_or_partial(template: str, partial: str, **context):
-    """Render the whole page, or just its partial when htmx asks; vary the cache on HX-Request."""
-    name = partial if request.headers.get("HX-Request") == "true" else template
-    response = current_app.make_response(render_template(name, **context))
-    response.vary.add("HX-Request")
-    return response
-
-
 def init_app(app: Flask) -> None:
-    """Register filters and globals."""
+    """Register the filters and globals: app-wide, so they are the same for every audience."""
     app.jinja_env.filters["yuan"] = format_yuan
     app.jinja_env.filters["yuan_plain"] = yuan
     app.jinja_env.filters["yuan_e4"] = format_price
@@ -46,5 +50,4 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.globals["label"] = label
     app.jinja_env.globals["get_locale"] = get_locale
-    app.jinja_env.globals["may_command"] = may_command
-    app.jinja_env.globals["switchable"] = SWITCHABLE_PROFILES
+    app.jinja_env.globals["quantity"] = quantity

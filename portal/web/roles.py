@@ -1,0 +1,60 @@
+"""Who may do what in the staff area: one table of areas and meter commands by role, read by every check.
+
+The views' `require_area` (portal.web.access), the staff navigation and the meter commands of the staff list
+and of the API all read these tables, so a role's reach is changed in one place. Admins pass every check.
+The meter list itself is open to every staff role (scoped to their sites); there is no entry for it.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from flask_babel import lazy_gettext as _l
+
+from portal.models import Role
+
+
+class Area(NamedTuple):
+    """A part of the staff area: who may open it, and its link in the navigation (none: not in it)."""
+
+    roles: frozenset[Role]
+    endpoint: str | None = None
+    title: str | None = None
+
+
+#: the staff areas, in the navigation's order
+AREAS: dict[str, Area] = {
+    "counter": Area(frozenset({Role.CASHIER, Role.MANAGER}), "staff.counter", _l("Counter")),
+    "monthly": Area(frozenset({Role.MANAGER}), "staff.billing", _l("Fees and allocation")),
+    "tariffs": Area(frozenset({Role.MANAGER}), "staff.tariffs_index", _l("Tariffs")),
+    "rules": Area(frozenset({Role.MANAGER}), "staff.rules_index", _l("Balance rules")),
+    # approving or rejecting a refund a cashier asked for, in the counter's refund queue
+    "refund_decisions": Area(frozenset({Role.MANAGER})),
+}
+
+#: meter commands: switching is for electricians and managers; keep-power (保电) needs a manager
+COMMANDS: dict[str, frozenset[Role]] = {
+    "trip": frozenset({Role.OPERATOR, Role.MANAGER}),
+    "close": frozenset({Role.OPERATOR, Role.MANAGER}),
+    "keep_power_on": frozenset({Role.MANAGER}),
+    "keep_power_off": frozenset({Role.MANAGER}),
+}
+
+
+def may_open(role: Role, area: str) -> bool:
+    """Whether a staff role may open an area of AREAS."""
+    return role == Role.ADMIN or role in AREAS[area].roles
+
+
+def may_command(role: Role, action: str) -> bool:
+    """Whether a staff role may send this meter command (an unknown command: no one may)."""
+    return action in COMMANDS and (role == Role.ADMIN or role in COMMANDS[action])
+
+
+def commands_for(role: Role) -> list[str]:
+    """The meter commands a staff role may send, in COMMANDS' order."""
+    return [action for action in COMMANDS if may_command(role, action)]
+
+
+def navigation(role: Role) -> list[Area]:
+    """The areas with a navigation link that this role may open, in AREAS' order."""
+    return [area for name, area in AREAS.items() if area.endpoint and may_open(role, name)]

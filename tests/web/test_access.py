@@ -1,0 +1,86 @@
+"""The role table (portal.web.roles) and the site scope (portal.web.access): what each staff role may open."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from portal.control.commands import ACTIONS
+from portal.models import Role
+from portal.web.roles import AREAS, COMMANDS, may_command, may_open, navigation
+
+NAV = {"counter": "/staff/counter/", "monthly": "/staff/billing/", "tariffs": "/staff/tariffs", "rules": "/staff/rules"}
+
+
+def nav_links(html: str) -> set[str]:
+    """The area links of the staff bar."""
+    bar = re.search(r'<header class="staff-bar">(.*?)</header>', html, re.DOTALL).group(1)
+    return set(re.findall(r'href="(/staff/[^"]*)"', bar)) - {"/staff/"}
+
+
+def test_every_meter_command_has_its_roles_in_the_table():
+    assert set(COMMANDS) == set(ACTIONS)
+
+
+def test_admins_pass_every_check():
+    assert all(may_open(Role.ADMIN, area) for area in AREAS)
+    assert all(may_command(Role.ADMIN, action) for action in ACTIONS)
+
+
+def test_an_unknown_command_is_nobodys():
+    assert not may_command(Role.ADMIN, "explode") and not may_command(Role.MANAGER, "explode")
+
+
+@pytest.mark.parametrize("role, areas", [
+    (Role.OPERATOR, set()),
+    (Role.CASHIER, {"counter"}),
+    (Role.MANAGER, {"counter", "monthly", "tariffs", "rules"}),
+    (Role.ADMIN, {"counter", "monthly", "tariffs", "rules"}),
+])
+def test_the_navigation_links_the_areas_the_role_may_open(client, login, make_staff, role, areas):
+    login.staff(make_staff(role=role))
+
+    html = client.get("/staff/").get_data(as_text=True)
+
+    assert nav_links(html) == {NAV[a] for a in areas}
+    assert [a.endpoint for a in navigation(role)] == [AREAS[a].endpoint for a in NAV if a in areas]
+
+
+def test_every_area_in_the_navigation_opens_for_those_it_is_shown_to(client, login, make_staff, make_site):
+    site = make_site()
+    for role in Role:
+        login.staff(make_staff(role=role, sites=[] if role == Role.ADMIN else [site]))
+        for link in nav_links(client.get("/staff/").get_data(as_text=True)):
+            assert client.get(link).status_code in (200, 302), (role, link)
+
+
+def test_a_row_of_another_site_and_a_row_that_does_not_exist_get_the_same_404(client, login, make_staff,
+                                                                            make_account):
+    other = make_account(code="X1")
+    login.staff(make_staff(role=Role.CASHIER))
+
+    theirs = client.get(f"/staff/counter/a/{other.id}")
+    missing = client.get(f"/staff/counter/a/{other.id + 1000}")
+
+    assert theirs.status_code == missing.status_code == 404
+    assert theirs.get_data() == missing.get_data()
+
+
+def test_a_meter_command_the_meter_cannot_do_is_shown_in_its_row(client, login, make_staff, make_meter):
+    meter = make_meter(code="C1", profile="chint-dtsu666")  # a common-area meter without relay
+    login.staff(make_staff(role=Role.OPERATOR, sites=[meter.gateway.site]))
+
+    htmx = client.post(f"/staff/meters/{meter.id}/command", data={"action": "trip"}, headers={"HX-Request": "true"})
+    plain = client.post(f"/staff/meters/{meter.id}/command", data={"action": "trip"})
+
+    html = htmx.get_data(as_text=True)
+    assert htmx.status_code == 200 and html.lstrip().startswith(f'<tr id="meter-{meter.id}"')
+    assert 'role="alert"' in html and "no relay" in html
+    assert plain.status_code == 422
+
+
+def test_a_meter_of_another_site_cannot_be_commanded(client, login, make_staff, make_meter):
+    meter = make_meter(code="E9")
+    login.staff(make_staff(role=Role.MANAGER))  # of a site of their own
+
+    assert client.post(f"/staff/meters/{meter.id}/command", data={"action": "trip"}).status_code == 404
