@@ -33,9 +33,6 @@ from portal.web.access import require_area, scoped, scoped_or_404
 from portal.web.htmx import answer_form, render
 
 SECTIONS = {"safeguards", "windows", "calendar", "exempt"}
-#: an htmx refusal answers 422 here, not portal.web.htmx's 200, while tests/staff/test_rules_pages.py asserts 422;
-#: templates/_htmx.html tells htmx to swap 422 too, so the manager sees the error either way
-REFUSED_STATUS = 422
 
 
 def yuan_to_fen(text: str | None, *, blank: int | None = 0) -> int | None:
@@ -61,7 +58,7 @@ def _answer(site: Site, section: str, message: str | None = None, error: str | N
     """The section's partial with the error or message for htmx, else back to the page with a flash message."""
     return answer_form(f"staff/rules/_{section}.html", url_for("staff.site_rules", site_id=site.id, _anchor=section),
                        lambda: _context(site, errors={section: error} if error else {}, message=message),
-                       error=error, message=message, error_status=REFUSED_STATUS)
+                       error=error, message=message)
 
 
 @bp.get("/rules")

@@ -35,9 +35,6 @@ from portal.web.access import require_area, scoped, scoped_or_404
 from portal.web.htmx import answer_form, render
 
 SECTIONS = {"tariffs", "overrides"}
-#: an htmx refusal answers 422 here, not portal.web.htmx's 200, while tests/tariffs/test_admin.py asserts 422;
-#: templates/_htmx.html tells htmx to swap 422 too, so the manager sees the error either way
-REFUSED_STATUS = 422
 
 
 def _tariff(site: Site, tariff_id) -> Tariff | None:
@@ -70,7 +67,7 @@ def _answer(site: Site, section: str, key: str, message: str | None = None, erro
         f"staff/tariffs/_{section}.html", url_for("staff.site_tariffs", site_id=site.id, _anchor=section),
         lambda: _context(site, errors={key: error} if error else {}, message=message,
                          form=request.form if error else None),
-        error=error, message=message, error_status=REFUSED_STATUS)
+        error=error, message=message)
 
 
 @bp.get("/tariffs")

@@ -50,14 +50,13 @@ def fragment(partial: str, /, *, refused: bool = False, **context) -> Response:
 
 
 def answer_form(partial: str, back: str, context: Callable[[], dict], /, *, error: str | None = None,
-                message: str | None = None, redirect_code: int = 302, error_status: int = HTMX_REFUSED) -> Response:
+                message: str | None = None, redirect_code: int = 302) -> Response:
     """A form's answer: htmx gets the partial with the error or message in it; a plain post a flash and `back`.
 
-    `context()` builds what the partial shows (with the error in it): only htmx needs it. `error_status` is the
-    status of a refusal for htmx; anything but 2xx needs htmx told to swap it (templates/_htmx.html does for 422).
+    `context()` builds what the partial shows (with the error in it): only htmx needs it.
     """
     if is_htmx():
-        return _varied(make_response(render_template(partial, **context()), error_status if error else 200))
+        return _varied(make_response(render_template(partial, **context()), HTMX_REFUSED if error else 200))
     if error or message:
         flash(error or message, "error" if error else "info")
     return _varied(redirect(back, redirect_code))

@@ -267,7 +267,7 @@ def test_a_bad_version_is_refused_in_place_and_the_form_keeps_what_was_typed(cli
                                                       "price": "1.5"}, headers=HX)
     bad_price = client.post(url(site, "/versions"), data={"tariff": tariff.id, "price": "1.23456"}, headers=HX)
 
-    assert past.status_code == 422 and bad_price.status_code == 422
+    assert past.status_code == 200 and bad_price.status_code == 200
     html = past.get_data(as_text=True)
     assert html.lstrip().startswith('<section id="tariffs"') and 'data-testid="error-version"' in html
     assert 'value="1.5"' in html
@@ -287,7 +287,7 @@ def test_tiered_prices_come_from_kwh_limits_with_the_last_open(client, login, ma
         "tariff": tariff.id, "upto0": "100", "tier_price0": "0.5", "upto1": "200.5", "tier_price1": "0.6",
         "tier_price2": "0.8"}, headers=HX)
 
-    assert unsorted.status_code == 422 and "阶梯上限必须递增" in unsorted.get_data(as_text=True)  # Chinese by default
+    assert unsorted.status_code == 200 and "阶梯上限必须递增" in unsorted.get_data(as_text=True)  # Chinese by default
     assert ok.status_code == 200
     version = db.session.execute(select(TariffVersion).where(TariffVersion.tariff_id == tariff.id)).scalar_one()
     assert version.tiers == [{"upto": 10_000, "price_e4": 5_000, "medium": "electric"},
@@ -306,9 +306,9 @@ def test_manager_assigns_a_tariff_to_a_meter_and_back_to_the_default(client, log
     assigned = client.post(url(site, "/meters"), data={"meter": "M-T1", "tariff": special.id}, headers=HX)
     unknown = client.post(url(site, "/meters"), data={"meter": "NOPE", "tariff": special.id}, headers=HX)
 
-    assert no_prices.status_code == 422 and 'data-testid="error-override"' in no_prices.get_data(as_text=True)
+    assert no_prices.status_code == 200 and 'data-testid="error-override"' in no_prices.get_data(as_text=True)
     assert assigned.status_code == 200 and 'data-meter="M-T1"' in assigned.get_data(as_text=True)
-    assert unknown.status_code == 422
+    assert unknown.status_code == 200
     meter = db.session.execute(select(Meter).where(Meter.code == "M-T1")).scalar_one()
     assert meter.tariff_id == special.id
     client.post(url(site, "/meters"), data={"meter": "M-T1", "tariff": ""}, headers=HX)
@@ -364,7 +364,7 @@ def test_a_tariff_of_another_site_cannot_be_given_prices_through_this_site(clien
 
     response = client.post(url(site, "/versions"), data={"tariff": foreign.id, "price": "9"}, headers=HX)
 
-    assert response.status_code == 422
+    assert response.status_code == 200
     assert db.session.execute(select(TariffVersion).where(TariffVersion.tariff_id == foreign.id)).first() is None
 
 
@@ -428,7 +428,7 @@ def test_manager_makes_another_tariff_the_site_default(client, login, manager):
     client.post(url(site, "/versions"), data={"tariff": new.id, "price": "0.88"}, headers=HX)
     made = client.post(url(site, "/default"), data={"tariff": new.id}, headers=HX)
 
-    assert without_prices.status_code == 422
+    assert without_prices.status_code == 200
     assert made.status_code == 200
     assert db.session.get(Site, site.id).default_tariff_id == new.id
     assert db.session.execute(select(Audit).where(Audit.action == "site.default_tariff")).scalar_one()
