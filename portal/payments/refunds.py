@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from importlib import import_module
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import case, func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portal.audit import audit
@@ -33,6 +33,7 @@ from portal.models import (
 )
 from portal.money import format_yuan
 from portal.payments.providers.registry import ChannelUnavailable
+from portal.payments.states import move
 
 OPEN = (RefundStatus.REQUESTED, RefundStatus.APPROVED)
 
@@ -176,10 +177,7 @@ def complete_refund(session: Session, refund: Refund, actor: str) -> Refund:
                         actor=actor, order_id=order.id)
     if posted.created:
         total = PaymentOrder.refunded_fen + refund.amount_fen
-        session.execute(update(PaymentOrder).where(PaymentOrder.id == order.id).values(
-            refunded_fen=total,
-            status=case((total >= PaymentOrder.amount_fen, OrderStatus.REFUNDED.value), else_=PaymentOrder.status)))
-        session.refresh(order)
+        move(session, order.id, OrderStatus.REFUNDED, when=total >= PaymentOrder.amount_fen, refunded_fen=total)
         enforce_balance(session, order.account, actor=actor)
     refund.status, refund.completed_at, refund.error = RefundStatus.SUCCEEDED, utcnow(), ""
     audit(session, actor, "refund.succeeded", "refund", refund.id, order.account.site_id,
@@ -284,9 +282,7 @@ def _undo_refund(session: Session, refund: Refund, actor: str, status: str) -> N
         post_entry(session, order.account_id, refund.amount_fen, EntryKind.REVERSAL,
                    f"refund-failed:{refund.out_refund_no}", memo=f"refund {refund.out_refund_no} {status}"[:200],
                    actor=actor, order_id=order.id, reverses_id=booked.id)
-        session.execute(update(PaymentOrder).where(PaymentOrder.id == order.id).values(
-            refunded_fen=PaymentOrder.refunded_fen - refund.amount_fen,
-            status=case((PaymentOrder.status == OrderStatus.REFUNDED.value, OrderStatus.CREDITED.value),
-                        else_=PaymentOrder.status)))
+        total = PaymentOrder.refunded_fen - refund.amount_fen
+        move(session, order.id, OrderStatus.CREDITED, when=total < PaymentOrder.amount_fen, refunded_fen=total)
     refund.status, refund.error = RefundStatus.FAILED, f"the platform reported {status} after accepting it"[:300]
     audit(session, actor, "refund.reversed", "refund", refund.id, order.account.site_id, status=status)
