@@ -16,9 +16,10 @@ from portal.extensions import db
 from portal.models import NotifyOutcome, PaymentNotification, PaymentOrder
 from portal.pay.blueprint import bp
 from portal.payments.notify import RAW_LIMIT, VerifiedPayment, accept_payment
+from portal.payments.providers.base import RefundNotice
 from portal.payments.providers.wechat import v2 as wechat_v2
 from portal.payments.providers.wechat import v3 as wechat_v3
-from portal.payments.providers.wechat.v2 import NotifyRejected, RefundNotice, WeChatPayError
+from portal.payments.providers.wechat.common import NotifyRejected, WeChatPayError
 
 log = logging.getLogger(__name__)
 
