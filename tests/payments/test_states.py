@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import event
 
 from portal.extensions import db
-from portal.models import OrderStatus, PaymentOrder, utcnow
+from portal.models import NotifyOutcome, OrderStatus, PaymentOrder, utcnow
+from portal.payments.notify import VerifiedPayment, accept_payment
 from portal.payments.states import TRANSITIONS, IllegalTransition, move, sources_of
 
 CREATED, PAID, CLOSED, CREDITED, REFUNDED = (OrderStatus.CREATED, OrderStatus.PAID, OrderStatus.CLOSED,
@@ -133,6 +134,17 @@ def test_of_many_racing_moves_exactly_one_wins(app, make_order, to):
     assert sorted(won) == [False] * (racers - 1) + [True]
     db.session.expire_all()
     assert order.status == to
+
+
+def test_an_accepted_notify_stays_four_statements(make_order, statements):
+    """The notify path is benchmarked: its transition adds no statement and no ORM load to it."""
+    order = make_order(1000)
+    out_trade_no = order.out_trade_no
+    db.session.expire_all()
+    before = statements()
+    assert accept_payment(db.session, VerifiedPayment("alipay", out_trade_no, "T-1", 1000, True)) \
+        == NotifyOutcome.ACCEPTED
+    assert statements() - before == 4  # the order, its move, the outbox row, the notification
 
 
 def _writes_an_order_status(node: ast.AST) -> bool:
