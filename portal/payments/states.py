@@ -40,9 +40,13 @@ class IllegalTransition(ValueError):
     """A move the table does not allow (a bug in the caller, never a race)."""
 
 
+#: for each status, the statuses an order may reach it from (in OrderStatus order), worked out once
+_SOURCES = {to: tuple(s for s in OrderStatus if (s, to) in TRANSITIONS) for to in OrderStatus}
+
+
 def sources_of(to: OrderStatus) -> tuple[OrderStatus, ...]:
     """The statuses an order may move to `to` from."""
-    return tuple(sorted((s for s, t in TRANSITIONS if t == to), key=list(OrderStatus).index))
+    return _SOURCES[to]
 
 
 def move(session: Session, order_id: int, to: OrderStatus, *, allowed_from: Iterable[OrderStatus] | None = None,
