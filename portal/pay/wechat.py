@@ -1,13 +1,12 @@
 """WeChat Pay notify routes: API v2 (POST /pay/wechat/notify) and API v3 (POST /pay/wechat/v3/notify).
 
-A route reads at most 64 KiB, has its channel module verify and parse the notify, and records it in
-one transaction: a payment through `accept_payment`, a refund as a notification handed to the refunds
-module when there is one. A rejected notify is only logged: it changes nothing (as for Alipay).
+A route reads at most 64 KiB, has its API module verify and parse the notify, and records it in one
+transaction: a payment through `accept_payment`, a refund as a notification that the refunds module then
+settles (`refund_notified`). A rejected notify is only logged: it changes nothing (as for Alipay).
 """
 from __future__ import annotations
 
 import logging
-from importlib import import_module
 
 from flask import Response, jsonify, request
 from sqlalchemy import select
@@ -15,10 +14,13 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.models import NotifyOutcome, PaymentNotification, PaymentOrder
 from portal.pay.blueprint import bp
-from portal.payments.notify import RAW_LIMIT, VerifiedPayment, accept_payment
+from portal.pay.body import capped_body
+from portal.payments.notify import VerifiedPayment, accept_payment
+from portal.payments.providers.base import RefundNotice
 from portal.payments.providers.wechat import v2 as wechat_v2
 from portal.payments.providers.wechat import v3 as wechat_v3
-from portal.payments.providers.wechat.v2 import NotifyRejected, RefundNotice, WeChatPayError
+from portal.payments.providers.wechat.common import NotifyRejected, WeChatPayError
+from portal.payments.refunds import refund_notified
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +32,7 @@ V3_HEADERS = ("Wechatpay-Signature", "Wechatpay-Timestamp", "Wechatpay-Nonce", "
 @bp.post("/wechat/notify")
 def wechat_notify():
     """API v2: XML signed MD5 with WECHAT_API_KEY (payments) or with an encrypted req_info (refunds)."""
-    body = _read_body()
+    body = capped_body()
     try:
         if body is None:
             raise NotifyRejected("body larger than 64 KiB")
@@ -47,7 +49,7 @@ def wechat_notify():
 @bp.post("/wechat/v3/notify")
 def wechat_v3_notify():
     """API v3: JSON with an AES-256-GCM resource, signed RSA-SHA256 in the Wechatpay-* headers."""
-    body = _read_body()
+    body = capped_body()
     headers = {name: request.headers[name][:1024] for name in V3_HEADERS if name in request.headers}
     try:
         if body is None:
@@ -66,14 +68,6 @@ def _not_configured(exc: WeChatPayError, answer):
     # Our settings, not the sender's fault: a 5xx makes WeChat Pay retry once they are in place.
     log.error("wechat notify not checked: %s", exc)
     return answer
-
-
-def _read_body() -> bytes | None:
-    """The request body, or None when it is over 64 KiB (then it is not read any further)."""
-    if (request.content_length or 0) > RAW_LIMIT:
-        return None
-    body = request.stream.read(RAW_LIMIT + 1)
-    return None if len(body) > RAW_LIMIT else body
 
 
 def _text(body: bytes) -> str:
@@ -95,7 +89,7 @@ def _record(notice: VerifiedPayment | RefundNotice | None, source: str, body: by
 
 
 def record_refund(session, notice: RefundNotice, raw: str, headers: dict | None) -> PaymentNotification:
-    """Record a refund notify; `portal.payments.refunds.refund_notified(session, notice, note)` acts on it."""
+    """Record a refund notify; the refunds module settles the refund it names (unless it is not for us)."""
     order = session.execute(
         select(PaymentOrder).where(PaymentOrder.out_trade_no == notice.out_trade_no)
     ).scalar_one_or_none()
@@ -107,21 +101,9 @@ def record_refund(session, notice: RefundNotice, raw: str, headers: dict | None)
     )
     session.add(note)
     session.flush()
-    hook = _refund_hook()
-    if hook is not None and not notice.merchant_problem:
-        hook(session, notice, note)
+    if not notice.merchant_problem:
+        refund_notified(session, notice, note)
     return note
-
-
-def _refund_hook():
-    # The refunds module is optional: until it exists, refund notifies are only recorded.
-    try:
-        module = import_module("portal.payments.refunds")
-    except ModuleNotFoundError as exc:
-        if exc.name != "portal.payments.refunds":
-            raise
-        return None
-    return getattr(module, "refund_notified", None)
 
 
 def _v2_answer(code: str, message: str, status: int) -> Response:

@@ -1,5 +1,6 @@
-"""Payments: orders, verified notifies, exactly-once crediting, counter operations, reconciliation.
+"""Payments: orders and their state machine, verified notifies, exactly-once crediting, refunds, recovery, bills.
 
-Channel modules (alipay, wechat v2/v3, the demo sandbox) talk to the platforms through their SDKs; this
-package's core decides what a verified payment means for the ledger and the meters.
+The providers (`providers`: Alipay, WeChat Pay v3/v2, the demo sandbox) talk to the platforms through their SDKs
+behind one interface; this package's core decides what a verified payment means for the ledger and the meters, and
+every change of an order's status goes through `states`.
 """

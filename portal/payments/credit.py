@@ -10,18 +10,21 @@ from portal.control.emergency import repay_first
 from portal.ledger.entries import post_entry
 from portal.models import Account, ControlMode, EntryKind, LedgerEntry, OrderStatus, PaymentOrder, utcnow
 from portal.payments.orders import PaymentError
+from portal.payments.states import move
 
 
 def credit_paid_order(session: Session, order_id: int) -> bool:
     """Credit a paid order exactly once (safe to run any number of times, concurrently too)."""
-    order = session.execute(select(PaymentOrder).where(PaymentOrder.id == order_id).with_for_update()).scalar_one_or_none()
+    order = session.execute(select(PaymentOrder).where(PaymentOrder.id == order_id).with_for_update()
+                            ).scalar_one_or_none()
     if order is None or order.status != OrderStatus.PAID:
         return False
     key = f"payment:{order.out_trade_no}"
     post_entry(session, order.account_id, order.amount_fen, EntryKind.PAYMENT, key,
                memo=f"{order.channel.value} {order.platform_trade_no or ''}", actor=f"pay:{order.channel.value}",
                order_id=order.id)
-    order.status, order.credited_at = OrderStatus.CREDITED, utcnow()
+    # Locked above and seen paid, so this move cannot lose; only paid -> credited counts as a credit.
+    move(session, order.id, OrderStatus.CREDITED, allowed_from=(OrderStatus.PAID,), credited_at=utcnow())
     after_money_in(session, order.account, order.amount_fen, key, actor=f"pay:{order.channel.value}")
     return True
 

@@ -1,22 +1,30 @@
 """Accepting a verified payment notification: business checks, one state transition, an outbox row.
 
-Signature verification happens in the channel modules (by the SDKs); they hand over a
-`VerifiedPayment`. Everything here runs in one transaction: the order moves from created (or closed)
-to paid at most once, and the credit job is written to the outbox in the same commit — so Redis being
-down neither loses nor blocks a credit, and any number of duplicate or concurrent notifies credit once.
+Signature verification happens in the providers (by the SDKs); they hand over a `VerifiedPayment`.
+Everything here runs in one transaction: the order moves from created (or closed) to paid at most once
+(`states.move`), and the credit job is written to the outbox in the same commit — so Redis being down
+neither loses nor blocks a credit, and any number of duplicate or concurrent notifies credit once.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.util import identity_key
 
 from portal.alarms import raise_alarm
-from portal.models import Account, AlarmKind, NotifyOutcome, OrderStatus, PaymentNotification, PaymentOrder, utcnow
+from portal.models import (
+    Account,
+    AlarmKind,
+    NotifyOutcome,
+    OrderStatus,
+    PaymentNotification,
+    PaymentOrder,
+    Site,
+    utcnow,
+)
+from portal.payments.states import move
 from portal.queue.names import CREDIT_ORDER
 from portal.queue.outbox import enqueue
 
@@ -38,7 +46,8 @@ class VerifiedPayment:
     merchant_problem: str | None = None
 
 
-def accept_payment(session: Session, paid: VerifiedPayment, raw: str = "", headers: dict | None = None) -> NotifyOutcome:
+def accept_payment(session: Session, paid: VerifiedPayment, raw: str = "",
+                   headers: dict | None = None) -> NotifyOutcome:
     """Record the notify and, when it checks out, move the order to paid and queue its credit.
 
     Core statements throughout (this runs for every notify; the ORM's bookkeeping was most of its cost); an
@@ -74,30 +83,18 @@ def _decide(session: Session, order, paid: VerifiedPayment) -> tuple[NotifyOutco
         return NotifyOutcome.IGNORED, "not a success status"
     if paid.amount_fen != order.amount_fen:
         return NotifyOutcome.ANOMALY, f"amount {paid.amount_fen} fen differs from the order's {order.amount_fen} fen"
-    orders = PaymentOrder.__table__
-    values = dict(status=OrderStatus.PAID, paid_at=paid.paid_at or utcnow(),
-                  platform_trade_no=paid.platform_trade_no, payer=paid.payer[:64] or order.payer)
-    moved = session.execute(
-        update(orders).where(orders.c.id == order.id, orders.c.status.in_((OrderStatus.CREATED, OrderStatus.CLOSED)))
-        .values(**values).returning(orders.c.id)
-    ).scalar_one_or_none()
-    loaded = session.identity_map.get(identity_key(PaymentOrder, order.id))
-    if moved is None:
-        if loaded is not None:
-            session.expire(loaded)  # another transaction moved it: read it again when next used
+    # The one transition of a notify (created or closed -> paid); a loaded order is kept in step by `move`.
+    if not move(session, order.id, OrderStatus.PAID, paid_at=paid.paid_at or utcnow(),
+                platform_trade_no=paid.platform_trade_no, payer=paid.payer[:64] or order.payer):
+        orders = PaymentOrder.__table__
         status, trade_no = session.execute(select(orders.c.status, orders.c.platform_trade_no)
                                            .where(orders.c.id == order.id)).one()
         if trade_no not in (None, paid.platform_trade_no):
             return NotifyOutcome.ANOMALY, f"order already paid by trade {trade_no}"
         return NotifyOutcome.DUPLICATE, f"order already {status.value}"
-    if loaded is not None:  # what the database now holds, without reading it back
-        for name, value in values.items():
-            set_committed_value(loaded, name, value)
     enqueue(session, CREDIT_ORDER, order.id)
     return NotifyOutcome.ACCEPTED, ""
 
 
 def _any_site(session: Session) -> int | None:
-    from portal.models import Site
-
     return session.execute(select(Site.id).order_by(Site.id).limit(1)).scalar_one_or_none()

@@ -4,11 +4,11 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from portal.audit import audit
 from portal.models import Account, AccountStatus, Channel, OrderStatus, PaymentOrder, utcnow
+from portal.payments.states import move
 from portal.settings import current
 
 
@@ -52,11 +52,7 @@ def create_order(session: Session, account: Account, amount_fen, channel: Channe
 
 def close_order(session: Session, order: PaymentOrder, actor: str = "system:expiry") -> bool:
     """Mark an unpaid order closed (after the platform closed it); False when it was paid meanwhile."""
-    done = session.execute(
-        update(PaymentOrder).where(PaymentOrder.id == order.id, PaymentOrder.status == OrderStatus.CREATED)
-        .values(status=OrderStatus.CLOSED, closed_at=utcnow())
-    ).rowcount == 1
+    done = move(session, order.id, OrderStatus.CLOSED, closed_at=utcnow())  # keeps `order` in step
     if done:
         audit(session, actor, "order.closed", "payment_order", order.id)
-    session.refresh(order)
     return done

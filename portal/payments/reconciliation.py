@@ -24,8 +24,10 @@ from sqlalchemy.orm import Session
 
 from portal.alarms import raise_alarm
 from portal.extensions import db
-from portal.models import AlarmKind, BillLine, Channel, OrderStatus, PaymentOrder, utcnow
+from portal.models import AlarmKind, BillLine, Channel, OrderStatus, PaymentOrder, Site, utcnow
 from portal.models.base import upsert_insert
+from portal.payments.providers.base import BillRow
+from portal.payments.providers.registry import bill_providers, provider_for
 
 log = logging.getLogger(__name__)
 
@@ -37,33 +39,15 @@ KINDS = ("paid_not_credited", "credited_not_on_bill", "amount_differs")
 
 def source_of(channel: Channel) -> str | None:
     """The bill a channel's payments appear on: alipay, wechat, or None (sandbox)."""
-    if channel.value.startswith("alipay"):
-        return "alipay"
-    if channel.value.startswith("wechat"):
-        return "wechat"
-    return None
-
-
-def _downloaders() -> dict:
-    """The bill download function of each configured platform."""
-    from portal.payments.providers import alipay
-    from portal.payments.providers.wechat.v3 import active_api
-
-    found = {}
-    if not alipay.missing():
-        found["alipay"] = alipay.download_bill
-    wechat = active_api()
-    if not wechat.missing():
-        found["wechat"] = wechat.download_bill
-    return found
+    return provider_for(channel).bill_source
 
 
 def configured_sources() -> list[str]:
     """The platforms whose bills can be downloaded here."""
-    return sorted(_downloaders())
+    return sorted(bill_providers())
 
 
-def store_bill(session: Session, lines: list[dict]) -> int:
+def store_bill(session: Session, lines: list[BillRow]) -> int:
     """Store bill lines, skipping those already stored; returns how many were new."""
     columns = ("source", "bill_date", "kind", "out_trade_no", "platform_trade_no", "out_refund_no", "amount_fen",
                "paid_at")
@@ -79,9 +63,9 @@ def download_bills(day: date, session: Session | None = None) -> dict[str, int |
     """Download and store the day's bill of each configured platform: {source: new lines, or the error}."""
     session = session or db.session
     done: dict[str, int | str] = {}
-    for source, download in _downloaders().items():
+    for source, provider in bill_providers().items():
         try:
-            lines = download(day)
+            lines = provider.download_bill(day)
         except Exception as exc:  # one platform down does not stop the other
             log.warning("the %s bill of %s could not be downloaded: %s", source, day, exc)
             done[source] = f"error: {exc}"[:300]
@@ -201,6 +185,4 @@ def _alarm_subject(m: Mismatch) -> str:
 
 
 def _any_site(session: Session) -> int | None:
-    from portal.models import Site
-
     return session.execute(select(Site.id).order_by(Site.id).limit(1)).scalar_one_or_none()

@@ -1,14 +1,15 @@
 """Recovery sweep: ask the platform about orders still open a few minutes on, credit or close them.
 
-A tenant may close the page and a notify may be lost. Every minute the sweep queries the platform for
-orders still `created` after PAY_QUERY_AFTER_MINUTES: a paid one goes through `accept_payment` (source
-"query"), exactly like a notify — so a notify arriving at the same moment still credits once. An order
-past its `expires_at` that the platform says is unpaid is closed at the platform, then here.
+A tenant may close the page and a notify may be lost. Every minute the sweep asks the order's provider
+about orders still `created` after PAY_QUERY_AFTER_MINUTES: a paid one goes through `accept_payment`
+(source "query"), exactly like a notify — so a notify arriving at the same moment still credits once. An
+order past its `expires_at` that the platform says is unpaid is closed at the platform, then here. A
+provider with no platform to ask (the sandbox) answers None: its orders simply expire here.
 
 Each order is handled and committed on its own: a platform error (or a database error) on one order is
 logged and the sweep goes on with the next. Nothing here holds a row lock across an HTTP call; every state
-change is conditional (created → paid / created → closed), so two sweeps or a sweep and a notify racing
-each other end in the same single outcome.
+change is a conditional move of the state machine (created → paid / created → closed), so two sweeps or a
+sweep and a notify racing each other end in the same single outcome.
 """
 from __future__ import annotations
 
@@ -22,16 +23,12 @@ from sqlalchemy.orm import Session
 from portal.models import NotifyOutcome, OrderStatus, PaymentNotification, PaymentOrder
 from portal.payments.notify import VerifiedPayment, accept_payment
 from portal.payments.orders import close_order
+from portal.payments.providers.registry import provider_for
 from portal.queue.names import CREDIT_ORDER
 from portal.queue.outbox import enqueue
 from portal.settings import current
 
 log = logging.getLogger(__name__)
-
-#: WeChat trade states in which nothing can be paid any more
-_WECHAT_DEAD = frozenset({"CLOSED", "REVOKED"})
-#: WeChat trade states that must not be closed (the payer is entering a password; money already moved)
-_WECHAT_BUSY = frozenset({"USERPAYING", "REFUND"})
 
 
 @dataclass
@@ -48,63 +45,6 @@ class SweepResult:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-class _Unknown(Exception):
-    """The platform's state could not be established this time; the next sweep tries again."""
-
-
-@dataclass(frozen=True)
-class _View:
-    """The platform's view of one trade: a payment (paid or not) or nothing, and whether it is dead."""
-
-    payment: VerifiedPayment | None
-    dead: bool = False  # closed at the platform: can no longer be paid
-    busy: bool = False  # must not be closed now
-
-
-def _platform(channel: str):
-    """The (query, close) pair of the order's platform, or None for the sandbox (no platform to ask)."""
-    if channel.startswith("alipay"):
-        return _alipay_query, _alipay_close
-    if channel.startswith("wechat"):
-        return _wechat_query, _wechat_close
-    return None
-
-
-def _alipay_query(out_trade_no: str) -> _View:
-    from portal.payments.providers import alipay
-
-    return _View(alipay.query_trade(out_trade_no))
-
-
-def _alipay_close(out_trade_no: str) -> bool:
-    from portal.payments.providers import alipay
-
-    return alipay.close_trade(out_trade_no)
-
-
-def _wechat_query(out_trade_no: str) -> _View:
-    from portal.payments.providers.wechat.v3 import active_api
-
-    answer = active_api().query_order(out_trade_no)
-    state = answer.get("state") or ""
-    return _View(answer.get("payment"), dead=state in _WECHAT_DEAD, busy=state in _WECHAT_BUSY)
-
-
-def _wechat_close(out_trade_no: str) -> bool:
-    from portal.payments.providers.wechat.v2 import WeChatPayError
-    from portal.payments.providers.wechat.v3 import active_api
-
-    try:
-        active_api().close_order(out_trade_no)
-    except WeChatPayError as exc:
-        if exc.code == "ORDERPAID":
-            return False
-        if exc.code in ("ORDERNOTEXIST", "ORDER_NOT_EXIST"):
-            return True  # never placed there: nothing can be paid on it
-        raise
-    return True
 
 
 def open_orders(session: Session, now: datetime, limit: int | None = None) -> list[int]:
@@ -134,7 +74,7 @@ def sweep_open_orders(session: Session, now: datetime) -> dict:
             session.commit()
         except Exception as exc:  # a platform or database error: this order waits for the next sweep
             session.rollback()
-            log.warning("recovery of order %s failed: %s", order_id, exc, exc_info=not isinstance(exc, _Unknown))
+            log.warning("recovery of order %s failed: %s", order_id, exc, exc_info=True)
             result.errors.append(f"order {order_id}: {exc}"[:300])
             continue
         if outcome is None:
@@ -176,20 +116,19 @@ def recover_order(session: Session, order_id: int, now: datetime) -> str | None:
     if order is None or order.status != OrderStatus.CREATED:
         return None  # a notify settled it since the list was read
     expired = now > order.expires_at
-    platform = _platform(order.channel.value)
-    if platform is None:  # the sandbox: no platform to ask; its notify may still come and is accepted after closing
+    provider = provider_for(order.channel)
+    view = provider.query(order.out_trade_no)
+    if view is None:  # no platform to ask (the sandbox); its notify may still come and is accepted after closing
         if expired and close_order(session, order):
             return "closed"
         return "skipped"
-    query, close = platform
-    view = query(order.out_trade_no)
     if view.payment is not None and view.payment.success:
         return _accept(session, order, view.payment)
     if not expired or view.busy:
         return "waiting"
-    if not view.dead and not close(order.out_trade_no):
+    if not view.dead and not provider.close(order.out_trade_no):
         # The platform refused to close: paid meanwhile, or already closed there. Ask once more.
-        view = query(order.out_trade_no)
+        view = provider.query(order.out_trade_no)
         if view.payment is not None and view.payment.success:
             return _accept(session, order, view.payment)
         if view.busy:

@@ -8,12 +8,9 @@ is refund:<out_refund_no>, so sending again after a lost answer is always safe.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
-from dataclasses import dataclass
-from importlib import import_module
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import case, func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portal.audit import audit
@@ -26,27 +23,22 @@ from portal.models import (
     LedgerEntry,
     NotifyOutcome,
     OrderStatus,
+    PaymentNotification,
     PaymentOrder,
     Refund,
     RefundStatus,
     utcnow,
 )
 from portal.money import format_yuan
-from portal.payments.providers.registry import ChannelUnavailable
+from portal.payments.providers.base import RefundAnswer, RefundNotice
+from portal.payments.providers.registry import ChannelUnavailable, configured
+from portal.payments.states import move
 
 OPEN = (RefundStatus.REQUESTED, RefundStatus.APPROVED)
 
 
 class RefundRefused(Exception):
     """A refund request, decision or send that is refused; the message (translatable) is for the staff member."""
-
-
-@dataclass(frozen=True)
-class RefundAnswer:
-    """What the platform said: accepted (ok) or refused, with its words."""
-
-    ok: bool
-    error: str = ""
 
 
 def new_out_refund_no() -> str:
@@ -176,10 +168,7 @@ def complete_refund(session: Session, refund: Refund, actor: str) -> Refund:
                         actor=actor, order_id=order.id)
     if posted.created:
         total = PaymentOrder.refunded_fen + refund.amount_fen
-        session.execute(update(PaymentOrder).where(PaymentOrder.id == order.id).values(
-            refunded_fen=total,
-            status=case((total >= PaymentOrder.amount_fen, OrderStatus.REFUNDED.value), else_=PaymentOrder.status)))
-        session.refresh(order)
+        move(session, order.id, OrderStatus.REFUNDED, when=total >= PaymentOrder.amount_fen, refunded_fen=total)
         enforce_balance(session, order.account, actor=actor)
     refund.status, refund.completed_at, refund.error = RefundStatus.SUCCEEDED, utcnow(), ""
     audit(session, actor, "refund.succeeded", "refund", refund.id, order.account.site_id,
@@ -191,63 +180,10 @@ def complete_refund(session: Session, refund: Refund, actor: str) -> Refund:
 
 def platform_refund(order: PaymentOrder, out_refund_no: str, amount_fen: int, reason: str) -> RefundAnswer:
     """Send one refund to the platform the order was paid on (tests replace this function)."""
-    return _normalise(refund_function(order.channel.value)(order, out_refund_no, amount_fen, reason))
+    return configured(order.channel).refund(order, out_refund_no, amount_fen, reason)
 
 
-def refund_function(channel: str) -> Callable[[PaymentOrder, str, int, str], object]:
-    """The channel module's `refund`, adapted to one signature; ChannelUnavailable when there is none."""
-    if channel in ("alipay_wap", "alipay_qr"):
-        module = _module("portal.payments.providers.alipay")
-        func = _ready(module, channel)
-        return lambda order, no, amount, reason: func(order.out_trade_no, no, amount, reason)
-    if channel in ("wechat_native", "wechat_jsapi"):
-        v3 = _module("portal.payments.providers.wechat.v3")
-        module = v3.active_api() if hasattr(v3, "active_api") else v3
-        func = _ready(module, channel)
-        # WeChat Pay wants the order's total with every refund
-        return lambda order, no, amount, reason: func(order.out_trade_no, no, amount, order.amount_fen, reason)
-    module = _module(f"portal.payments.{channel}")
-    func = _ready(module, channel)
-    return lambda order, no, amount, reason: func(order.out_trade_no, no, amount, reason)
-
-
-def _module(name: str):
-    try:
-        return import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name != name:
-            raise
-        raise ChannelUnavailable(f"{name} is not installed") from None
-
-
-def _ready(module, channel: str):
-    func = getattr(module, "refund", None)
-    if func is None:
-        raise ChannelUnavailable(f"channel {channel} cannot refund ({module.__name__} has no refund)")
-    missing = module.missing() if hasattr(module, "missing") else []
-    if missing:
-        raise ChannelUnavailable(f"channel {channel} is not configured: set {', '.join(missing)}")
-    return func
-
-
-def _normalise(answer) -> RefundAnswer:
-    """The modules answer differently: Alipay a result with .ok, WeChat a dict with a status."""
-    if isinstance(answer, RefundAnswer):
-        return answer
-    if answer is None or answer is True:
-        return RefundAnswer(True)
-    if answer is False:
-        return RefundAnswer(False, "refused by the platform")
-    if isinstance(answer, dict):
-        status = str(answer.get("status") or "SUCCESS").upper()
-        ok = status in ("SUCCESS", "PROCESSING")  # WeChat accepts first and settles by notify
-        return RefundAnswer(ok, "" if ok else f"{status} {answer.get('error') or ''}".strip())
-    ok = bool(getattr(answer, "ok", False))
-    error = " ".join(str(getattr(answer, name, "") or "") for name in ("error_code", "error")).strip()
-    return RefundAnswer(ok, "" if ok else error or "refused by the platform")
-
-
-def refund_notified(session: Session, notice, note) -> None:
+def refund_notified(session: Session, notice: RefundNotice, note: PaymentNotification) -> None:
     """A verified refund notify (WeChat): settle the refund it names, once.
 
     SUCCESS completes a refund still waiting for its answer. A refund the platform later reports as
@@ -284,9 +220,7 @@ def _undo_refund(session: Session, refund: Refund, actor: str, status: str) -> N
         post_entry(session, order.account_id, refund.amount_fen, EntryKind.REVERSAL,
                    f"refund-failed:{refund.out_refund_no}", memo=f"refund {refund.out_refund_no} {status}"[:200],
                    actor=actor, order_id=order.id, reverses_id=booked.id)
-        session.execute(update(PaymentOrder).where(PaymentOrder.id == order.id).values(
-            refunded_fen=PaymentOrder.refunded_fen - refund.amount_fen,
-            status=case((PaymentOrder.status == OrderStatus.REFUNDED.value, OrderStatus.CREDITED.value),
-                        else_=PaymentOrder.status)))
+        total = PaymentOrder.refunded_fen - refund.amount_fen
+        move(session, order.id, OrderStatus.CREDITED, when=total < PaymentOrder.amount_fen, refunded_fen=total)
     refund.status, refund.error = RefundStatus.FAILED, f"the platform reported {status} after accepting it"[:300]
     audit(session, actor, "refund.reversed", "refund", refund.id, order.account.site_id, status=status)

@@ -21,7 +21,7 @@ from portal.models import (
 from portal.counter import operations as ops
 from portal.metering import swap
 from portal.payments import refunds
-from portal.payments.providers.registry import ChannelUnavailable
+from portal.payments.providers.registry import ChannelUnavailable, configured
 from portal.payments.notify import VerifiedPayment, accept_payment
 from portal.payments.orders import create_order
 from portal.payments.refunds import RefundAnswer
@@ -406,10 +406,10 @@ def test_the_dispatch_calls_alipays_refund(monkeypatch, shop):
 
 
 def test_the_dispatch_gives_wechat_the_order_total(monkeypatch, shop):
-    from portal.payments.providers.wechat import v2 as wechat_v2, v3 as wechat_v3
+    from portal.payments.providers.wechat import provider as wechat, v2 as wechat_v2, v3 as wechat_v3
 
     calls = []
-    module = wechat_v3.active_api()
+    module = wechat.active_api()
     monkeypatch.setattr(module, "missing", lambda: [])
     monkeypatch.setattr(module, "refund", lambda *args: calls.append(args) or {"status": "PROCESSING"})
     assert module in (wechat_v2, wechat_v3)
@@ -423,7 +423,7 @@ def test_a_channel_without_refunds_records_a_failure(shop, monkeypatch):
 
     monkeypatch.delattr(sandbox, "refund", raising=False)
     with pytest.raises(ChannelUnavailable):
-        refunds.refund_function("sandbox")
+        configured("sandbox")
     refund = refunds.request_refund(db.session, credited_order(shop, 1_000, "sandbox"), 1_000, "r", "staff:c")
     refunds.approve_refund(db.session, refund, "staff:m")
     db.session.commit()
@@ -633,7 +633,7 @@ def test_the_counter_finds_a_shop_by_code_or_name(client, staff, shop):
 
 
 def _notice(refund: Refund, status: str, amount_fen: int | None = None):
-    from portal.payments.providers.wechat.v2 import RefundNotice
+    from portal.payments.providers.base import RefundNotice
 
     return RefundNotice(source="wechat_v3", out_trade_no=refund.order.out_trade_no, out_refund_no=refund.out_refund_no,
                         refund_id="R1", refund_fen=amount_fen or refund.amount_fen, status=status)

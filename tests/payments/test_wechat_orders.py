@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from portal.api.tokens import create_token
 from portal.extensions import db
 from portal.models import Channel, Role
-from portal.payments.providers.wechat import v2 as pay_v2, v3 as pay_v3
+from portal.payments.providers.wechat import provider as wechat, v2 as pay_v2, v3 as pay_v3
 from portal.payments.providers.registry import ChannelUnavailable, available, start_payment
 from portal.payments.orders import PaymentError
 from tests.payments.standin_wechat import md5_sign
@@ -159,11 +159,11 @@ def test_without_settings_the_channels_say_what_to_set(no_wechat, make_account, 
 
 def test_either_api_makes_the_channels_available(wechat_v2):
     assert available()["wechat_native"] == [] and available()["wechat_jsapi"] == []
-    assert pay_v3.active_api() is pay_v2
+    assert wechat.active_api() is pay_v2
 
 
 def test_a_complete_v3_configuration_is_the_api_in_use(wechat_v3):
-    assert pay_v3.active_api() is pay_v3
+    assert wechat.active_api() is pay_v3
 
 
 def test_unusable_v3_values_are_named(wechat_v3, monkeypatch, tmp_path, reload_settings):
@@ -172,7 +172,7 @@ def test_unusable_v3_values_are_named(wechat_v3, monkeypatch, tmp_path, reload_s
     reload_settings()
     assert pay_v3.missing() == ["WECHAT_APIV3_KEY (it must be 32 characters)",
                                    f"WECHAT_PAY_PUBLIC_KEY_FILE (no file at {tmp_path / 'absent.pem'})"]
-    assert pay_v3.active_api() is pay_v2  # v2 is still complete
+    assert wechat.active_api() is pay_v2  # v2 is still complete
 
 
 def test_the_api_base_defaults_to_production(wechat_v3, monkeypatch, reload_settings):

@@ -7,9 +7,9 @@ import pytest
 
 from portal.extensions import db
 from portal.models import NotifyOutcome, OrderStatus
-from portal.payments.providers.wechat import v2 as pay_v2, v3 as pay_v3
+from portal.payments.providers.wechat import provider as wechat, v2 as pay_v2, v3 as pay_v3
 from portal.payments.notify import VerifiedPayment, accept_payment
-from portal.payments.providers.wechat.v2 import WeChatPayError, parse_bill, yuan_to_fen
+from portal.payments.providers.wechat.common import WeChatPayError, parse_bill, yuan_to_fen
 from tests.payments.standin_wechat import BEIJING
 from tests.payments.wechat_fixtures import (  # noqa: F401  (fixtures)
     no_wechat, placed, wechat_keys, wechat_standin, wechat_v2, wechat_v3,
@@ -20,7 +20,7 @@ from tests.payments.wechat_fixtures import (  # noqa: F401  (fixtures)
 def platform(request):
     """(stand-in, API module) for each API version, configured as an operator would."""
     standin = request.getfixturevalue(f"wechat_{request.param}")
-    module = pay_v3.active_api()
+    module = wechat.active_api()
     assert module is (pay_v3 if request.param == "v3" else pay_v2)
     return standin, module
 

@@ -3,10 +3,8 @@ from __future__ import annotations
 
 import base64
 import json
-import sys
 import threading
 import time
-import types
 
 import pytest
 import requests
@@ -186,9 +184,8 @@ def test_a_refund_notify_for_a_refund_we_never_asked_is_recorded_as_an_anomaly_a
 
 def test_a_refund_notify_reaches_the_refunds_module_when_there_is_one(paid, wechat_v3, post, monkeypatch):
     seen = []
-    module = types.ModuleType("portal.payments.refunds")
-    module.refund_notified = lambda session, notice, note: seen.append((notice.out_refund_no, notice.success))
-    monkeypatch.setitem(sys.modules, "portal.payments.refunds", module)
+    monkeypatch.setattr("portal.pay.wechat.refund_notified",
+                        lambda session, notice, note: seen.append((notice.out_refund_no, notice.success)))
     order = paid(1000)
     post(*wechat_v3.v3_notify(wechat_v3.v3_refund_resource(order.out_trade_no, "RF2", 1000),
                               event_type="REFUND.SUCCESS"))

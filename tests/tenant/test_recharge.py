@@ -41,7 +41,6 @@ def client(client):
 @pytest.fixture
 def fake_channels(monkeypatch):
     """Only fake channels are registered and ready; `fake_channels.calls` lists (channel, order, context)."""
-    channels.available()  # import the real channel modules first, so none re-registers over the fakes
     calls = []
 
     def starter(name, data):
@@ -57,10 +56,8 @@ def fake_channels(monkeypatch):
         "wechat_native": {"code_url": "weixin://wxpay/x", "qr_svg": "<svg xmlns='http://www.w3.org/2000/svg'/>"},
         "sandbox": {"pay_url": "/pay/sandbox/x"},
     }
-    monkeypatch.setattr(channels, "CHANNELS", {})
-    for name, data in fakes.items():
-        channels.CHANNELS[name] = channels.Channel(name, starter(name, data), lambda: [])
-    monkeypatch.setattr(channels, "_load", lambda: None)
+    monkeypatch.setattr(channels, "PROVIDERS", {
+        name: SimpleNamespace(start=starter(name, data), missing=lambda: []) for name, data in fakes.items()})
     return SimpleNamespace(calls=calls)
 
 
@@ -226,7 +223,7 @@ def test_a_channel_that_fails_to_start_leaves_no_order(client, shop, fake_channe
     def broken(order, context):
         raise channels.ChannelUnavailable("gateway down")
 
-    monkeypatch.setitem(channels.CHANNELS, "alipay_wap", channels.Channel("alipay_wap", broken, lambda: []))
+    monkeypatch.setitem(channels.PROVIDERS, "alipay_wap", SimpleNamespace(start=broken, missing=lambda: []))
     res = pay(client, shop)
     assert res.status_code == 422 and 'data-testid="pay-error"' in res.get_data(as_text=True)
     assert orders() == []

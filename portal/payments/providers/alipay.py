@@ -1,4 +1,6 @@
-"""Alipay through python-alipay-sdk: settings, the wap and QR starters, notifies, query, close, refund, bills.
+"""Alipay through python-alipay-sdk: settings, the wap and QR starters, query, close, refund, bills.
+
+Notifies are verified in `alipay_notify`; `alipay_provider` offers these calls to the registry.
 
 Money leaves as a yuan string made from integer fen ("12.34") and comes back through `yuan_to_fen`,
 which accepts only plain decimals with at most two places. The SDK signs requests with the app key
@@ -12,7 +14,7 @@ import csv
 import io
 import logging
 import zipfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -20,18 +22,18 @@ from urllib.error import URLError
 from urllib.request import urlopen
 from zoneinfo import ZoneInfo
 
+import qrcode
+import qrcode.image.svg
 from alipay import AliPay
 from alipay.exceptions import AliPayException, AliPayValidationError
 from alipay.utils import AliPayConfig
 from Cryptodome.PublicKey import RSA
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from portal import settings
-from portal.models import Channel, NotifyOutcome, PaymentNotification, PaymentOrder
+from portal.models import PaymentOrder
 from portal.money import fen_to_yuan, yuan_to_fen
-from portal.payments.notify import RAW_LIMIT, VerifiedPayment, accept_payment
-from portal.payments.providers.registry import ChannelUnavailable, register
+from portal.payments.notify import VerifiedPayment
+from portal.payments.providers.base import BillRow, ChannelUnavailable, PayData
 from portal.settings import AlipaySettings, public_url
 
 log = logging.getLogger(__name__)
@@ -39,7 +41,6 @@ log = logging.getLogger(__name__)
 PRODUCTION_GATEWAY = AlipaySettings.PRODUCTION_GATEWAY
 
 SUCCESS_STATUSES = frozenset({"TRADE_SUCCESS", "TRADE_FINISHED"})
-NOTIFY_FIELDS = ("app_id", "out_trade_no", "trade_no", "total_amount", "trade_status")
 #: Alipay writes every time in Beijing time, whatever TZ_BUSINESS says
 ALIPAY_TZ = ZoneInfo("Asia/Shanghai")
 BILL_LIMIT = 64 * 1024 * 1024
@@ -57,11 +58,8 @@ class AlipayError(Exception):
         self.code, self.sub_code = code, sub_code
 
 
-class InvalidNotify(Exception):
-    """An unsigned, badly signed or malformed notify: rejected, nothing recorded."""
-
-
-def _beijing(text: str | None) -> datetime | None:
+def beijing_time(text: str | None) -> datetime | None:
+    """An Alipay time ("2026-03-01 10:00:00", Beijing) as aware UTC; None when absent or unreadable."""
     try:
         return datetime.strptime(text.strip(), "%Y-%m-%d %H:%M:%S").replace(tzinfo=ALIPAY_TZ).astimezone(timezone.utc) \
             if text else None
@@ -175,8 +173,7 @@ def _trade_fields(order: PaymentOrder) -> dict:
             "time_expire": order.expires_at.astimezone(ALIPAY_TZ).strftime("%Y-%m-%d %H:%M:%S")}
 
 
-@register("alipay_wap", missing)
-def start_wap(order: PaymentOrder, context: dict) -> dict:
+def start_wap(order: PaymentOrder, context: dict) -> PayData:
     """Mobile-browser payment: a signed gateway URL the payer opens (no server call until then)."""
     cfg = config()
     back = context.get("return_url") or public_url(f"/t/orders/{order.out_trade_no}")
@@ -185,8 +182,7 @@ def start_wap(order: PaymentOrder, context: dict) -> dict:
     return {"pay_url": f"{cfg.gateway}?{query}"}
 
 
-@register("alipay_qr", missing)
-def start_qr(order: PaymentOrder, context: dict) -> dict:
+def start_qr(order: PaymentOrder, context: dict) -> PayData:
     """Face-to-face precreate: Alipay returns the QR content; an SVG of it is rendered here."""
     try:
         answer = _ok(_call(client().api_alipay_trade_precreate, notify_url=public_url("/pay/alipay/notify"),
@@ -198,133 +194,7 @@ def start_qr(order: PaymentOrder, context: dict) -> dict:
 
 def qr_svg(content: str) -> str:
     """The QR code as an inline SVG document."""
-    import qrcode
-    import qrcode.image.svg
-
     return qrcode.make(content, image_factory=qrcode.image.svg.SvgPathImage).to_string(encoding="unicode")
-
-
-# --- notifies ---------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class RefundNotice:
-    """A verified notify about a refund (refund_fee / gmt_refund present): recorded, not a payment."""
-
-    out_trade_no: str
-    platform_trade_no: str
-    refund_fen: int
-    out_refund_no: str
-    refunded_at: datetime | None
-    merchant_problem: str | None
-
-
-def parse_form(body: bytes) -> dict[str, str]:
-    """A urlencoded notify body as a dict; InvalidNotify for anything else (or a repeated field)."""
-    from urllib.parse import parse_qsl
-
-    try:
-        text = body.decode("ascii")
-        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=True, max_num_fields=200,
-                          encoding="utf-8", errors="strict")
-        if any(k == "charset" and v.lower() == "gbk" for k, v in pairs):
-            pairs = parse_qsl(text, keep_blank_values=True, encoding="gbk", errors="strict")
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise InvalidNotify(f"not a urlencoded form: {exc}") from None
-    fields = dict(pairs)
-    if len(fields) != len(pairs):
-        raise InvalidNotify("a field is repeated")
-    return fields
-
-
-def notify_config(app_id: str) -> AlipayConfig | None:
-    """The merchant whose Alipay key verifies a notify: the sandbox's for its app id, else the configured one."""
-    from portal.payments.providers import sandbox
-
-    box = sandbox.alipay_config()
-    real = None if missing() else config()
-    if box is not None and (app_id == box.app_id or real is None):
-        return box
-    return real
-
-
-def _verified(cfg: AlipayConfig, fields: dict[str, str], signature: str) -> bool:
-    # Alipay's own SDKs leave empty values out of the signed string; python-alipay-sdk keeps them.
-    # Either way the content is fully fixed by what was received, so both readings are safe to try.
-    data = {k: v for k, v in fields.items() if k not in ("sign", "sign_type")}
-    candidates = [{k: v for k, v in data.items() if v != ""}]
-    if len(candidates[0]) != len(data):
-        candidates.append(data)
-    sdk = client(cfg)
-    for candidate in candidates:
-        try:
-            if sdk.verify(candidate, signature):
-                return True
-        except (AliPayException, ValueError, TypeError):
-            return False
-    return False
-
-
-def read_notify(fields: dict[str, str]) -> tuple[VerifiedPayment | RefundNotice, AlipayConfig]:
-    """Verify a notify's RSA2 signature and read it; InvalidNotify when unsigned, badly signed or malformed."""
-    signature = fields.get("sign", "")
-    if not signature:
-        raise InvalidNotify("unsigned")
-    if fields.get("sign_type", "RSA2") != "RSA2":
-        raise InvalidNotify(f"sign_type {fields.get('sign_type')!r} is not RSA2")
-    cfg = notify_config(fields.get("app_id", ""))
-    if cfg is None:  # not the sender's fault: answered 503 so that Alipay retries once we are configured
-        raise AlipayConfigError(f"Alipay is not configured here: set {', '.join(missing())}")
-    if not _verified(cfg, fields, signature):
-        raise InvalidNotify("the signature does not verify against Alipay's public key")
-    absent = [name for name in NOTIFY_FIELDS if not fields.get(name)]
-    if absent:
-        raise InvalidNotify(f"missing {', '.join(absent)}")
-    try:
-        amount = yuan_to_fen(fields["total_amount"])
-        refund = yuan_to_fen(fields["refund_fee"]) if fields.get("refund_fee") else None
-    except ValueError as exc:
-        raise InvalidNotify(str(exc)) from None
-    problem = None
-    if fields["app_id"] != cfg.app_id:
-        problem = f"app_id {fields['app_id'][:40]} is not ours ({cfg.app_id})"
-    elif cfg.seller_id and fields.get("seller_id") != cfg.seller_id:
-        problem = f"seller_id {fields.get('seller_id', '')[:40]!r} is not ours ({cfg.seller_id})"
-    if refund is not None or fields.get("gmt_refund"):
-        return RefundNotice(fields["out_trade_no"], fields["trade_no"], refund or 0, fields.get("out_biz_no", ""),
-                            _beijing(fields.get("gmt_refund")), problem), cfg
-    return VerifiedPayment(
-        source="alipay", out_trade_no=fields["out_trade_no"], platform_trade_no=fields["trade_no"],
-        amount_fen=amount, success=fields["trade_status"] in SUCCESS_STATUSES,
-        payer=fields.get("buyer_id") or fields.get("buyer_open_id") or "",
-        paid_at=_beijing(fields.get("gmt_payment")), merchant_problem=problem,
-    ), cfg
-
-
-def accept_notify(session: Session, fields: dict[str, str], raw: str) -> NotifyOutcome:
-    """Verify, read and hand a notify to the core (or record a refund notify); the caller commits."""
-    notice, cfg = read_notify(fields)
-    if cfg.sandbox and notice.merchant_problem is None:
-        # The demo's keys live on this machine: they may pay sandbox orders, never real ones.
-        channel = session.scalar(select(PaymentOrder.channel).where(PaymentOrder.out_trade_no == notice.out_trade_no))
-        if channel not in (None, Channel.SANDBOX):
-            notice = replace(notice, merchant_problem="a sandbox-signed notify for an order that is not a sandbox one")
-    if isinstance(notice, RefundNotice):
-        return handle_refund_notify(session, notice, raw)
-    return accept_payment(session, notice, raw)
-
-
-def handle_refund_notify(session: Session, notice: RefundNotice, raw: str) -> NotifyOutcome:
-    """Record a verified refund notify; refunds are settled by the refund workflow, which may hook in here."""
-    order_id = session.scalar(select(PaymentOrder.id).where(PaymentOrder.out_trade_no == notice.out_trade_no))
-    reason = notice.merchant_problem or f"refund notify: {fen_to_yuan(notice.refund_fen)} yuan refunded so far" \
-        + (f" (request {notice.out_refund_no})" if notice.out_refund_no else "")
-    session.add(PaymentNotification(
-        source="alipay", outcome=NotifyOutcome.IGNORED, reason=reason[:300], out_trade_no=notice.out_trade_no[:64],
-        platform_trade_no=notice.platform_trade_no[:64], amount_fen=notice.refund_fen, order_id=order_id,
-        raw=raw[:RAW_LIMIT],
-    ))
-    session.flush()
-    return NotifyOutcome.IGNORED
 
 
 # --- asking the gateway -------------------------------------------------------------------------------
@@ -339,7 +209,7 @@ def query_trade(out_trade_no: str) -> VerifiedPayment | None:
         source="query", out_trade_no=answer["out_trade_no"], platform_trade_no=answer.get("trade_no", ""),
         amount_fen=yuan_to_fen(answer["total_amount"]), success=answer.get("trade_status") in SUCCESS_STATUSES,
         payer=answer.get("buyer_user_id") or answer.get("buyer_open_id") or "",
-        paid_at=_beijing(answer.get("send_pay_date")),
+        paid_at=beijing_time(answer.get("send_pay_date")),
     )
 
 
@@ -388,7 +258,7 @@ def query_refund(out_trade_no: str, out_refund_no: str) -> bool:
 
 # --- daily bill ---------------------------------------------------------------------------------------
 
-def download_bill(bill_date: date) -> list[dict]:
+def download_bill(bill_date: date) -> list[BillRow]:
     """The day's trade bill as BillLine-shaped dicts (payments and refunds); [] when Alipay has none.
 
     alipay.data.dataservice.bill.downloadurl.query gives a short-lived URL of a zip holding GBK CSV
@@ -412,7 +282,7 @@ def download_bill(bill_date: date) -> list[dict]:
     return parse_bill(payload, bill_date)
 
 
-def parse_bill(payload: bytes, bill_date: date) -> list[dict]:
+def parse_bill(payload: bytes, bill_date: date) -> list[BillRow]:
     """Read the detail lines of a bill (a zip of CSV files, or one CSV file)."""
     if payload[:2] == b"PK":
         with zipfile.ZipFile(io.BytesIO(payload)) as archive:
@@ -432,7 +302,7 @@ def _decode(raw: bytes) -> str:
         return raw.decode("gb18030")
 
 
-def _detail_lines(text: str, bill_date: date) -> list[dict]:
+def _detail_lines(text: str, bill_date: date) -> list[BillRow]:
     rows = [[cell.strip() for cell in row] for row in csv.reader(io.StringIO(text))
             if row and not row[0].lstrip().startswith("#")]
     if not rows or "支付宝交易号" not in rows[0] or "商户订单号" not in rows[0]:
@@ -455,7 +325,7 @@ def _detail_lines(text: str, bill_date: date) -> list[dict]:
             "source": "alipay", "bill_date": bill_date, "kind": "payment" if row[kind] == "交易" else "refund",
             "out_trade_no": row[order], "platform_trade_no": row[trade],
             "out_refund_no": row[request_no] if row[kind] == "退款" and request_no is not None else "",
-            "amount_fen": abs(amount), "paid_at": _beijing(row[done]) if done is not None else None,
+            "amount_fen": abs(amount), "paid_at": beijing_time(row[done]) if done is not None else None,
         })
     return lines
 

@@ -1,69 +1,64 @@
-"""The payment channels: each registers how to start a payment for an order.
+"""The payment providers by channel: which platform takes an order's payment, and whether it is set up here.
 
-A starter takes the order and a context (return_url, openid, client_ip...) and returns the channel
-data the payer needs (pay_url, qr_code, code_url, jsapi_params). A channel whose settings are missing
-is unavailable, with a message saying which variables to set; it never crashes the app.
+Every channel (portal.models.Channel) has one provider: Alipay for alipay_wap and alipay_qr, WeChat Pay for
+wechat_native and wechat_jsapi, the demo sandbox for sandbox. A provider whose settings are missing is
+unavailable, with a message saying which variables to set; it never crashes the app.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from portal.models import Channel, PaymentOrder
+from portal.payments.providers.alipay_provider import AlipayProvider
+from portal.payments.providers.base import ChannelUnavailable, PayData, Provider
+from portal.payments.providers.sandbox import SandboxProvider
+from portal.payments.providers.wechat.provider import WeChatProvider
 
-from portal.models import PaymentOrder
+__all__ = ["PROVIDERS", "ChannelUnavailable", "available", "bill_providers", "configured", "provider_for",
+           "start_payment"]
 
-
-class ChannelUnavailable(Exception):
-    """The channel is not configured here, or the platform refused to start the payment."""
-
-
-@dataclass(frozen=True)
-class Channel:
-    """One way to pay: a starter, and a check that says whether it is configured."""
-
-    name: str
-    start: Callable[[PaymentOrder, dict], dict]
-    missing: Callable[[], list[str]]
-
-
-CHANNELS: dict[str, Channel] = {}
+_alipay, _wechat = AlipayProvider(), WeChatProvider()
+#: the provider of each channel, by the channel's value
+PROVIDERS: dict[str, Provider] = {
+    Channel.ALIPAY_WAP.value: _alipay,
+    Channel.ALIPAY_QR.value: _alipay,
+    Channel.WECHAT_NATIVE.value: _wechat,
+    Channel.WECHAT_JSAPI.value: _wechat,
+    Channel.SANDBOX.value: SandboxProvider(),
+}
 
 
-def register(name: str, missing: Callable[[], list[str]]):
-    """Decorator: register `func(order, context) -> dict` as the starter of channel `name`."""
+def provider_for(channel: Channel | str) -> Provider:
+    """The provider of a channel, configured or not; ChannelUnavailable for a channel nobody provides."""
+    name = channel.value if isinstance(channel, Channel) else channel
+    provider = PROVIDERS.get(name)
+    if provider is None:
+        raise ChannelUnavailable(f"channel {name} is not available in this installation")
+    return provider
 
-    def decorate(func):
-        CHANNELS[name] = Channel(name, func, missing)
-        return func
 
-    return decorate
-
-
-def _load() -> None:
-    # Channel modules register themselves on import; they are optional until configured.
-    from importlib import import_module
-
-    for module in ("portal.payments.providers.alipay", "portal.payments.providers.wechat.v2", "portal.payments.providers.wechat.v3",
-                   "portal.payments.providers.sandbox"):
-        try:
-            import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+def configured(channel: Channel | str) -> Provider:
+    """The provider of a channel that is set up here; ChannelUnavailable naming what to set otherwise."""
+    provider = provider_for(channel)
+    missing = provider.missing()
+    if missing:
+        name = channel.value if isinstance(channel, Channel) else channel
+        raise ChannelUnavailable(f"channel {name} is not configured: set {', '.join(missing)}")
+    return provider
 
 
 def available() -> dict[str, list[str]]:
     """Every known channel and what it is missing (an empty list = ready)."""
-    _load()
-    return {name: ch.missing() for name, ch in sorted(CHANNELS.items())}
+    return {name: provider.missing() for name, provider in sorted(PROVIDERS.items())}
 
 
-def start_payment(order: PaymentOrder, context: dict) -> dict:
-    """Ask the order's platform for pay data; ChannelUnavailable when it cannot."""
-    _load()
-    channel = CHANNELS.get(order.channel.value)
-    if channel is None:
-        raise ChannelUnavailable(f"channel {order.channel.value} is not available in this installation")
-    missing = channel.missing()
-    if missing:
-        raise ChannelUnavailable(f"channel {order.channel.value} is not configured: set {', '.join(missing)}")
-    return channel.start(order, context)
+def start_payment(order: PaymentOrder, context: dict) -> PayData:
+    """Ask the order's platform what the payer needs; ChannelUnavailable when it cannot."""
+    return configured(order.channel).start(order, context)
+
+
+def bill_providers() -> dict[str, Provider]:
+    """The configured providers that keep a daily bill, by the bill's source (alipay, wechat)."""
+    found: dict[str, Provider] = {}
+    for provider in PROVIDERS.values():
+        if provider.bill_source and provider.bill_source not in found and not provider.missing():
+            found[provider.bill_source] = provider
+    return found

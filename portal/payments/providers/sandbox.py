@@ -8,22 +8,30 @@ PUBLIC_BASE_URL + /pay/alipay/notify, so the demo goes through the real verifica
 
 Enabled when PAYFIRST_SANDBOX says so (1/0), else when no ALIPAY_* variable is set and the database
 is the embedded SQLite demo. Sandbox-signed notifies may pay only orders of channel `sandbox`.
+
+The sandbox builds on Alipay (its keys, its notify route), never the other way round: the notify route
+hands `alipay_config()` to the Alipay notify check as a candidate merchant. As a provider it has no
+platform to ask: no query, no close, no refund, no bill.
 """
 from __future__ import annotations
 
 import base64
 import hashlib
 import uuid
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
+import requests
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from flask import current_app, has_app_context
 
 from portal import settings
 from portal.models import PaymentOrder, utcnow
 from portal.money import fen_to_yuan
 from portal.payments.providers.alipay import ALIPAY_TZ, AlipayConfig, read_key
-from portal.payments.providers.registry import register
+from portal.payments.providers.base import BillRow, PayData, RefundAnswer, TradeView
 from portal.settings import public_url
 
 #: the sandbox's merchant identity; real Alipay app ids are 16 digits starting 20..., this one cannot be real
@@ -48,9 +56,6 @@ def key_dir() -> Path:
 
 def ensure_demo_keys(directory: Path) -> bool:
     """Make the two demo key pairs once; True when they were made now."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
     if all((directory / name).exists() for name in KEY_FILES.values()):
         return False
     directory.mkdir(parents=True, exist_ok=True)
@@ -102,10 +107,34 @@ def _load(directory: str, _version: int) -> AlipayConfig:
     )
 
 
-@register("sandbox", missing)
-def start_sandbox(order: PaymentOrder, context: dict) -> dict:
-    """The sandbox's pay page stands in for Alipay's cashier."""
-    return {"pay_url": f"/pay/sandbox/{order.out_trade_no}"}
+class SandboxProvider:
+    """The sandbox for the registry: its pay page stands in for Alipay's cashier, and that is all there is."""
+
+    bill_source = None
+
+    def missing(self) -> list[str]:
+        """What stops the sandbox channel here."""
+        return missing()
+
+    def start(self, order: PaymentOrder, context: dict) -> PayData:
+        """The sandbox's own pay page."""
+        return {"pay_url": f"/pay/sandbox/{order.out_trade_no}"}
+
+    def query(self, out_trade_no: str) -> TradeView | None:
+        """No platform to ask: an open sandbox order just expires here."""
+        return None
+
+    def close(self, out_trade_no: str) -> bool:
+        """Nothing is open anywhere else."""
+        return True
+
+    def refund(self, order: PaymentOrder, out_refund_no: str, amount_fen: int, reason: str) -> RefundAnswer:
+        """Refused: no money moved anywhere to send back."""
+        return RefundAnswer(False, "the sandbox cannot refund")
+
+    def download_bill(self, day: date) -> list[BillRow]:
+        """No bill."""
+        return []
 
 
 def trade_no(order: PaymentOrder) -> str:
@@ -134,9 +163,6 @@ def signed_notify(order: PaymentOrder) -> dict[str, str]:
 
 def sign(fields: dict[str, str], private_pem: bytes) -> str:
     """Alipay's RSA2: SHA256withRSA over the sorted k=v pairs, without sign, sign_type and empty values."""
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import padding
-
     content = "&".join(f"{k}={v}" for k, v in sorted(fields.items()) if k not in ("sign", "sign_type") and v != "")
     key = serialization.load_pem_private_key(private_pem, password=None)
     return base64.b64encode(key.sign(content.encode("utf-8"), padding.PKCS1v15(), hashes.SHA256())).decode()
@@ -144,8 +170,6 @@ def sign(fields: dict[str, str], private_pem: bytes) -> str:
 
 def deliver_notify(fields: dict[str, str]) -> tuple[int, str]:
     """POST a notify to this app's own public notify URL, as Alipay would; (status, body), 0 when unreachable."""
-    import requests
-
     try:
         response = requests.post(public_url("/pay/alipay/notify"), data=fields, timeout=5)
     except requests.RequestException as exc:

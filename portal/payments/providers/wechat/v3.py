@@ -1,6 +1,6 @@
-"""WeChat Pay API v3 (JSON, RSA-SHA256, AES-256-GCM) through wechatpayv3, and the WeChat channels.
+"""WeChat Pay API v3 (JSON, RSA-SHA256, AES-256-GCM) through wechatpayv3: the API the WeChat provider prefers.
 
-wechat_native and wechat_jsapi use API v3 when its settings are complete, else API v2 (wechat_v2).
+The WeChat provider (`provider`) uses this module when its settings are complete, else API v2 (`v2`).
 Answers and notifies are verified with the WeChat Pay public key (微信支付公钥, WECHAT_PAY_PUBLIC_KEY_ID):
 this module never downloads platform certificates, so an unknown key id is refused without a call out.
 """
@@ -14,13 +14,11 @@ import hmac
 import json
 import os
 import secrets
-import sys
 import time
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from types import ModuleType
 from zoneinfo import ZoneInfo
 
 import requests
@@ -30,13 +28,11 @@ from wechatpayv3.utils import aes_decrypt, load_public_key, rsa_verify
 from portal.models import PaymentOrder
 from portal.payments.notify import VerifiedPayment
 from portal.payments.orders import PaymentError
-from portal.payments.providers.registry import ChannelUnavailable, register
-from portal.payments.providers.wechat import v2 as wechat_v2
-from portal.payments.providers.wechat.v2 import (
+from portal.payments.providers.base import BillRow, RefundNotice
+from portal.payments.providers.wechat.common import (
     BEIJING,
     TIMEOUT,
     NotifyRejected,
-    RefundNotice,
     WeChatPayError,
     description,
     merchant_problem,
@@ -202,39 +198,6 @@ def jsapi_params(s: V3Settings, prepay_id: str) -> dict:
     return params
 
 
-def _start_with_available_api(order: PaymentOrder, context: dict, trade_type: str) -> dict:
-    module = active_api()
-    try:
-        return module.start(order, context, trade_type)
-    except WeChatPayError as exc:
-        raise ChannelUnavailable(str(exc)) from None
-
-
-def _channel_missing() -> list[str]:
-    # Usable when either API is fully configured; otherwise name what API v3 (preferred) still needs.
-    v3, v2 = missing(), wechat_v2.missing()
-    if not v3 or not v2:
-        return []
-    return v3 + [f"(or for API v2: {', '.join(v2)})"]
-
-
-@register("wechat_native", _channel_missing)
-def start_native(order: PaymentOrder, context: dict) -> dict:
-    """A QR code to scan with WeChat: {"code_url", "qr_svg"}."""
-    return _start_with_available_api(order, context, "NATIVE")
-
-
-@register("wechat_jsapi", _channel_missing)
-def start_jsapi(order: PaymentOrder, context: dict) -> dict:
-    """Pay inside WeChat: {"jsapi_params"} for WeixinJSBridge, for the payer's openid."""
-    return _start_with_available_api(order, context, "JSAPI")
-
-
-def active_api() -> ModuleType:
-    """The WeChat Pay API module in use: this one when configured, else wechat_v2 (same functions)."""
-    return sys.modules[__name__] if not missing() else wechat_v2
-
-
 # --- notifies --------------------------------------------------------------------------------------
 
 def verify_notify(body: bytes, headers: Mapping[str, str], now: float | None = None
@@ -370,7 +333,7 @@ def refund(out_trade_no: str, out_refund_no: str, refund_fen: int, total_fen: in
             "status": data.get("status") or "", "refund_fen": _fen(amount.get("refund"))}
 
 
-def download_bill(bill_date: date) -> list[dict]:
+def download_bill(bill_date: date) -> list[BillRow]:
     """The day's trade bill (tradebill → download_url → gzip CSV) as BillLine-shaped dicts."""
     s = settings()
     code, body = _call(s, "trade_bill", bill_date=bill_date.isoformat(), bill_type="ALL", tar_type="GZIP")

@@ -1,0 +1,90 @@
+"""The order state machine: which status a payment order may take after which, and the one way to change it.
+
+    created ──► paid ──► credited ◄──► refunded
+       │          ▲
+       ▼          │  a late notify: the payer paid after we closed the order, and the money is real
+     closed ──────┘
+
+Every status change of a `PaymentOrder` goes through `move`: one conditional `UPDATE ... WHERE status IN
+(sources) RETURNING`. No row is read first and no lock is held, so any number of transactions racing to move
+the same order (two notifies, a notify and the recovery sweep, two credit jobs) end with exactly one winner;
+the others get False and decide what that means. A transition that is not in the table is a programming
+error, refused with `IllegalTransition` before any SQL is sent.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import ColumnElement, case, update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
+
+from portal.models import OrderStatus, PaymentOrder
+
+CREATED, PAID, CLOSED, CREDITED, REFUNDED = (OrderStatus.CREATED, OrderStatus.PAID, OrderStatus.CLOSED,
+                                             OrderStatus.CREDITED, OrderStatus.REFUNDED)
+
+#: every (from, to) an order may take, and nothing else
+TRANSITIONS: frozenset[tuple[OrderStatus, OrderStatus]] = frozenset({
+    (CREATED, PAID),  # a verified notify, or the sweep's query, says it was paid
+    (CLOSED, PAID),  # a notify arriving after the order was closed: paid all the same
+    (CREATED, CLOSED),  # expired, and closed at the platform
+    (PAID, CREDITED),  # the credit job posted the payment to the ledger
+    (CREDITED, REFUNDED),  # the refunded sum reached the order's amount
+    (REFUNDED, CREDITED),  # a refund reversed: the platform reported it failed after accepting it
+})
+
+
+class IllegalTransition(ValueError):
+    """A move the table does not allow (a bug in the caller, never a race)."""
+
+
+#: for each status, the statuses an order may reach it from (in OrderStatus order), worked out once
+_SOURCES = {to: tuple(s for s in OrderStatus if (s, to) in TRANSITIONS) for to in OrderStatus}
+
+
+def sources_of(to: OrderStatus) -> tuple[OrderStatus, ...]:
+    """The statuses an order may move to `to` from."""
+    return _SOURCES[to]
+
+
+def move(session: Session, order_id: int, to: OrderStatus, *, allowed_from: Iterable[OrderStatus] | None = None,
+         when: ColumnElement[bool] | None = None, **values) -> bool:
+    """Move one order to `to` from one of `allowed_from` (default: every source in the table), writing `values`.
+
+    True when this statement moved it; False when the order was in none of those statuses (someone else moved
+    it first, or it never was there). One statement, RETURNING what it wrote, so an order already loaded in
+    the session is kept in step without reading it back (or expired, when it did not move).
+
+    With `when` (a SQL condition on the row as it was), the move is a threshold: the order takes `values` in
+    any source status and in `to` itself, and its status becomes `to` only where the condition holds — a
+    refund adds to refunded_fen in every case, and the order becomes refunded once the sum reaches its amount.
+    The answer is then whether the order is now in `to`.
+    """
+    sources = sources_of(to) if allowed_from is None else tuple(allowed_from)
+    illegal = [s.value for s in sources if (s, to) not in TRANSITIONS]
+    if not sources or illegal:
+        raise IllegalTransition(f"an order cannot move from {', '.join(illegal) or 'anywhere'} to {to.value}")
+    orders = PaymentOrder.__table__
+    if when is None:
+        status, matches = to, orders.c.status.in_(sources)
+    else:
+        status, matches = case((when, to.value), else_=orders.c.status), orders.c.status.in_((*sources, to))
+    columns = [orders.c.status, *(orders.c[name] for name in values)]
+    row = session.execute(
+        update(orders).where(orders.c.id == order_id, matches).values(status=status, **values).returning(*columns)
+    ).one_or_none()
+    _keep_in_step(session, order_id, columns, row)
+    return row is not None and row.status == to
+
+
+def _keep_in_step(session: Session, order_id: int, columns: list, row) -> None:
+    loaded = session.identity_map.get(identity_key(PaymentOrder, order_id))
+    if loaded is None:
+        return
+    if row is None:
+        session.expire(loaded)  # another transaction moved it: read it again when next used
+        return
+    for column, value in zip(columns, row):
+        set_committed_value(loaded, column.name, value)

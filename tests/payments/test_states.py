@@ -1,0 +1,169 @@
+"""The order state machine: its table, transitions it refuses, racing moves with one winner, and its wall."""
+from __future__ import annotations
+
+import ast
+import itertools
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event
+
+from portal.extensions import db
+from portal.models import NotifyOutcome, OrderStatus, PaymentOrder, utcnow
+from portal.payments.notify import VerifiedPayment, accept_payment
+from portal.payments.states import TRANSITIONS, IllegalTransition, move, sources_of
+
+CREATED, PAID, CLOSED, CREDITED, REFUNDED = (OrderStatus.CREATED, OrderStatus.PAID, OrderStatus.CLOSED,
+                                             OrderStatus.CREDITED, OrderStatus.REFUNDED)
+#: how an order reaches each status through the table
+PATHS = {CREATED: (), PAID: (PAID,), CLOSED: (CLOSED,), CREDITED: (PAID, CREDITED),
+         REFUNDED: (PAID, CREDITED, REFUNDED)}
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def statements():
+    """statements() -> how many SQL statements the database was sent since the fixture started."""
+    sent = []
+
+    def count(*args):
+        sent.append(args[2])
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    yield lambda: len(sent)
+    event.remove(db.engine, "before_cursor_execute", count)
+
+
+def at(order: PaymentOrder, status: OrderStatus) -> PaymentOrder:
+    """The order walked to `status` along the table, committed."""
+    for step in PATHS[status]:
+        assert move(db.session, order.id, step)
+    db.session.commit()
+    return order
+
+
+def test_the_table_is_the_life_of_an_order():
+    assert TRANSITIONS == {(CREATED, PAID), (CLOSED, PAID), (CREATED, CLOSED), (PAID, CREDITED),
+                           (CREDITED, REFUNDED), (REFUNDED, CREDITED)}
+    assert sources_of(PAID) == (CREATED, CLOSED) and sources_of(CREATED) == ()
+
+
+@pytest.mark.parametrize("source, to", sorted(TRANSITIONS))
+def test_every_transition_of_the_table_moves_once_in_one_statement(make_order, statements, source, to):
+    order = at(make_order(), source)
+    order_id = order.id
+    before = statements()
+    assert move(db.session, order_id, to, allowed_from=(source,)) is True
+    assert order.status == to  # the loaded order follows without being read again
+    assert statements() == before + 1
+    assert move(db.session, order_id, to, allowed_from=(source,)) is False
+    db.session.commit()
+    db.session.expire_all()
+    assert order.status == to
+
+
+@pytest.mark.parametrize("source, to", sorted(set(itertools.product(OrderStatus, OrderStatus)) - TRANSITIONS))
+def test_a_transition_outside_the_table_is_refused_before_any_sql(make_order, statements, source, to):
+    order = at(make_order(), source)
+    order_id = order.id
+    before = statements()
+    with pytest.raises(IllegalTransition):
+        move(db.session, order_id, to, allowed_from=(source,))
+    assert statements() == before
+    db.session.expire_all()
+    assert order.status == source
+
+
+def test_nothing_moves_an_order_back_to_created(make_order):
+    order = at(make_order(), CLOSED)
+    with pytest.raises(IllegalTransition, match="to created"):
+        move(db.session, order.id, CREATED)
+
+
+def test_a_move_from_a_status_the_order_is_not_in_changes_nothing(make_order):
+    order = make_order()
+    assert move(db.session, order.id, CREDITED, credited_at=utcnow()) is False  # created, not paid
+    db.session.commit()
+    db.session.expire_all()
+    assert (order.status, order.credited_at) == (CREATED, None)
+
+
+def test_a_late_notify_pays_a_closed_order(make_order):
+    order = at(make_order(), CLOSED)
+    assert move(db.session, order.id, PAID, platform_trade_no="T-late") is True
+    db.session.commit()
+    db.session.expire_all()
+    assert (order.status, order.platform_trade_no) == (PAID, "T-late")
+
+
+def test_a_threshold_move_writes_its_values_and_moves_only_past_the_threshold(make_order):
+    order = at(make_order(1000), CREDITED)
+
+    def refund(fen: int) -> bool:
+        total = PaymentOrder.refunded_fen + fen
+        return move(db.session, order.id, REFUNDED, when=total >= PaymentOrder.amount_fen, refunded_fen=total)
+
+    assert refund(400) is False
+    assert (order.status, order.refunded_fen) == (CREDITED, 400)
+    assert refund(600) is True
+    db.session.commit()
+    db.session.expire_all()
+    assert (order.status, order.refunded_fen) == (REFUNDED, 1000)
+
+
+@pytest.mark.parametrize("to", [PAID, CLOSED, CREDITED])
+def test_of_many_racing_moves_exactly_one_wins(app, make_order, to):
+    order = at(make_order(), sources_of(to)[0])
+    order_id, racers = order.id, 12
+    start = threading.Barrier(racers)
+    won: list[bool] = []
+
+    def race():
+        with app.app_context():
+            start.wait()
+            won.append(move(db.session, order_id, to))
+            db.session.commit()
+            db.session.remove()
+
+    threads = [threading.Thread(target=race) for _ in range(racers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(won) == [False] * (racers - 1) + [True]
+    db.session.expire_all()
+    assert order.status == to
+
+
+def test_an_accepted_notify_stays_four_statements(make_order, statements):
+    """The notify path is benchmarked: its transition adds no statement and no ORM load to it."""
+    order = make_order(1000)
+    out_trade_no = order.out_trade_no
+    db.session.expire_all()
+    before = statements()
+    assert accept_payment(db.session, VerifiedPayment("alipay", out_trade_no, "T-1", 1000, True)) \
+        == NotifyOutcome.ACCEPTED
+    assert statements() - before == 4  # the order, its move, the outbox row, the notification
+
+
+def _writes_an_order_status(node: ast.AST) -> bool:
+    """An assignment to `.status` or a `status=` keyword whose value names OrderStatus."""
+    def names_order_status(value: ast.AST) -> bool:
+        return any(isinstance(n, ast.Name) and n.id == "OrderStatus" for n in ast.walk(value))
+
+    if isinstance(node, ast.Assign):
+        targets = [t for target in node.targets for t in ast.walk(target)]
+        return any(isinstance(t, ast.Attribute) and t.attr == "status" for t in targets) \
+            and names_order_status(node.value)
+    return isinstance(node, ast.keyword) and node.arg == "status" and names_order_status(node.value)
+
+
+def test_every_status_change_goes_through_the_state_machine():
+    writers = []
+    for path in sorted((ROOT / "portal").rglob("*.py")) + sorted((ROOT / "worker").rglob("*.py")):
+        if path == ROOT / "portal" / "payments" / "states.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        writers += [f"{path.relative_to(ROOT)}:{n.lineno}" for n in ast.walk(tree) if _writes_an_order_status(n)]
+    assert writers == []
