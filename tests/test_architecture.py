@@ -24,23 +24,6 @@ PACKAGES = ("portal", "worker")
 #: the packages that hold domain rules (STYLE.md, "Walls worth keeping")
 DOMAIN = ("ledger", "control", "tariffs", "metering", "payments", "counter", "monthly", "sites")
 
-#: cycles known today, each with why it is tolerated until it goes; any other cycle fails
-KNOWN_CYCLES = {
-    frozenset({"portal.payments.providers.alipay", "portal.payments.providers.sandbox"}):
-        "the Provider protocol rewrite of portal/payments removes it",
-}
-
-_PAYMENTS_REWRITE = "portal/payments is being rewritten (the Provider protocol): say why at each import"
-#: files with function-level imports that say nothing about why today (outside the change that added this test)
-KNOWN_UNEXPLAINED = {
-    "portal/payments/notify.py": _PAYMENTS_REWRITE,
-    "portal/payments/providers/alipay.py": _PAYMENTS_REWRITE,
-    "portal/payments/providers/sandbox.py": _PAYMENTS_REWRITE,
-    "portal/payments/reconciliation.py": _PAYMENTS_REWRITE,
-    "portal/payments/recovery.py": _PAYMENTS_REWRITE,
-}
-
-
 def source_files() -> list[Path]:
     """Every Python file of the portal, the worker and wsgi.py."""
     return sorted([*(p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")), ROOT / "wsgi.py"])
@@ -117,18 +100,8 @@ def graph() -> grimp.ImportGraph:
 
 
 def test_no_module_imports_itself_around_a_loop(graph):
-    cycles = [c for c in strongly_connected(graph) if c not in KNOWN_CYCLES]
+    cycles = strongly_connected(graph)
     assert not cycles, "import cycles:\n" + "\n".join(describe(graph, c) for c in cycles)
-
-
-@pytest.mark.parametrize("cycle", [
-    pytest.param(cycle, id="-".join(sorted(m.rsplit(".", 1)[-1] for m in cycle)),
-                 marks=pytest.mark.xfail(strict=True, reason=f"known cycle: {reason}"))
-    for cycle, reason in KNOWN_CYCLES.items()
-])
-def test_known_cycle_is_gone(graph, cycle):
-    found = strongly_connected(graph)
-    assert cycle not in found, describe(graph, cycle)
 
 
 def test_the_cycle_finder_sees_a_cycle_through_a_function_level_import():
@@ -180,22 +153,12 @@ def files_with_function_level_imports() -> list[Path]:
 
 
 def function_level_import_cases() -> list:
-    """Each file with imports inside functions; the known ones expected to fail until they say why.
-
-    A known file that is gone, or has no such import left, is a case too: it fails (gone) or passes
-    unexpectedly (strict xfail), so that KNOWN_UNEXPLAINED shrinks with the code.
-    """
-    cases = []
-    for path in sorted({*files_with_function_level_imports(), *(ROOT / name for name in KNOWN_UNEXPLAINED)}):
-        reason = KNOWN_UNEXPLAINED.get(relative(path))
-        marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason and path.exists() else []
-        cases.append(pytest.param(path, id=relative(path), marks=marks))
-    return cases
+    """Each file with imports inside functions."""
+    return [pytest.param(path, id=relative(path)) for path in sorted(files_with_function_level_imports())]
 
 
 @pytest.mark.parametrize("path", function_level_import_cases())
 def test_every_function_level_import_says_why(path):
-    assert path.exists(), f"{relative(path)} is gone: drop it from KNOWN_UNEXPLAINED"
     found = unexplained_imports(path.read_text(encoding="utf-8"))
     assert not found, "imports inside functions with no comment saying why:\n" + "\n".join(
         f"    {relative(path)}:{line}: {text}" for line, text in found)
