@@ -106,7 +106,6 @@ def redis_app(database_url, redis_url):
 
     from portal import create_app
     from portal.extensions import db
-
     from worker import cli as worker_cli
 
     app = create_app({"TESTING": True, "REDIS_URL": redis_url, "WTF_CSRF_ENABLED": False})

@@ -7,8 +7,18 @@ import pytest
 
 from portal.extensions import db
 from portal.models import (
-    Account, ControlMode, Gateway, Meter, MeterKind, MeterState, Protocol, Role, Site, StaffUser,
-    TenantBinding, TenantUser,
+    Account,
+    ControlMode,
+    Gateway,
+    Meter,
+    MeterKind,
+    MeterState,
+    Protocol,
+    Role,
+    Site,
+    StaffUser,
+    TenantBinding,
+    TenantUser,
 )
 
 _seq = itertools.count(1)

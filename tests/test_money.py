@@ -6,7 +6,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from portal.money import (
-    fen_to_yuan, format_price, format_yuan, parse_price, parse_units, parse_yuan, yuan, yuan_to_fen,
+    fen_to_yuan,
+    format_price,
+    format_yuan,
+    parse_price,
+    parse_units,
+    parse_yuan,
+    yuan,
+    yuan_to_fen,
 )
 
 pytestmark = pytest.mark.no_db

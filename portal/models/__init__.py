@@ -17,7 +17,14 @@ from portal.models.meter import (
     Supply,
 )
 from portal.models.payment import (
-    BillLine, Channel, NotifyOutcome, OrderStatus, PaymentNotification, PaymentOrder, Refund, RefundStatus,
+    BillLine,
+    Channel,
+    NotifyOutcome,
+    OrderStatus,
+    PaymentNotification,
+    PaymentOrder,
+    Refund,
+    RefundStatus,
 )
 from portal.models.site import CalendarDay, Gateway, NoTripWindow, Protocol, Site
 from portal.models.tariff import Tariff, TariffKind, TariffVersion

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
+from portal.control.emergency import EmergencyRefused, emergency_refusal, repay_first, take_emergency_credit
 from portal.extensions import db
 from portal.models import ControlMode
 from portal.payments.credit import after_money_in
-from portal.control.emergency import EmergencyRefused, emergency_refusal, repay_first, take_emergency_credit
 from tests.control.conftest import OFF, ON, entries, pay, supply, use
 
 ADVANCE = 2_000

@@ -6,10 +6,10 @@ import itertools
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from portal.control.balance import LOW_KINDS, enforce_balance
 from portal.extensions import db
 from portal.ledger.entries import post_entry
 from portal.models import EntryKind
-from portal.control.balance import LOW_KINDS, enforce_balance
 from tests.control.conftest import WORKDAY, alarms, pay, use
 
 LEVELS = [5_000, 2_000, 500]  # the site's defaults

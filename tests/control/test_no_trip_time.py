@@ -8,12 +8,17 @@ import pytest
 
 from portal.control import calendar
 from portal.control.calendar import (
-    CalendarError, add_no_trip_window, is_no_trip_time, national_day_kind, remove_no_trip_window, set_calendar_day,
+    CalendarError,
+    add_no_trip_window,
+    is_no_trip_time,
+    national_day_kind,
+    remove_no_trip_window,
+    set_calendar_day,
     windows_of,
 )
 from portal.extensions import db
-from worker.jobs.control import enforce_arrears
 from tests.control.conftest import OFF, ON, WORKDAY, local, supply, use
+from worker.jobs.control import enforce_arrears
 
 FRIDAY = 4
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from portal.control.balance import set_exempt
 from portal.control.commands import command_meter
 from portal.extensions import db
 from portal.models import AlarmKind, AuditEntry, CommandStatus, ControlCommand
-from portal.control.balance import set_exempt
 from tests.control.conftest import OFF, ON, alarms, entries, pay, supply, use
 
 

@@ -5,8 +5,8 @@ from datetime import timedelta
 
 from portal.extensions import db
 from portal.models import AlarmKind
-from worker.jobs.control import enforce_arrears
 from tests.control.conftest import OFF, ON, WORKDAY, alarms, pay, supply, use
+from worker.jobs.control import enforce_arrears
 
 
 def test_the_first_crossing_warns_the_shop_instead_of_tripping(shop):

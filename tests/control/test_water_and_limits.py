@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import pytest
 
+from portal.control.balance import RuleError, set_safeguards
 from portal.control.commands import command_meter
 from portal.extensions import db
 from portal.models import AlarmKind, MeterKind
 from portal.payments.orders import PaymentError, check_amount
-from portal.control.balance import RuleError, set_safeguards
-from tests.worker.poller.farm import GW, M, start_farm
 from tests.control.conftest import OFF, ON, alarms, pay, supply, use
+from tests.worker.poller.farm import GW, M, start_farm
 
 QUARTER = 15 * 60
 

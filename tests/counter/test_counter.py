@@ -11,19 +11,35 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from portal.counter import operations as ops
 from portal.extensions import db
 from portal.ledger.entries import ledger_mismatches, post_entry
+from portal.metering import swap
 from portal.models import (
-    Account, AccountStatus, AuditEntry, CommandStatus, ControlCommand, ControlMode, EntryKind, IntervalReading,
-    LedgerEntry, NotifyOutcome, OrderStatus, PaymentOrder, Refund, RefundStatus, Role, Supply, Tariff, TariffVersion,
+    Account,
+    AccountStatus,
+    AuditEntry,
+    CommandStatus,
+    ControlCommand,
+    ControlMode,
+    EntryKind,
+    IntervalReading,
+    LedgerEntry,
+    NotifyOutcome,
+    OrderStatus,
+    PaymentOrder,
+    Refund,
+    RefundStatus,
+    Role,
+    Supply,
+    Tariff,
+    TariffVersion,
     utcnow,
 )
-from portal.counter import operations as ops
-from portal.metering import swap
 from portal.payments import refunds
-from portal.payments.providers.registry import ChannelUnavailable, configured
 from portal.payments.notify import VerifiedPayment, accept_payment
 from portal.payments.orders import create_order
+from portal.payments.providers.registry import ChannelUnavailable, configured
 from portal.payments.refunds import RefundAnswer
 from tests.payments.conftest import alipay_env, alipay_keys, standin  # noqa: F401  (the Alipay stand-in)
 
@@ -393,7 +409,7 @@ def test_a_refund_without_an_answer_stays_approved_to_be_sent_again(client, staf
 
 
 def test_the_dispatch_calls_alipays_refund(monkeypatch, shop):
-    from portal.payments.providers import alipay
+    from portal.payments.providers.alipay import gateway as alipay
 
     calls = []
     monkeypatch.setattr(alipay, "missing", lambda: [])
@@ -406,7 +422,9 @@ def test_the_dispatch_calls_alipays_refund(monkeypatch, shop):
 
 
 def test_the_dispatch_gives_wechat_the_order_total(monkeypatch, shop):
-    from portal.payments.providers.wechat import provider as wechat, v2 as wechat_v2, v3 as wechat_v3
+    from portal.payments.providers.wechat import provider as wechat
+    from portal.payments.providers.wechat import v2 as wechat_v2
+    from portal.payments.providers.wechat import v3 as wechat_v3
 
     calls = []
     module = wechat.active_api()

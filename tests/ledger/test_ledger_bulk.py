@@ -5,8 +5,8 @@ import pytest
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.ledger.entries import DuplicateEntryMismatch, LedgerError, ledger_mismatches
 from portal.ledger.bulk import Movement, post_many
+from portal.ledger.entries import DuplicateEntryMismatch, LedgerError, ledger_mismatches
 from portal.models import EntryKind, LedgerEntry
 
 

@@ -7,8 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from portal.metering.consumption import Used, period_consumption
 from portal.extensions import db
+from portal.metering.consumption import Used, period_consumption
 from portal.models import IntervalReading, Meter, MeterKind
 from tests.monthly.conftest import add_readings, month_start
 

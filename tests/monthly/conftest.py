@@ -10,7 +10,14 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import (
-    AllocationGroup, AllocationMember, AllocationMethod, IntervalReading, Meter, Site, Tariff, TariffKind,
+    AllocationGroup,
+    AllocationMember,
+    AllocationMethod,
+    IntervalReading,
+    Meter,
+    Site,
+    Tariff,
+    TariffKind,
     TariffVersion,
 )
 

@@ -9,13 +9,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from portal.monthly.allocation import allocate, split
 from portal.extensions import db
 from portal.ledger.entries import ledger_mismatches
 from portal.models import (
-    Account, AllocationLine, AllocationMethod, AllocationRun, EntryKind, LedgerEntry, Meter, MeterKind, TariffKind,
+    Account,
+    AllocationLine,
+    AllocationMethod,
+    AllocationRun,
+    EntryKind,
+    LedgerEntry,
+    Meter,
+    MeterKind,
+    TariffKind,
     TariffVersion,
 )
+from portal.monthly.allocation import allocate, split
 from portal.monthly.periods import PeriodError
 from portal.tariffs.pricing import Version, cost_e5, to_fen
 from tests.monthly.conftest import LATER, SH, add_readings, month_start

@@ -7,14 +7,20 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
+from portal.control.emergency import repay_first
 from portal.extensions import db
-from portal.monthly.fees import fee_for, run_fees, split_fee
 from portal.ledger.entries import ledger_mismatches
 from portal.models import (
-    AccountStatus, Alarm, AlarmKind, EntryKind, FeeCharge, LedgerEntry, Supply,
+    AccountStatus,
+    Alarm,
+    AlarmKind,
+    EntryKind,
+    FeeCharge,
+    LedgerEntry,
+    Supply,
 )
+from portal.monthly.fees import fee_for, run_fees, split_fee
 from portal.monthly.periods import PeriodError
-from portal.control.emergency import repay_first
 from tests.monthly.conftest import LATER
 from worker.jobs.monthly import fee_month
 

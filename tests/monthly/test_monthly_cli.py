@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.models import AllocationMethod, EntryKind, LedgerEntry
-from worker.schedule import monthly_cron
 from tests.monthly.conftest import SH, add_readings, month_start
 from worker.jobs.monthly import allocation_job, allocation_period, monthly_fees_job
+from worker.schedule import monthly_cron
 from worker.schedule import periodic as periodic_jobs
 
 

@@ -8,13 +8,25 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from portal.monthly.allocation import allocate
-from portal.monthly.fees import run_fees
 from portal.ledger.entries import ledger_mismatches, post_entry
 from portal.models import (
-    Account, AllocationGroup, AllocationMember, AllocationMethod, EntryKind, Gateway, IntervalReading,
-    LedgerEntry, Meter, MeterKind, Protocol, Site, Tariff, TariffVersion,
+    Account,
+    AllocationGroup,
+    AllocationMember,
+    AllocationMethod,
+    EntryKind,
+    Gateway,
+    IntervalReading,
+    LedgerEntry,
+    Meter,
+    MeterKind,
+    Protocol,
+    Site,
+    Tariff,
+    TariffVersion,
 )
+from portal.monthly.allocation import allocate
+from portal.monthly.fees import run_fees
 from portal.monthly.reports import line_loss, monthly_report
 from tests.monthly.conftest import LATER, month_start
 

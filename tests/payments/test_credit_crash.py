@@ -13,11 +13,11 @@ from rq import Queue, SimpleWorker
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.queue.dispatch import connect_redis
 from portal.ledger.entries import ledger_mismatches
 from portal.models import Channel, EntryKind, LedgerEntry, OrderStatus, PaymentOrder, utcnow
 from portal.payments.notify import VerifiedPayment, accept_payment
 from portal.payments.orders import create_order
+from portal.queue.dispatch import connect_redis
 from portal.settings import PaymentSettings
 from worker.jobs.payments import sweep_open_orders
 

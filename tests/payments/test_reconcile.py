@@ -7,18 +7,22 @@ from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.models import Alarm, BillLine, NotifyOutcome, OrderStatus, utcnow
-from portal.payments.providers import alipay
 from portal.payments.notify import VerifiedPayment, accept_payment
-from worker.jobs.payments import daily_reconciliation as reconciliation_job
-from worker.schedule import daily_cron, periodic
-from worker.jobs.payments import daily_reconciliation
+from portal.payments.providers.alipay import gateway as alipay
 from portal.payments.reconciliation import download_bills, reconciliation_report
 from portal.settings import PaymentSettings
-from worker.jobs.payments import sweep_open_orders
 from tests.payments.standin_alipay import BEIJING
 from tests.payments.wechat_fixtures import (  # noqa: F401  (fixtures)
-    no_wechat, placed, wechat_keys, wechat_standin, wechat_v2, wechat_v3,
+    no_wechat,
+    placed,
+    wechat_keys,
+    wechat_standin,
+    wechat_v2,
+    wechat_v3,
 )
+from worker.jobs.payments import daily_reconciliation, sweep_open_orders
+from worker.jobs.payments import daily_reconciliation as reconciliation_job
+from worker.schedule import daily_cron, periodic
 
 PAY_QUERY_AFTER_MINUTES = PaymentSettings().query_after_minutes
 

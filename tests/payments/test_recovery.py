@@ -8,12 +8,17 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import Channel, NotifyOutcome, OrderStatus, PaymentNotification, utcnow
-from portal.payments.providers import alipay
+from portal.payments.providers.alipay import gateway as alipay
 from portal.settings import PaymentSettings
-from worker.jobs.payments import sweep_open_orders
 from tests.payments.wechat_fixtures import (  # noqa: F401  (fixtures)
-    no_wechat, placed, wechat_keys, wechat_standin, wechat_v2, wechat_v3,
+    no_wechat,
+    placed,
+    wechat_keys,
+    wechat_standin,
+    wechat_v2,
+    wechat_v3,
 )
+from worker.jobs.payments import sweep_open_orders
 
 PAY_QUERY_AFTER_MINUTES = PaymentSettings().query_after_minutes
 ORDER_TTL_MINUTES = PaymentSettings().order_ttl_minutes

@@ -11,7 +11,12 @@ from portal.extensions import db
 from portal.models import Channel, TenantUser
 from portal.payments.providers.registry import start_payment
 from tests.payments.wechat_fixtures import (  # noqa: F401  (fixtures)
-    APPID, no_wechat, wechat_keys, wechat_standin, wechat_v2, wechat_v3,
+    APPID,
+    no_wechat,
+    wechat_keys,
+    wechat_standin,
+    wechat_v2,
+    wechat_v3,
 )
 
 

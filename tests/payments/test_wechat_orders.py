@@ -11,12 +11,23 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from portal.api.tokens import create_token
 from portal.extensions import db
 from portal.models import Channel, Role
-from portal.payments.providers.wechat import provider as wechat, v2 as pay_v2, v3 as pay_v3
-from portal.payments.providers.registry import ChannelUnavailable, available, start_payment
 from portal.payments.orders import PaymentError
+from portal.payments.providers.registry import ChannelUnavailable, available, start_payment
+from portal.payments.providers.wechat import provider as wechat
+from portal.payments.providers.wechat import v2 as pay_v2
+from portal.payments.providers.wechat import v3 as pay_v3
 from tests.payments.standin_wechat import md5_sign
 from tests.payments.wechat_fixtures import (  # noqa: F401  (fixtures)
-    API_KEY, APPID, V2_NOTIFY, V3_NOTIFY, no_wechat, placed, wechat_keys, wechat_standin, wechat_v2, wechat_v3,
+    API_KEY,
+    APPID,
+    V2_NOTIFY,
+    V3_NOTIFY,
+    no_wechat,
+    placed,
+    wechat_keys,
+    wechat_standin,
+    wechat_v2,
+    wechat_v3,
 )
 
 

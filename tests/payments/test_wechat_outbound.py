@@ -7,12 +7,19 @@ import pytest
 
 from portal.extensions import db
 from portal.models import NotifyOutcome, OrderStatus
-from portal.payments.providers.wechat import provider as wechat, v2 as pay_v2, v3 as pay_v3
 from portal.payments.notify import VerifiedPayment, accept_payment
+from portal.payments.providers.wechat import provider as wechat
+from portal.payments.providers.wechat import v2 as pay_v2
+from portal.payments.providers.wechat import v3 as pay_v3
 from portal.payments.providers.wechat.common import WeChatPayError, parse_bill, yuan_to_fen
 from tests.payments.standin_wechat import BEIJING
 from tests.payments.wechat_fixtures import (  # noqa: F401  (fixtures)
-    no_wechat, placed, wechat_keys, wechat_standin, wechat_v2, wechat_v3,
+    no_wechat,
+    placed,
+    wechat_keys,
+    wechat_standin,
+    wechat_v2,
+    wechat_v3,
 )
 
 

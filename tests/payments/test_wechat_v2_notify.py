@@ -11,7 +11,16 @@ from portal.extensions import db
 from portal.models import Alarm, AlarmKind, LedgerEntry, OrderStatus, PaymentNotification
 from tests.payments.standin_wechat import md5_sign, to_xml
 from tests.payments.wechat_fixtures import (  # noqa: F401  (fixtures)
-    API_KEY, APPID, MCHID, V2_NOTIFY, no_wechat, placed, wechat_keys, wechat_standin, wechat_v2, wechat_v3,
+    API_KEY,
+    APPID,
+    MCHID,
+    V2_NOTIFY,
+    no_wechat,
+    placed,
+    wechat_keys,
+    wechat_standin,
+    wechat_v2,
+    wechat_v3,
 )
 
 

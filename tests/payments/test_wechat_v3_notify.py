@@ -13,7 +13,14 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.models import Alarm, AlarmKind, LedgerEntry, OrderStatus, PaymentNotification
 from tests.payments.wechat_fixtures import (  # noqa: F401  (fixtures)
-    APIV3_KEY, V3_NOTIFY, no_wechat, placed, wechat_keys, wechat_standin, wechat_v2, wechat_v3,
+    APIV3_KEY,
+    V3_NOTIFY,
+    no_wechat,
+    placed,
+    wechat_keys,
+    wechat_standin,
+    wechat_v2,
+    wechat_v3,
 )
 
 

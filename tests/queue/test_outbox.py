@@ -9,12 +9,12 @@ from rq import Queue, SimpleWorker
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.queue.names import QUEUES
-from portal.queue.dispatch import connect_redis
-from portal.queue.outbox import enqueue
-from worker.jobs.base import job
 from portal.ledger.entries import post_entry
 from portal.models import EntryKind, LedgerEntry, OutboxMessage
+from portal.queue.dispatch import connect_redis
+from portal.queue.names import QUEUES
+from portal.queue.outbox import enqueue
+from worker.jobs.base import job
 
 
 @job("payments")

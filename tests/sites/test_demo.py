@@ -7,7 +7,6 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import func, select
 
-from portal.sites.demo import DEMO_PASSWORD, MANAGER_PHONE
 from portal.extensions import db
 from portal.ledger.entries import ledger_mismatches
 from portal.models import (
@@ -20,6 +19,7 @@ from portal.models import (
     TenantBinding,
     TenantUser,
 )
+from portal.sites.demo import DEMO_PASSWORD, MANAGER_PHONE
 
 COUNTED = (Gateway, Account, Meter, LedgerEntry, StaffUser, TenantUser, TenantBinding)
 

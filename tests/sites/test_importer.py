@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.sites.importer import ImportFailed, import_site
 from portal.models import (
     Account,
     EntryKind,
@@ -21,6 +20,7 @@ from portal.models import (
     Tariff,
     TariffVersion,
 )
+from portal.sites.importer import ImportFailed, import_site
 
 HEADERS = {
     "gateways": ["code", "name", "host", "port", "protocol"],

@@ -9,11 +9,17 @@ import pytest
 from flask_babel import refresh
 from sqlalchemy import select
 
-from portal.monthly.allocation import allocate
 from portal.extensions import db
 from portal.models import AllocationMethod, AuditEntry, Role
+from portal.monthly.allocation import allocate
 from tests.monthly.conftest import (  # noqa: F401  (billing_site, make_group, make_tariff: fixtures)
-    LATER, SH, add_readings, billing_site, make_group, make_tariff, month_start,
+    LATER,
+    SH,
+    add_readings,
+    billing_site,
+    make_group,
+    make_tariff,
+    month_start,
 )
 
 

@@ -7,13 +7,19 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from portal.tariffs.versions import version_at
 from portal.extensions import db
 from portal.models import AuditEntry, Meter, Role, Tariff, TariffKind, TariffVersion
 from portal.tariffs.admin import (
-    TariffAdminError, add_version, assign_meter_tariff, create_tariff, kwh_to_units, local_to_utc, yuan_to_e4,
+    TariffAdminError,
+    add_version,
+    assign_meter_tariff,
+    create_tariff,
+    kwh_to_units,
+    local_to_utc,
+    yuan_to_e4,
 )
 from portal.tariffs.pricing import TariffError
+from portal.tariffs.versions import version_at
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2025, 3, 3, 4, 0, tzinfo=timezone.utc)  # Monday noon in Shanghai
@@ -417,7 +423,8 @@ def test_the_engine_refuses_tiers_counted_for_another_medium():
 
 
 def test_manager_makes_another_tariff_the_site_default(client, login, manager):
-    from portal.models import AuditEntry as Audit, Site
+    from portal.models import AuditEntry as Audit
+    from portal.models import Site
 
     user, site = manager
     login.staff(user)

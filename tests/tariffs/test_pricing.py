@@ -9,7 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from portal.tariffs.pricing import (
-    TariffError, Version, cost_e5, month_start, period_at, split_by_period, to_fen, validate,
+    TariffError,
+    Version,
+    cost_e5,
+    month_start,
+    period_at,
+    split_by_period,
+    to_fen,
+    validate,
 )
 
 SH = ZoneInfo("Asia/Shanghai")

@@ -13,12 +13,20 @@ from sqlalchemy import event, func, select
 from portal.extensions import db
 from portal.ledger.entries import post_entry
 from portal.models import (
-    AuditEntry, CommandStatus, ControlCommand, ControlMode, EntryKind, LedgerEntry, OrderStatus, PaymentOrder,
-    Supply, utcnow,
+    AuditEntry,
+    CommandStatus,
+    ControlCommand,
+    ControlMode,
+    EntryKind,
+    LedgerEntry,
+    OrderStatus,
+    PaymentOrder,
+    Supply,
+    utcnow,
 )
-from portal.payments.providers import registry as channels
 from portal.payments.notify import VerifiedPayment, accept_payment
 from portal.payments.orders import create_order
+from portal.payments.providers import registry as channels
 from portal.tenant.progress import AmountError, order_progress, parse_amount, pay_options
 
 WECHAT_UA = "Mozilla/5.0 (iPhone) AppleWebKit/605.1.15 Mobile/15E148 MicroMessenger/8.0.50 NetType/WIFI"

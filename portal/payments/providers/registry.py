@@ -7,7 +7,7 @@ unavailable, with a message saying which variables to set; it never crashes the 
 from __future__ import annotations
 
 from portal.models import Channel, PaymentOrder
-from portal.payments.providers.alipay_provider import AlipayProvider
+from portal.payments.providers.alipay.provider import AlipayProvider
 from portal.payments.providers.base import ChannelUnavailable, PayData, Provider
 from portal.payments.providers.sandbox import SandboxProvider
 from portal.payments.providers.wechat.provider import WeChatProvider

@@ -7,9 +7,19 @@ import struct
 
 import pytest
 
-from worker.meters import (DecodeError, Unsupported, decode, encode, get_profile,
-                           set_control_mode, set_keep_power, set_power_limit, set_price,
-                           set_supply, write_purchase)
+from worker.meters import (
+    DecodeError,
+    Unsupported,
+    decode,
+    encode,
+    get_profile,
+    set_control_mode,
+    set_keep_power,
+    set_power_limit,
+    set_price,
+    set_supply,
+    write_purchase,
+)
 
 ACREL = get_profile("acrel-ddsy1352")
 PREPAID = get_profile("payfirst-prepaid-v1")

@@ -8,9 +8,21 @@ import pytest
 from pymodbus import FramerType
 from pymodbus.constants import ExcCodes
 
-from worker.meters import (GatewayClient, GatewayDown, MeterOffline, MeterRejected, MeterTimeout,
-                           Unsupported, WriteNotConfirmed, get_profile, poll_gateway,
-                           set_keep_power, set_power_limit, set_supply, write_purchase)
+from worker.meters import (
+    GatewayClient,
+    GatewayDown,
+    MeterOffline,
+    MeterRejected,
+    MeterTimeout,
+    Unsupported,
+    WriteNotConfirmed,
+    get_profile,
+    poll_gateway,
+    set_keep_power,
+    set_power_limit,
+    set_supply,
+    write_purchase,
+)
 
 PREPAID = get_profile("payfirst-prepaid-v1")
 ACREL = get_profile("acrel-ddsy1352")

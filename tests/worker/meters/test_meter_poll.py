@@ -3,8 +3,17 @@
 import asyncio
 import time
 
-from worker.meters import (DecodeError, GatewayClient, GatewayDown, MeterOffline, MeterTimeout,
-                           Reading, get_profile, poll_gateway, poll_many)
+from worker.meters import (
+    DecodeError,
+    GatewayClient,
+    GatewayDown,
+    MeterOffline,
+    MeterTimeout,
+    Reading,
+    get_profile,
+    poll_gateway,
+    poll_many,
+)
 
 PREPAID = get_profile("payfirst-prepaid-v1")
 ACREL = get_profile("acrel-ddsy1352")

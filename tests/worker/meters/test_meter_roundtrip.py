@@ -7,8 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from worker.meters import (DecodeError, PROFILES, decode, encode, get_profile, set_power_limit,
-                           set_price, write_purchase)
+from worker.meters import PROFILES, DecodeError, decode, encode, get_profile, set_power_limit, set_price, write_purchase
 from worker.meters.codec import _round, pack
 from worker.meters.profiles import Profile, Reg
 

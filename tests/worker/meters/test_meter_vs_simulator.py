@@ -9,9 +9,21 @@ import asyncio
 
 import pytest
 
-from worker.meters import (GatewayClient, GatewayDown, MeterRejected, MeterTimeout, Reading,
-                           get_profile, poll_gateway, set_control_mode, set_keep_power,
-                           set_power_limit, set_price, set_supply, write_purchase)
+from worker.meters import (
+    GatewayClient,
+    GatewayDown,
+    MeterRejected,
+    MeterTimeout,
+    Reading,
+    get_profile,
+    poll_gateway,
+    set_control_mode,
+    set_keep_power,
+    set_power_limit,
+    set_price,
+    set_supply,
+    write_purchase,
+)
 from worker.simulator import ManualClock, SimGatewaySpec, SimMeterSpec, SimulatorThread
 
 PROFILES = ("acrel-ddsy1352", "payfirst-prepaid-v1", "payfirst-water-v1", "chint-dtsu666")

@@ -15,7 +15,17 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.ledger.entries import post_entry
 from portal.models import (
-    Account, Alarm, AlarmKind, ControlMode, EntryKind, Gateway, Meter, MeterKind, Protocol, Site, Tariff,
+    Account,
+    Alarm,
+    AlarmKind,
+    ControlMode,
+    EntryKind,
+    Gateway,
+    Meter,
+    MeterKind,
+    Protocol,
+    Site,
+    Tariff,
     TariffVersion,
 )
 from worker.poller import CycleStats, run_cycle

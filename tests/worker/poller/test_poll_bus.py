@@ -6,7 +6,7 @@ import threading
 from portal.control.commands import command_meter
 from portal.extensions import db
 from portal.models import Supply
-from tests.worker.poller.farm import GW, M, TIMEOUT
+from tests.worker.poller.farm import GW, TIMEOUT, M
 from worker.poller import run_cycle
 
 #: 9600 baud with 20 ms answers: about 40 ms a request, so cycles of three meters overlap for sure

@@ -9,8 +9,7 @@ import pytest
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.framer import FramerType
 
-from worker.simulator import SHANGHAI, ManualClock, SimGatewaySpec, SimMeterSpec, \
-    SimulatorThread
+from worker.simulator import SHANGHAI, ManualClock, SimGatewaySpec, SimMeterSpec, SimulatorThread
 
 #: Monday noon in Shanghai: shops open, flat TOU period.
 NOON = datetime(2025, 3, 3, 12, 0, tzinfo=SHANGHAI)

@@ -10,8 +10,7 @@ import pytest
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.framer import FramerType
 
-from worker.simulator import ManualClock, SimGatewaySpec, SimMeterSpec, Simulator, \
-    SimulatorThread, fleet_specs
+from worker.simulator import ManualClock, SimGatewaySpec, SimMeterSpec, Simulator, SimulatorThread, fleet_specs
 from worker.simulator.framing import crc16
 
 DT = AsyncModbusTcpClient.DATATYPE

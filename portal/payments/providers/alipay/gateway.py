@@ -1,6 +1,6 @@
 """Alipay through python-alipay-sdk: settings, the wap and QR starters, query, close, refund, bills.
 
-Notifies are verified in `alipay_notify`; `alipay_provider` offers these calls to the registry.
+Notifies are verified in `alipay.notify`; `alipay.provider` offers these calls to the registry.
 
 Money leaves as a yuan string made from integer fen ("12.34") and comes back through `yuan_to_fen`,
 which accepts only plain decimals with at most two places. The SDK signs requests with the app key
