@@ -47,7 +47,11 @@ demo: install
 	$(FLASK) demo run --port $(PORT)
 
 # The walls first (the import-linter contracts in pyproject.toml): a broken one fails the build before pytest.
+# The linters first: ruff (pyproject.toml [tool.ruff]) and the import walls ([tool.importlinter]).
+LINTED := portal worker tests bench scripts wsgi.py migrations
+
 test: install browser
+	$(BIN)/ruff check $(LINTED)
 	$(BIN)/lint-imports
 	$(BIN)/python scripts/test_services.py -- $(BIN)/python -m pytest $(PYTEST_ARGS)
 

@@ -12,12 +12,18 @@ import os
 import platform
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from bench import billing_runs, notify
 from bench import farm as farm_mod
 from bench.figures import (
-    CycleClock, Figure, decode_us, driver_cycle, floor_cycle, full_cycle, median,
+    CycleClock,
+    Figure,
+    decode_us,
+    driver_cycle,
+    floor_cycle,
+    full_cycle,
+    median,
 )
 from bench.simproc import SimProcess
 
@@ -84,7 +90,7 @@ def run(args, database) -> list[Figure]:
     print(f"farm: {len(specs)} gateways, {n} meters ({farm_mod.PROFILE}, platform mode), database "
           f"{database.name}, built in {time.perf_counter() - t:.1f} s")
     # the simulator's clock: a busy shop hour, 60x real time, so every meter moves between intervals
-    sim_start = datetime.now(timezone.utc).replace(hour=4, minute=0, second=0, microsecond=0)  # 12:00 Shanghai
+    sim_start = datetime.now(UTC).replace(hour=4, minute=0, second=0, microsecond=0)  # 12:00 Shanghai
     figures: list[Figure] = []
     if args.baud_only:
         with SimProcess(specs, start=sim_start, speed=60) as sim:
@@ -260,7 +266,8 @@ def _load() -> str:
 def _say(what: str, t, extra: str = "") -> None:
     s = t.extra.get("stats")
     detail = (f"; {s.read} read, {s.missed} missed, {s.writes} writes; loading {s.load_seconds:.2f} s, "
-              f"bus {s.io_seconds:.2f} s, after the bus {s.record_seconds:.2f} s, commit {s.commit_seconds:.2f} s") if s else ""
+              f"bus {s.io_seconds:.2f} s, after the bus {s.record_seconds:.2f} s, "
+              f"commit {s.commit_seconds:.2f} s") if s else ""
     print(f"  {what}: {t.wall:.3f} s wall, {t.cpu:.3f} s CPU{detail}{'; ' + extra if extra else ''}")
 
 
@@ -269,7 +276,7 @@ def _checks(app, n: int) -> dict:
 
     from portal.extensions import db
     from portal.ledger.entries import ledger_mismatches
-    from portal.models import IntervalReading, LedgerEntry, OutboxMessage, EntryKind
+    from portal.models import EntryKind, IntervalReading, LedgerEntry, OutboxMessage
 
     with app.app_context():
         s = db.session

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, text
@@ -46,11 +46,11 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
 
 def run(args, database) -> list[Figure]:
     """Build the billing site in `database` and time the runs; the figures."""
-    from portal.monthly.allocation import allocate
     from portal.extensions import db
-    from portal.monthly.fees import run_fees
     from portal.ledger.entries import ledger_mismatches
     from portal.models import LedgerEntry, utcnow
+    from portal.monthly.allocation import allocate
+    from portal.monthly.fees import run_fees
     from portal.monthly.periods import month_bounds, month_of, previous_month
 
     tz = ZoneInfo("Asia/Shanghai")
@@ -129,7 +129,7 @@ def _furnish(session, site_id: int, start: datetime, end: datetime, reading_minu
     """Areas, fee settings, common meters and groups, and last month's readings and ledger history."""
     from portal.models import AllocationGroup, AllocationMember, AllocationMethod, Gateway, Meter, MeterKind, Protocol
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     p = dict(site=site_id, start=start, end=end, before=start - timedelta(days=20))
     session.execute(text("UPDATE sites SET fee_rate_e4_per_m2 = 52500 WHERE id = :site"), p)
     # 20.00 to 219.99 m²; one shop in ten pays a fixed 300 yuan instead
@@ -207,7 +207,8 @@ def _furnish(session, site_id: int, start: datetime, end: datetime, reading_minu
     session.commit()
     session.execute(text("ANALYZE"))
     session.commit()
-    entries = session.scalar(text("SELECT count(*) FROM ledger_entries WHERE created_at >= :start AND created_at < :end"),
+    entries = session.scalar(text("SELECT count(*) FROM ledger_entries "
+                                  "WHERE created_at >= :start AND created_at < :end"),
                              p)
     return dict(shops=len(accounts), readings=readings, entries=entries)
 

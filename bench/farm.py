@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import psycopg
 from sqlalchemy import insert, select, update
@@ -53,18 +53,29 @@ def make_app(database_url: str):
 def build_site(session, gateways: int, per_gateway: int, *, code: str = SITE_CODE) -> int:
     """Site, flat tariff, gateways, one shop account (with an opening balance) per meter; returns site id."""
     from portal.models import (
-        Account, ControlMode, EntryKind, Gateway, LedgerEntry, Meter, MeterKind, Protocol, Site, Supply, Tariff,
-        TariffKind, TariffVersion,
+        Account,
+        ControlMode,
+        EntryKind,
+        Gateway,
+        LedgerEntry,
+        Meter,
+        MeterKind,
+        Protocol,
+        Site,
+        Supply,
+        Tariff,
+        TariffKind,
+        TariffVersion,
     )
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     site_id = session.execute(insert(Site).returning(Site.id), [dict(
         code=code, name="Benchmark mall", overdraft_limit_fen=0, restore_min_fen=0,
         low_balance_levels_fen=[5000, 2000, 500], created_at=now)]).scalar_one()
     tariff_id = session.execute(insert(Tariff).returning(Tariff.id), [dict(
         site_id=site_id, code="FLAT", name="Flat", kind=TariffKind.FLAT, created_at=now)]).scalar_one()
     session.execute(insert(TariffVersion), [dict(
-        tariff_id=tariff_id, effective_from=datetime(2020, 1, 1, tzinfo=timezone.utc), unit_price_e4=PRICE_E4,
+        tariff_id=tariff_id, effective_from=datetime(2020, 1, 1, tzinfo=UTC), unit_price_e4=PRICE_E4,
         created_at=now)])
     session.execute(update(Site).where(Site.id == site_id).values(default_tariff_id=tariff_id))
     gw_ids = session.execute(insert(Gateway).returning(Gateway.id, sort_by_parameter_order=True), [dict(

@@ -35,7 +35,7 @@ import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -290,7 +290,7 @@ def _open_orders(session, site_code: str, amount_fen) -> list[tuple[int, str, in
 
     from portal.models import Account, Channel, OrderStatus, PaymentOrder, Site
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     accounts = session.execute(select(Account.id).join(Site).where(Site.code == site_code).order_by(Account.id)
                                ).scalars().all()
     rows = [dict(out_trade_no=f"PB{site_code}{a:010d}", account_id=a, amount_fen=amount_fen(i),
@@ -449,7 +449,14 @@ def _notify_books(app) -> dict:
     from portal.extensions import db
     from portal.ledger.entries import ledger_mismatches
     from portal.models import (
-        Account, EntryKind, LedgerEntry, NotifyOutcome, OrderStatus, OutboxMessage, PaymentNotification, PaymentOrder,
+        Account,
+        EntryKind,
+        LedgerEntry,
+        NotifyOutcome,
+        OrderStatus,
+        OutboxMessage,
+        PaymentNotification,
+        PaymentOrder,
         Site,
     )
 
@@ -541,7 +548,8 @@ def _sim_child(conn, specs) -> None:
         def on_message() -> None:
             what = conn.recv()
             if what == "supply":
-                conn.send({(s.code, m.unit_id): sim.meter(s.code, m.unit_id).supply_on for s in specs for m in s.meters})
+                conn.send({(s.code, m.unit_id): sim.meter(s.code, m.unit_id).supply_on
+                           for s in specs for m in s.meters})
             elif what == "stop":
                 done.set()
 
@@ -625,7 +633,7 @@ def run_restore(args, app, database_url: str, keys: dict[str, str], work: Path) 
                         nxt += 1
                     state = sim.closed()
                     now = time.monotonic()
-                    for u, at in sent.items():
+                    for u, _at in sent.items():
                         if u not in closed_at and state[(code, u)]:
                             closed_at[u] = now
                     time.sleep(0.01)

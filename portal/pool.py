@@ -34,7 +34,7 @@ def _ping_if_idle(dbapi_connection, record, proxy) -> None:
         return
     try:
         ping(dbapi_connection)
-    except Exception as error:  # noqa: BLE001 - any failure means: do not hand this connection out
+    except Exception as error:
         raise exc.DisconnectionError(f"pooled connection failed its ping: {error}") from error
 
 

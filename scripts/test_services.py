@@ -68,11 +68,10 @@ def start_postgres(tmp: str) -> tuple[subprocess.Popen, str]:
         os.chown(tmp, user.pw_uid, user.pw_gid)
         os.chown(data, user.pw_uid, user.pw_gid)
         as_user = ["runuser", "-u", "postgres", "--"]
-    subprocess.run(as_user + [f"{bindir}/initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+    subprocess.run([*as_user, f"{bindir}/initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8"],
                    check=True, stdout=subprocess.DEVNULL)
-    proc = subprocess.Popen(as_user + [f"{bindir}/postgres", "-D", data, "-p", str(port), "-k", tmp,
-                                       "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-                                       "-c", "max_connections=200"],
+    proc = subprocess.Popen([*as_user, f"{bindir}/postgres", "-D", data, "-p", str(port), "-k", tmp,
+                             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200"],
                             stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "postgres.log"), "w"))
     url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
     wait_for(lambda: db_answers(url), "PostgreSQL", log=os.path.join(tmp, "postgres.log"))

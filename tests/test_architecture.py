@@ -171,7 +171,8 @@ def test_every_function_level_import_says_why(path):
     ("def f():\n    # the optional dependency\n    import json\n\n    import csv\n", [(5, "import csv")]),
     ("def f():\n    x = 1  # a comment about x\n    import json\n", [(3, "import json")]),
     ("def f():\n    from os import (\n        path,  # why\n    )\n", []),
-    ("import json\n\nclass C:\n    async def f(self):\n        def g():\n            import csv\n", [(6, "import csv")]),
+    ("import json\n\nclass C:\n    async def f(self):\n        def g():\n            import csv\n",
+     [(6, "import csv")]),
 ])
 def test_an_import_inside_a_function_needs_a_comment(source, unexplained):
     assert unexplained_imports(source) == unexplained

@@ -54,8 +54,7 @@ def test_a_recently_used_dead_connection_fails_once_and_the_pool_recovers(engine
     with engine.connect() as c:
         first = c.connection.dbapi_connection
     first.close()
-    with pytest.raises(Exception):
-        with engine.connect() as c:
-            c.execute(text("SELECT 6"))
+    with pytest.raises(Exception), engine.connect() as c:
+        c.execute(text("SELECT 6"))
     with engine.connect() as c:
         assert c.execute(text("SELECT 7")).scalar() == 7

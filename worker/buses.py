@@ -134,7 +134,7 @@ class Buses:
             asyncio.run(self._main())
         except asyncio.CancelledError:
             pass
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread, raised there
+        except BaseException as exc:
             self.seconds = time.perf_counter() - started
             self._events.put(exc)
             return

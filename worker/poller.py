@@ -163,7 +163,7 @@ def _apply_writes(session: Session, rec: CycleRecorder, writes: list) -> None:
         meter = rec.meters[w.meter_id]
         if w.kind == "supply" and w.ok:
             rec.set_state(meter, supply_actual=Supply(w.value), supply_inferred=w.inferred)
-            rec.finish(meter, ("trip", "close"), lambda c: (c.action == "trip") == (w.value == "off"))
+            rec.finish(meter, ("trip", "close"), lambda c, off=w.value == "off": (c.action == "trip") == off)
         elif w.kind == "keep_power" and w.ok:
             rec.set_state(meter, keep_power_actual=w.value)
             rec.finish(meter, ("keep_power_on", "keep_power_off"), lambda c: True)
@@ -185,7 +185,7 @@ def _settle(rec: CycleRecorder, gw: GatewayRow, observations: dict[int, Observat
         obs = observations.get(meter.id)
         if obs is not None and obs.fields is not None and meter.state["supply_actual"] == meter.supply_desired:
             off = meter.supply_desired == Supply.OFF
-            rec.finish(meter, ("trip", "close"), lambda c: (c.action == "trip") == off)
+            rec.finish(meter, ("trip", "close"), lambda c, off=off: (c.action == "trip") == off)
 
 
 def _trip_over_power(session: Session, row: MeterRow) -> None:

@@ -119,7 +119,8 @@ async def reconcile_meter(client: GatewayClient, plan: MeterPlan, fields: dict) 
         # it), and any meter above its power limit (the platform records it; a person closes it).
         reason = fields.get("trip_reason")
         own_trip = actual == "off" and (reason == "over_power" or (plan.meter_mode and reason == "arrears"))
-        overruled = own_trip and plan.desired == "on" and not (reason == "over_power" and plan.desired_reason == "remote")
+        overruled = (own_trip and plan.desired == "on"
+                     and not (reason == "over_power" and plan.desired_reason == "remote"))
         if actual != plan.desired and not overruled:
             out.append(await _write(client, plan, "supply", set_supply(plan.desired), plan.desired,
                                     inferred=not caps.supply_readable, actions=("trip", "close")))
@@ -180,7 +181,8 @@ async def _purchases(client, plan: MeterPlan, fields: dict) -> list[WriteOutcome
                                     error=f"{type(exc).__name__}: {exc}", actions=("purchase",)))
             return out
         m_count = after.purchase_count if after is not None else count + 1
-        m_total = after.purchase_total_fen if after is not None and after.purchase_total_fen is not None else total + amount
+        known = after is not None and after.purchase_total_fen is not None
+        m_total = after.purchase_total_fen if known else total + amount
         count, total = count + 1, total + amount
         out.append(WriteOutcome(plan.meter_id, "purchase", True, (count, total), command_id=command_id))
     if m_count is not None and (m_count, m_total) != (count, total):

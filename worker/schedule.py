@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as time_of_day
 from zoneinfo import ZoneInfo
 
@@ -43,7 +43,7 @@ def periodic(tz: ZoneInfo) -> list[Periodic]:
 
 def daily_cron(hour: int, minute: int, tz: ZoneInfo) -> str:
     """The UTC cron line for hour:minute every day in `tz` (a zone without summer time)."""
-    offset = datetime.combine(datetime(2001, 1, 1), time_of_day(hour, minute), tz).utcoffset() or timedelta(0)
+    offset = datetime.combine(date(2001, 1, 1), time_of_day(hour, minute), tz).utcoffset() or timedelta(0)
     minutes = (hour * 60 + minute - int(offset.total_seconds() // 60)) % 1440
     return f"{minutes % 60} {minutes // 60} * * *"
 
@@ -54,7 +54,7 @@ def monthly_cron(day_hour: int, minute: int, tz: ZoneInfo) -> str:
     East of UTC that moment falls on the previous day, the last of the month: croniter's `L`.
     Zones with summer time would drift by an hour half the year; Asia/Shanghai has none.
     """
-    offset = datetime.combine(datetime(2001, 1, 1), time_of_day(day_hour, minute), tz).utcoffset() or timedelta(0)
+    offset = datetime.combine(date(2001, 1, 1), time_of_day(day_hour, minute), tz).utcoffset() or timedelta(0)
     minutes = day_hour * 60 + minute - int(offset.total_seconds() // 60)
     day = "1"
     if minutes < 0:
@@ -96,5 +96,5 @@ class InProcessCron(threading.Thread):
     def _next(p: Periodic, now: float) -> float:
         if p.interval:
             return now + p.interval
-        base = datetime.fromtimestamp(now, timezone.utc)
+        base = datetime.fromtimestamp(now, UTC)
         return croniter(p.cron, base).get_next(datetime).timestamp()

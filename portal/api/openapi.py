@@ -10,7 +10,8 @@ from portal.settings import public_url
 ERROR = {
     "type": "object",
     "required": ["error"],
-    "properties": {"error": {"type": "object", "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}},
+    "properties": {"error": {"type": "object",
+                             "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}},
 }
 ACCOUNT = {
     "type": "object",
@@ -144,7 +145,8 @@ def _get(summary: str, schema: str, param: str) -> dict:
             "security": [{"bearer": []}],
             "parameters": [{"name": param, "in": "path", "required": True, "schema": {"type": "string"}}],
             "responses": {
-                "200": {"description": "found", "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}},
+                "200": {"description": "found",
+                        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}},
                 "401": {"$ref": "#/components/responses/Error"},
                 "404": {"$ref": "#/components/responses/Error"},
             },
@@ -163,7 +165,8 @@ def build_spec() -> dict:
     spec.components.schema("Error", ERROR)
     spec.components.schema("Account", ACCOUNT)
     spec.components.schema("Meter", METER)
-    spec.components.response("Error", {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+    spec.components.response("Error", {"description": "error", "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
     spec.path("/accounts/{code}", operations=_get("An account's balance and meters", "Account", "code"))
     spec.path("/meters/{code}", operations=_get("A meter's latest state", "Meter", "code"))
     spec.components.schema("CommandRequest", COMMAND_REQUEST)

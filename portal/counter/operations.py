@@ -58,7 +58,7 @@ def business_day(at, tz: ZoneInfo):
 def method_of(entry: LedgerEntry) -> str:
     """cash, transfer, or api for a CASH entry (from its key), else the entry's kind."""
     parts = entry.idempotency_key.split(":")
-    if entry.kind == EntryKind.CASH and len(parts) > 2 and parts[1] in METHODS + ("api",):
+    if entry.kind == EntryKind.CASH and len(parts) > 2 and parts[1] in (*METHODS, "api"):
         return parts[1]
     return entry.kind.value
 
@@ -264,5 +264,12 @@ def transfer_balance(session: Session, source: Account, target: Account, amount_
     return out.entry, into.entry
 
 
-__all__ = ["CounterError", "METHODS", "close_account", "counter_recharge", "may_reverse",
-           "reverse_entry", "transfer_balance"]
+__all__ = [
+    "METHODS",
+    "CounterError",
+    "close_account",
+    "counter_recharge",
+    "may_reverse",
+    "reverse_entry",
+    "transfer_balance",
+]

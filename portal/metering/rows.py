@@ -143,7 +143,8 @@ def load_states(session: Session, meters: dict[int, MeterRow]) -> None:
     known = [n for n in STATE_COLUMNS if n not in KEPT_UNLESS_READ and n not in _PLAN_STATE]
     with_state = [m.id for m in meters.values() if m.state is not None]
     for part in chunks(with_state):
-        for r in session.execute(select(s.c.meter_id, *(s.c[n] for n in known)).where(among(session, s.c.meter_id, part))):
+        query = select(s.c.meter_id, *(s.c[n] for n in known)).where(among(session, s.c.meter_id, part))
+        for r in session.execute(query):
             meters[r.meter_id].state.update(zip(known, r[1:]), **dict.fromkeys(KEPT_UNLESS_READ))
 
 

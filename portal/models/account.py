@@ -53,4 +53,4 @@ class Account(CreatedMixin, Base):
     closed_at: Mapped[datetime | None]
 
     site = relationship("Site")
-    meters: Mapped[list["Meter"]] = relationship(back_populates="account", order_by="Meter.code")  # noqa: F821
+    meters: Mapped[list[Meter]] = relationship(back_populates="account", order_by="Meter.code")  # noqa: F821

@@ -38,7 +38,7 @@ class AllocationGroup(CreatedMixin, Base):
     tariff_id: Mapped[int | None] = mapped_column(ForeignKey("tariffs.id"))
 
     sources = relationship("Meter", secondary=allocation_sources)
-    members: Mapped[list["AllocationMember"]] = relationship(back_populates="group")
+    members: Mapped[list[AllocationMember]] = relationship(back_populates="group")
 
 
 class AllocationMember(Base):

@@ -77,7 +77,7 @@ class AllocationRun(CreatedMixin, Base):
     actor: Mapped[str] = mapped_column(String(80), default="system")
 
     group = relationship("AllocationGroup")
-    lines: Mapped[list["AllocationLine"]] = relationship(back_populates="run", order_by="AllocationLine.account_id")
+    lines: Mapped[list[AllocationLine]] = relationship(back_populates="run", order_by="AllocationLine.account_id")
 
 
 class AllocationLine(Base):

@@ -84,9 +84,9 @@ class Meter(CreatedMixin, Base):
 
     account = relationship("Account", back_populates="meters")
     gateway = relationship("Gateway")
-    state: Mapped["MeterState | None"] = relationship(back_populates="meter", uselist=False)
+    state: Mapped[MeterState | None] = relationship(back_populates="meter", uselist=False)
     #: commands not yet acknowledged by the meter, oldest first
-    pending_commands: Mapped[list["ControlCommand"]] = relationship(
+    pending_commands: Mapped[list[ControlCommand]] = relationship(
         primaryjoin="and_(ControlCommand.meter_id == Meter.id, ControlCommand.status == 'pending')",
         order_by="ControlCommand.id", viewonly=True)
 

@@ -51,7 +51,7 @@ class Site(CreatedMixin, Base):
     #: the reference product's policy of tripping for an unpaid fee; off by default (Civil Code Art. 944)
     fee_trip_enabled: Mapped[bool] = mapped_column(default=False)
 
-    gateways: Mapped[list["Gateway"]] = relationship(back_populates="site", order_by="Gateway.code")
+    gateways: Mapped[list[Gateway]] = relationship(back_populates="site", order_by="Gateway.code")
 
 
 class NoTripWindow(Base):
@@ -105,4 +105,4 @@ class Gateway(CreatedMixin, Base):
     missed_cycles: Mapped[int] = mapped_column(Integer, default=0)
 
     site: Mapped[Site] = relationship(back_populates="gateways")
-    meters: Mapped[list["Meter"]] = relationship(order_by="Meter.unit_id", viewonly=True)  # noqa: F821
+    meters: Mapped[list[Meter]] = relationship(order_by="Meter.unit_id", viewonly=True)  # noqa: F821

@@ -28,7 +28,7 @@ class Tariff(CreatedMixin, Base):
     name: Mapped[str] = mapped_column(String(120))
     kind: Mapped[TariffKind] = mapped_column(str_enum(TariffKind, "tariff_kind"), default=TariffKind.FLAT)
 
-    versions: Mapped[list["TariffVersion"]] = relationship(
+    versions: Mapped[list[TariffVersion]] = relationship(
         back_populates="tariff", order_by="TariffVersion.effective_from"
     )
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
@@ -26,7 +26,7 @@ def month_bounds(month: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
     nxt = (year + 1, 1) if mon == 12 else (year, mon + 1)
     start = datetime(year, mon, 1, tzinfo=tz)
     end = datetime(nxt[0], nxt[1], 1, tzinfo=tz)
-    return start.astimezone(timezone.utc), end.astimezone(timezone.utc)
+    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 def month_of(at: datetime, tz: ZoneInfo) -> str:

@@ -7,7 +7,7 @@ file again changes nothing, and an opening balance is posted once.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import openpyxl
@@ -21,7 +21,7 @@ from portal.sites.rows import RowChecker
 from portal.sites.sheets import CellError
 
 #: the first version of an imported tariff prices everything before it too
-EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 class ImportFailed(Exception):
     """The file was not imported; `errors` lists every problem found."""
 
@@ -67,7 +67,8 @@ def read_workbook(path: str | Path) -> dict[str, list[tuple[int, dict]]]:
 
 
 
-def import_site(session: Session, path: str | Path, site_code: str | None = None, actor: str = "system:import") -> ImportReport:
+def import_site(session: Session, path: str | Path, site_code: str | None = None,
+                actor: str = "system:import") -> ImportReport:
     """Validate the whole file, then upsert it into one site; raises ImportFailed without writing."""
     sheets = read_workbook(path)
     site_code = (site_code or "default").strip()

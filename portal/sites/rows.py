@@ -99,7 +99,8 @@ class RowChecker:
     def _choice(self, sheet, number, raw, column, choices, default=None) -> str:
         value = text(raw.get(column)).lower() or default
         if value not in choices:
-            self.error(sheet, number, column, f"must be one of {', '.join(sorted(choices))}, got {text(raw.get(column))!r}")
+            self.error(sheet, number, column,
+                       f"must be one of {', '.join(sorted(choices))}, got {text(raw.get(column))!r}")
         return value
 
     def _number(self, sheet, number, raw, column, places, minimum=Decimal(0), maximum=None, required=True):
@@ -117,7 +118,8 @@ class RowChecker:
             self.error(sheet, number, column, f"at most {places} decimal places, got {text(value)}")
             return None
         if result < minimum or (maximum is not None and result > maximum):
-            self.error(sheet, number, column, f"must be between {minimum} and {maximum}" if maximum is not None else f"must be at least {minimum}")
+            self.error(sheet, number, column, f"must be between {minimum} and {maximum}" if maximum is not None
+                       else f"must be at least {minimum}")
             return None
         return result
 

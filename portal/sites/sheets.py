@@ -23,5 +23,6 @@ class CellError:
     message: str
 
     def __str__(self) -> str:
-        where = self.sheet + (f" row {self.row}" if self.row else "") + (f" column {self.column}" if self.column else "")
+        where = (self.sheet + (f" row {self.row}" if self.row else "")
+                 + (f" column {self.column}" if self.column else ""))
         return f"{where}: {self.message}"

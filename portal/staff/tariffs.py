@@ -197,4 +197,5 @@ def default_tariff(site_id: int):
         db.session.rollback()
         return _answer(site, "tariffs", "version", error=str(exc))
     db.session.commit()
-    return _answer(site, "tariffs", "version", message=_("%(tariff)s is the site's default tariff.", tariff=tariff.code))
+    return _answer(site, "tariffs", "version",
+                   message=_("%(tariff)s is the site's default tariff.", tariff=tariff.code))

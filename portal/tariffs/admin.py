@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _
@@ -76,8 +76,8 @@ def local_to_utc(text: str | None, tz: ZoneInfo) -> datetime | None:
     except ValueError:
         raise TariffAdminError(_("Choose the date and time the prices start.")) from None
     if naive.tzinfo is not None:
-        return naive.astimezone(timezone.utc)
-    return naive.replace(tzinfo=tz).astimezone(timezone.utc)
+        return naive.astimezone(UTC)
+    return naive.replace(tzinfo=tz).astimezone(UTC)
 
 
 # -- the changes -----------------------------------------------------------------------------------
@@ -117,7 +117,7 @@ def add_version(session: Session, tariff: Tariff, effective_from: datetime | Non
     when = effective_from or now
     if when.tzinfo is None:
         raise TariffAdminError("effective_from must be timezone-aware")
-    when = when.astimezone(timezone.utc)
+    when = when.astimezone(UTC)
     if when < now.replace(second=0, microsecond=0):  # "now" typed to the minute is still now
         raise TariffAdminError(_("New prices cannot start in the past: a change never re-prices consumption "
                                  "already charged."))
@@ -261,5 +261,14 @@ def _message(text: str) -> str:
     }.get(text, text)
 
 
-__all__ = ["TariffAdminError", "add_version", "assign_meter_tariff", "create_tariff", "kwh_to_units", "set_site_default",
-           "local_to_utc", "version_state", "yuan_to_e4"]
+__all__ = [
+    "TariffAdminError",
+    "add_version",
+    "assign_meter_tariff",
+    "create_tariff",
+    "kwh_to_units",
+    "local_to_utc",
+    "set_site_default",
+    "version_state",
+    "yuan_to_e4",
+]

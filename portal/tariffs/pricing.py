@@ -44,7 +44,7 @@ def validate(version: Version) -> None:
             if period not in PERIODS:
                 raise TariffError(f"unknown period {period!r}")
             a, b = _minute(start), _minute(end) or 1440
-            for m in (range(a, b) if a < b else [*range(a, 1440), *range(0, b)]):
+            for m in (range(a, b) if a < b else [*range(a, 1440), *range(b)]):
                 minutes[m] += 1
         if any(n != 1 for n in minutes):
             raise TariffError("time-of-use periods must cover the day exactly once")

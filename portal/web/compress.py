@@ -42,7 +42,7 @@ def gzip_response(response: Response) -> Response:
     body = response.get_data()
     if len(body) < MIN_BYTES:
         return response
-    etag, weak = response.get_etag()
+    etag, _weak = response.get_etag()
     if static and etag:
         packed = _gzip_static(etag, body)
     else:

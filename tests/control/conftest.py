@@ -6,7 +6,7 @@ that switching asks for are recorded, not run (no gateway answers here).
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -24,7 +24,7 @@ _seq = itertools.count(1)
 
 def local(year: int, month: int, day: int, hour: int = 10, minute: int = 0) -> datetime:
     """A Shanghai wall-clock time as the UTC instant the rules receive."""
-    return datetime(year, month, day, hour, minute, tzinfo=SHANGHAI).astimezone(timezone.utc)
+    return datetime(year, month, day, hour, minute, tzinfo=SHANGHAI).astimezone(UTC)
 
 
 #: an ordinary Monday morning: no holiday, no make-up workday

@@ -57,7 +57,7 @@ def test_arrears_alarm_is_raised_once_however_long_the_shop_stays_in_arrears(sho
 
 def test_keep_power_meter_stays_on_while_the_shops_other_meter_trips(shop):
     account = shop(balance_fen=100, meters=2)
-    kept, other = account.meters
+    kept, _other = account.meters
     command_meter(db.session, kept, "keep_power_on", "staff:manager")
     db.session.commit()
 

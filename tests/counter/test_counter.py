@@ -4,7 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -41,7 +41,7 @@ from portal.payments.notify import VerifiedPayment, accept_payment
 from portal.payments.orders import create_order
 from portal.payments.providers.registry import ChannelUnavailable, configured
 from portal.payments.refunds import RefundAnswer
-from tests.payments.conftest import alipay_env, alipay_keys, standin  # noqa: F401  (the Alipay stand-in)
+from tests.payments.conftest import alipay_env, alipay_keys, standin
 
 KEY = "0123456789abcdef0123456789abcdef"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -216,7 +216,7 @@ def test_the_reversal_rule_same_day_cashier_or_manager(shop):
     cash = post_entry(db.session, shop, 500, EntryKind.CASH, "cash:cash:y", actor="staff:alice").entry
     tz = ZoneInfo("Asia/Shanghai")
     # 23:50 in Shanghai, and ten minutes later: the next business day
-    cash.created_at = datetime(2026, 3, 1, 15, 50, tzinfo=timezone.utc)
+    cash.created_at = datetime(2026, 3, 1, 15, 50, tzinfo=UTC)
     same_day, next_day = cash.created_at + timedelta(minutes=5), cash.created_at + timedelta(minutes=15)
     assert ops.may_reverse(Role.CASHIER, "staff:alice", cash, tz, now=same_day)
     assert not ops.may_reverse(Role.CASHIER, "staff:alice", cash, tz, now=next_day)
@@ -412,7 +412,7 @@ def test_the_dispatch_calls_alipays_refund(monkeypatch, shop):
     from portal.payments.providers.alipay import gateway as alipay
 
     calls = []
-    monkeypatch.setattr(alipay, "missing", lambda: [])
+    monkeypatch.setattr(alipay, "missing", list)
     monkeypatch.setattr(alipay, "refund", lambda *args: calls.append(args) or alipay.RefundResult(True, 700))
     order = credited_order(shop, 1_000, "alipay_qr")
     assert refunds.platform_refund(order, "RF1", 700, "why") == RefundAnswer(True)
@@ -428,7 +428,7 @@ def test_the_dispatch_gives_wechat_the_order_total(monkeypatch, shop):
 
     calls = []
     module = wechat.active_api()
-    monkeypatch.setattr(module, "missing", lambda: [])
+    monkeypatch.setattr(module, "missing", list)
     monkeypatch.setattr(module, "refund", lambda *args: calls.append(args) or {"status": "PROCESSING"})
     assert module in (wechat_v2, wechat_v3)
     order = credited_order(shop, 1_000, "wechat_native")

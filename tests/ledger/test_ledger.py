@@ -81,7 +81,8 @@ def test_concurrent_credits_and_debits_lose_nothing_and_never_duplicate(app, mak
     threads, per_thread = 12, 40
     # Each operation is (account, amount, key); every key is attempted by two threads.
     rng = random.Random(7)
-    ops = [(rng.choice(accounts), rng.choice([-300, -120, 50, 200, 1_000]), f"op:{i}") for i in range(threads * per_thread // 2)]
+    ops = [(rng.choice(accounts), rng.choice([-300, -120, 50, 200, 1_000]), f"op:{i}")
+           for i in range(threads * per_thread // 2)]
     plan = [ops[i::threads // 2] for i in range(threads // 2)] * 2
     errors: list[BaseException] = []
     barrier = threading.Barrier(threads)
@@ -104,7 +105,7 @@ def test_concurrent_credits_and_debits_lose_nothing_and_never_duplicate(app, mak
     for t in workers:
         t.join()
     assert errors == []
-    expected = {a: 0 for a in accounts}
+    expected = dict.fromkeys(accounts, 0)
     for account_id, amount, _ in ops:
         expected[account_id] += amount
     db.session.expire_all()

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -25,7 +25,7 @@ SH = ZoneInfo("Asia/Shanghai")
 #: the site's flat tariff: 1.0000 yuan per kWh
 PRICE_E4 = 10_000
 #: a moment well after the months the tests bill
-LATER = datetime(2030, 1, 1, tzinfo=timezone.utc)
+LATER = datetime(2030, 1, 1, tzinfo=UTC)
 #: how far the register of a reading that failed validation jumps
 JUMP = 7_777
 _seq = itertools.count(1)
@@ -35,7 +35,7 @@ _seq = itertools.count(1)
 def make_tariff():
     """make_tariff(site, price_e4, kind="flat", since=...) -> Tariff with one version."""
     def make(site: Site, price_e4: int = PRICE_E4, kind: TariffKind = TariffKind.FLAT, code: str | None = None,
-             since: datetime = datetime(2020, 1, 1, tzinfo=timezone.utc), **version) -> Tariff:
+             since: datetime = datetime(2020, 1, 1, tzinfo=UTC), **version) -> Tariff:
         tariff = Tariff(site_id=site.id, code=code or f"T{next(_seq)}", name="tariff", kind=kind)
         db.session.add(tariff)
         db.session.flush()
@@ -80,7 +80,7 @@ def add_readings(meter: Meter, deltas: list[int | None], start: datetime,
 
 def month_start(year: int, month: int) -> datetime:
     """The UTC instant a Shanghai month begins."""
-    return datetime(year, month, 1, tzinfo=SH).astimezone(timezone.utc)
+    return datetime(year, month, 1, tzinfo=SH).astimezone(UTC)
 
 
 @pytest.fixture

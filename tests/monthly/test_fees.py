@@ -1,7 +1,7 @@
 """Property fee (物业费): rate × area or fixed, overrides, the business month, idempotency, both policies."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from decimal import Decimal
 
 import pytest
@@ -73,16 +73,16 @@ def test_account_overrides_the_sites_rate_and_fixed_amount(billing_site, make_ac
 
 def test_month_is_the_business_time_zone_month():
     # 16:05 UTC on 28 February is 00:05 on 1 March in Shanghai: the cron charges March
-    assert fee_month(datetime(2025, 2, 28, 16, 5, tzinfo=timezone.utc)) == "2025-03"
-    assert fee_month(datetime(2025, 2, 28, 15, 59, tzinfo=timezone.utc)) == "2025-02"
+    assert fee_month(datetime(2025, 2, 28, 16, 5, tzinfo=UTC)) == "2025-03"
+    assert fee_month(datetime(2025, 2, 28, 15, 59, tzinfo=UTC)) == "2025-02"
 
 
 def test_a_month_is_charged_from_its_first_minute_in_business_time(billing_site, make_account):
     site = billing_site(fee_fixed_fen=10_000)
     make_account(site=site, balance_fen=1_000_00)
     with pytest.raises(PeriodError):
-        run_fees(db.session, "2025-03", now=datetime(2025, 2, 28, 15, 59, tzinfo=timezone.utc))
-    [run] = run_fees(db.session, "2025-03", now=datetime(2025, 2, 28, 16, 0, tzinfo=timezone.utc))
+        run_fees(db.session, "2025-03", now=datetime(2025, 2, 28, 15, 59, tzinfo=UTC))
+    [run] = run_fees(db.session, "2025-03", now=datetime(2025, 2, 28, 16, 0, tzinfo=UTC))
     assert run.charged == 1
 
 

@@ -1,7 +1,7 @@
 """`fees run --month`, `allocate --period` and their places in the RQ cron."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
@@ -60,7 +60,7 @@ def test_allocate_refuses_a_period_that_is_not_over(runner):
 def test_jobs_default_to_the_month_begun_and_the_month_ended(billing_site, make_account):
     site = billing_site(fee_fixed_fen=1_000)
     make_account(site=site, balance_fen=5_000)
-    assert allocation_period(datetime(2025, 2, 28, 16, 30, tzinfo=timezone.utc)) == "2025-02"
+    assert allocation_period(datetime(2025, 2, 28, 16, 30, tzinfo=UTC)) == "2025-02"
     assert monthly_fees_job("2025-03")[site.code]["charged"] == 1
     assert allocation_job("2025-02") == {}
 
@@ -76,7 +76,7 @@ def periodic(name: str):
 def test_fee_job_is_in_the_cron_at_0005_on_the_first_business_time():
     p = periodic("worker.jobs.monthly.monthly_fees_job")
     assert (p.cron, p.func.queue) == ("5 16 L * *", "reports")
-    fires = croniter(p.cron, datetime(2025, 2, 10, tzinfo=timezone.utc))
+    fires = croniter(p.cron, datetime(2025, 2, 10, tzinfo=UTC))
     assert [f"{fires.get_next(datetime).astimezone(SH):%Y-%m-%d %H:%M}" for _ in range(3)] == \
         ["2025-03-01 00:05", "2025-04-01 00:05", "2025-05-01 00:05"]
 
@@ -84,7 +84,7 @@ def test_fee_job_is_in_the_cron_at_0005_on_the_first_business_time():
 def test_allocation_job_is_in_the_cron_at_0030_on_the_first_business_time():
     p = periodic("worker.jobs.monthly.allocation_job")
     assert p.cron == "30 16 L * *"
-    fire = croniter(p.cron, datetime(2024, 12, 1, tzinfo=timezone.utc)).get_next(datetime)
+    fire = croniter(p.cron, datetime(2024, 12, 1, tzinfo=UTC)).get_next(datetime)
     assert f"{fire.astimezone(SH):%Y-%m-%d %H:%M}" == "2025-01-01 00:30"
     assert allocation_period(fire) == "2024-12"
 

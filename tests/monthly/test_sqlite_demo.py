@@ -1,7 +1,7 @@
 """The embedded demo runs on SQLite: the bulk paths fall back to portable statements there."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -59,13 +59,13 @@ def test_fees_allocation_and_reports_on_sqlite(session):
     session.add(tariff)
     session.flush()
     session.add(TariffVersion(tariff_id=tariff.id, unit_price_e4=10_000,
-                              effective_from=datetime(2020, 1, 1, tzinfo=timezone.utc)))
+                              effective_from=datetime(2020, 1, 1, tzinfo=UTC)))
     site.default_tariff_id = tariff.id
     gw = Gateway(site_id=site.id, code="GW", name="gw", host="h", port=1, protocol=Protocol.MODBUS_TCP)
     session.add(gw)
     session.flush()
     shops = [Account(site_id=site.id, code=f"S{i}", name="shop", area_m2=Decimal("10.00"),
-                     created_at=datetime(2024, 1, 1, tzinfo=timezone.utc)) for i in range(3)]
+                     created_at=datetime(2024, 1, 1, tzinfo=UTC)) for i in range(3)]
     session.add_all(shops)
     session.flush()
     for shop, balance in zip(shops, (100_000, 3_000, 0)):
@@ -99,7 +99,7 @@ def test_fees_allocation_and_reports_on_sqlite(session):
     assert allocate(session, "2025-03", now=LATER)[0].status == "already"
     assert session.scalar(select(func.count()).where(LedgerEntry.kind == EntryKind.ALLOCATION)) == 3
     assert ledger_mismatches(session) == []
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     rows = monthly_report(session, site.id, f"{now:%Y-%m}", now - timedelta(days=40), now + timedelta(days=1))
     assert sum(r.closing_fen for r in rows) == session.scalar(select(func.sum(Account.balance_fen)))
     [loss] = line_loss(session, site.id, MARCH, APRIL)

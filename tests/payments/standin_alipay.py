@@ -92,7 +92,7 @@ class AlipayStandIn:
     def url(self) -> str:
         return self.base + "/gateway.do"
 
-    def start(self) -> "AlipayStandIn":
+    def start(self) -> AlipayStandIn:
         self.thread.start()
         return self
 
@@ -190,7 +190,8 @@ class AlipayStandIn:
             return self._unsigned(key, "40002", "isv.invalid-app-id", "无效的AppID参数")
         if params.get("sign_type") != "RSA2" or not rsa2_verify(
                 rsa2_content(params, ("sign",)), params.get("sign", ""), self.app_public_pem):
-            return self._unsigned(key, "40002", "isv.invalid-signature", "验签出错，建议检查签名字符串或签名私钥与应用公钥是否匹配")
+            return self._unsigned(key, "40002", "isv.invalid-signature",
+                                  "验签出错，建议检查签名字符串或签名私钥与应用公钥是否匹配")
         biz = json.loads(params.get("biz_content") or "{}")
         with self.lock:
             self.calls.append({"method": method, "biz": biz, "notify_url": params.get("notify_url", ""),
@@ -308,7 +309,8 @@ def bill_zip(day: str, trades: list[Trade], pid: str) -> bytes:
     compact = day.replace("-", "")
     start = datetime.strptime(day, "%Y-%m-%d")
     lines = ["#支付宝业务明细查询", f"#账号：[{pid}0156]",
-             f"#起始日期：[{start:%Y年%m月%d日} 00:00:00]   终止日期：[{start + timedelta(days=1):%Y年%m月%d日} 00:00:00]",
+             f"#起始日期：[{start:%Y年%m月%d日} 00:00:00]   "
+             f"终止日期：[{start + timedelta(days=1):%Y年%m月%d日} 00:00:00]",
              "#-----------------------------------------业务明细列表----------------------------------------",
              DETAIL_HEADER]
 
@@ -326,7 +328,8 @@ def bill_zip(day: str, trades: list[Trade], pid: str) -> bytes:
             lines.append(row(trade, "退款", trade.total_amount, f"-{amount}", request_no))
             refunds += 1
     lines += ["#-----------------------------------------业务明细列表结束------------------------------------",
-              f"#交易合计：{count}笔，退款合计：{refunds}笔", f"#导出时间：[{datetime.now(BEIJING):%Y年%m月%d日 %H:%M:%S}]"]
+              f"#交易合计：{count}笔，退款合计：{refunds}笔",
+              f"#导出时间：[{datetime.now(BEIJING):%Y年%m月%d日 %H:%M:%S}]"]
     summary = ["#支付宝业务汇总查询", "门店编号,门店名称,交易订单总笔数,退款订单总笔数,订单金额（元）,商家实收（元）",
                f"合计,,{count},{refunds},0.00,0.00"]
     buffer = io.BytesIO()

@@ -27,7 +27,7 @@ import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlencode, urlsplit
 from xml.etree import ElementTree
@@ -159,7 +159,7 @@ class WeChatStandIn:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_port}"
 
-    def start(self) -> "WeChatStandIn":
+    def start(self) -> WeChatStandIn:
         self.thread.start()
         return self
 
@@ -175,7 +175,7 @@ class WeChatStandIn:
             trade = self.trades[out_trade_no]
             trade.state, trade.openid = "SUCCESS", trade.openid or openid
             trade.transaction_id = f"4200{next(_seq):06d}{secrets.randbelow(10**18):018d}"
-            trade.paid_at = datetime.now(timezone.utc)
+            trade.paid_at = datetime.now(UTC)
             return trade
 
     def refund_succeeds(self, out_refund_no: str) -> dict:
@@ -184,7 +184,7 @@ class WeChatStandIn:
             for trade in self.trades.values():
                 for refund in trade.refunds:
                     if refund["out_refund_no"] == out_refund_no:
-                        refund.update(status="SUCCESS", success_at=datetime.now(timezone.utc))
+                        refund.update(status="SUCCESS", success_at=datetime.now(UTC))
                         return refund
         raise KeyError(out_refund_no)
 
@@ -209,7 +209,7 @@ class WeChatStandIn:
         """A v2 payment notify; an override of None drops that field; sign=False leaves the sign out."""
         trade = self.trades.get(out_trade_no)
         total = total if total is not None else trade.total
-        paid_at = trade.paid_at if trade and trade.paid_at else datetime.now(timezone.utc)
+        paid_at = trade.paid_at if trade and trade.paid_at else datetime.now(UTC)
         fields = {
             "appid": self.m.appid, "bank_type": "OTHERS", "cash_fee": str(total), "fee_type": "CNY",
             "is_subscribe": "N", "mch_id": self.m.mchid, "nonce_str": secrets.token_hex(16),
@@ -235,7 +235,7 @@ class WeChatStandIn:
                 "refund_id": f"5030{secrets.randbelow(10**20):020d}", "refund_recv_accout": "支付用户零钱",
                 "refund_request_source": "API", "refund_status": status,
                 "settlement_refund_fee": str(refund_fee), "settlement_total_fee": str(trade.total if trade else 0),
-                "success_time": beijing(datetime.now(timezone.utc), "%Y-%m-%d %H:%M:%S"),
+                "success_time": beijing(datetime.now(UTC), "%Y-%m-%d %H:%M:%S"),
                 "total_fee": str(trade.total if trade else 0),
                 "transaction_id": trade.transaction_id if trade else ""}
         plain = "<root>" + "".join(f"<{k}><![CDATA[{v}]]></{k}>" for k, v in info.items()) + "</root>"
@@ -248,7 +248,7 @@ class WeChatStandIn:
         """The decrypted resource of a v3 TRANSACTION.SUCCESS notify (what the query also answers)."""
         trade = self.trades.get(out_trade_no)
         amount = total if total is not None else trade.total
-        paid_at = trade.paid_at if trade and trade.paid_at else datetime.now(timezone.utc)
+        paid_at = trade.paid_at if trade and trade.paid_at else datetime.now(UTC)
         resource = {
             "mchid": self.m.mchid, "appid": self.m.appid, "out_trade_no": out_trade_no,
             "transaction_id": (trade.transaction_id if trade else "") or f"4200{secrets.randbelow(10**20):020d}",
@@ -330,7 +330,7 @@ class WeChatStandIn:
         path = urlsplit(target).path
         if path.startswith("/v3/"):
             return self._v3(method, target, headers, body)
-        if path.startswith("/connect/") or path.startswith("/sns/"):
+        if path.startswith(("/connect/", "/sns/")):
             return self._oauth(target)
         if method == "POST" and path in V2_ROUTES:
             return self._v2(path, body)

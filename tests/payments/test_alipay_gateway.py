@@ -106,7 +106,8 @@ def test_api_order_on_an_unconfigured_channel_is_503_with_the_missing_variables(
     assert db.session.query(PaymentOrder).count() == 0
 
 
-def test_api_order_when_the_gateway_refuses_our_signature_is_503(alipay_env, alipay_keys, monkeypatch, post_order, reload_settings):
+def test_api_order_when_the_gateway_refuses_our_signature_is_503(alipay_env, alipay_keys, monkeypatch, post_order,
+                                                                 reload_settings):
     monkeypatch.setenv("ALIPAY_APP_PRIVATE_KEY_FILE", str(alipay_keys.stranger_private_file))
     reload_settings()
     response = post_order("alipay_qr")
@@ -122,7 +123,8 @@ def test_api_order_when_the_gateway_is_unreachable_is_503(alipay_env, monkeypatc
     assert response.status_code == 503 and "unreachable" in response.json["error"]["message"]
 
 
-def test_an_unreadable_key_file_is_a_clear_503_not_a_crash(alipay_env, monkeypatch, tmp_path, post_order, reload_settings):
+def test_an_unreadable_key_file_is_a_clear_503_not_a_crash(alipay_env, monkeypatch, tmp_path, post_order,
+                                                           reload_settings):
     monkeypatch.setenv("ALIPAY_APP_PRIVATE_KEY_FILE", str(tmp_path / "nope.pem"))
     reload_settings()
     response = post_order("alipay_wap")
@@ -132,7 +134,7 @@ def test_an_unreadable_key_file_is_a_clear_503_not_a_crash(alipay_env, monkeypat
 
 
 def test_a_public_key_given_as_the_private_key_is_named(alipay_env, alipay_keys):
-    with pytest.raises(alipay.AlipayConfigError, match="ALIPAY_APP_PRIVATE_KEY_FILE.*public key"):
+    with pytest.raises(alipay.AlipayConfigError, match=r"ALIPAY_APP_PRIVATE_KEY_FILE.*public key"):
         alipay.read_key("ALIPAY_APP_PRIVATE_KEY_FILE", str(alipay_keys.platform_public_file), private=True)
 
 

@@ -245,7 +245,8 @@ def test_another_seller_is_an_anomaly_when_alipay_seller_id_is_set(paid_trade, a
     assert books()["entries"] == 0
 
 
-def test_seller_is_not_checked_when_alipay_seller_id_is_unset(paid_trade, alipay_env, notify, monkeypatch, reload_settings):
+def test_seller_is_not_checked_when_alipay_seller_id_is_unset(paid_trade, alipay_env, notify, monkeypatch,
+                                                              reload_settings):
     monkeypatch.delenv("ALIPAY_SELLER_ID")
     reload_settings()
     order, _ = paid_trade(1234)

@@ -153,7 +153,8 @@ def test_sandbox_keys_cannot_pay_a_real_alipay_order(sandbox_on, make_order, cli
     assert order.status == OrderStatus.CREATED
 
 
-def test_sandbox_notifies_are_refused_when_the_sandbox_is_off(sandbox_on, make_order, client, monkeypatch, reload_settings):
+def test_sandbox_notifies_are_refused_when_the_sandbox_is_off(sandbox_on, make_order, client, monkeypatch,
+                                                              reload_settings):
     order = make_order(2000, Channel.SANDBOX)
     fields = sandbox.signed_notify(order)
     monkeypatch.setenv("PAYFIRST_SANDBOX", "0")
@@ -164,7 +165,8 @@ def test_sandbox_notifies_are_refused_when_the_sandbox_is_off(sandbox_on, make_o
 
 
 def test_with_alipay_configured_too_each_notify_is_verified_by_its_own_key(sandbox_on, alipay_env, paid_trade,
-                                                                          make_order, client, monkeypatch, reload_settings):
+                                                                          make_order, client, monkeypatch,
+                                                                          reload_settings):
     monkeypatch.setenv("PAYFIRST_SANDBOX", "1")  # alipay_env turned it off
     reload_settings()
     real_order, real_fields = paid_trade(1000)

@@ -12,7 +12,7 @@ from portal.payments.providers.alipay import gateway as alipay
 from portal.payments.reconciliation import download_bills, reconciliation_report
 from portal.settings import PaymentSettings
 from tests.payments.standin_alipay import BEIJING
-from tests.payments.wechat_fixtures import (  # noqa: F401  (fixtures)
+from tests.payments.wechat_fixtures import (
     no_wechat,
     placed,
     wechat_keys,
@@ -89,7 +89,8 @@ def test_a_day_without_a_bill(alipay_env, no_wechat):
     assert reconciliation_report(today() - timedelta(days=3)) == []
 
 
-def test_one_platform_failing_does_not_stop_the_other(alipay_env, wechat_v3, placed, make_order, monkeypatch, reload_settings):
+def test_one_platform_failing_does_not_stop_the_other(alipay_env, wechat_v3, placed, make_order, monkeypatch,
+                                                      reload_settings):
     order, _ = placed(1200)
     wechat_v3.pay(order.out_trade_no)
     monkeypatch.setenv("ALIPAY_GATEWAY", "http://127.0.0.1:9/gateway.do")  # Alipay unreachable

@@ -10,7 +10,7 @@ from portal.extensions import db
 from portal.models import Channel, NotifyOutcome, OrderStatus, PaymentNotification, utcnow
 from portal.payments.providers.alipay import gateway as alipay
 from portal.settings import PaymentSettings
-from tests.payments.wechat_fixtures import (  # noqa: F401  (fixtures)
+from tests.payments.wechat_fixtures import (
     no_wechat,
     placed,
     wechat_keys,

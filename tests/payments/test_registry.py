@@ -17,7 +17,7 @@ from portal.payments.providers.registry import (
     configured,
     provider_for,
 )
-from tests.payments.wechat_fixtures import no_wechat  # noqa: F401  (fixture)
+from tests.payments.wechat_fixtures import no_wechat
 
 PROTOCOL = ("missing", "start", "query", "close", "refund", "download_bill")
 

@@ -44,8 +44,8 @@ def at(order: PaymentOrder, status: OrderStatus) -> PaymentOrder:
 
 
 def test_the_table_is_the_life_of_an_order():
-    assert TRANSITIONS == {(CREATED, PAID), (CLOSED, PAID), (CREATED, CLOSED), (PAID, CREDITED),
-                           (CREDITED, REFUNDED), (REFUNDED, CREDITED)}
+    assert {(CREATED, PAID), (CLOSED, PAID), (CREATED, CLOSED), (PAID, CREDITED),
+                           (CREDITED, REFUNDED), (REFUNDED, CREDITED)} == TRANSITIONS
     assert sources_of(PAID) == (CREATED, CLOSED) and sources_of(CREATED) == ()
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.models import Channel, TenantUser
 from portal.payments.providers.registry import start_payment
-from tests.payments.wechat_fixtures import (  # noqa: F401  (fixtures)
+from tests.payments.wechat_fixtures import (
     APPID,
     no_wechat,
     wechat_keys,
@@ -59,7 +59,7 @@ def test_start_sends_to_the_authorize_page_with_a_state_kept_in_the_session(app,
 
 
 def test_first_login_binds_the_shop_then_logs_in(client, shop, wechat, wechat_v2):
-    account, tenant = shop
+    _account, tenant = shop
     response = wechat()
     assert response.status_code == 302 and response.location.endswith("/auth/wechat/bind")
     assert logged_in_as(client) is None

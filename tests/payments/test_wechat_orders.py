@@ -17,7 +17,7 @@ from portal.payments.providers.wechat import provider as wechat
 from portal.payments.providers.wechat import v2 as pay_v2
 from portal.payments.providers.wechat import v3 as pay_v3
 from tests.payments.standin_wechat import md5_sign
-from tests.payments.wechat_fixtures import (  # noqa: F401  (fixtures)
+from tests.payments.wechat_fixtures import (
     API_KEY,
     APPID,
     V2_NOTIFY,
@@ -107,7 +107,8 @@ def test_a_request_the_platform_cannot_authenticate_makes_the_channel_unavailabl
     assert len(wechat_v3.auth_failures) == 1
 
 
-def test_an_answer_not_signed_by_our_platform_key_is_refused(wechat_v3, wechat_keys, make_order, monkeypatch, reload_settings):
+def test_an_answer_not_signed_by_our_platform_key_is_refused(wechat_v3, wechat_keys, make_order, monkeypatch,
+                                                             reload_settings):
     monkeypatch.setenv("WECHAT_PAY_PUBLIC_KEY_FILE", str(wechat_keys.stranger_public_file))
     reload_settings()
     order = make_order(1000, Channel.WECHAT_NATIVE)

@@ -1,7 +1,7 @@
 """What the recovery sweep, refunds and reconciliation call: query, close, refund, bill — v3 and v2."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -13,7 +13,7 @@ from portal.payments.providers.wechat import v2 as pay_v2
 from portal.payments.providers.wechat import v3 as pay_v3
 from portal.payments.providers.wechat.common import WeChatPayError, parse_bill, yuan_to_fen
 from tests.payments.standin_wechat import BEIJING
-from tests.payments.wechat_fixtures import (  # noqa: F401  (fixtures)
+from tests.payments.wechat_fixtures import (
     no_wechat,
     placed,
     wechat_keys,
@@ -163,7 +163,7 @@ def test_bill_parser_reads_commas_inside_values_and_stops_at_the_summary():
             "总交易单数,订单总金额\r\n`2,`13.34\r\n")
     [line] = parse_bill(text, datetime(2026, 1, 2).date())
     assert (line["out_trade_no"], line["amount_fen"]) == ("PF1", 1234)
-    assert line["paid_at"] == datetime(2026, 1, 1, 19, 4, 5, tzinfo=timezone.utc)
+    assert line["paid_at"] == datetime(2026, 1, 1, 19, 4, 5, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("text, fen", [("0.01", 1), ("12.30", 1230), ("100000.00", 10_000_000), ("7", 700)])

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.models import Alarm, AlarmKind, LedgerEntry, OrderStatus, PaymentNotification
 from tests.payments.standin_wechat import md5_sign, to_xml
-from tests.payments.wechat_fixtures import (  # noqa: F401  (fixtures)
+from tests.payments.wechat_fixtures import (
     API_KEY,
     APPID,
     MCHID,

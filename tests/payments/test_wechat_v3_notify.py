@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import Alarm, AlarmKind, LedgerEntry, OrderStatus, PaymentNotification
-from tests.payments.wechat_fixtures import (  # noqa: F401  (fixtures)
+from tests.payments.wechat_fixtures import (
     APIV3_KEY,
     V3_NOTIFY,
     no_wechat,
@@ -178,13 +178,15 @@ def test_an_event_type_we_do_not_use_is_acknowledged(wechat_v3, post, books):
 
 # --- refunds: recorded and handed over -------------------------------------------------------------
 
-def test_a_refund_notify_for_a_refund_we_never_asked_is_recorded_as_an_anomaly_and_acknowledged(paid, wechat_v3, post, books):
+def test_a_refund_notify_for_a_refund_we_never_asked_is_recorded_as_an_anomaly_and_acknowledged(paid, wechat_v3,
+                                                                                                post, books):
     order = paid(1000)
     resource = wechat_v3.v3_refund_resource(order.out_trade_no, "RF1", 400)
     response = post(*wechat_v3.v3_notify(resource, event_type="REFUND.SUCCESS"))
     assert response.status_code == 204
     note = db.session.execute(select(PaymentNotification)).scalar_one()
-    assert (note.outcome.value, note.reason, note.amount_fen) == ("anomaly", "refund notify for an unknown refund RF1 (400 fen)", 400)
+    assert (note.outcome.value, note.reason, note.amount_fen) == (
+        "anomaly", "refund notify for an unknown refund RF1 (400 fen)", 400)
     assert note.order_id == order.id and note.platform_trade_no == resource["refund_id"]
     assert books()["entries"] == 0
 

@@ -4,7 +4,7 @@ Test modules import the fixtures they use from here (tests/payments/conftest.py 
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from types import SimpleNamespace
 
 import pytest
@@ -47,7 +47,7 @@ def wechat_keys(tmp_path_factory):
     merchant, platform, stranger = (rsa.generate_private_key(public_exponent=65537, key_size=2048)
                                     for _ in range(3))
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "PayFirst test merchant")])
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(merchant.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
             .not_valid_after(now + timedelta(days=365)).sign(merchant, hashes.SHA256()))

@@ -6,7 +6,7 @@ form error the wrong way passes the Flask-client tests while the manager sees no
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
@@ -46,8 +46,8 @@ def manager_of(make_staff, make_site):
     def log_in(page):
         site = make_site()
         tariff = create_tariff(db.session, site, "FLAT", "flat", "flat", "staff:test")
-        add_version(db.session, tariff, datetime(2025, 1, 1, tzinfo=timezone.utc), actor="staff:test",
-                    unit_price_e4=10_000, now=datetime(2025, 1, 1, tzinfo=timezone.utc))
+        add_version(db.session, tariff, datetime(2025, 1, 1, tzinfo=UTC), actor="staff:test",
+                    unit_price_e4=10_000, now=datetime(2025, 1, 1, tzinfo=UTC))
         db.session.commit()
         manager = make_staff(role=Role.MANAGER, sites=[site])
         page.goto("/auth/staff/login")

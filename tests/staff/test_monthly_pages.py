@@ -12,7 +12,7 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.models import AllocationMethod, AuditEntry, Role
 from portal.monthly.allocation import allocate
-from tests.monthly.conftest import (  # noqa: F401  (billing_site, make_group, make_tariff: fixtures)
+from tests.monthly.conftest import (
     LATER,
     SH,
     add_readings,
@@ -60,7 +60,7 @@ EN = {"Accept-Language": "en"}
 
 
 def test_manager_sees_fee_settings_with_the_art_944_warning(client, login, manager):
-    user, site = manager
+    user, _site = manager
     login.staff(user)
     html = client.get("/staff/billing/", headers=EN).get_data(as_text=True)
     assert 'id="fee-settings"' in html and 'data-testid="art944-warning"' in html
@@ -102,7 +102,7 @@ def test_fee_settings_refuse_a_malformed_amount(client, login, manager):
 
 
 def test_billing_pages_are_for_managers_of_the_site(client, login, manager, make_staff, billing_site):
-    user, site = manager
+    _user, site = manager
     login.staff(make_staff(role=Role.OPERATOR, sites=[site]))
     assert client.get("/staff/billing/").status_code == 403
     login.staff(make_staff(role=Role.MANAGER, sites=[billing_site()]))
@@ -111,7 +111,7 @@ def test_billing_pages_are_for_managers_of_the_site(client, login, manager, make
 
 
 def test_group_page_shows_each_shops_part(client, login, make_staff, allocated):
-    site, group, a, b = allocated
+    site, group, _a, _b = allocated
     login.staff(make_staff(role=Role.MANAGER, sites=[site]))
     index = client.get(f"/staff/billing/?site={site.id}").get_data(as_text=True)
     assert 'data-group="LIGHTS"' in index and "¥3.00" in index
@@ -120,7 +120,7 @@ def test_group_page_shows_each_shops_part(client, login, make_staff, allocated):
 
 
 def test_line_loss_and_monthly_report_pages(client, login, make_staff, allocated):
-    site, group, a, b = allocated
+    site, _group, _a, _b = allocated
     login.staff(make_staff(role=Role.MANAGER, sites=[site]))
     assert client.get(f"/staff/billing/line-loss?site={site.id}&month=2025-03").status_code == 200
     assert client.get("/staff/billing/line-loss?month=2025-3").status_code == 400
@@ -133,7 +133,7 @@ def test_line_loss_and_monthly_report_pages(client, login, make_staff, allocated
 
 
 def test_tenant_sees_the_shops_allocation_breakdown(client, login, make_tenant, allocated):
-    site, group, a, b = allocated
+    _site, _group, a, _b = allocated
     login.tenant(make_tenant([a]), a)
     html = client.get(f"/t/a/{a.id}", headers=EN).get_data(as_text=True)
     assert 'id="allocation"' in html and 'data-group="LIGHTS"' in html

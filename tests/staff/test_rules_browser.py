@@ -9,7 +9,7 @@ from playwright.sync_api import expect, sync_playwright
 from portal.extensions import db
 from portal.models import NoTripWindow, Role
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, served
-from tests.control.conftest import entries, polls, shop  # noqa: F401  (polls, shop: fixtures)
+from tests.control.conftest import entries, polls, shop
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.browser

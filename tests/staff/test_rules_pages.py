@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import AuditEntry, CalendarDay, NoTripWindow, Role
-from tests.control.conftest import entries, polls, shop, use  # noqa: F401  (polls, shop: fixtures)
+from tests.control.conftest import entries, polls, shop, use
 
 
 @pytest.fixture
@@ -81,7 +81,8 @@ def test_manager_adds_a_night_window_across_midnight(client, login, manager):
     login.staff(user)
 
     response = client.post(f"/staff/sites/{account.site.id}/windows", data={"weekday": "6", "start": "22:00",
-                                                                          "end": "06:00"}, headers={"HX-Request": "true"})
+                                                                          "end": "06:00"},
+                           headers={"HX-Request": "true"})
 
     rows = db.session.execute(select(NoTripWindow.weekday, NoTripWindow.start, NoTripWindow.end)
                               .order_by(NoTripWindow.weekday)).all()

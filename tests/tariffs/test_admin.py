@@ -1,7 +1,7 @@
 """Managing tariffs: the admin functions (validation, no past versions, audit) and the manager's page."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -22,7 +22,7 @@ from portal.tariffs.pricing import TariffError
 from portal.tariffs.versions import version_at
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-NOW = datetime(2025, 3, 3, 4, 0, tzinfo=timezone.utc)  # Monday noon in Shanghai
+NOW = datetime(2025, 3, 3, 4, 0, tzinfo=UTC)  # Monday noon in Shanghai
 ACTOR = "staff:test"
 
 #: a day of time-of-use periods, as a Chinese grid company publishes them
@@ -58,7 +58,7 @@ def test_prices_are_yuan_with_up_to_four_decimals_exactly(req):
 
 def test_tier_limits_are_kwh_and_effective_times_are_shanghai_local(req):
     assert kwh_to_units("200") == 20_000 and kwh_to_units("0.5") == 50
-    assert local_to_utc("2025-03-03T12:30", SHANGHAI) == datetime(2025, 3, 3, 4, 30, tzinfo=timezone.utc)
+    assert local_to_utc("2025-03-03T12:30", SHANGHAI) == datetime(2025, 3, 3, 4, 30, tzinfo=UTC)
     assert local_to_utc("", SHANGHAI) is None
     with pytest.raises(TariffAdminError):
         local_to_utc("tomorrow", SHANGHAI)
@@ -135,7 +135,8 @@ def test_unsorted_or_closed_tiers_are_refused(req, make_site):
     with pytest.raises(TariffError, match="last tier"):
         add([(None, 5_000), (None, 6_000)])
     version = add([(10_000, 5_000), (20_000, 6_000), (None, 8_000)])
-    assert version.tiers[-1] == {"upto": None, "price_e4": 8_000, "medium": "electric"} and version.unit_price_e4 == 5_000
+    assert (version.tiers[-1] == {"upto": None, "price_e4": 8_000, "medium": "electric"}
+            and version.unit_price_e4 == 5_000)
 
 
 def test_a_flat_version_needs_a_price_of_zero_or_more(req, make_site):
@@ -214,8 +215,8 @@ def manager(make_staff, make_site, make_account, make_meter):
     site = make_site()
     make_meter(account=make_account(site=site), code="M-T1")
     tariff = create_tariff(db.session, site, "FLAT", "flat", "flat", ACTOR)
-    add_version(db.session, tariff, datetime(2025, 1, 1, tzinfo=timezone.utc), actor=ACTOR, unit_price_e4=10_000,
-                now=datetime(2025, 1, 1, tzinfo=timezone.utc))
+    add_version(db.session, tariff, datetime(2025, 1, 1, tzinfo=UTC), actor=ACTOR, unit_price_e4=10_000,
+                now=datetime(2025, 1, 1, tzinfo=UTC))
     site.default_tariff_id = tariff.id
     db.session.commit()
     return make_staff(role=Role.MANAGER, sites=[site]), site
@@ -231,7 +232,7 @@ HX = {"HX-Request": "true"}
 def test_manager_sees_tariffs_with_the_current_and_future_versions(client, login, manager):
     user, site = manager
     tariff = db.session.execute(select(Tariff).where(Tariff.site_id == site.id)).scalar_one()
-    add_version(db.session, tariff, datetime(2099, 1, 1, tzinfo=timezone.utc), actor=ACTOR, unit_price_e4=12_345)
+    add_version(db.session, tariff, datetime(2099, 1, 1, tzinfo=UTC), actor=ACTOR, unit_price_e4=12_345)
     db.session.commit()
     login.staff(user)
 
@@ -259,7 +260,7 @@ def test_manager_creates_a_tou_tariff_and_adds_prices_from_a_local_time(client, 
 
     assert response.status_code == 200, response.get_data(as_text=True)
     version = db.session.execute(select(TariffVersion).where(TariffVersion.tariff_id == tariff.id)).scalar_one()
-    assert version.effective_from == datetime(2099, 2, 28, 16, 0, tzinfo=timezone.utc)  # Shanghai midnight
+    assert version.effective_from == datetime(2099, 2, 28, 16, 0, tzinfo=UTC)  # Shanghai midnight
     assert version.period_prices_e4 == {"peak": 12_000, "valley": 3_561}
     assert 'data-version="future"' in response.get_data(as_text=True)
 
@@ -362,7 +363,7 @@ def test_a_manager_of_another_site_gets_404(client, login, manager, make_staff):
 
 def test_a_tariff_of_another_site_cannot_be_given_prices_through_this_site(client, login, manager, make_staff,
                                                                            make_site):
-    user, site = manager
+    _user, site = manager
     other = make_site()
     foreign = create_tariff(db.session, other, "F", "foreign", "flat", ACTOR)
     db.session.commit()

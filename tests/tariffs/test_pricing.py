@@ -1,7 +1,7 @@
 """Tariff arithmetic: exact integers, linear within periods and tiers, no drift across many intervals."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -68,7 +68,7 @@ def test_tiered_steps_apply_to_the_month_total_not_to_each_reading():
 
 
 def test_tou_period_lookup_in_business_time():
-    utc_9am_local = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)  # 09:00 in Shanghai
+    utc_9am_local = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
     assert period_at(TOU, utc_9am_local.astimezone(SH)) == "flat"
     assert period_at(TOU, datetime(2026, 3, 2, 23, 30, tzinfo=SH)) == "valley"
 
@@ -107,5 +107,5 @@ def test_tiers_must_ascend_and_end_open():
 
 
 def test_month_starts_at_local_midnight():
-    at = datetime(2026, 3, 31, 17, 0, tzinfo=timezone.utc)  # already 1 April in Shanghai
-    assert month_start(at, SH) == datetime(2026, 3, 31, 16, 0, tzinfo=timezone.utc)
+    at = datetime(2026, 3, 31, 17, 0, tzinfo=UTC)  # already 1 April in Shanghai
+    assert month_start(at, SH) == datetime(2026, 3, 31, 16, 0, tzinfo=UTC)

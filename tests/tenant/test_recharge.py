@@ -65,7 +65,7 @@ def fake_channels(monkeypatch):
         "sandbox": {"pay_url": "/pay/sandbox/x"},
     }
     monkeypatch.setattr(channels, "PROVIDERS", {
-        name: SimpleNamespace(start=starter(name, data), missing=lambda: []) for name, data in fakes.items()})
+        name: SimpleNamespace(start=starter(name, data), missing=list) for name, data in fakes.items()})
     return SimpleNamespace(calls=calls)
 
 
@@ -231,7 +231,7 @@ def test_a_channel_that_fails_to_start_leaves_no_order(client, shop, fake_channe
     def broken(order, context):
         raise channels.ChannelUnavailable("gateway down")
 
-    monkeypatch.setitem(channels.PROVIDERS, "alipay_wap", SimpleNamespace(start=broken, missing=lambda: []))
+    monkeypatch.setitem(channels.PROVIDERS, "alipay_wap", SimpleNamespace(start=broken, missing=list))
     res = pay(client, shop)
     assert res.status_code == 422 and 'data-testid="pay-error"' in res.get_data(as_text=True)
     assert orders() == []

@@ -78,7 +78,7 @@ async def poll_gateway(client: GatewayClient, meters: Sequence[Meter], *, silent
         except MeterError as exc:  # garbage or a Modbus exception: the bus works
             results[i] = exc
             answered, streak = True, 0
-        except Exception as exc:  # noqa: BLE001 - one meter's bug must not stop the bus
+        except Exception as exc:
             log.exception("unexpected error polling unit %s on %s", unit, client)
             err = MeterError(f"unit {unit}: unexpected {type(exc).__name__}: {exc}")
             err.__cause__ = exc

@@ -73,7 +73,7 @@ class MbapFramer:
         """Cut complete requests off the buffer; raise ValueError on a broken stream."""
         out = []
         while len(buf) >= 8:
-            tid, pid, length = struct.unpack_from(">HHH", buf)
+            _tid, pid, length = struct.unpack_from(">HHH", buf)
             if pid != 0 or not 2 <= length <= 254:
                 raise ValueError("not a Modbus TCP stream")
             if len(buf) < 6 + length:

@@ -67,4 +67,4 @@ def _flat_prices(session: Session, site: Site) -> dict[int, int]:
         select(TariffVersion.tariff_id, TariffVersion.unit_price_e4).join(Tariff)
         .where(Tariff.site_id == site.id).order_by(TariffVersion.effective_from)
     ).all()
-    return {tariff_id: price for tariff_id, price in rows}
+    return dict(rows)

@@ -75,7 +75,7 @@ def test_prepaid_supply_on_with_keep_power():
 @pytest.mark.parametrize("code, reason", [
     (0, "none"), (1, "arrears"), (2, "remote"), (3, "over_power")])
 def test_trip_reasons(code, reason):
-    block = PREPAID_BLOCK[:6] + [code] + PREPAID_BLOCK[7:]
+    block = [*PREPAID_BLOCK[:6], code, *PREPAID_BLOCK[7:]]
     assert decode(PREPAID, {0x0100: block}).trip_reason == reason
 
 
@@ -150,7 +150,7 @@ def test_acrel_implausible_words_are_garbage(offset, value):
 
 def test_all_ones_energy_is_garbage():
     with pytest.raises(DecodeError):
-        decode(ACREL, {0: [0xFFFF, 0xFFFF] + MEASUREMENT[2:]})
+        decode(ACREL, {0: [65535, 65535, *MEASUREMENT[2:]]})
 
 
 @pytest.mark.parametrize("offset, value", [(5, 2), (6, 9), (7, 0xFFFF), (8, 7)])
@@ -163,7 +163,7 @@ def test_unknown_status_codes_are_garbage(offset, value):
 
 def test_remaining_beyond_any_balance_is_garbage():
     with pytest.raises(DecodeError):
-        decode(PREPAID, {0x0100: [0x8000, 0x0000] + PREPAID_BLOCK[2:]})
+        decode(PREPAID, {0x0100: [32768, 0, *PREPAID_BLOCK[2:]]})
 
 
 # -- commands -----------------------------------------------------------------------------

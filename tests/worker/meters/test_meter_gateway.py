@@ -223,9 +223,8 @@ def test_purchase_resent_by_the_retry_and_rejected_is_still_confirmed(fake_bus, 
     bus.lose_ack.add((5, 0x0110))
 
     async def go():
-        async with serve_bus(bus) as port:
-            async with GatewayClient("127.0.0.1", port, retries=1, **FAST) as gw:
-                return await gw.write(5, PREPAID, write_purchase(5000, 4))
+        async with serve_bus(bus) as port, GatewayClient("127.0.0.1", port, retries=1, **FAST) as gw:
+            return await gw.write(5, PREPAID, write_purchase(5000, 4))
 
     r = run(go())
     assert r.purchase_count == 4 and r.remaining_fen == 15_000
@@ -287,20 +286,19 @@ def test_silent_meter_times_out_then_is_skipped_until_its_probe(fake_bus, serve_
     bus = fake_bus({9: {}}, dead=(9,))
 
     async def go():
-        async with serve_bus(bus) as port:
-            async with GatewayClient("127.0.0.1", port, offline_after=2, probe_interval=0.3,
-                                     **FAST) as gw:
-                for _ in range(2):
-                    with pytest.raises(MeterTimeout):
-                        await gw.read_meter(9, PREPAID)
-                sent, t = gw.requests, time.monotonic()
-                with pytest.raises(MeterOffline):
+        async with serve_bus(bus) as port, GatewayClient("127.0.0.1", port, offline_after=2, probe_interval=0.3,
+                                 **FAST) as gw:
+            for _ in range(2):
+                with pytest.raises(MeterTimeout):
                     await gw.read_meter(9, PREPAID)
-                assert gw.requests == sent and time.monotonic() - t < 0.05
-                await asyncio.sleep(0.3)
-                with pytest.raises(MeterTimeout) as probe:
-                    await gw.read_meter(9, PREPAID)
-                assert not isinstance(probe.value, MeterOffline) and gw.requests == sent + 1
+            sent, t = gw.requests, time.monotonic()
+            with pytest.raises(MeterOffline):
+                await gw.read_meter(9, PREPAID)
+            assert gw.requests == sent and time.monotonic() - t < 0.05
+            await asyncio.sleep(0.3)
+            with pytest.raises(MeterTimeout) as probe:
+                await gw.read_meter(9, PREPAID)
+            assert not isinstance(probe.value, MeterOffline) and gw.requests == sent + 1
 
     run(go())
 

@@ -73,7 +73,7 @@ def test_every_integer_register_round_trips_within_its_plausible_range(profile, 
        total=st.integers(0, 2_000_000_000), supply=st.sampled_from([0, 1]),
        trip=st.sampled_from([0, 1, 2, 3]), keep=st.sampled_from([0, 1]))
 def test_prepaid_block_round_trips(remaining, count, total, supply, trip, keep):
-    block = by_hand("i32", remaining) + [count] + by_hand("u32", total) + [supply, trip, keep, 0]
+    block = [*by_hand("i32", remaining), count, *by_hand("u32", total), supply, trip, keep, 0]
     r = decode(PREPAID, {0x0100: block})
     assert (r.remaining_fen, r.purchase_count, r.purchase_total_fen) == (remaining, count, total)
     assert r.supply == ("on", "off")[supply]

@@ -8,7 +8,7 @@ that instant, so interval boundaries and billing are deterministic.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 
 from sqlalchemy import select
 
@@ -74,7 +74,7 @@ class Farm:
     @property
     def now(self) -> datetime:
         """Simulated time, UTC."""
-        return datetime.fromtimestamp(self.clock.now_ms() / 1000, timezone.utc)
+        return datetime.fromtimestamp(self.clock.now_ms() / 1000, UTC)
 
     def cycle(self, seconds: float = 60, gateways: list[str] | None = None, timeout: float = TIMEOUT) -> CycleStats:
         """Move simulated time on by `seconds`, run one poll cycle at that instant and commit."""
@@ -128,7 +128,7 @@ def start_farm(*gateways: GW) -> Farm:
         tariff = Tariff(site_id=site.id, code="FLAT", name="flat")
         db.session.add(tariff)
         db.session.flush()
-        db.session.add(TariffVersion(tariff_id=tariff.id, effective_from=datetime(2025, 1, 1, tzinfo=timezone.utc),
+        db.session.add(TariffVersion(tariff_id=tariff.id, effective_from=datetime(2025, 1, 1, tzinfo=UTC),
                                      unit_price_e4=PRICE_E4))
         site.default_tariff_id = tariff.id
         ids = {}

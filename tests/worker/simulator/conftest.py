@@ -18,7 +18,7 @@ NOON = datetime(2025, 3, 3, 12, 0, tzinfo=SHANGHAI)
 @pytest.fixture(autouse=True)
 def _app_context():
     """The simulator needs no app or database: shadow the suite-wide autouse fixture."""
-    yield
+    return
 
 
 class Bus:

@@ -70,7 +70,7 @@ def test_purchase_register_is_write_only_and_needs_three_words(one_meter):
 
 
 def test_supply_command_off_and_on(one_meter, clock):
-    meter, bus = one_meter("payfirst-prepaid-v1")
+    _meter, bus = one_meter("payfirst-prepaid-v1")
     assert not bus.write1(1, 0x0120, 0xAA).isError()
     assert bus.regs(1, 0x0105, 2) == [1, 2]  # off, remote
     clock.advance(600)

@@ -15,7 +15,7 @@ import io
 import logging
 import zipfile
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
 from urllib.error import URLError
@@ -61,7 +61,7 @@ class AlipayError(Exception):
 def beijing_time(text: str | None) -> datetime | None:
     """An Alipay time ("2026-03-01 10:00:00", Beijing) as aware UTC; None when absent or unreadable."""
     try:
-        return datetime.strptime(text.strip(), "%Y-%m-%d %H:%M:%S").replace(tzinfo=ALIPAY_TZ).astimezone(timezone.utc) \
+        return datetime.strptime(text.strip(), "%Y-%m-%d %H:%M:%S").replace(tzinfo=ALIPAY_TZ).astimezone(UTC) \
             if text else None
     except ValueError:
         return None

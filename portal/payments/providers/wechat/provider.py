@@ -36,7 +36,7 @@ class WeChatProvider:
         v3_missing, v2_missing = v3.missing(), v2.missing()
         if not v3_missing or not v2_missing:
             return []
-        return v3_missing + [f"(or for API v2: {', '.join(v2_missing)})"]
+        return [*v3_missing, f"(or for API v2: {', '.join(v2_missing)})"]
 
     def start(self, order: PaymentOrder, context: dict) -> PayData:
         """{"code_url", "qr_svg"} for native, {"jsapi_params"} for the payer's openid inside WeChat."""
