@@ -2,7 +2,7 @@
 
     gunicorn -w 2 -k sync bench.floor_app:app   (ALIPAY_APP_ID, ALIPAY_APP_PRIVATE_KEY_FILE, ALIPAY_PUBLIC_KEY_FILE)
 
-Same SDK call as portal.payments.providers.alipay.gateway (python-alipay-sdk `AliPay.verify`, sign_type RSA2, the
+Same SDK call as portal.payments.providers.alipay.api (python-alipay-sdk `AliPay.verify`, sign_type RSA2, the
 signed content without `sign` / `sign_type` and without empty values); no database, no Redis,
 no outbox. Answers `success`, or HTTP 400 `fail` when the signature does not verify.
 """

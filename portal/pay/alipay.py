@@ -15,7 +15,7 @@ from portal.pay.blueprint import bp
 from portal.pay.body import capped_body
 from portal.payments.notify import RAW_LIMIT
 from portal.payments.providers import sandbox
-from portal.payments.providers.alipay.gateway import AlipayConfigError
+from portal.payments.providers.alipay.api import AlipayConfigError
 from portal.payments.providers.alipay.notify import InvalidNotify, accept_notify, parse_form
 
 log = logging.getLogger(__name__)

@@ -1,5 +1,5 @@
 """Sites: getting a mall into PayFirst.
 
-The spreadsheet import of gateways, accounts, meters and tariffs (`sheets` describes the file, `rows` checks it
+The spreadsheet import of gateways, accounts, meters and tariffs (`sheets` describes the file, `checks` checks it
 row by row, `importer` writes it all or nothing) and the demo site built on it (`demo`).
 """

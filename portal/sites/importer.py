@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from portal.bulk import postgresql
 from portal.ledger.entries import post_entry
 from portal.models import Account, EntryKind, Gateway, Meter, Site, Tariff, TariffKind, TariffVersion, utcnow
-from portal.sites.rows import RowChecker
+from portal.sites.checks import RowChecker
 from portal.sites.sheets import CellError
 
 #: the first version of an imported tariff prices everything before it too

@@ -409,7 +409,7 @@ def test_a_refund_without_an_answer_stays_approved_to_be_sent_again(client, staf
 
 
 def test_the_dispatch_calls_alipays_refund(monkeypatch, shop):
-    from portal.payments.providers.alipay import gateway as alipay
+    from portal.payments.providers.alipay import api as alipay
 
     calls = []
     monkeypatch.setattr(alipay, "missing", list)

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from portal.extensions import db
 from portal.models import Alarm, Channel, LedgerEntry, PaymentNotification, PaymentOrder
 from portal.payments.orders import create_order
-from portal.payments.providers.alipay.gateway import fen_to_yuan
+from portal.payments.providers.alipay.api import fen_to_yuan
 from tests.payments.standin_alipay import AlipayStandIn
 
 APP_ID = "2021004100000001"

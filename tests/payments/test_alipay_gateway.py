@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from portal.api.tokens import create_token
 from portal.extensions import db
 from portal.models import BillLine, Channel, PaymentOrder, Role
-from portal.payments.providers.alipay import gateway as alipay
+from portal.payments.providers.alipay import api as alipay
 from portal.payments.providers.registry import ChannelUnavailable, start_payment
 from tests.payments.conftest import APP_ID
 

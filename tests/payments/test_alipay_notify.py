@@ -265,7 +265,7 @@ def test_a_notify_for_an_unknown_order_is_an_anomaly(alipay_env, notify, make_ac
 
 
 def test_wait_buyer_pay_is_ignored(alipay_env, make_order, notify, books):
-    from portal.payments.providers.alipay.gateway import fen_to_yuan
+    from portal.payments.providers.alipay.api import fen_to_yuan
 
     order = make_order(800)
     alipay_env.open_trade(order.out_trade_no, fen_to_yuan(800))

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from portal.extensions import db
 from portal.models import Alarm, BillLine, NotifyOutcome, OrderStatus, utcnow
 from portal.payments.notify import VerifiedPayment, accept_payment
-from portal.payments.providers.alipay import gateway as alipay
+from portal.payments.providers.alipay import api as alipay
 from portal.payments.reconciliation import download_bills, reconciliation_report
 from portal.settings import PaymentSettings
 from tests.payments.standin_alipay import BEIJING

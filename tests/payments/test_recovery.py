@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import Channel, NotifyOutcome, OrderStatus, PaymentNotification, utcnow
-from portal.payments.providers.alipay import gateway as alipay
+from portal.payments.providers.alipay import api as alipay
 from portal.settings import PaymentSettings
 from tests.payments.wechat_fixtures import (
     no_wechat,

@@ -7,8 +7,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from portal.models import Gateway, Meter, Site, Tariff, TariffVersion
+from portal.sites.checks import text
 from portal.sites.importer import read_workbook
-from portal.sites.rows import text
 from worker.simulator.specs import SimGatewaySpec, SimMeterSpec
 
 #: a flat price for meters whose tariff is not known yet (1.0000 yuan)

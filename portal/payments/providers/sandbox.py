@@ -30,7 +30,7 @@ from flask import current_app, has_app_context
 from portal import settings
 from portal.models import PaymentOrder, utcnow
 from portal.money import fen_to_yuan
-from portal.payments.providers.alipay.gateway import ALIPAY_TZ, AlipayConfig, read_key
+from portal.payments.providers.alipay.api import ALIPAY_TZ, AlipayConfig, read_key
 from portal.payments.providers.base import BillRow, PayData, RefundAnswer, TradeView
 from portal.settings import public_url
 

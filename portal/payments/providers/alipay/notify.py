@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from portal.models import Channel, NotifyOutcome, PaymentNotification, PaymentOrder
 from portal.money import fen_to_yuan, yuan_to_fen
 from portal.payments.notify import RAW_LIMIT, VerifiedPayment, accept_payment
-from portal.payments.providers.alipay.gateway import (
+from portal.payments.providers.alipay.api import (
     SUCCESS_STATUSES,
     AlipayConfig,
     AlipayConfigError,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date
 
 from portal.models import Channel, PaymentOrder
-from portal.payments.providers.alipay import gateway as alipay
+from portal.payments.providers.alipay import api as alipay
 from portal.payments.providers.base import BillRow, PayData, RefundAnswer, TradeView
 
 
