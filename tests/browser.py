@@ -72,6 +72,18 @@ def chromium():
             browser.close()
 
 
+@contextmanager
+def browser_page(base_url: str, *, width: int, height: int, locale: str, accept_dialogs: bool = False):
+    """A page of a fresh headless Chromium at this size and language, its relative URLs on `base_url`."""
+    with chromium() as browser:
+        context = browser.new_context(viewport={"width": width, "height": height}, locale=locale, base_url=base_url)
+        context.set_default_timeout(15_000)
+        page = context.new_page()
+        if accept_dialogs:  # hx-confirm asks before a destructive action
+            page.on("dialog", lambda dialog: dialog.accept())
+        yield page
+
+
 def foreign_requests(urls: list[str]) -> list[str]:
     """Requests that left the machine: any scheme with a host other than 127.0.0.1."""
     return [

@@ -9,12 +9,12 @@ import re
 from datetime import UTC, datetime, timezone
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from portal.extensions import db
 from portal.models import Role, TariffVersion
 from portal.tariffs.admin import add_version, create_tariff
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, served
+from tests.browser import browser_page, served
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -30,13 +30,8 @@ def base_url(app):
 @pytest.fixture
 def desk(base_url, csrf_on):
     """An English office screen (1280x800): the staff pages are used at a desk."""
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US", base_url=base_url)
-        context.set_default_timeout(15_000)
-        page = context.new_page()
+    with browser_page(base_url, width=1280, height=800, locale="en-US") as page:
         yield page
-        browser.close()
 
 
 @pytest.fixture

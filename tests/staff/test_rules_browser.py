@@ -4,11 +4,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from portal.extensions import db
 from portal.models import NoTripWindow, Role
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, served
+from tests.browser import browser_page, served
 from tests.control.conftest import entries, polls, shop
 from tests.factories import PASSWORD
 
@@ -25,14 +25,8 @@ def base_url(app):
 @pytest.fixture
 def page(base_url, csrf_on):
     """A Chinese-speaking phone-sized page; dialogs (hx-confirm) are accepted."""
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN", base_url=base_url)
-        context.set_default_timeout(15_000)
-        page = context.new_page()
-        page.on("dialog", lambda dialog: dialog.accept())
+    with browser_page(base_url, width=390, height=844, locale="zh-CN", accept_dialogs=True) as page:
         yield page
-        browser.close()
 
 
 def test_tenant_takes_emergency_credit_on_the_phone(page, shop, make_tenant):
