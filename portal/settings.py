@@ -19,6 +19,8 @@ from flask import current_app, has_app_context
 INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
 #: the business time zone when none is configured (and outside an app, e.g. in the simulator)
 DEFAULT_TZ = "Asia/Shanghai"
+#: where the app is reached when PUBLIC_BASE_URL is not set: the embedded demo on its default port
+DEFAULT_PUBLIC_BASE_URL = "http://127.0.0.1:5000"
 
 
 class SettingsError(RuntimeError):
@@ -74,7 +76,7 @@ class CoreSettings:
     database_url: str
     redis_url: str | None
     secret_key: str = field(repr=False)
-    public_base_url: str = "http://127.0.0.1:5000"
+    public_base_url: str = DEFAULT_PUBLIC_BASE_URL
     tz_business: str = DEFAULT_TZ
 
     @property
@@ -243,7 +245,7 @@ def _core(env: _Env) -> CoreSettings:
     except (ZoneInfoNotFoundError, ValueError):
         raise SettingsError(f"TZ_BUSINESS {tz!r} is not a time zone (e.g. Asia/Shanghai)") from None
     return CoreSettings(database_url=normalise_db_url(database_url), redis_url=env.str("REDIS_URL"),
-                        secret_key=secret, public_base_url=env.str("PUBLIC_BASE_URL", "http://127.0.0.1:5000"
+                        secret_key=secret, public_base_url=env.str("PUBLIC_BASE_URL", DEFAULT_PUBLIC_BASE_URL
                                                                     ).rstrip("/"), tz_business=tz)
 
 

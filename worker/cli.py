@@ -6,6 +6,7 @@ They share the `flask --app wsgi` command line with the portal's: `wsgi.py` adds
 from __future__ import annotations
 
 import logging
+import socket
 from pathlib import Path
 
 import click
@@ -15,9 +16,10 @@ from sqlalchemy import select
 from werkzeug.serving import run_simple
 
 from portal.extensions import db
-from portal.models import Gateway
+from portal.models import Gateway, Site
 from portal.queue.dispatch import redis_connection
 from portal.queue.names import QUEUES
+from portal.settings import DEFAULT_PUBLIC_BASE_URL
 from portal.sites.demo import SITE_CODE
 from worker.jobs.polling import schedule_polls
 from worker.poller import run_cycle
@@ -100,6 +102,14 @@ def demo_run_command(port: int, host: str):
     app = current_app._get_current_object()
     if app.config["REDIS_URL"]:
         raise click.ClickException("demo run uses the in-process queue: unset REDIS_URL")
+    if not _free(host, port):
+        taken, port = port, _any_free_port(host)
+        click.echo(f"port {taken} is taken: the demo uses {port}")
+    if app.config["PUBLIC_BASE_URL"] == DEFAULT_PUBLIC_BASE_URL:
+        # the sandbox's pay page posts its notify to this address: make it this process's own
+        app.config["PUBLIC_BASE_URL"] = f"http://{host}:{port}"
+    for line in _claim_gateway_ports(SITE_CODE):
+        click.echo(line)
     # The demo site's meters on loopback, as real gateways would serve them.
     SimulatorThread(specs_for_site(db.session, SITE_CODE)).start()
     InProcessCron(app).start()
@@ -107,6 +117,35 @@ def demo_run_command(port: int, host: str):
     app.extensions["payfirst.dispatcher"].runner.submit(schedule_polls, [])
     click.echo(f"PayFirst demo on http://{host}:{port}  (Ctrl-C stops)")
     run_simple(host, port, app, threaded=True, use_reloader=False)
+
+
+def _free(host: str, port: int) -> bool:
+    """Whether nothing listens on host:port now (another demo, another service)."""
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _any_free_port(host: str) -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def _claim_gateway_ports(site_code: str) -> list[str]:
+    """Move the demo's simulated gateways whose port is taken on this machine to free ones; what moved."""
+    moved = []
+    site = db.session.execute(select(Site).where(Site.code == site_code)).scalar_one_or_none()
+    gateways = db.session.execute(select(Gateway).where(Gateway.site_id == site.id)).scalars() if site else []
+    for gw in gateways:
+        if not _free(gw.host, gw.port):
+            old, gw.port = gw.port, _any_free_port(gw.host)
+            moved.append(f"gateway {gw.code}: port {old} is taken, simulated on {gw.port}")
+    db.session.commit()
+    return moved
 
 
 def init_app(app: Flask) -> None:
