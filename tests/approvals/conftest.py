@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import Account, AuditEntry, EntryKind, LedgerEntry, Proposal, Role, Supply
+from portal.models import Account, AuditEntry, EntryKind, IntervalReading, LedgerEntry, Proposal, Role, Supply, utcnow
 
 
 def new_key() -> str:
@@ -62,3 +63,12 @@ def balance(account: Account) -> int:
 def audits(action: str) -> list[AuditEntry]:
     db.session.expire_all()
     return list(db.session.scalars(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)))
+
+
+def read_at(meter, total: int, minutes_ago: int) -> None:
+    """The platform last read `total` (0.01 kWh) off the meter that many minutes ago."""
+    db.session.add(IntervalReading(meter_id=meter.id, interval_start=utcnow() - timedelta(minutes=minutes_ago),
+                                   energy_total=total, delta=None))
+    if meter.state is not None:
+        meter.state.energy_total = total
+    db.session.commit()

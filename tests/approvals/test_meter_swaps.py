@@ -6,21 +6,18 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from portal.approvals.readings import RATED_BY_PROFILE, final_reading_bound, rated
 from portal.extensions import db
 from portal.models import (
     ControlCommand,
     ControlMode,
     EntryKind,
-    IntervalReading,
-    MeterKind,
     ProposalStatus,
     Role,
     Tariff,
     TariffVersion,
     utcnow,
 )
-from tests.approvals.conftest import entries, new_key, proposals
+from tests.approvals.conftest import entries, new_key, proposals, read_at
 
 
 @pytest.fixture
@@ -31,15 +28,6 @@ def priced(site):
     db.session.add(TariffVersion(tariff_id=tariff.id, effective_from=utcnow() - timedelta(days=365),
                                  unit_price_e4=10_000))  # 1.00 yuan per kWh
     site.default_tariff_id = tariff.id
-    db.session.commit()
-
-
-def read_at(meter, total: int, minutes_ago: int) -> None:
-    """The platform last read `total` (0.01 kWh) off the meter that many minutes ago."""
-    db.session.add(IntervalReading(meter_id=meter.id, interval_start=utcnow() - timedelta(minutes=minutes_ago),
-                                   energy_total=total, delta=None))
-    if meter.state is not None:
-        meter.state.energy_total = total
     db.session.commit()
 
 
@@ -123,28 +111,3 @@ def test_an_approval_checks_the_reading_again(client, staff, shop):
     approve(client)
     [proposal] = proposals()
     assert proposal.status == ProposalStatus.PROPOSED and "below the last recorded" in proposal.error
-
-
-# --- the bound ------------------------------------------------------------------------------------------
-
-def test_the_rated_power_is_the_power_limit_or_the_models_largest(shop, make_meter):
-    meter = shop.meters[0]
-    assert rated(meter) == RATED_BY_PROFILE["payfirst-prepaid-v1"] == 72_000
-    meter.power_limit_w = 8_000
-    assert rated(meter) == 8_000
-    water = make_meter(account=shop, code="W1", kind=MeterKind.WATER, profile="payfirst-water-v1")
-    assert rated(water) == 16_000  # litres an hour
-
-
-def test_the_bound_grows_with_the_hours_since_the_last_reading(shop):
-    meter = shop.meters[0]
-    meter.power_limit_w = 10_000  # 10 kW: 10 kWh (1,000 units) an hour
-    read_at(meter, 50_000, minutes_ago=5)
-    now = utcnow()
-    assert final_reading_bound(db.session, meter, now).highest == 51_000  # at least an hour's worth
-    assert final_reading_bound(db.session, meter, now + timedelta(hours=3)).highest == 53_084  # 3 h 5 min, up
-
-
-def test_a_meter_never_read_has_no_bound(shop):
-    bound = final_reading_bound(db.session, shop.meters[0], utcnow())
-    assert (bound.last_total, bound.highest) == (None, None)
