@@ -42,14 +42,15 @@ from portal.web.access import require_area, scoped, scoped_or_404
 from portal.web.htmx import render
 
 #: ledger kinds the counter shows and prints receipts for
-COUNTER_KINDS = (EntryKind.CASH, EntryKind.REVERSAL, EntryKind.SETTLEMENT, EntryKind.TRANSFER, EntryKind.REFUND)
+COUNTER_KINDS = (EntryKind.CASH, EntryKind.REVERSAL, EntryKind.SETTLEMENT, EntryKind.TRANSFER, EntryKind.REFUND,
+                 EntryKind.ADJUSTMENT)
 
 
 #: the words for ledger kinds, report sections and channels on counter pages
 ENTRY_LABELS = {
     "cash:cash": _l("Cash recharge"), "cash:transfer": _l("Bank transfer recharge"), "cash:api": _l("Recharge (API)"),
     "reversal": _l("Reversal"), "settlement": _l("Closure settlement"), "transfer": _l("Balance transfer"),
-    "refund": _l("Refund"),
+    "refund": _l("Refund"), "adjustment": _l("Manual adjustment"),
 }
 SECTION_TITLES = {
     "payment": _l("Platform payments"), "cash": _l("Counter recharges"), "reversal": _l("Reversals"),

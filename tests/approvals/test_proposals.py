@@ -206,8 +206,10 @@ def test_a_manual_adjustment_credits_or_debits_with_its_reason(client, staff, sh
     debit, credit = all_proposals()
     assert (debit.amount_fen, credit.amount_fen) == (-1_250, 300)
     manager = staff(Role.MANAGER)
-    decide(client, debit, "approve")
+    receipt = decide(client, debit, "approve").headers["Location"]
     decide(client, credit, "approve")
+    html = client.get(receipt).get_data(as_text=True)
+    assert f'data-testid="receipt-approver">{manager.username}<' in html and "Manual adjustment" in html
     rows = [(e.amount_fen, e.memo, e.actor, e.approved_by) for e in entries(EntryKind.ADJUSTMENT)]
     assert rows == [(-1_250, "fee charged twice", cashier.actor, manager.actor),
                     (300, "meter fault", cashier.actor, manager.actor)]
