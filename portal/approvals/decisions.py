@@ -30,6 +30,10 @@ from portal.payments.recovery import close_at_platforms
 REFUSALS = (CounterError, swap.SwapRefused, LedgerError, CommandRefused)
 
 
+class OperationRefused(ProposalRefused):
+    """The approved operation itself refused to run (the balance moved, the account closed...): worth keeping."""
+
+
 def _lock(session: Session, proposal: Proposal) -> Proposal:
     session.execute(select(Proposal.id).where(Proposal.id == proposal.id).with_for_update())
     session.refresh(proposal)
@@ -47,7 +51,7 @@ def approve(session: Session, proposal: Proposal, actor: str) -> Proposal:
         try:
             result = RUNNERS[proposal.kind](session, proposal)
         except REFUSALS as exc:
-            raise ProposalRefused(str(exc)) from exc
+            raise OperationRefused(str(exc)) from exc
         proposal.status, proposal.decided_by, proposal.decided_at = ProposalStatus.APPROVED, actor, utcnow()
         proposal.result, proposal.error = result, ""
         audit(session, actor, "proposal.approved", "proposal", proposal.id, proposal.site_id,

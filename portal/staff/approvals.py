@@ -89,10 +89,10 @@ def approval_decide(proposal_id: int, decision: str):
             decisions.reject(db.session, proposal, request.form.get("note", ""), current_user.actor)
     except ProposalRefused as exc:
         db.session.rollback()
-        error = str(exc)
-        decisions.record_refusal(db.session, proposal.id, error, current_user.actor)
-        db.session.commit()
-        return _answer(proposal, error=error)
+        if isinstance(exc, decisions.OperationRefused):  # why it could not run: the proposer should see it too
+            decisions.record_refusal(db.session, proposal.id, str(exc), current_user.actor)
+            db.session.commit()
+        return _answer(proposal, error=str(exc))
     db.session.commit()
     decisions.after_commit(db.session, proposal)
     if decision == "reject":
