@@ -22,7 +22,7 @@ pytestmark = pytest.mark.no_db
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("portal", "worker")
 #: the packages that hold domain rules (STYLE.md, "Walls worth keeping")
-DOMAIN = ("ledger", "control", "tariffs", "metering", "payments", "counter", "monthly", "sites")
+DOMAIN = ("ledger", "control", "tariffs", "metering", "payments", "counter", "monthly", "sites", "approvals")
 
 def source_files() -> list[Path]:
     """Every Python file of the portal, the worker and wsgi.py."""

@@ -176,14 +176,16 @@ def build_spec() -> dict:
     spec.components.schema("OrderRequest", ORDER_REQUEST)
     spec.components.schema("CashRecharge", CASH_REQUEST)
     spec.components.schema("CashRechargeResult", CASH_RESULT)
-    spec.path("/orders", operations=_post("Create a payment order and get the channel's pay data",
-                                          "OrderRequest", "201", "Order", ("400", "401", "404", "503")))
+    spec.path("/orders", operations=_post("Create a payment order and get the channel's pay data (409: the account "
+                                          "is closed)", "OrderRequest", "201", "Order",
+                                          ("400", "401", "404", "409", "503")))
     spec.path("/orders/{out_trade_no}", operations=_get("An order's status", "Order", "out_trade_no"))
     spec.path("/accounts/{code}/cash-recharges", operations=_post(
-        "Post a cash or transfer recharge (cashier, manager)", "CashRecharge", "201", "CashRechargeResult",
-        ("400", "401", "403", "404"), param="code",
+        "Post a cash or transfer recharge (cashier, manager; 403 above the site's counter limit, which needs a "
+        "manager's approval at the counter; 409: the account is closed, or the key was sent with another body)",
+        "CashRecharge", "201", "CashRechargeResult", ("400", "401", "403", "404", "409"), param="code",
         headers=[{"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"},
-                  "description": "a retry with the same key posts nothing more"}]))
+                  "description": "a retry with the same key and body posts nothing more; another body is 409"}]))
     return spec.to_dict()
 
 

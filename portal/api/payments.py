@@ -7,10 +7,13 @@ from flask import g, jsonify, request
 
 from portal.api.blueprint import ApiError, bp
 from portal.api.resources import find_in_scope
+from portal.approvals.proposals import needs_approval
 from portal.extensions import db
+from portal.ledger.entries import DuplicateEntryMismatch
 from portal.models import Account, Channel, PaymentOrder
-from portal.payments.credit import cash_recharge
-from portal.payments.orders import PaymentError, create_order
+from portal.money import format_yuan
+from portal.payments.credit import post_cash
+from portal.payments.orders import AccountClosed, PaymentError, create_order
 from portal.payments.providers.registry import ChannelUnavailable, start_payment
 from portal.web.access import scope_to_sites
 from portal.web.roles import may_open
@@ -46,6 +49,9 @@ def post_order():
         order = create_order(db.session, account, body.get("amount_fen"), Channel(body["channel"]),
                              f"api:{g.api_user.username}", payer=context["openid"])
         data = start_payment(order, context)
+    except AccountClosed as exc:
+        db.session.rollback()
+        raise ApiError(409, "account_closed", str(exc)) from None
     except PaymentError as exc:
         db.session.rollback()
         raise ApiError(400, "invalid_amount", str(exc)) from None
@@ -82,11 +88,25 @@ def post_cash_recharge(code: str):
         raise ApiError(400, "invalid_request", "note must be a string of at most 200 characters")
     key = request.headers.get("Idempotency-Key", "").strip()[:100] or uuid.uuid4().hex
     account = find_in_scope(Account, code)
+    if needs_approval(account.site, amount):  # two people for big money: the counter's proposal, not the API
+        raise ApiError(403, "needs_approval", f"recharges above {format_yuan(account.site.counter_limit_fen)} yuan "
+                                              "need a manager's approval: propose it at the counter")
     try:
-        entry = cash_recharge(db.session, account, amount, note, f"api:{g.api_user.username}", f"api:{key}")
+        posted = post_cash(db.session, account, amount, note, f"api:{g.api_user.username}", f"api:{key}",
+                           method="api")
+    except AccountClosed as exc:
+        db.session.rollback()
+        raise ApiError(409, "account_closed", str(exc)) from None
     except PaymentError as exc:
         db.session.rollback()
         raise ApiError(400, "above_max_balance", str(exc)) from None
+    except DuplicateEntryMismatch:
+        db.session.rollback()
+        raise ApiError(409, "idempotency_key_reused", "this Idempotency-Key was sent with another body") from None
+    entry = posted.entry
+    if not posted.created and (entry.account_id, entry.memo) != (account.id, note[:200]):
+        db.session.rollback()
+        raise ApiError(409, "idempotency_key_reused", "this Idempotency-Key was sent with another body")
     db.session.commit()
     return jsonify(entry_id=entry.id, account=account.code, amount_fen=entry.amount_fen,
                    balance_fen=account.balance_fen), 201

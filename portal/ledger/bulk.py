@@ -15,6 +15,7 @@ from sqlalchemy import Integer, bindparam, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
+from portal.audit import approval_of
 from portal.bulk import among, array_literal, chunks, insert_rows, postgresql
 from portal.ledger.entries import DuplicateEntryMismatch, LedgerError
 from portal.models import Account, EntryKind, LedgerEntry, utcnow
@@ -58,6 +59,10 @@ def post_many(session: Session, movements: Sequence[Movement], kind: EntryKind, 
     balances = dict(balances if balances is not None else lock_balances(session, (m.account_id for m in movements)))
     fresh = _skip_posted(session, movements, kind)
     now = utcnow()
+    # a meter swap's final charge, approved by a manager, names both people as post_entry does (the poll
+    # cycle's rows, never approved, keep their columns: the insert stays as it was)
+    approval = approval_of(session)
+    names = {} if approval is None else {"actor": approval.proposed_by, "approved_by": approval.approved_by}
     rows, deltas, seen = [], {}, {}
     for m in fresh:
         if m.account_id not in balances:
@@ -66,9 +71,9 @@ def post_many(session: Session, movements: Sequence[Movement], kind: EntryKind, 
         deltas[m.account_id] = deltas.get(m.account_id, 0) + m.amount_fen
         # entries of one account keep distinct, ordered timestamps: "the balance after" stays readable
         n = seen[m.account_id] = seen.get(m.account_id, -1) + 1
-        rows.append(dict(account_id=m.account_id, amount_fen=m.amount_fen, kind=kind, idempotency_key=m.key,
-                         balance_after_fen=balances[m.account_id], memo=m.memo[:200], actor=actor,
-                         meter_id=m.meter_id, created_at=now + timedelta(microseconds=n)))
+        rows.append({**dict(account_id=m.account_id, amount_fen=m.amount_fen, kind=kind, idempotency_key=m.key,
+                            balance_after_fen=balances[m.account_id], memo=m.memo[:200], actor=actor,
+                            meter_id=m.meter_id, created_at=now + timedelta(microseconds=n)), **names})
     inserted = insert_rows(session, LedgerEntry.__table__, rows, conflict=["idempotency_key"], returning="id")
     if len(inserted) != len(rows):  # another writer took a key between our check and our insert
         raise LedgerError(f"{len(rows) - len(inserted)} keys were posted concurrently; run again")

@@ -7,6 +7,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
+from portal.audit import approval_of
 from portal.models import Account, EntryKind, LedgerEntry, utcnow
 from portal.models.base import upsert_insert
 
@@ -39,11 +40,14 @@ def post_entry(
     order_id: int | None = None,
     meter_id: int | None = None,
     reverses_id: int | None = None,
+    method: str | None = None,
 ) -> Posted:
     """Append one entry and move the cached balance with it, exactly once per idempotency key.
 
     Runs inside the caller's transaction and only flushes; the caller commits. The account row is
-    locked first, so concurrent postings to one account serialise and none is lost.
+    locked first, so concurrent postings to one account serialise and none is lost. Inside an approved
+    operation (portal.audit.approved) the entry names the person who asked as its actor and the manager
+    who approved it, whichever verb posts it.
     """
     if type(amount_fen) is not int:  # bool and float are both refused: money is integer fen
         raise LedgerError(f"amount_fen must be an int, got {type(amount_fen).__name__}")
@@ -51,6 +55,10 @@ def post_entry(
         raise LedgerError("a ledger entry moves money: amount_fen must not be 0")
     kind = EntryKind(kind)
     account_id = account if isinstance(account, int) else account.id
+    approval = approval_of(session)
+    approved_by = None
+    if approval is not None:
+        actor, approved_by = approval.proposed_by, approval.approved_by
 
     balance = session.execute(
         select(Account.balance_fen).where(Account.id == account_id).with_for_update()
@@ -66,6 +74,8 @@ def post_entry(
         balance_after_fen=balance + amount_fen,
         memo=memo[:200],
         actor=actor,
+        approved_by=approved_by,
+        method=method,
         order_id=order_id,
         meter_id=meter_id,
         reverses_id=reverses_id,

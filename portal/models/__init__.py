@@ -2,6 +2,7 @@
 from portal.models.account import Account, AccountStatus
 from portal.models.alarm import Alarm, AlarmKind
 from portal.models.allocation import AllocationGroup, AllocationMember, AllocationMethod, allocation_sources
+from portal.models.approval import Proposal, ProposalKind, ProposalStatus
 from portal.models.audit import AuditEntry, OutboxMessage
 from portal.models.base import Base, utcnow
 from portal.models.billing_runs import AllocationLine, AllocationRun, FeeCharge
@@ -64,6 +65,9 @@ __all__ = [
     "OutboxMessage",
     "PaymentNotification",
     "PaymentOrder",
+    "Proposal",
+    "ProposalKind",
+    "ProposalStatus",
     "Protocol",
     "Refund",
     "RefundStatus",

@@ -44,8 +44,13 @@ class LedgerEntry(CreatedMixin, Base):
     #: the account's balance right after this entry
     balance_after_fen: Mapped[int]
     memo: Mapped[str] = mapped_column(String(200), default="")
-    #: staff:<name>, api:<name>, system:<job>, tenant:<id>
+    #: staff:<name>, api:<name>, system:<job>, tenant:<id>; under an approval, the person who asked
     actor: Mapped[str] = mapped_column(String(80), default="system")
+    #: the manager who approved it (portal.approvals), when it needed two people; else None
+    approved_by: Mapped[str | None] = mapped_column(String(80))
+    #: how counter money was paid (cash, transfer, api) on a CASH entry; kept apart from the key, which is the
+    #: form's alone so that one form is one entry whatever the method said
+    method: Mapped[str | None] = mapped_column(String(16))
     order_id: Mapped[int | None] = mapped_column(ForeignKey("payment_orders.id"), index=True)
     meter_id: Mapped[int | None] = mapped_column(ForeignKey("meters.id"))
     reverses_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"), unique=True)

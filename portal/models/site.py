@@ -23,6 +23,7 @@ class Site(CreatedMixin, Base):
         CheckConstraint("overdraft_limit_fen >= 0", name="overdraft_nonneg"),
         CheckConstraint("restore_min_fen >= 0", name="restore_min_nonneg"),
         CheckConstraint("max_balance_fen IS NULL OR max_balance_fen > 0", name="max_balance_pos"),
+        CheckConstraint("counter_limit_fen IS NULL OR counter_limit_fen > 0", name="counter_limit_pos"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -34,6 +35,8 @@ class Site(CreatedMixin, Base):
     restore_min_fen: Mapped[int] = mapped_column(default=0)
     #: payments may not lift a balance above this (囤积 limit); None = no limit
     max_balance_fen: Mapped[int | None]
+    #: a counter recharge above this needs a manager's approval (maker-checker); None = none does
+    counter_limit_fen: Mapped[int | None]
     #: three low-balance alarm levels, highest first, in fen
     low_balance_levels_fen: Mapped[list[int]] = mapped_column(JSON, default=lambda: [5000, 2000, 500])
     default_tariff_id: Mapped[int | None] = mapped_column(

@@ -1,4 +1,8 @@
-"""Crediting: a paid order becomes one ledger entry, then money reaches the meters and supply returns."""
+"""Crediting: a paid order becomes one ledger entry, then money reaches the meters and supply returns.
+
+Money already paid is never refused: a payment for a closed account, or one that lifts the balance above the
+site's maximum, is credited all the same and held for a refund (`portal.payments.held`).
+"""
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -7,10 +11,15 @@ from sqlalchemy.orm import Session
 from portal.control.balance import enforce_balance
 from portal.control.commands import queue_purchase
 from portal.control.emergency import repay_first
-from portal.ledger.entries import post_entry
-from portal.models import Account, ControlMode, EntryKind, LedgerEntry, OrderStatus, PaymentOrder, utcnow
-from portal.payments.orders import PaymentError
+from portal.ledger.entries import Posted, post_entry
+from portal.models import Account, AccountStatus, ControlMode, EntryKind, LedgerEntry, OrderStatus, PaymentOrder, utcnow
+from portal.payments.held import above_cap_fen, hold_for_refund
+from portal.payments.orders import AccountClosed, PaymentError, cap_room_fen
 from portal.payments.states import move
+
+#: the reasons a payment is held, as the refund proposal and the alarm say them
+CLOSED_REASON = "paid after the account was closed"
+ABOVE_CAP_REASON = "above the site's maximum balance"
 
 
 def credit_paid_order(session: Session, order_id: int) -> bool:
@@ -19,13 +28,21 @@ def credit_paid_order(session: Session, order_id: int) -> bool:
                             ).scalar_one_or_none()
     if order is None or order.status != OrderStatus.PAID:
         return False
-    key = f"payment:{order.out_trade_no}"
+    key, account = f"payment:{order.out_trade_no}", order.account
     post_entry(session, order.account_id, order.amount_fen, EntryKind.PAYMENT, key,
                memo=f"{order.channel.value} {order.platform_trade_no or ''}", actor=f"pay:{order.channel.value}",
                order_id=order.id)
     # Locked above and seen paid, so this move cannot lose; only paid -> credited counts as a credit.
     move(session, order.id, OrderStatus.CREDITED, allowed_from=(OrderStatus.PAID,), credited_at=utcnow())
-    after_money_in(session, order.account, order.amount_fen, key, actor=f"pay:{order.channel.value}")
+    session.refresh(account, ["balance_fen", "status"])
+    if account.status != AccountStatus.ACTIVE:
+        # A closed account accepts no money: nothing reaches its meters, supply stays off; it waits for its refund.
+        hold_for_refund(session, order, account, order.amount_fen, CLOSED_REASON)
+        return True
+    after_money_in(session, account, order.amount_fen, key, actor=f"pay:{order.channel.value}")
+    over = above_cap_fen(account)  # open orders paid together can pass the cap that each one respected
+    if over:
+        hold_for_refund(session, order, account, min(over, order.amount_fen), ABOVE_CAP_REASON)
     return True
 
 
@@ -40,13 +57,26 @@ def after_money_in(session: Session, account: Account, amount_fen: int, cause: s
     enforce_balance(session, account, actor=actor)
 
 
-def cash_recharge(session: Session, account: Account, amount_fen: int, note: str, actor: str, key: str) -> LedgerEntry:
-    """A counter recharge (cash or transfer) by a cashier, once per key; the site's balance cap holds."""
+def post_cash(session: Session, account: Account, amount_fen: int, note: str, actor: str, key: str,
+              method: str | None = None) -> Posted:
+    """A counter recharge (cash, transfer, or by API), once per key cash:<key>; the account must be open and the
+    site's balance cap (counting orders still open) must hold. A repeat of the key gets the entry it made."""
     first_time = session.scalar(select(LedgerEntry.id).where(LedgerEntry.idempotency_key == f"cash:{key}")) is None
-    cap = account.site.max_balance_fen
-    if first_time and cap is not None and account.balance_fen + amount_fen > cap:
-        raise PaymentError(f"this recharge would take the balance above the site's limit of {cap} fen")
-    posted = post_entry(session, account, amount_fen, EntryKind.CASH, f"cash:{key}", memo=note, actor=actor)
+    if first_time:
+        if account.status != AccountStatus.ACTIVE:
+            raise AccountClosed(f"account {account.code} is closed")
+        room = cap_room_fen(session, account)
+        if room is not None and amount_fen > room:
+            raise PaymentError(f"this recharge would take the balance above the site's limit of "
+                               f"{account.site.max_balance_fen} fen (orders still open count)")
+    posted = post_entry(session, account, amount_fen, EntryKind.CASH, f"cash:{key}", memo=note, actor=actor,
+                        method=method)
     if posted.created:
         after_money_in(session, account, amount_fen, f"cash:{key}", actor)
-    return posted.entry
+    return posted
+
+
+def cash_recharge(session: Session, account: Account, amount_fen: int, note: str, actor: str, key: str,
+                  method: str | None = None) -> LedgerEntry:
+    """A counter recharge by a cashier, once per key (see `post_cash`); its entry."""
+    return post_cash(session, account, amount_fen, note, actor, key, method).entry

@@ -4,6 +4,9 @@ Signature verification happens in the providers (by the SDKs); they hand over a 
 Everything here runs in one transaction: the order moves from created (or closed) to paid at most once
 (`states.move`), and the credit job is written to the outbox in the same commit — so Redis being down
 neither loses nor blocks a credit, and any number of duplicate or concurrent notifies credit once.
+
+A payment for an account closed meanwhile is real money all the same: it moves to paid and is credited, but
+the notify is recorded as an anomaly (a staff alarm), and the credit holds it for a refund (`held`).
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from sqlalchemy.orm import Session
 from portal.alarms import raise_alarm
 from portal.models import (
     Account,
+    AccountStatus,
     AlarmKind,
     NotifyOutcome,
     OrderStatus,
@@ -29,6 +33,8 @@ from portal.queue.names import CREDIT_ORDER
 from portal.queue.outbox import enqueue
 
 RAW_LIMIT = 65_536
+#: the anomaly of a payment for a closed account
+CLOSED = "the account is closed: the payment is held for a refund"
 
 
 @dataclass(frozen=True)
@@ -53,10 +59,12 @@ def accept_payment(session: Session, paid: VerifiedPayment, raw: str = "",
     Core statements throughout (this runs for every notify; the ORM's bookkeeping was most of its cost); an
     order already loaded in the session is kept in step with what the database now holds.
     """
-    orders = PaymentOrder.__table__
-    order = session.execute(select(
+    orders, accounts = PaymentOrder.__table__, Account.__table__
+    order = session.execute(select(  # the account's status in the same statement: no extra round trip
         orders.c.id, orders.c.amount_fen, orders.c.account_id, orders.c.payer,
-    ).where(orders.c.out_trade_no == paid.out_trade_no)).one_or_none()
+        accounts.c.status.label("account_status"),
+    ).join_from(orders, accounts, accounts.c.id == orders.c.account_id)
+        .where(orders.c.out_trade_no == paid.out_trade_no)).one_or_none()
     outcome, reason = _decide(session, order, paid)
     table = PaymentNotification.__table__
     note_id = session.execute(insert(table).values(
@@ -67,8 +75,10 @@ def accept_payment(session: Session, paid: VerifiedPayment, raw: str = "",
     if outcome == NotifyOutcome.ANOMALY:
         site_id = (session.scalar(select(Account.site_id).where(Account.id == order.account_id)) if order
                    else _any_site(session))
+        # one alarm per order whose money is held (the credit job raises the same one), else one per notify
+        subject = f"order:{order.id}" if reason == CLOSED else f"notify:{note_id}"
         if site_id is not None:
-            raise_alarm(session, AlarmKind.PAYMENT_ANOMALY, f"notify:{note_id}", site_id,
+            raise_alarm(session, AlarmKind.PAYMENT_ANOMALY, subject, site_id,
                         f"{paid.source} notify for {paid.out_trade_no}: {reason}",
                         account_id=order.account_id if order else None)
     return outcome
@@ -93,6 +103,8 @@ def _decide(session: Session, order, paid: VerifiedPayment) -> tuple[NotifyOutco
             return NotifyOutcome.ANOMALY, f"order already paid by trade {trade_no}"
         return NotifyOutcome.DUPLICATE, f"order already {status.value}"
     enqueue(session, CREDIT_ORDER, order.id)
+    if order.account_status != AccountStatus.ACTIVE:
+        return NotifyOutcome.ANOMALY, CLOSED  # paid and credited all the same: the credit holds it for a refund
     return NotifyOutcome.ACCEPTED, ""
 
 

@@ -155,3 +155,30 @@ def _accept(session: Session, order: PaymentOrder, payment: VerifiedPayment) -> 
     if outcome == NotifyOutcome.ANOMALY:
         log.warning("order %s: the platform's answer is an anomaly (see its payment notification)", order.out_trade_no)
     return "waiting"
+
+
+def close_at_platforms(session: Session, order_ids: list[int]) -> list[str]:
+    """Close at their platforms orders closed here (an account's closure did), after that commit; one by one.
+
+    The payer may still be on the pay page: a platform that refuses to close was paid meanwhile, and is asked
+    once, so the payment goes through `accept_payment` now (held for a refund, the account being closed)
+    rather than wait for a notify that may be lost. A platform that cannot be reached is logged and left: its
+    late notify is still accepted and held. Commits once per order, as the sweep does; returns the errors.
+    """
+    errors = []
+    for order_id in order_ids:
+        order = session.get(PaymentOrder, order_id)
+        if order is None or order.status != OrderStatus.CLOSED:
+            continue
+        try:
+            provider = provider_for(order.channel)
+            if not provider.close(order.out_trade_no):
+                view = provider.query(order.out_trade_no)
+                if view is not None and view.payment is not None and view.payment.success:
+                    _accept(session, order, view.payment)
+            session.commit()
+        except Exception as exc:  # a platform or database error: the late notify path still holds the money
+            session.rollback()
+            log.warning("closing order %s at its platform failed: %s", order.out_trade_no, exc, exc_info=True)
+            errors.append(f"{order.out_trade_no}: {exc}"[:300])
+    return errors

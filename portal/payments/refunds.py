@@ -4,10 +4,12 @@ States (portal.models.Refund): requested → rejected | approved → succeeded |
 own transaction; the platform call comes after that commit (`send_refund`), and its answer is
 recorded in a third. The platform refunds one out_refund_no at most once, and the ledger entry's key
 is refund:<out_refund_no>, so sending again after a lost answer is always safe.
+
+This is maker-checker like the proposals of portal.approvals (and listed on the same /staff/approvals page):
+the manager who approves is never the one who asked. What may be refunded is the balance less the emergency
+credit still owed and the fee arrears (`refundable_balance_fen`): a refund never pays out money the shop owes.
 """
 from __future__ import annotations
-
-import secrets
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
@@ -18,6 +20,7 @@ from portal.control.balance import enforce_balance
 from portal.ledger.entries import post_entry
 from portal.models import (
     Account,
+    AccountStatus,
     ControlMode,
     EntryKind,
     LedgerEntry,
@@ -30,6 +33,7 @@ from portal.models import (
     utcnow,
 )
 from portal.money import format_yuan
+from portal.payments.held import new_out_refund_no
 from portal.payments.providers.base import RefundAnswer, RefundNotice
 from portal.payments.providers.registry import ChannelUnavailable, configured
 from portal.payments.states import move
@@ -39,11 +43,6 @@ OPEN = (RefundStatus.REQUESTED, RefundStatus.APPROVED)
 
 class RefundRefused(Exception):
     """A refund request, decision or send that is refused; the message (translatable) is for the staff member."""
-
-
-def new_out_refund_no() -> str:
-    """A refund request number: RF + UTC time + 10 random digits (both platforms accept up to 64)."""
-    return "RF" + utcnow().strftime("%y%m%d%H%M") + f"{secrets.randbelow(10**10):010d}"
 
 
 def refundable_fen(session: Session, order: PaymentOrder) -> int:
@@ -61,12 +60,22 @@ def _account_open_sum(session: Session, account_id: int, but: int | None = None)
     return int(session.scalar(q))
 
 
+def refundable_balance_fen(session: Session, account: Account, but: int | None = None) -> int:
+    """What the account's balance can still give back: balance − emergency credit owed − fee arrears − open
+    requests (but the refund `but`); never below zero."""
+    session.refresh(account, ["balance_fen", "emergency_owed_fen", "fee_arrears_fen"])
+    left = (account.balance_fen - account.emergency_owed_fen - account.fee_arrears_fen
+            - _account_open_sum(session, account.id, but=but))
+    return max(left, 0)
+
+
 def _check(session: Session, order: PaymentOrder, amount_fen: int, refund_id: int | None = None) -> None:
     account: Account = order.account
     if order.status != OrderStatus.CREDITED:
         raise RefundRefused(_l("Only a credited payment can be refunded (this one is %(status)s).",
                               status=order.status.value))
-    if any(m.control_mode == ControlMode.METER for m in account.meters):
+    # once closed, the meter no longer holds the shop's money: a payment held since goes back by the platform
+    if account.status == AccountStatus.ACTIVE and any(m.control_mode == ControlMode.METER for m in account.meters):
         raise RefundRefused(_l("This shop's money is in its meter-mode meter; it is settled at closure, not "
                               "refunded."))
     if type(amount_fen) is not int or amount_fen <= 0:
@@ -76,10 +85,10 @@ def _check(session: Session, order: PaymentOrder, amount_fen: int, refund_id: in
         .where(Refund.order_id == order.id, Refund.status.in_(OPEN), Refund.id != (refund_id or 0))))
     if amount_fen > left:
         raise RefundRefused(_l("At most ¥%(left)s of this payment can still be refunded.", left=format_yuan(left)))
-    session.refresh(account, ["balance_fen"])
-    available = account.balance_fen - _account_open_sum(session, account.id, but=refund_id)
+    available = refundable_balance_fen(session, account, but=refund_id)
     if amount_fen > available:
-        raise RefundRefused(_l("The balance covers only ¥%(left)s of refunds.", left=format_yuan(max(available, 0))))
+        raise RefundRefused(_l("The balance covers only ¥%(left)s of refunds (emergency credit owed and fee "
+                              "arrears are not refunded).", left=format_yuan(available)))
 
 
 def request_refund(session: Session, order: PaymentOrder, amount_fen: int, reason: str, actor: str) -> Refund:
@@ -121,6 +130,8 @@ def approve_refund(session: Session, refund: Refund, actor: str) -> Refund:
     _lock(session, refund)
     if refund.status != RefundStatus.REQUESTED:
         raise RefundRefused(_l("This refund was already decided."))
+    if refund.requested_by == actor:
+        raise RefundRefused(_l("You asked for this refund: another manager approves it."))
     order = refund.order
     session.execute(select(PaymentOrder.id).where(PaymentOrder.id == order.id).with_for_update())
     session.refresh(order)

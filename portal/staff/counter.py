@@ -1,7 +1,9 @@
 """The counter (收费台) for cashiers and managers: find a shop, take cash, print receipts, reverse, close, swap.
 
-Views stay thin: the rules are in portal.counter.operations / .refunds / .daily_report. Every page is
-scoped to the user's sites (portal.web.access); a row of another site is a 404.
+Views stay thin: the rules are in portal.counter and portal.approvals. Big money needs two people: closing,
+transferring, adjusting, replacing a meter and recharging above the site's limit are proposed here and run
+when a manager approves them on /staff/approvals (portal.staff.approvals). Every page is scoped to the
+user's sites (portal.web.access); a row of another site is a 404.
 """
 from __future__ import annotations
 
@@ -15,10 +17,10 @@ from flask_login import current_user
 from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
+from portal.approvals import proposals
 from portal.counter import operations as ops
 from portal.counter.operations import CounterError
 from portal.extensions import db
-from portal.ledger.entries import DuplicateEntryMismatch
 from portal.metering import swap
 from portal.models import (
     Account,
@@ -27,25 +29,28 @@ from portal.models import (
     Meter,
     OrderStatus,
     PaymentOrder,
+    Proposal,
+    ProposalStatus,
     Refund,
 )
 from portal.money import parse_yuan
 from portal.payments.providers.registry import available
-from portal.payments.refunds import refundable_fen
+from portal.payments.refunds import refundable_balance_fen, refundable_fen
 from portal.settings import business_tz
 from portal.staff.blueprint import bp
 from portal.web.access import require_area, scoped, scoped_or_404
 from portal.web.htmx import render
 
 #: ledger kinds the counter shows and prints receipts for
-COUNTER_KINDS = (EntryKind.CASH, EntryKind.REVERSAL, EntryKind.SETTLEMENT, EntryKind.TRANSFER, EntryKind.REFUND)
+COUNTER_KINDS = (EntryKind.CASH, EntryKind.REVERSAL, EntryKind.SETTLEMENT, EntryKind.TRANSFER, EntryKind.REFUND,
+                 EntryKind.ADJUSTMENT)
 
 
 #: the words for ledger kinds, report sections and channels on counter pages
 ENTRY_LABELS = {
     "cash:cash": _l("Cash recharge"), "cash:transfer": _l("Bank transfer recharge"), "cash:api": _l("Recharge (API)"),
     "reversal": _l("Reversal"), "settlement": _l("Closure settlement"), "transfer": _l("Balance transfer"),
-    "refund": _l("Refund"),
+    "refund": _l("Refund"), "adjustment": _l("Manual adjustment"),
 }
 SECTION_TITLES = {
     "payment": _l("Platform payments"), "cash": _l("Counter recharges"), "reversal": _l("Reversals"),
@@ -115,10 +120,17 @@ def counter_account(account_id: int):
         .options(selectinload(Refund.order)).order_by(Refund.id.desc()).limit(10)).all()
     meters = db.session.scalars(select(Meter).where(Meter.account_id == account.id)
                                 .options(selectinload(Meter.state)).order_by(Meter.code)).all()
+    waiting = db.session.scalars(select(Proposal).where(Proposal.account_id == account.id,
+                                                        Proposal.status == ProposalStatus.PROPOSED)
+                                 .order_by(Proposal.id)).all()
+    from_balance = refundable_balance_fen(db.session, account)
     return render_template(
         "staff/counter/account.html", account=account, entries=entries, reversed_ids=reversed_ids,
-        orders=orders, refundable={o.id: refundable_fen(db.session, o) for o in orders}, refunds=refunds,
-        meters=meters, form_key=uuid.uuid4().hex, transfer_key=uuid.uuid4().hex,
+        orders=orders, refundable={o.id: min(refundable_fen(db.session, o), from_balance) for o in orders},
+        refundable_balance=from_balance, refunds=refunds, meters=meters, waiting=waiting,
+        # a fresh key for every form on the page: one form sent twice is one operation (or one proposal)
+        keys={name: uuid.uuid4().hex for name in ("recharge", "transfer", "adjust", "close",
+                                                   *(f"swap{m.id}" for m in meters))},
         may_reverse=lambda e: ops.may_reverse(current_user.role, current_user.actor, e, _tz()),
     )
 
@@ -126,21 +138,27 @@ def counter_account(account_id: int):
 @bp.post("/counter/a/<int:account_id>/recharge")
 @require_area("counter")
 def counter_recharge(account_id: int):
-    """Cash or transfer recharge; a second submit of the same form lands on the same receipt."""
+    """Cash or transfer recharge (above the site's limit: a proposal); the same form twice is one recharge."""
     account = scoped_or_404(Account, account_id)
     try:
         amount = parse_yuan(request.form.get("amount"))
     except ValueError:
         return _back(account, _("Enter the amount in yuan, with at most two decimals (e.g. 200 or 88.50)."))
     try:
-        entry, _created = ops.counter_recharge(db.session, account, amount, request.form.get("method", ""),
-                                               request.form.get("note", ""), current_user.actor,
-                                               request.form.get("key", ""))
-    except (CounterError, DuplicateEntryMismatch) as exc:
+        done = proposals.recharge(db.session, account, amount, request.form.get("method", ""),
+                                  request.form.get("note", ""), current_user.actor, request.form.get("key", ""))
+    except CounterError as exc:
         db.session.rollback()
         return _back(account, str(exc))
     db.session.commit()
-    return redirect(url_for("staff.counter_receipt", entry_id=entry.id), 303)
+    if done.proposal is not None:
+        return _proposed(account, done.proposal)
+    return redirect(url_for("staff.counter_receipt", entry_id=done.entry.id), 303)
+
+
+def _proposed(account: Account, proposal: Proposal):
+    flash(_("Proposal %(no)s is waiting for a manager's approval (Approvals).", no=proposal.id), "info")
+    return redirect(url_for("staff.counter_account", account_id=account.id), 303)
 
 
 def _back(account: Account, message: str):
@@ -188,7 +206,7 @@ def counter_reverse(entry_id: int):
 @bp.post("/counter/a/<int:account_id>/close")
 @require_area("counter")
 def counter_close(account_id: int):
-    """销户: the cashier types the account code to confirm; the payout receipt follows."""
+    """销户: the cashier types the account code to confirm; a manager approves, and the payout receipt follows."""
     account = scoped_or_404(Account, account_id)
     if request.form.get("confirm", "").strip() != account.code:
         return _back(account, _("Type the account code to confirm the closure."))
@@ -199,22 +217,19 @@ def counter_close(account_id: int):
         except ValueError:
             return _back(account, _("Enter the amount in yuan, with at most two decimals (e.g. 200 or 88.50)."))
     try:
-        closure = ops.close_account(db.session, account, request.form.get("reason", ""), current_user.actor,
-                                    meter_remaining_fen=remaining)
+        proposal = proposals.propose_closure(db.session, account, request.form.get("reason", ""), current_user.actor,
+                                             request.form.get("key", ""), meter_remaining_fen=remaining)
     except CounterError as exc:
         db.session.rollback()
         return _back(account, str(exc))
     db.session.commit()
-    flash(_("Account %(code)s is closed; its meters are being switched off.", code=account.code), "info")
-    if closure.settlement is not None:
-        return redirect(url_for("staff.counter_receipt", entry_id=closure.settlement.id), 303)
-    return redirect(url_for("staff.counter_account", account_id=account.id), 303)
+    return _proposed(account, proposal)
 
 
 @bp.post("/counter/a/<int:account_id>/transfer")
 @require_area("counter")
 def counter_transfer(account_id: int):
-    """Move balance to another account of the site (a shop moving, a meter changing hands)."""
+    """Move balance to another account of the site (a shop moving, a meter changing hands), once approved."""
     source = scoped_or_404(Account, account_id)
     target = db.session.scalar(select(Account).where(Account.site_id == source.site_id,
                                                      Account.code == request.form.get("target", "").strip()))
@@ -222,21 +237,44 @@ def counter_transfer(account_id: int):
         return _back(source, _("No account with that code at this site."))
     try:
         amount = parse_yuan(request.form.get("amount"))
-        out, _into = ops.transfer_balance(db.session, source, target, amount, request.form.get("reason", "").strip(),
-                                          current_user.actor, request.form.get("key", ""))
     except ValueError:
         return _back(source, _("Enter the amount in yuan, with at most two decimals (e.g. 200 or 88.50)."))
-    except (CounterError, DuplicateEntryMismatch) as exc:
+    try:
+        proposal = proposals.propose_transfer(db.session, source, target, amount,
+                                              request.form.get("reason", "").strip(), current_user.actor,
+                                              request.form.get("key", ""))
+    except CounterError as exc:
         db.session.rollback()
         return _back(source, str(exc))
     db.session.commit()
-    return redirect(url_for("staff.counter_receipt", entry_id=out.id), 303)
+    return _proposed(source, proposal)
+
+
+@bp.post("/counter/a/<int:account_id>/adjust")
+@require_area("counter")
+def counter_adjust(account_id: int):
+    """调账: a credit or a debit by hand, with a reason, once approved."""
+    account = scoped_or_404(Account, account_id)
+    try:
+        amount = parse_yuan(request.form.get("amount"))
+    except ValueError:
+        return _back(account, _("Enter the amount in yuan, with at most two decimals (e.g. 200 or 88.50)."))
+    if request.form.get("direction") == "debit":
+        amount = -amount
+    try:
+        proposal = proposals.propose_adjustment(db.session, account, amount, request.form.get("reason", ""),
+                                                current_user.actor, request.form.get("key", ""))
+    except CounterError as exc:
+        db.session.rollback()
+        return _back(account, str(exc))
+    db.session.commit()
+    return _proposed(account, proposal)
 
 
 @bp.post("/counter/meters/<int:meter_id>/replace")
 @require_area("counter")
 def counter_replace_meter(meter_id: int):
-    """换表: final reading of the old meter, code and first reading of the new one."""
+    """换表: final reading of the old meter, code and first reading of the new one; runs once approved."""
     meter = scoped_or_404(Meter, meter_id)
     account = meter.account
     if account is None:
@@ -248,13 +286,10 @@ def counter_replace_meter(meter_id: int):
     except ValueError:
         return _back(account, _("Readings are numbers as the meter shows them; amounts are yuan."))
     try:
-        done = swap.replace_meter(db.session, meter, final, request.form.get("new_code", ""), start,
-                                  current_user.actor, remaining_fen=remaining)
-    except swap.SwapRefused as exc:
+        proposal = proposals.propose_swap(db.session, meter, final, request.form.get("new_code", ""), start,
+                                          current_user.actor, request.form.get("key", ""), remaining_fen=remaining)
+    except CounterError as exc:
         db.session.rollback()
         return _back(account, str(exc))
     db.session.commit()
-    flash(_("Meter %(old)s was replaced by %(new)s.", old=done.old_code, new=done.new_code), "info")
-    return redirect(url_for("staff.counter_account", account_id=account.id), 303)
-
-
+    return _proposed(account, proposal)

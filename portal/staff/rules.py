@@ -1,4 +1,5 @@
-"""Staff pages for a site's balance rules: limits, alarms, warning, holidays, windows, calendar days, exemptions.
+"""Staff pages for a site's rules: balance limits, alarms, warning, holidays, windows, calendar days, exemptions,
+and the counter's limit for a second person's approval (maker-checker).
 
 Managers (and admins) of the site only. Every form posts back the section it came from: htmx swaps the
 section's partial, a plain form post gets a redirect to the page (and a flash message).
@@ -12,6 +13,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
+from portal.approvals.proposals import ProposalRefused, set_counter_limit
 from portal.control.balance import RuleError, restore_level, set_exempt, set_safeguards, trip_threshold
 from portal.control.calendar import (
     CalendarError,
@@ -32,7 +34,7 @@ from portal.staff.blueprint import bp
 from portal.web.access import require_area, scoped, scoped_or_404
 from portal.web.htmx import answer_form, render
 
-SECTIONS = {"safeguards", "windows", "calendar", "exempt"}
+SECTIONS = {"safeguards", "approvals", "windows", "calendar", "exempt"}
 
 
 def yuan_to_fen(text: str | None, *, blank: int | None = 0) -> int | None:
@@ -108,6 +110,24 @@ def save_safeguards(site_id: int):
         return _answer(site, "safeguards", error=str(exc))
     db.session.commit()
     return _answer(site, "safeguards", message=_("Saved.") if changed else _("Nothing changed."))
+
+
+@bp.post("/sites/<int:site_id>/approval-limit")
+@require_area("rules")
+def save_counter_limit(site_id: int):
+    """Save the amount above which a counter recharge needs a manager's approval."""
+    site = scoped_or_404(Site, site_id)
+    try:
+        limit = yuan_to_fen(request.form.get("counter_limit"), blank=None)
+    except ValueError:
+        return _answer(site, "approvals", error=_("Amounts are yuan with at most two decimals."))
+    try:
+        changed = set_counter_limit(db.session, site, limit, current_user.actor)
+    except ProposalRefused as exc:
+        db.session.rollback()
+        return _answer(site, "approvals", error=str(exc))
+    db.session.commit()
+    return _answer(site, "approvals", message=_("Saved.") if changed else _("Nothing changed."))
 
 
 @bp.post("/sites/<int:site_id>/windows")

@@ -19,7 +19,7 @@ from portal.audit import audit
 from portal.extensions import db, limiter
 from portal.models import Account, AccountStatus, AuditEntry, Meter, OrderStatus, PaymentOrder
 from portal.money import format_yuan
-from portal.payments.orders import PaymentError, create_order
+from portal.payments.orders import PaymentError, cap_room_fen, create_order
 from portal.payments.providers.registry import ChannelUnavailable, available, start_payment
 from portal.settings import current, public_url
 from portal.tenant.blueprint import bp, is_own, own_account
@@ -75,10 +75,10 @@ def pay(account_id: int):
         return _refuse(acct, _("Choose a way to pay."), chosen, custom)
     if acct.status != AccountStatus.ACTIVE:
         return _refuse(acct, _("This account is closed."), chosen, custom)
-    cap = acct.site.max_balance_fen
-    if cap is not None and acct.balance_fen + amount > cap:
-        return _refuse(acct, _("The balance may not exceed ¥%(cap)s; choose a smaller amount.", cap=format_yuan(cap)),
-                       chosen, custom)
+    room = cap_room_fen(db.session, acct)  # orders still open count: paid together they must fit too
+    if room is not None and amount > room:
+        return _refuse(acct, _("The balance may not exceed ¥%(cap)s; choose a smaller amount.",
+                               cap=format_yuan(acct.site.max_balance_fen)), chosen, custom)
     openid = current_user.wechat_openid or ""
     try:
         order = create_order(db.session, acct, amount, channel, current_user.actor, payer=openid)

@@ -24,10 +24,13 @@ class Area(NamedTuple):
 #: the staff areas, in the navigation's order
 AREAS: dict[str, Area] = {
     "counter": Area(frozenset({Role.CASHIER, Role.MANAGER}), "staff.counter", _l("Counter")),
+    # maker-checker: cashiers (and managers) see what they proposed; managers see the site's whole queue
+    "approvals": Area(frozenset({Role.CASHIER, Role.MANAGER}), "staff.approvals", _l("Approvals")),
     "monthly": Area(frozenset({Role.MANAGER}), "staff.billing", _l("Fees and allocation")),
     "tariffs": Area(frozenset({Role.MANAGER}), "staff.tariffs_index", _l("Tariffs")),
     "rules": Area(frozenset({Role.MANAGER}), "staff.rules_index", _l("Balance rules")),
-    # approving or rejecting a refund a cashier asked for, in the counter's refund queue
+    # approving or rejecting what another person proposed (portal.approvals), and the refunds a cashier asked for
+    "approval_decisions": Area(frozenset({Role.MANAGER})),
     "refund_decisions": Area(frozenset({Role.MANAGER})),
 }
 

@@ -28,6 +28,8 @@ from portal.models import (
     NotifyOutcome,
     OrderStatus,
     PaymentOrder,
+    Proposal,
+    ProposalStatus,
     Refund,
     RefundStatus,
     Role,
@@ -77,6 +79,13 @@ def recharge(client, account, amount="200.00", key=KEY, method="cash", note=""):
                        data={"amount": amount, "method": method, "note": note, "key": key})
 
 
+def approve_proposal(client, staff):
+    """A manager (not the one who proposed it) approves the proposal waiting; the approval's answer."""
+    staff(Role.MANAGER)
+    proposal = db.session.scalars(select(Proposal).where(Proposal.status == ProposalStatus.PROPOSED)).one()
+    return client.post(f"/staff/approvals/{proposal.id}/approve")
+
+
 def entries(kind: EntryKind | None = None) -> list[LedgerEntry]:
     db.session.expire_all()
     q = select(LedgerEntry).order_by(LedgerEntry.id)
@@ -107,7 +116,7 @@ def test_a_cash_recharge_posts_once_and_prints_a_receipt(client, staff, shop):
     [entry] = entries(EntryKind.CASH)
     assert first.status_code == again.status_code == 303
     assert first.headers["Location"] == again.headers["Location"] == f"/staff/counter/receipts/{entry.id}"
-    assert (entry.amount_fen, entry.actor, entry.idempotency_key) == (20_050, cashier.actor, f"cash:cash:{KEY}")
+    assert (entry.amount_fen, entry.actor, entry.idempotency_key) == (20_050, cashier.actor, f"cash:counter:{KEY}")
     assert balance(shop) == 30_050
     assert db.session.scalar(select(func.count()).select_from(AuditEntry)
                              .where(AuditEntry.action == "counter.recharge")) == 1
@@ -470,7 +479,8 @@ def test_a_refund_through_the_alipay_stand_in_gateway(client, staff, shop, alipa
 
 def test_closure_pays_out_the_balance_and_trips_the_meters(client, staff, shop):
     staff()
-    res = client.post(f"/staff/counter/a/{shop.id}/close", data={"confirm": "A101", "reason": "lease ended"})
+    client.post(f"/staff/counter/a/{shop.id}/close", data={"confirm": "A101", "reason": "lease ended", "key": KEY})
+    res = approve_proposal(client, staff)
     [settlement] = entries(EntryKind.SETTLEMENT)
     assert res.headers["Location"] == f"/staff/counter/receipts/{settlement.id}"
     assert (settlement.amount_fen, settlement.balance_after_fen) == (-10_000, 0)
@@ -516,6 +526,7 @@ def test_a_transfer_is_a_pair_of_entries_and_happens_once(client, staff, shop, m
     data = {"target": "A102", "amount": "60", "reason": "new lease", "key": KEY}
     client.post(f"/staff/counter/a/{shop.id}/transfer", data=data)
     client.post(f"/staff/counter/a/{shop.id}/transfer", data=data)
+    approve_proposal(client, staff)
     out, into = entries(EntryKind.TRANSFER)
     assert (out.account_id, out.amount_fen, into.account_id, into.amount_fen) == (shop.id, -6_000, new.id, 6_000)
     assert (balance(shop), balance(new)) == (4_000, 6_000)
@@ -551,7 +562,8 @@ def test_a_meter_swap_bills_the_old_meter_and_starts_the_new_one(client, staff, 
     db.session.commit()
     staff()
     client.post(f"/staff/counter/meters/{meter.id}/replace",
-                data={"final_reading": "1012.50", "new_code": "E101-B", "new_reading": "0.5"})
+                data={"final_reading": "1012.50", "new_code": "E101-B", "new_reading": "0.5", "key": KEY})
+    approve_proposal(client, staff)
     db.session.expire_all()
     assert (meter.code, meter.purchase_count, meter.state.energy_total) == ("E101-B", 0, 50)
     [charge] = entries(EntryKind.ENERGY)
