@@ -86,6 +86,29 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict], *, conflic
     return found
 
 
+def update_rows(session: Session, table: Table, key: str, rows: Sequence[dict]) -> None:
+    """UPDATE table SET <the rows' other keys> WHERE <key> = the row's: one statement per chunk on PostgreSQL
+    (UPDATE ... FROM unnest(...)), executemany on SQLite. Every row has the same keys."""
+    if not rows:
+        return
+    columns = [c for c in rows[0] if c != key]
+    if not postgresql(session):
+        stmt = table.update().where(table.c[key] == bindparam(f"_{key}")).values(
+            {c: bindparam(f"_{c}") for c in columns})
+        session.execute(stmt, [{f"_{c}": r[c] for c in (key, *columns)} for r in rows])
+        return
+    dialect = session.get_bind().dialect
+    quote = dialect.identifier_preparer.quote
+    names = [key, *columns]
+    arrays = ", ".join(f"CAST(:c{i} AS {table.c[c].type.compile(dialect)}[])" for i, c in enumerate(names))
+    sets = ", ".join(f"{quote(c)} = v.{quote(c)}" for c in columns)
+    sql = (f"UPDATE {quote(table.name)} AS t SET {sets} FROM unnest({arrays}) AS v({', '.join(map(quote, names))}) "
+           f"WHERE t.{quote(key)} = v.{quote(key)}")
+    for part in chunks(rows):
+        session.execute(text(sql), {f"c{i}": array_literal([r[c] for r in part], table.c[c].type)
+                                    for i, c in enumerate(names)})
+
+
 def array_literal(values: Sequence, type_=None) -> str:
     """A PostgreSQL array literal ('{1,NULL,"a \\"b\\""}') of the values, to be CAST to the column's array type.
 

@@ -20,6 +20,7 @@ Meter-mode meters keep their own money and trip themselves; these rules leave th
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -236,6 +237,46 @@ def enforce_where_low(session: Session, after: dict[int, int], actor: str) -> in
                 joinedload(Account.site), selectinload(Account.meters))).scalars().all():
             switched += len(enforce_balance(session, account, actor=actor))
     return switched
+
+
+def apply_balance_rules(session: Session, account_ids: Iterable[int], now: datetime | None,
+                        actor: str = "system:billing") -> None:
+    """The balance rules for every account charged, skipping those where they cannot change anything.
+
+    enforce_balance does nothing for a shop above every low level and the restore level,
+    with no balance alarm open, no arrears warning and no meter off for arrears; telling those apart takes
+    four queries for the whole cycle instead of several per shop, and only the others are loaded.
+    """
+    ids = sorted(set(account_ids))
+    if not ids:
+        return
+    a = Account.__table__
+    rows: dict[int, tuple] = {}
+    alarmed: set[int] = set()
+    off_for_arrears: set[int] = set()
+    for part in chunks(ids):
+        rows.update((r.id, r) for r in session.execute(
+            select(a.c.id, a.c.balance_fen, a.c.site_id, a.c.arrears_warned_at).where(among(session, a.c.id, part))))
+        alarmed.update(int(s.removeprefix("account:")) for s in session.execute(select(Alarm.subject).where(
+            Alarm.kind.in_(BALANCE_KINDS), Alarm.cleared_at.is_(None),
+            among(session, Alarm.subject, [f"account:{i}" for i in part]))).scalars())
+        off_for_arrears.update(session.execute(select(Meter.account_id).where(
+            among(session, Meter.account_id, part), Meter.supply_desired == Supply.OFF,
+            Meter.desired_reason == "arrears")).scalars())
+    sites = {site_id: session.get(Site, site_id) for site_id in {r.site_id for r in rows.values()}}
+    busy = []
+    for account_id, r in rows.items():
+        site, balance = sites[r.site_id], r.balance_fen
+        idle = (balance > max(low_levels(site), default=trip_threshold(site)) and balance > trip_threshold(site)
+                and balance >= restore_level(site) and r.arrears_warned_at is None
+                and account_id not in alarmed and account_id not in off_for_arrears)
+        if not idle:
+            busy.append(account_id)
+    for part in chunks(busy):
+        for account in session.execute(select(Account).where(among(session, Account.id, part)).options(
+                joinedload(Account.site), selectinload(Account.meters))
+                .execution_options(populate_existing=True)).scalars().all():
+            enforce_balance(session, account, actor=actor, now=now)
 
 
 def arrears_candidates(session: Session) -> list[int]:
