@@ -21,7 +21,7 @@ from portal.control.commands import MONEY_WRITES
 from portal.control.polls import request_poll
 from portal.metering.billing import bill_deltas
 from portal.metering.books import post_usage
-from portal.metering.books_check import check_books
+from portal.metering.books_check import check_books, start_books
 from portal.metering.cycle import CycleRecorder, Observation, due_for_poll
 from portal.metering.rows import GatewayRow, MeterRow, load_cycle, lock_buses
 from portal.models import AlarmKind, ControlCommand, ControlMode, Meter, Site, Supply, utcnow
@@ -147,7 +147,8 @@ def _cycle(session: Session, gateway_ids: list[int] | None, concurrency: int, ti
         stats.io_seconds = buses.seconds
     tail = time.perf_counter()
     _write(session, rec, now)
-    # meter-mode shops: the ledger against what their meters hold, once the cycle's debits are posted
+    # meter-mode shops: books that began catch up with the ledger, then the ledger against what the meters hold
+    post_usage(session, start_books(session, rec.books.started, now), now)
     check_books(session, {m.account_id for gw in gateways for m in gw.meters
                           if m.control_mode == ControlMode.METER and m.account_id is not None}, prices, now)
     stats.read, stats.missed = rec.result.read, rec.result.missed

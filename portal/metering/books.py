@@ -15,9 +15,10 @@ balance must equal what its meters hold plus the writes queued for them (SPEC §
   nobody paid for. A count the platform cannot explain leaves the books where they are; the purchase-count
   tamper alarm says why.
 
-A poll cycle keeps a `BooksRecorder`: the reads as they arrive, the writes as the meters acknowledge them,
-the accounting when a gateway's bus is done, and the debits and books written set-wise with the rest of the
-cycle. The check of the ledger against the meters is in `books_check`.
+A poll cycle keeps a `BooksRecorder`: each read is accounted as it arrives, or, for a meter with money
+writes queued, when its gateway's bus is done and the writes are known; the debits and books are written
+set-wise with the rest of the cycle, mostly while the other buses still run. The check of the ledger against
+the meters, and the catching up of books that begin, are in `books_check`.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from portal.bulk import update_rows
 from portal.control.balance import apply_balance_rules
+from portal.control.commands import MONEY_WRITES
 from portal.ledger.bulk import Movement, lock_balances, post_many
 from portal.metering.rows import MeterRow
 from portal.models import AlarmKind, ControlMode, EntryKind, Meter, MeterKind
@@ -110,7 +112,8 @@ def post_usage(session: Session, usages: list[Usage], now: datetime | None = Non
     for kind in (EntryKind.ENERGY, EntryKind.WATER):
         moves = [Movement(u.account_id, -u.fen, u.key, memo=u.memo, meter_id=u.meter_id) for u in usages
                  if u.kind == kind]
-        for m in post_many(session, moves, kind, actor=ACTOR, balances=balances):
+        # a read is accounted once (its books move in this transaction): its key is new, and a clash fails loudly
+        for m in post_many(session, moves, kind, actor=ACTOR, balances=balances, known_new=True):
             balances[m.account_id] += m.amount_fen
     charged = {u.account_id for u in usages}
     apply_balance_rules(session, charged, now, ACTOR)
@@ -128,14 +131,21 @@ class BooksRecorder:
         self._books: dict[int, dict] = {}  # meter id -> books columns to write
         self._counts: dict[int, dict] = {}  # meter id -> write count and totals to write
         self.alarms: list[dict] = []
+        #: meters whose books began with this cycle's read (portal.metering.books_check.start_books)
+        self.started: list[MeterRow] = []
 
     def read(self, meter: MeterRow, fields: dict) -> None:
-        """A meter answered: keep what its prepaid block showed, to account once its writes are known."""
+        """A meter answered: account what its prepaid block showed now, or, with money writes queued for it,
+        once its gateway's writes are known."""
         if meter.control_mode != ControlMode.METER or meter.account_id is None:
             return
         remaining, count = fields.get("remaining_fen"), fields.get("purchase_count")
-        if remaining is not None and count is not None:
+        if remaining is None or count is None:
+            return
+        if any(c.action in MONEY_WRITES for c in meter.commands):
             self._reads[meter.id] = (remaining, count)
+        else:  # nothing can be written to it this cycle, so nothing is to wait for
+            self._account(meter, remaining, count)
 
     def written(self, meter: MeterRow, action: str, count: int, amount_fen: int) -> None:
         """The meter acknowledged a purchase or deduction as write number `count`."""
@@ -150,22 +160,27 @@ class BooksRecorder:
                                       deduction_total_fen=meter.deduction_total_fen)
 
     def account(self, meters: list[MeterRow]) -> None:
-        """A gateway's bus is done: account each of its meters read this cycle against its books."""
+        """A gateway's bus is done: account its meters whose reads waited for their writes."""
         for meter in meters:
             read = self._reads.pop(meter.id, None)
-            if read is None:
-                continue
-            done = account_read(meter, *read, self._written.get(meter.id, []), self.now)
-            if done.usage is not None:
-                self._usage.append(done.usage)
-            if done.books is not None:
-                for name, value in done.books.items():
-                    setattr(meter, name, value)
-                self._books[meter.id] = dict(id=meter.id, **done.books)
-            if done.problem is not None:
-                self.alarms.append(dict(kind=AlarmKind.TAMPER, subject=f"meter:{meter.id}:remaining",
-                                        site_id=meter.site_id, meter_id=meter.id, account_id=meter.account_id,
-                                        message=done.problem))
+            if read is not None:
+                self._account(meter, *read)
+
+    def _account(self, meter: MeterRow, remaining: int, count: int) -> None:
+        began = meter.books_remaining_fen is None
+        done = account_read(meter, remaining, count, self._written.get(meter.id, []), self.now)
+        if done.usage is not None:
+            self._usage.append(done.usage)
+        if done.books is not None:
+            for name, value in done.books.items():
+                setattr(meter, name, value)
+            self._books[meter.id] = dict(id=meter.id, **done.books)
+            if began:
+                self.started.append(meter)
+        if done.problem is not None:
+            self.alarms.append(dict(kind=AlarmKind.TAMPER, subject=f"meter:{meter.id}:remaining",
+                                    site_id=meter.site_id, meter_id=meter.id, account_id=meter.account_id,
+                                    message=done.problem))
 
     def take_usage(self) -> list[Usage]:
         """The usage debits accounted since the last call."""

@@ -13,20 +13,22 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
-from portal.alarms import clear_alarm, open_subjects, raise_many
+from portal.alarms import clear_alarm, raise_many
 from portal.bulk import among, chunks
 from portal.control.commands import MONEY_WRITES
-from portal.metering.books import BOOKS, held
+from portal.metering.books import BOOKS, Usage, held
 from portal.models import (
     Account,
     AccountStatus,
+    Alarm,
     AlarmKind,
     CommandStatus,
     ControlCommand,
     ControlMode,
+    EntryKind,
     Meter,
     MeterKind,
     Site,
@@ -83,42 +85,52 @@ class Books:
 
 
 def compare_books(session: Session, account_ids: Iterable[int] | None = None,
-                  prices: dict[int, int] | None = None, now: datetime | None = None) -> list[Books]:
-    """Both sides of every active meter-mode shop given (all when None) whose meter-mode meters have all been
-    read; `prices` (meter id -> 0.0001 yuan) when the caller knows them, else the tariffs' at `now`."""
-    m = Meter.__table__
-    query = select(m.c.id, m.c.account_id, m.c.site_id, m.c.kind, m.c.control_mode, m.c.tariff_id,
-                   m.c.purchase_total_fen, m.c.deduction_total_fen, *(m.c[n] for n in BOOKS)).where(
-        m.c.account_id.is_not(None))
+                  prices: dict[int, int] | None = None, now: datetime | None = None, *,
+                  differing_only: bool = False) -> list[Books]:
+    """Both sides of every active meter-mode shop given (all when None) whose meters are all in meter mode
+    and have all been read; `differing_only`: only those not exactly equal (the few a cycle must look at).
+    `prices` (meter id -> 0.0001 yuan) when the caller knows them, else the tariffs' at `now`."""
+    m, a, c = Meter.__table__, Account.__table__, ControlCommand.__table__
+    amount = c.c.payload["amount_fen"].as_integer()
+    queued = (select(c.c.meter_id, func.sum(case((c.c.action == "deduction", -amount), else_=amount)).label("q"))
+              .where(c.c.status == CommandStatus.PENDING, c.c.action.in_(MONEY_WRITES))
+              .group_by(c.c.meter_id).subquery())
+    comparable = case((and_(m.c.control_mode == ControlMode.METER, m.c.books_remaining_fen.is_not(None)), 1),
+                      else_=0)
+    sides = (select(m.c.account_id, func.sum(m.c.books_remaining_fen + m.c.purchase_total_fen
+                                             - m.c.deduction_total_fen - m.c.books_net_fen).label("held"),
+                    func.sum(func.coalesce(queued.c.q, 0)).label("queued"))
+             .outerjoin(queued, queued.c.meter_id == m.c.id).where(m.c.account_id.is_not(None))
+             .group_by(m.c.account_id).having(func.min(comparable) == 1))
+    parts = [None] if account_ids is None else list(chunks(sorted(set(account_ids))))
     rows = []
-    if account_ids is None:
-        rows = session.execute(query.where(m.c.account_id.in_(
-            select(m.c.account_id).where(m.c.control_mode == ControlMode.METER)))).all()
-    else:
-        for part in chunks(sorted(set(account_ids))):
-            rows += session.execute(query.where(among(session, m.c.account_id, part))).all()
-    by_account: dict[int, list] = {}
-    for r in rows:
-        by_account.setdefault(r.account_id, []).append(r)
-    # a mixed shop (platform-mode meters too) and a shop with a meter never read are not compared
-    meters = {a: ms for a, ms in by_account.items()
-              if all(r.control_mode == ControlMode.METER and r.books_remaining_fen is not None for r in ms)}
-    if not meters:
+    for part in parts:
+        per = (sides if part is None else sides.where(among(session, m.c.account_id, part))).subquery()
+        query = (select(a.c.id, a.c.code, a.c.site_id, a.c.balance_fen, per.c.held, per.c.queued)
+                 .join(per, per.c.account_id == a.c.id).where(a.c.status == AccountStatus.ACTIVE))
+        if differing_only:
+            query = query.where(a.c.balance_fen != per.c.held + per.c.queued)
+        rows += session.execute(query).all()
+    if not rows:
         return []
-    prices = dict(prices or {})
-    unknown = [r for ms in meters.values() for r in ms if r.id not in prices]
+    tolerance = _tolerances(session, [r.id for r in rows], prices or {}, now or utcnow())
+    return [Books(r.id, r.code, r.site_id, r.balance_fen, int(r.held), int(r.queued), tolerance[r.id]) for r in rows]
+
+
+def _tolerances(session: Session, account_ids: list[int], prices: dict[int, int], now: datetime) -> dict[int, int]:
+    """{account id: one price step of its dearest meter}: how far the two sides may be apart."""
+    m = Meter.__table__
+    meters = []
+    for part in chunks(account_ids):
+        meters += session.execute(select(m.c.id, m.c.account_id, m.c.site_id, m.c.kind, m.c.tariff_id)
+                                  .where(among(session, m.c.account_id, part))).all()
+    prices = dict(prices)
+    unknown = [r for r in meters if r.id not in prices]
     if unknown:
-        prices.update(_prices(session, unknown, now or utcnow()))
-    queued = queued_net(session, [r.id for ms in meters.values() for r in ms])
-    a = Account.__table__
-    out = []
-    for part in chunks(sorted(meters)):
-        for acct in session.execute(select(a.c.id, a.c.code, a.c.site_id, a.c.balance_fen).where(
-                among(session, a.c.id, part), a.c.status == AccountStatus.ACTIVE)):
-            ms = meters[acct.id]
-            out.append(Books(acct.id, acct.code, acct.site_id, acct.balance_fen, sum(held(r) for r in ms),
-                             sum(queued.get(r.id, 0) for r in ms),
-                             max(step_fen(prices.get(r.id), r.kind) for r in ms)))
+        prices.update(_prices(session, unknown, now))
+    out: dict[int, int] = dict.fromkeys(account_ids, 1)
+    for r in meters:
+        out[r.account_id] = max(out[r.account_id], step_fen(prices.get(r.id), r.kind))
     return out
 
 
@@ -139,19 +151,49 @@ def _prices(session: Session, rows: list, now: datetime) -> dict[int, int]:
 def check_books(session: Session, account_ids: Iterable[int], prices: dict[int, int] | None = None,
                 now: datetime | None = None) -> list[Books]:
     """Compare the shops' books; raise BOOKS_MISMATCH where they disagree, clear it where they agree again.
-    Returns the shops that disagree."""
-    compared = compare_books(session, account_ids, prices, now)
-    if not compared:
+    Returns the shops that disagree. In agreement the two sides are equal to the fen, so only the shops
+    that differ at all, and those with an alarm open, are looked at closely."""
+    ids = set(account_ids)
+    if not ids:
         return []
-    subjects = {b.account_id: f"account:{b.account_id}" for b in compared}
-    is_open = open_subjects(session, AlarmKind.BOOKS_MISMATCH, list(subjects.values()))
-    bad = [b for b in compared if not b.agree]
-    raise_many(session, [dict(kind=AlarmKind.BOOKS_MISMATCH, subject=subjects[b.account_id], site_id=b.site_id,
+    is_open = {int(s.removeprefix("account:")) for s in session.execute(select(Alarm.subject).where(
+        Alarm.kind == AlarmKind.BOOKS_MISMATCH, Alarm.cleared_at.is_(None))).scalars()} & ids
+    differing = compare_books(session, ids, prices, now, differing_only=True)
+    bad = [b for b in differing if not b.agree]
+    raise_many(session, [dict(kind=AlarmKind.BOOKS_MISMATCH, subject=f"account:{b.account_id}", site_id=b.site_id,
                               account_id=b.account_id, message=b.message())
-                         for b in bad if subjects[b.account_id] not in is_open])
-    clear_alarm(session, AlarmKind.BOOKS_MISMATCH,
-                [subjects[b.account_id] for b in compared if b.agree and subjects[b.account_id] in is_open])
+                         for b in bad if b.account_id not in is_open])
+    still = {b.account_id for b in bad}
+    recovered = [b.account_id for b in compare_books(session, is_open - still, prices, now) if b.agree]
+    clear_alarm(session, AlarmKind.BOOKS_MISMATCH, [f"account:{i}" for i in recovered])
     return bad
+
+
+def start_books(session: Session, meters: list, now: datetime) -> list[Usage]:
+    """Meters whose books began with this cycle's read: in a shop with that one meter and no other, what
+    the ledger holds beyond the meter and the writes queued for it was used before the books began (before
+    an upgrade, between a simulator's start and its first poll): the usage debits that catch up with it.
+    A meter holding more than the ledger is left to the books check; nothing is ever credited."""
+    if not meters:
+        return []
+    m, a = Meter.__table__, Account.__table__
+    by_account = {meter.account_id: meter for meter in meters}
+    alone, balances = set(), {}
+    for part in chunks(sorted(by_account)):
+        alone.update(session.execute(select(m.c.account_id).where(among(session, m.c.account_id, part))
+                                     .group_by(m.c.account_id).having(func.count() == 1)).scalars())
+        balances.update(session.execute(select(a.c.id, a.c.balance_fen).where(
+            among(session, a.c.id, part), a.c.status == AccountStatus.ACTIVE)).tuples().all())
+    queued = queued_net(session, [by_account[i].id for i in alone])
+    out = []
+    for account_id in sorted(alone & set(balances)):
+        meter = by_account[account_id]
+        before = balances[account_id] - held(meter) - queued.get(meter.id, 0)
+        if before > 0:
+            kind = EntryKind.WATER if meter.kind == MeterKind.WATER else EntryKind.ENERGY
+            out.append(Usage(meter.id, account_id, kind, before, f"usage:{meter.id}:{meter.books_read_at.isoformat()}",
+                             f"{meter.code}: used before its books began, ¥{format_yuan(before)}"))
+    return out
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ amount (money enters a meter only as a purchase backed by a ledger entry).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -61,13 +61,14 @@ class Replacement:
 
 
 def replace_meter(session: Session, meter: Meter, final_total: int, new_code: str, new_start_total: int,
-                  actor: str, remaining_fen: int | None = None) -> Replacement:
+                  actor: str, remaining_fen: int | None = None, *, now: datetime | None = None) -> Replacement:
     """Swap the physical meter at one bus address: bill the old one to its final reading, start the new one.
 
     The meter row stays (it is the shop's metering point: gateway, unit id, tariff, desired state); it
     takes the new code, a fresh baseline reading and a purchase count of zero. In meter mode the remaining
     amount read off the old meter (`remaining_fen`) closes its books; the new one is given what the books
     say the old one held, never more (the money stays in the account, so only the closing usage moves it).
+    `now`: when the swap happened (default: now).
     """
     new_code = (new_code or "").strip()
     if not new_code or len(new_code) > 32:
@@ -92,7 +93,7 @@ def replace_meter(session: Session, meter: Meter, final_total: int, new_code: st
     if meter_mode and not REMAINING_MIN_FEN <= remaining_fen <= REMAINING_MAX_FEN:
         raise SwapRefused(_l("The remaining amount is beyond what a meter can show (¥%(low)s to ¥%(high)s).",
                              low=format_yuan(REMAINING_MIN_FEN), high=format_yuan(REMAINING_MAX_FEN)))
-    now = utcnow()
+    now = now or utcnow()
     delta = final_total - known if known is not None else 0
     if last is not None:
         session.add(IntervalReading(meter_id=meter.id, interval_start=now, energy_total=final_total, delta=delta))

@@ -84,10 +84,11 @@ class Shop:
         queue_money(db.session, self.meter, -amount, f"deduction:{key}", "staff:m")
 
     def swap(self, typed_right: bool) -> None:
+        self.f.clock.advance(1)  # a moment after the last poll (a poll's readings sit on the quarter hours)
         old = self.f.snapshot("GW1", 1)
         typed = old["remaining_fen"] + (0 if typed_right else 777)  # a typo upward is not believed
         replace_meter(db.session, self.meter, old["energy_total"], f"N{next(self.n)}", 0, "staff:c",
-                      remaining_fen=typed)
+                      remaining_fen=typed, now=self.f.now)
         db.session.commit()
         fresh = self.f.sim.replace_meter("GW1", SimMeterSpec(1, "payfirst-prepaid-v1", control_mode="meter",
                                                              price_e4=PRICE_E4))

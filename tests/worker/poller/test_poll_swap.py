@@ -17,26 +17,27 @@ def balance(f) -> int:
     return db.session.get(Account, f.meter("GW1", 1).account_id).balance_fen
 
 
-def swap(f, remaining_fen: int, **kw):
-    """The cashier reads the old meter and types it in; the technician fits a fresh meter at the same address."""
+def swap(f, typo_fen: int = 0):
+    """The cashier reads the old meter and types it in (with a typo, if any); the technician fits a fresh
+    meter at the same address. Returns the replacement and what the old meter showed."""
+    f.clock.advance(1)  # a moment after the last poll (a poll's readings sit on the quarter hours)
     old = f.snapshot("GW1", 1)
-    done = replace_meter(db.session, f.meter("GW1", 1), kw.pop("final_total", old["energy_total"]), "E1-B", 0,
-                         "staff:c", remaining_fen=remaining_fen)
+    done = replace_meter(db.session, f.meter("GW1", 1), old["energy_total"], "E1-B", 0, "staff:c",
+                         remaining_fen=old["remaining_fen"] + typo_fen, now=f.now)
     db.session.commit()
     fresh = f.sim.replace_meter("GW1", SimMeterSpec(1, "payfirst-prepaid-v1", control_mode="meter",
                                                     price_e4=PRICE_E4, remaining_fen=0))
     fresh.set_load(2_000)
-    return done
+    return done, old["remaining_fen"]
 
 
 def test_a_swap_closes_the_old_meters_books_and_the_new_meter_gets_what_they_say(farm):
     f = farm(SHOP)
     f.cycle(0)
     f.cycle(60)
-    f.clock.advance(120)  # used since the last read: the final reading shows it
-    final = f.snapshot("GW1", 1)["remaining_fen"]
+    f.clock.advance(119)  # used since the last read: the final reading shows it
 
-    done = swap(f, final)
+    done, final = swap(f)
 
     assert (done.carried_fen, done.final_usage_fen) == (final, 10_000 - 3 - final)
     assert balance(f) == final
@@ -53,7 +54,7 @@ def test_the_new_meter_never_gets_more_than_the_books_say_the_old_one_held(farm)
     f.cycle(0)
     books = balance(f)
 
-    done = swap(f, books + 50_000)  # typed wrong, or money put in behind the platform's back
+    done, _ = swap(f, typo_fen=50_000)  # typed wrong, or money put in behind the platform's back
 
     assert (done.carried_fen, done.final_usage_fen, balance(f)) == (books, 0, books)
     [tamper] = f.alarms(AlarmKind.TAMPER)
@@ -84,7 +85,7 @@ def test_a_swap_reading_beyond_the_register_is_refused(farm, final_total, new_st
 def test_a_large_carry_goes_in_as_purchases_a_meter_accepts(farm):
     f = farm(GW("GW1", (M(1, control_mode="meter", balance_fen=25_000_000, remaining_fen=25_000_000),)))
     f.cycle(0)
-    done = swap(f, 25_000_000)
+    done, _ = swap(f)
     amounts = [c.payload["amount_fen"] for c in db.session.execute(
         select(ControlCommand).order_by(ControlCommand.id)).scalars()]
     assert done.carried_fen == 25_000_000 and amounts == [10_000_000, 10_000_000, 5_000_000]
