@@ -80,8 +80,11 @@ class Books:
         return abs(self.difference_fen) <= self.tolerance_fen
 
     def message(self) -> str:
+        """What the alarm and `ledger check` say."""
+        more = "more" if self.difference_fen > 0 else "less"
         return (f"{self.code}: ledger ¥{format_yuan(self.balance_fen)}, meters hold ¥{format_yuan(self.held_fen)}"
-                f" and ¥{format_yuan(self.queued_fen)} is queued for them: ¥{format_yuan(self.difference_fen)} apart")
+                f" and ¥{format_yuan(self.queued_fen)} is queued for them: the ledger has "
+                f"¥{format_yuan(abs(self.difference_fen))} {more}")
 
 
 def compare_books(session: Session, account_ids: Iterable[int] | None = None,

@@ -172,3 +172,21 @@ def test_a_fall_of_the_remaining_amount_is_usage_whatever_caused_it(farm):
     f.cycle(60)
     assert balance(f) == 500
     assert f.alarms(AlarmKind.TAMPER) == [] and f.alarms(AlarmKind.BOOKS_MISMATCH) == []
+
+
+def test_books_that_begin_catch_up_with_what_the_meter_used_before(farm):
+    """A shop from before the books (its ledger never debited): its first read debits the difference once."""
+    f = farm(GW("GW1", (M(1, control_mode="meter", balance_fen=10_000, remaining_fen=7_000),)))
+    f.cycle(0)
+    f.cycle(60)
+    [entry] = usage_entries()
+    assert entry.amount_fen == -3_000 and "before its books began" in entry.memo
+    assert balance(f) == held(f) == 7_000 and f.alarms(AlarmKind.BOOKS_MISMATCH) == []
+
+
+def test_a_meter_holding_more_than_the_ledger_when_its_books_begin_is_never_credited(farm):
+    f = farm(GW("GW1", (M(1, control_mode="meter", balance_fen=1_000, remaining_fen=7_000),)))
+    f.cycle(0)
+    assert usage_entries() == [] and balance(f) == 1_000
+    [mismatch] = f.alarms(AlarmKind.BOOKS_MISMATCH)
+    assert "the ledger has ¥60.00 less" in mismatch.message
