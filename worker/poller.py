@@ -3,7 +3,8 @@
 One job per gateway (`poll_gateway_job`), enqueued every minute by the cron and at once after any
 command. The Modbus part runs in asyncio on its own thread (worker/buses.py: one connection per gateway,
 one request at a time on a bus, gateways in parallel); the recording part (portal.metering.cycle, then
-portal.metering.billing) runs here at the same time, in one transaction.
+portal.metering.billing, and for meter-mode meters portal.metering.books) runs here at the same time, in one
+transaction, which ends with the books check of the meter-mode shops polled.
 """
 from __future__ import annotations
 

@@ -192,7 +192,13 @@ async def _money(client, plan: MeterPlan, fields: dict) -> list[WriteOutcome]:
     out = []
     count, total = plan.purchase_count, plan.purchase_total_fen
     m_count, m_total = fields.get("purchase_count"), fields.get("purchase_total_fen")
-    pending = list(plan.writes)
+    pending = []
+    for command_id, action, amount in plan.writes:
+        if type(amount) is int and amount > 0:
+            pending.append((command_id, action, amount))
+        else:  # a command row without a usable amount can never be written; the others still can
+            out.append(WriteOutcome(plan.meter_id, action, False, command_id=command_id, unwritable=True,
+                                    error=f"no amount to write: {amount!r}", actions=(action,)))
     # Writes of earlier cycles whose acknowledgement (or commit) was lost show on the meter as exactly the
     # next k counts (and the purchases among them in its purchase total): record them, never write again.
     ahead, paid = 0, 0

@@ -102,16 +102,6 @@ def gateway_down(observations) -> bool:
     return blamed
 
 
-def record_poll_failure(session: Session, gateway_id: int, error: str) -> None:
-    """A poll job of this gateway failed, so nothing of its cycle was kept: raise the gateway's poll alarm
-    (once; the next cycle of the gateway that goes through clears it)."""
-    gw = session.get(Gateway, gateway_id)
-    if gw is not None:
-        raise_many(session, [dict(kind=AlarmKind.GATEWAY_OFFLINE, subject=f"gateway:{gw.id}:poll",
-                                  site_id=gw.site_id, gateway_id=gw.id,
-                                  message=f"gateway {gw.code}: poll failed: {error}"[:300])])
-
-
 def due_for_poll(state: dict | None) -> bool:
     """Skip a known-offline meter except on its probe cycles."""
     if state is None or state["missed_polls"] < METER_OFFLINE_AFTER:

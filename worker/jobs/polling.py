@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from portal.control.polls import request_poll
+from portal.control.polls import record_poll_failure, request_poll
 from portal.extensions import db
-from portal.metering.cycle import record_poll_failure
 from portal.models import Gateway
 from portal.queue.dispatch import release_dedupe
 from worker.jobs.base import job
