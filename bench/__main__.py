@@ -14,7 +14,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from bench import billing_runs, notify
+from bench import billing_runs, meter_mode, notify
 from bench import farm as farm_mod
 from bench.figures import (
     CycleClock,
@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", metavar="FILE", help="cProfile one steady cycle into FILE (pstats)")
     billing_runs.add_arguments(ap)
     notify.add_arguments(ap)
+    meter_mode.add_arguments(ap)
     args = ap.parse_args(argv)
 
     print(f"PayFirst bench {datetime.now().astimezone():%Y-%m-%d %H:%M %Z} on {platform.node()}: "
@@ -53,9 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     figures: list[Figure] = []
     try:
         figures = [] if args.billing_only or args.notify_only else run(args, database)
-        if not args.no_billing and not args.notify_only:  # fee, allocation, monthly report (bench/billing_runs.py)
+        # fee, allocation, monthly report (bench/billing_runs.py)
+        if not args.no_billing and not args.notify_only and not args.meter_mode_only:
             figures += billing_runs.run(args, database)
-        if not args.no_notify and not args.billing_only:  # notify rate and paid -> restored (bench/notify.py)
+        # notify rate and paid -> restored (bench/notify.py)
+        if not args.no_notify and not args.billing_only and not args.meter_mode_only:
             figures += notify.run(args, database)
     finally:
         from portal.extensions import db
@@ -92,6 +95,8 @@ def run(args, database) -> list[Figure]:
     # the simulator's clock: a busy shop hour, 60x real time, so every meter moves between intervals
     sim_start = datetime.now(UTC).replace(hour=4, minute=0, second=0, microsecond=0)  # 12:00 Shanghai
     figures: list[Figure] = []
+    if args.meter_mode_only:
+        return _meter_mode_only(args, app, site_id, specs, sim_start)
     if args.baud_only:
         with SimProcess(specs, start=sim_start, speed=60) as sim:
             with app.app_context():
@@ -177,7 +182,33 @@ def run(args, database) -> list[Figure]:
 
     if not args.no_baud:
         figures += run_baud(args, app, site_id, specs, clock)
+    if not args.no_meter_mode:  # last: it switches the farm's meters to meter mode for good
+        figures += meter_mode.run(args, app, site_id, clock, floor, wall)
     return figures
+
+
+def _meter_mode_only(args, app, site_id, specs, sim_start) -> list[Figure]:
+    """The floor and the platform-mode steady cycles it stands beside, then the meter-mode figures."""
+    from portal.extensions import db
+
+    with SimProcess(specs, start=sim_start, speed=60) as sim:
+        with app.app_context():
+            farm_mod.set_ports(db.session, site_id, sim.ports)
+            db.session.remove()
+        farm = [("127.0.0.1", sim.ports[s.code], [m.unit_id for m in s.meters]) for s in specs]
+        floor = min((floor_cycle(farm) for _ in range(args.floor_runs)), key=lambda f: f.wall)
+        print(f"  floor (bare pymodbus): best {floor.wall:.3f} s wall")
+        clock = CycleClock()
+        _say("warm-up cycle (creates states)", full_cycle(app, clock))
+        steady = [full_cycle(app, clock) for _ in range(args.steady)]
+        for i, c in enumerate(steady, start=1):
+            _say(f"steady cycle {i}", c)
+    wall = median([c.wall for c in steady])
+    return [Figure("floor: bare pymodbus, 2 reads/meter", floor.wall, "s"),
+            Figure("full cycle, steady (read+store+validate)", wall, "s", CYCLE_BAR_S,
+                   note=f"median of {len(steady)}, platform mode"),
+            Figure("aim: steady cycle / floor", wall / floor.wall, "x", FLOOR_AIM, fmt=".1f"),
+            *meter_mode.run(args, app, site_id, clock, floor, wall)]
 
 
 def run_baud(args, app, site_id, specs, clock) -> list[Figure]:

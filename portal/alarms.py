@@ -4,6 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from portal.bulk import among, chunks
 from portal.models import Alarm, AlarmKind, utcnow
 from portal.models.base import upsert_insert
 
@@ -40,9 +41,9 @@ def clear_alarm(session: Session, kind: AlarmKind, subjects: str | list[str]) ->
 
 
 def open_subjects(session: Session, kind: AlarmKind, subjects: list[str]) -> set[str]:
-    """Which of these subjects have an open alarm of this kind."""
-    if not subjects:
-        return set()
-    return set(session.execute(
-        select(Alarm.subject).where(Alarm.kind == kind, Alarm.cleared_at.is_(None), Alarm.subject.in_(subjects))
-    ).scalars())
+    """Which of these subjects have an open alarm of this kind (one array parameter per 20,000 subjects)."""
+    found: set[str] = set()
+    for part in chunks(subjects):
+        found.update(session.execute(select(Alarm.subject).where(
+            Alarm.kind == kind, Alarm.cleared_at.is_(None), among(session, Alarm.subject, part))).scalars())
+    return found

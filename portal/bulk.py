@@ -13,6 +13,7 @@ from datetime import datetime
 from enum import Enum
 
 from sqlalchemy import JSON, BigInteger, Boolean, Integer, String, Table, any_, bindparam, func, text
+from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
@@ -86,13 +87,36 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict], *, conflic
     return found
 
 
+def update_rows(session: Session, table: Table, key: str, rows: Sequence[dict]) -> None:
+    """UPDATE table SET <the rows' other keys> WHERE <key> = the row's: one statement per chunk on PostgreSQL
+    (UPDATE ... FROM unnest(...)), executemany on SQLite. Every row has the same keys."""
+    if not rows:
+        return
+    columns = [c for c in rows[0] if c != key]
+    if not postgresql(session):
+        stmt = table.update().where(table.c[key] == bindparam(f"_{key}")).values(
+            {c: bindparam(f"_{c}") for c in columns})
+        session.execute(stmt, [{f"_{c}": r[c] for c in (key, *columns)} for r in rows])
+        return
+    dialect = session.get_bind().dialect
+    quote = dialect.identifier_preparer.quote
+    names = [key, *columns]
+    arrays = ", ".join(f"CAST(:c{i} AS {table.c[c].type.compile(dialect)}[])" for i, c in enumerate(names))
+    sets = ", ".join(f"{quote(c)} = v.{quote(c)}" for c in columns)
+    sql = (f"UPDATE {quote(table.name)} AS t SET {sets} FROM unnest({arrays}) AS v({', '.join(map(quote, names))}) "
+           f"WHERE t.{quote(key)} = v.{quote(key)}")
+    for part in chunks(rows):
+        session.execute(text(sql), {f"c{i}": array_literal([r[c] for r in part], table.c[c].type)
+                                    for i, c in enumerate(names)})
+
+
 def array_literal(values: Sequence, type_=None) -> str:
     """A PostgreSQL array literal ('{1,NULL,"a \\"b\\""}') of the values, to be CAST to the column's array type.
 
     Built here with str.join: the driver's own list adaptation walks every element in Python and was the
     slowest part of a 10,000-row statement. `type_` (the column's SQLAlchemy type) picks a fast path for
     integers and booleans and JSON encoding for JSON; every other non-NULL element is quoted, so no value
-    can be mistaken for NULL or split at a comma or brace.
+    can be mistaken for NULL or split at a comma or brace (text and enum columns without NULLs the quickest way).
     """
     if isinstance(type_, JSON):
         body = ",".join("NULL" if v is None else _quote(json.dumps(v)) for v in values)
@@ -101,6 +125,10 @@ def array_literal(values: Sequence, type_=None) -> str:
             "NULL" if v is None else str(v) for v in values)
     elif isinstance(type_, Boolean):
         body = ",".join(map(_BOOLEAN.__getitem__, values))
+    elif isinstance(type_, SAEnum) and None not in values:
+        body = ",".join(_quote(v.value if isinstance(v, Enum) else v) for v in values)
+    elif isinstance(type_, String) and None not in values:  # keys, memos: text already
+        body = ",".join(_quote(str(v)) for v in values)
     else:
         body = ",".join(map(_element, values))
     return "{" + body + "}"

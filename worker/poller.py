@@ -3,7 +3,8 @@
 One job per gateway (`poll_gateway_job`), enqueued every minute by the cron and at once after any
 command. The Modbus part runs in asyncio on its own thread (worker/buses.py: one connection per gateway,
 one request at a time on a bus, gateways in parallel); the recording part (portal.metering.cycle, then
-portal.metering.billing) runs here at the same time, in one transaction.
+portal.metering.billing, and for meter-mode meters portal.metering.books) runs here at the same time, in one
+transaction, which ends with the books check of the meter-mode shops polled.
 """
 from __future__ import annotations
 
@@ -17,8 +18,11 @@ from sqlalchemy.orm import Session
 
 from portal.alarms import raise_alarm
 from portal.audit import audit
+from portal.control.commands import MONEY_WRITES
 from portal.control.polls import request_poll
 from portal.metering.billing import bill_deltas
+from portal.metering.books import post_usage
+from portal.metering.books_check import check_books, start_books
 from portal.metering.cycle import CycleRecorder, Observation, due_for_poll
 from portal.metering.rows import GatewayRow, MeterRow, load_cycle, lock_buses
 from portal.models import AlarmKind, ControlCommand, ControlMode, Meter, Site, Supply, utcnow
@@ -56,7 +60,9 @@ LIMIT_CHECK_MINUTES = 15
 def meter_prices(session: Session, gateways: list[GatewayRow], now: datetime) -> dict[int, int]:
     """The price in force for each meter-mode meter (0.0001 yuan per kWh / m³): what it charges itself.
 
-    A meter keeps one price, so a time-of-use or tiered tariff gives it the version's base price.
+    A meter keeps one price (0140H), so the platform gives meter-mode meters flat tariffs only
+    (portal.tariffs.admin refuses the others); a time-of-use or tiered version met here anyway (data from
+    before that rule) gives the meter its base price: the flat period's, or the first tier's.
     """
     meters = [m for gw in gateways for m in gw.meters if m.control_mode == ControlMode.METER]
     if not meters:
@@ -88,7 +94,9 @@ def plan_for(gw: GatewayRow, now: datetime, prices: dict[int, int] | None = None
             meter_mode=m.control_mode == ControlMode.METER, inferred_actual=inferred and inferred.value,
             power_limit_w=m.power_limit_w, purchase_count=m.purchase_count,
             purchase_total_fen=m.purchase_total_fen, check_limit=m.power_limit_w is not None and check_now,
-            purchases=[(c.id, c.payload["amount_fen"]) for c in m.commands if c.action == "purchase"],
+            # a payload without an amount fails on the bus as unwritable, for this meter alone
+            writes=[(c.id, c.action, (c.payload or {}).get("amount_fen")) for c in m.commands
+                    if c.action in MONEY_WRITES],
             price_e4=prices.get(m.id) if check_now else None,
         ))
     return GatewayPlan(gw.id, gw.host, gw.port, gw.protocol, plans)
@@ -131,6 +139,7 @@ def _cycle(session: Session, gateway_ids: list[int] | None, concurrency: int, ti
                 rec.gateway_done(gw, event.observations)
                 _apply_writes(session, rec, event.writes)
                 _settle(rec, gw, event.observations)
+                rec.accounted(gw)
                 stats.gateways += 1
                 stats.meters += len(gw.meters)
                 stats.writes += len(event.writes)
@@ -139,6 +148,10 @@ def _cycle(session: Session, gateway_ids: list[int] | None, concurrency: int, ti
         stats.io_seconds = buses.seconds
     tail = time.perf_counter()
     _write(session, rec, now)
+    # meter-mode shops: books that began catch up with the ledger, then the ledger against what the meters hold
+    post_usage(session, start_books(session, rec.books.started, now), now)
+    check_books(session, {m.account_id for gw in gateways for m in gw.meters
+                          if m.control_mode == ControlMode.METER and m.account_id is not None}, prices, now)
     stats.read, stats.missed = rec.result.read, rec.result.missed
     stats.record_seconds = time.perf_counter() - tail
     return stats
@@ -155,28 +168,39 @@ def _write(session: Session, rec: CycleRecorder, now: datetime) -> None:
     for meter in over_limit:
         _trip_over_power(session, meter)
     bill_deltas(session, deltas, now=now)
+    post_usage(session, rec.take_usage(), now)
 
 
 def _apply_writes(session: Session, rec: CycleRecorder, writes: list) -> None:
-    """Record what the meters acknowledged: supply states, purchases, and commands done."""
+    """Record what the meters acknowledged (supply states, purchases and deductions, commands done) and what
+    they refused: a failed write is an alarm on that meter, and the rest of the gateway goes on."""
     for w in writes:
         meter = rec.meters[w.meter_id]
+        if w.kind not in ("purchase_mismatch",):
+            rec.write_outcome(meter, w.ok)
         if w.kind == "supply" and w.ok:
             rec.set_state(meter, supply_actual=Supply(w.value), supply_inferred=w.inferred)
             rec.finish(meter, ("trip", "close"), lambda c, off=w.value == "off": (c.action == "trip") == off)
         elif w.kind == "keep_power" and w.ok:
             rec.set_state(meter, keep_power_actual=w.value)
             rec.finish(meter, ("keep_power_on", "keep_power_off"), lambda c: True)
-        elif w.kind == "purchase" and w.ok:
-            rec.purchases_written(meter, *w.value)
-            rec.finish(meter, ("purchase",), lambda c, cid=w.command_id: c.id == cid)
-            audit(session, "system:poller", "meter.purchase_written", "meter", meter.id, meter.site_id,
-                  command_id=w.command_id, purchase_count=w.value[0])
+        elif w.kind in MONEY_WRITES and w.ok:
+            rec.money_written(meter, w.kind, *w.value)
+            rec.finish(meter, (w.kind,), lambda c, cid=w.command_id: c.id == cid)
+            audit(session, "system:poller", f"meter.{w.kind}_written", "meter", meter.id, meter.site_id,
+                  command_id=w.command_id, purchase_count=w.value[0], amount_fen=w.value[1])
         elif w.kind == "purchase_mismatch":
             rec.alarm(kind=AlarmKind.TAMPER, subject=f"meter:{meter.id}:purchases", site_id=meter.site_id,
                       message=f"{meter.code}: {w.error}", meter_id=meter.id, account_id=meter.account_id)
         elif not w.ok:
-            rec.command_error(meter, w.actions, w.error or "")
+            if w.unwritable and w.command_id is not None:
+                rec.command_failed(meter, w.command_id, w.error or "")
+            else:
+                rec.command_error(meter, w.actions, w.error or "")
+            what = "cannot be written (no register holds it)" if w.unwritable else "failed"
+            rec.alarm(kind=AlarmKind.METER_OFFLINE, subject=f"meter:{meter.id}:write", site_id=meter.site_id,
+                      meter_id=meter.id, account_id=meter.account_id,
+                      message=f"{meter.code}: {w.kind} write {what}: {w.error}; the rest of its gateway is served")
 
 
 def _settle(rec: CycleRecorder, gw: GatewayRow, observations: dict[int, Observation]) -> None:

@@ -2,6 +2,9 @@
 
 Level-triggered: whatever happened before (a lost command, a gateway that was down), each cycle compares
 the desired state with what the meter reports and writes only where they differ, reading back to confirm.
+
+One bad meter never stops a bus: a write the meter refuses (a Modbus exception) or that cannot even be
+encoded (a value its register cannot hold) is an outcome of that meter, and the next meter is written.
 """
 from __future__ import annotations
 
@@ -11,13 +14,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from portal.metering.cycle import Observation, gateway_down
-from worker.meters.codec import Reading, set_keep_power, set_power_limit, set_price, set_supply, write_purchase
-from worker.meters.errors import GatewayDown, MeterError
+from worker.meters.codec import (
+    Reading,
+    set_keep_power,
+    set_power_limit,
+    set_price,
+    set_supply,
+    write_deduction,
+    write_purchase,
+)
+from worker.meters.errors import GatewayDown, MeterError, Unsupported
 from worker.meters.gateway import GatewayClient
 from worker.meters.poll import poll_gateway
 from worker.meters.profiles import Profile
 
 log = logging.getLogger(__name__)
+#: what a value that no register can hold raises while it is encoded (before the bus is touched)
+UNWRITABLE = (ValueError, TypeError, OverflowError, Unsupported)
 
 
 @dataclass(frozen=True)
@@ -35,9 +48,11 @@ class MeterPlan:
     meter_mode: bool
     inferred_actual: str | None  # last acknowledged supply, for meters that cannot report it
     power_limit_w: int | None
+    #: the platform's view of the meter's one count sequence: writes acknowledged, purchases' sum
     purchase_count: int
     purchase_total_fen: int
-    purchases: list[tuple[int, int]] = field(default_factory=list)  # (command id, amount_fen), oldest first
+    #: money writes waiting, oldest first: (command id, "purchase" or "deduction", amount_fen)
+    writes: list[tuple[int, str, int]] = field(default_factory=list)
     #: read the power-limit register back this cycle (it is not in the regular poll's blocks)
     check_limit: bool = False
     #: meter mode: the price the meter should charge itself, when it is due for a check this cycle
@@ -49,13 +64,17 @@ class WriteOutcome:
     """The result of one write: `value` is what the meter now holds."""
 
     meter_id: int
-    kind: str  # supply, keep_power, power_limit, purchase, purchase_mismatch
+    #: supply, keep_power, power_limit, price, purchase, deduction (value: (count, amount)), purchase_mismatch,
+    #: error (the meter's reconciliation failed as a whole)
+    kind: str
     ok: bool
     value: object = None
     inferred: bool = False
     command_id: int | None = None
     error: str | None = None
     actions: tuple[str, ...] = ()
+    #: the value can never be written (its register cannot hold it): the command fails for good
+    unwritable: bool = False
 
 
 async def poll_and_reconcile(host: str, port: int, protocol: str, meters: list[MeterPlan], *,
@@ -89,7 +108,7 @@ async def poll_and_reconcile(host: str, port: int, protocol: str, meters: list[M
         for plan in due:
             obs = observations[plan.meter_id]
             if obs.fields is not None:
-                writes.extend(await reconcile_meter(client, plan, obs.fields))
+                writes.extend(await _reconcile_isolated(client, plan, obs.fields))
     finally:
         await client.close()
     for plan in meters:
@@ -99,12 +118,21 @@ async def poll_and_reconcile(host: str, port: int, protocol: str, meters: list[M
     return observations, writes
 
 
+async def _reconcile_isolated(client: GatewayClient, plan: MeterPlan, fields: dict) -> list[WriteOutcome]:
+    """reconcile_meter, with whatever it did not foresee kept to this meter."""
+    try:
+        return await reconcile_meter(client, plan, fields)
+    except Exception as exc:  # a bug or a surprise of one meter must not cost the rest of the bus
+        log.exception("reconciling meter %s (unit %s) failed", plan.meter_id, plan.unit_id)
+        return [WriteOutcome(plan.meter_id, "error", False, error=f"{type(exc).__name__}: {exc}")]
+
+
 async def reconcile_meter(client: GatewayClient, plan: MeterPlan, fields: dict) -> list[WriteOutcome]:
     """The writes one meter needs now, in order: purchases, keep-power, power limit, supply."""
     out: list[WriteOutcome] = []
     caps = plan.profile.caps
     if plan.meter_mode and caps.purchase_count:
-        out.extend(await _purchases(client, plan, fields))
+        out.extend(await _money(client, plan, fields))
     if caps.keep_power and fields.get("keep_power") is not None and fields["keep_power"] != plan.keep_power:
         out.append(await _write(client, plan, "keep_power", set_keep_power(plan.keep_power), plan.keep_power,
                                 actions=("keep_power_on", "keep_power_off")))
@@ -150,41 +178,57 @@ async def _price_differs(client: GatewayClient, plan: MeterPlan) -> bool:
 async def _write(client, plan, kind, command, value, *, inferred=False, actions=()) -> WriteOutcome:
     try:
         await client.write(plan.unit_id, plan.profile, command)
-    except (MeterError, ValueError) as exc:
+    except UNWRITABLE as exc:
+        return WriteOutcome(plan.meter_id, kind, False, error=f"{type(exc).__name__}: {exc}", actions=actions,
+                            unwritable=True)
+    except MeterError as exc:
         return WriteOutcome(plan.meter_id, kind, False, error=f"{type(exc).__name__}: {exc}", actions=actions)
     return WriteOutcome(plan.meter_id, kind, True, value, inferred=inferred, actions=actions)
 
 
-async def _purchases(client, plan: MeterPlan, fields: dict) -> list[WriteOutcome]:
-    """Write each pending purchase exactly once, checking the meter's count against the platform's."""
+async def _money(client, plan: MeterPlan, fields: dict) -> list[WriteOutcome]:
+    """Write each pending purchase and deduction exactly once, in order, checking the meter's count (one
+    sequence for both) and purchase total against the platform's."""
     out = []
     count, total = plan.purchase_count, plan.purchase_total_fen
     m_count, m_total = fields.get("purchase_count"), fields.get("purchase_total_fen")
-    pending = list(plan.purchases)
-    # Purchases written in earlier cycles whose acknowledgement (or commit) was lost show on the meter
-    # as exactly the next k counts and amounts: record them, never write them again.
+    pending = []
+    for command_id, action, amount in plan.writes:
+        if type(amount) is int and amount > 0:
+            pending.append((command_id, action, amount))
+        else:  # a command row without a usable amount can never be written; the others still can
+            out.append(WriteOutcome(plan.meter_id, action, False, command_id=command_id, unwritable=True,
+                                    error=f"no amount to write: {amount!r}", actions=(action,)))
+    # Writes of earlier cycles whose acknowledgement (or commit) was lost show on the meter as exactly the
+    # next k counts (and the purchases among them in its purchase total): record them, never write again.
     ahead, paid = 0, 0
-    for k, (_, amount) in enumerate(pending, start=1):
-        paid += amount
+    for k, (_, action, amount) in enumerate(pending, start=1):
+        paid += amount if action == "purchase" else 0
         if m_count == count + k and m_total == total + paid:
             ahead = k
-    for command_id, amount in pending[:ahead]:
-        count, total = count + 1, total + amount
-        out.append(WriteOutcome(plan.meter_id, "purchase", True, (count, total), command_id=command_id))
-    for command_id, amount in pending[ahead:]:
+    for command_id, action, amount in pending[:ahead]:
+        count, total = count + 1, total + (amount if action == "purchase" else 0)
+        out.append(WriteOutcome(plan.meter_id, action, True, (count, amount), command_id=command_id))
+    for command_id, action, amount in pending[ahead:]:
         if (m_count, m_total) != (count, total):
             break
+        encode = write_purchase if action == "purchase" else write_deduction
         try:
-            after = await client.write(plan.unit_id, plan.profile, write_purchase(amount, count + 1))
+            after = await client.write(plan.unit_id, plan.profile, encode(amount, count + 1))
+        except UNWRITABLE as exc:  # this value can never be written; the next one still can
+            out.append(WriteOutcome(plan.meter_id, action, False, command_id=command_id, unwritable=True,
+                                    error=f"{type(exc).__name__}: {exc}", actions=(action,)))
+            continue
         except MeterError as exc:
-            out.append(WriteOutcome(plan.meter_id, "purchase", False, command_id=command_id,
-                                    error=f"{type(exc).__name__}: {exc}", actions=("purchase",)))
+            out.append(WriteOutcome(plan.meter_id, action, False, command_id=command_id,
+                                    error=f"{type(exc).__name__}: {exc}", actions=(action,)))
             return out
+        bought = amount if action == "purchase" else 0
         m_count = after.purchase_count if after is not None else count + 1
         known = after is not None and after.purchase_total_fen is not None
-        m_total = after.purchase_total_fen if known else total + amount
-        count, total = count + 1, total + amount
-        out.append(WriteOutcome(plan.meter_id, "purchase", True, (count, total), command_id=command_id))
+        m_total = after.purchase_total_fen if known else total + bought
+        count, total = count + 1, total + bought
+        out.append(WriteOutcome(plan.meter_id, action, True, (count, amount), command_id=command_id))
     if m_count is not None and (m_count, m_total) != (count, total):
         out.append(WriteOutcome(plan.meter_id, "purchase_mismatch", False, (m_count, m_total), error=(
             f"meter reports {m_count} purchases / {m_total} fen, platform wrote {count} / {total} fen")))

@@ -1,14 +1,14 @@
 """approvals: proposals (maker-checker), the approver and the counter method on ledger entries, the counter limit
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = '0008'
-down_revision = '0006'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 

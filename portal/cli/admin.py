@@ -11,6 +11,7 @@ from sqlalchemy import select
 from portal.api.tokens import create_token
 from portal.extensions import db
 from portal.ledger.entries import ledger_mismatches
+from portal.metering.books_check import compare_books
 from portal.models import Role, Site, StaffUser
 from portal.sites.importer import ImportFailed, import_site
 
@@ -81,12 +82,17 @@ def import_site_command(path: str, site_code: str | None):
 
 @ledger.command("check")
 def ledger_check():
-    """Verify that every account's balance equals the sum of its ledger entries."""
+    """Verify that every account's balance equals the sum of its ledger entries, and that every meter-mode
+    shop's balance equals what its meters hold plus the writes queued for them (within one price step)."""
     bad = ledger_mismatches(db.session)
     for account_id, cached, summed in bad:
         click.echo(f"account {account_id}: balance {cached} != entries {summed}", err=True)
-    if bad:
-        raise click.ClickException(f"{len(bad)} account(s) out of balance")
+    books = [b for b in compare_books(db.session) if not b.agree]
+    for b in books:
+        click.echo(f"account {b.account_id} {b.message()}", err=True)
+    if bad or books:
+        raise click.ClickException(f"{len(bad)} account(s) out of balance, "
+                                   f"{len(books)} meter-mode shop(s) whose meters disagree with the ledger")
     click.echo("ledger ok")
 
 

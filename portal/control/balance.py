@@ -20,11 +20,12 @@ Meter-mode meters keep their own money and trip themselves; these rules leave th
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select, union, update
+from sqlalchemy import String, case, cast, literal, or_, select, union, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from portal.alarms import clear_alarm, raise_alarm
@@ -236,6 +237,39 @@ def enforce_where_low(session: Session, after: dict[int, int], actor: str) -> in
                 joinedload(Account.site), selectinload(Account.meters))).scalars().all():
             switched += len(enforce_balance(session, account, actor=actor))
     return switched
+
+
+def apply_balance_rules(session: Session, account_ids: Iterable[int], now: datetime | None,
+                        actor: str = "system:billing") -> None:
+    """The balance rules for every account charged, skipping those where they cannot change anything.
+
+    enforce_balance does nothing for a shop above every low level and the restore level, with no balance
+    alarm open, no arrears warning and no meter off for arrears. One query per 20,000 shops finds the
+    others (each site's level as a CASE, the alarm and the meter as indexed EXISTS probes), and only those
+    are loaded: after a cycle's debits they are a handful.
+    """
+    ids = sorted(set(account_ids))
+    if not ids:
+        return
+    a, m = Account.__table__, Meter.__table__
+    # not idle at or below this balance: the highest low level, the trip point, or below the restore level
+    below = {site.id: max([*low_levels(site), trip_threshold(site), restore_level(site) - 1])
+             for site in session.execute(select(Site)).scalars()}
+    level = case(*((a.c.site_id == site_id, value) for site_id, value in below.items()), else_=None)
+    alarmed = select(Alarm.id).where(Alarm.kind.in_(BALANCE_KINDS), Alarm.cleared_at.is_(None),
+                                     Alarm.subject == literal("account:") + cast(a.c.id, String))
+    tripped = select(m.c.id).where(m.c.account_id == a.c.id, m.c.supply_desired == Supply.OFF,
+                                   m.c.desired_reason == "arrears")
+    busy = []
+    for part in chunks(ids):
+        busy += session.execute(select(a.c.id).where(among(session, a.c.id, part), or_(
+            a.c.balance_fen <= level, a.c.arrears_warned_at.is_not(None), alarmed.exists(), tripped.exists())
+        )).scalars().all()
+    for part in chunks(sorted(busy)):
+        for account in session.execute(select(Account).where(among(session, Account.id, part)).options(
+                joinedload(Account.site), selectinload(Account.meters))
+                .execution_options(populate_existing=True)).scalars().all():
+            enforce_balance(session, account, actor=actor, now=now)
 
 
 def arrears_candidates(session: Session) -> list[int]:

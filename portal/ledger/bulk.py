@@ -44,10 +44,12 @@ def lock_balances(session: Session, account_ids: Iterable[int]) -> dict[int, int
 
 
 def post_many(session: Session, movements: Sequence[Movement], kind: EntryKind, *, actor: str = "system",
-              balances: dict[int, int] | None = None) -> list[Movement]:
+              balances: dict[int, int] | None = None, known_new: bool = False) -> list[Movement]:
     """Post every movement whose key is new, exactly once; returns those posted now.
 
-    `balances` are the locked balances when the caller has already called `lock_balances`.
+    `balances` are the locked balances when the caller has already called `lock_balances`. `known_new`: the
+    caller's own bookkeeping makes every key new (a poll cycle's usage debits), so they are not looked up
+    first; one that is not fails the whole call, as a concurrent posting does.
     """
     kind = EntryKind(kind)
     for m in movements:
@@ -57,7 +59,7 @@ def post_many(session: Session, movements: Sequence[Movement], kind: EntryKind, 
         return []
     session.flush()
     balances = dict(balances if balances is not None else lock_balances(session, (m.account_id for m in movements)))
-    fresh = _skip_posted(session, movements, kind)
+    fresh = list(movements) if known_new else _skip_posted(session, movements, kind)
     now = utcnow()
     # a meter swap's final charge, approved by a manager, names both people as post_entry does (the poll
     # cycle's rows, never approved, keep their columns: the insert stays as it was)

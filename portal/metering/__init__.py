@@ -2,6 +2,7 @@
 
 What a poll cycle means (`cycle`: latest state, 15-minute readings, validation, offline and tamper alarms,
 billable deltas), the plain rows it loads and writes set-wise (`rows`), billing the validated deltas with the
-tariffs (`billing`), what meters used over a period (`consumption`), and replacing a meter (`swap`). The
-Modbus side lives in the worker; this package never talks to a meter.
+tariffs (`billing`), the meter-mode books — the ledger mirroring what each meter-mode meter holds (`books`:
+usage debits; `books_check`: the ledger against the meters) — what meters used over a period (`consumption`),
+and replacing a meter (`swap`). The Modbus side lives in the worker; this package never talks to a meter.
 """

@@ -18,20 +18,18 @@ from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
-from portal.bulk import among, array_literal, chunks, postgresql
-from portal.control.balance import BALANCE_KINDS, enforce_balance, low_levels, restore_level, trip_threshold
+from portal.bulk import among, array_literal, postgresql
+from portal.control.balance import apply_balance_rules
 from portal.ledger.bulk import Movement, lock_balances, post_many
 from portal.metering.cycle import Delta
 from portal.models import (
     Account,
-    Alarm,
     ControlMode,
     EntryKind,
     IntervalReading,
     Meter,
     MeterKind,
     Site,
-    Supply,
 )
 from portal.settings import business_tz
 from portal.tariffs.pricing import PERIODS, TariffError, Version, cost_e5, month_start, split_by_period, to_fen
@@ -105,7 +103,7 @@ def bill_deltas(session: Session, deltas: Iterable[Delta], now: datetime | None 
     _post(session, postings)
     _mark_billed(session, billed)
     _set_remainders(session, meters, remainders)
-    _apply_rules(session, charged, now)
+    apply_balance_rules(session, charged, now)
     return list(charged.values())
 
 
@@ -172,35 +170,3 @@ def _bulk_update(session: Session, table: str, column: str, column_type: str, ke
     else:
         session.execute(text(f"UPDATE {table} SET {column} = :v WHERE {key} = :k"),
                         [{"k": k, "v": v} for k, v in zip(keys, values)])
-
-
-def _apply_rules(session: Session, charged: dict[int, Account], now: datetime | None) -> None:
-    """The balance rules for every charged account, skipping those where they cannot change anything.
-
-    enforce_balance (portal.control.balance) does nothing for a shop above every low level and the restore level,
-    with no balance alarm open, no arrears warning and no meter off for arrears; telling those apart takes
-    three queries for the whole cycle instead of several per shop.
-    """
-    if not charged:
-        return
-    ids = list(charged)
-    balances: dict[int, int] = {}
-    alarmed: set[int] = set()
-    off_for_arrears: set[int] = set()
-    for part in chunks(ids):
-        balances.update(session.execute(
-            select(Account.id, Account.balance_fen).where(among(session, Account.id, part))).tuples().all())
-        alarmed.update(int(s.removeprefix("account:")) for s in session.execute(select(Alarm.subject).where(
-            Alarm.kind.in_(BALANCE_KINDS), Alarm.cleared_at.is_(None),
-            among(session, Alarm.subject, [f"account:{i}" for i in part]))).scalars())
-        off_for_arrears.update(session.execute(select(Meter.account_id).where(
-            among(session, Meter.account_id, part), Meter.supply_desired == Supply.OFF,
-            Meter.desired_reason == "arrears")).scalars())
-    for account_id, account in charged.items():
-        set_committed_value(account, "balance_fen", balances[account_id])  # as session.refresh would
-        site, balance = account.site, balances[account_id]
-        idle = (balance > max(low_levels(site), default=trip_threshold(site)) and balance > trip_threshold(site)
-                and balance >= restore_level(site) and account.arrears_warned_at is None
-                and account_id not in alarmed and account_id not in off_for_arrears)
-        if not idle:
-            enforce_balance(session, account, actor="system:billing", now=now)

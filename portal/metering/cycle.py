@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from portal.alarms import clear_alarm, raise_many
 from portal.bulk import insert_rows
+from portal.metering.books import BooksRecorder, Usage
 from portal.metering.rows import (
     KEPT_UNLESS_READ,
     STATE_COLUMNS,
@@ -33,7 +34,6 @@ from portal.models import (
     ControlCommand,
     Gateway,
     IntervalReading,
-    Meter,
     MeterKind,
     MeterState,
     Supply,
@@ -129,7 +129,11 @@ class CycleRecorder:
         self._cleared: dict[AlarmKind, list[str]] = {}
         self._applied: list[int] = []  # command ids the meters now obey
         self._errors: list[dict] = []  # command id, error
-        self._meter_updates: list[dict] = []  # meter id, purchase count and total
+        self._failed: list[dict] = []  # command id, error: a value no register can hold, never to be written
+        self._write_failed: set[int] = set()  # meters a write failed on this cycle
+        self._write_done: set[int] = set()  # meters written without a failure this cycle
+        #: meter-mode books: reads, acknowledged writes, usage debits (portal.metering.books)
+        self.books = BooksRecorder(now)
 
     @property
     def pending(self) -> int:
@@ -159,6 +163,7 @@ class CycleRecorder:
             st["keep_power_actual"] = fields["keep_power"]
         if fields.get("supply") is not None:
             st["supply_actual"], st["supply_inferred"] = Supply(fields["supply"]), False
+        self.books.read(meter, fields)
         if energy is None:
             return
         if suspect:
@@ -177,6 +182,8 @@ class CycleRecorder:
 
     def gateway_done(self, gw: GatewayRow, observations: dict[int, Observation]) -> None:
         """A gateway's bus is finished: its own state, and the meters that did not answer."""
+        # a poll that failed before (record_poll_failure) has gone through now
+        self._cleared.setdefault(AlarmKind.GATEWAY_OFFLINE, []).append(f"gateway:{gw.id}:poll")
         down = gateway_down(observations.values())
         subject = f"gateway:{gw.id}"
         if down:
@@ -217,9 +224,13 @@ class CycleRecorder:
         """What a write changed on the meter (supply, keep-power): written with the next flush."""
         self._state(meter).update(values)
 
-    def purchases_written(self, meter: MeterRow, count: int, total_fen: int) -> None:
-        meter.purchase_count, meter.purchase_total_fen = count, total_fen
-        self._meter_updates.append(dict(mid=meter.id, count=count, total=total_fen))
+    def money_written(self, meter: MeterRow, action: str, count: int, amount_fen: int) -> None:
+        """A purchase or deduction the meter acknowledged as write number `count` (its books need it)."""
+        self.books.written(meter, action, count, amount_fen)
+
+    def write_outcome(self, meter: MeterRow, ok: bool) -> None:
+        """Whether a write to the meter went through: a failure is an alarm until a cycle writes it again."""
+        (self._write_done if ok else self._write_failed).add(meter.id)
 
     def finish(self, meter: MeterRow, actions: tuple[str, ...], matches) -> None:
         """The meter's pending commands of these actions that `matches` accepts are applied."""
@@ -228,10 +239,29 @@ class CycleRecorder:
         meter.commands = [c for c in meter.commands if c not in done]
 
     def command_error(self, meter: MeterRow, actions: tuple[str, ...], error: str) -> None:
+        """The meter's pending commands of these actions failed this time (tried again next cycle)."""
         self._errors.extend(dict(cid=c.id, error=error[:200]) for c in meter.commands if c.action in actions)
+
+    def command_failed(self, meter: MeterRow, command_id: int, error: str) -> None:
+        """A command whose value can never be written: failed for good, so it no longer blocks the meter."""
+        self._failed.append(dict(cid=command_id, error=error[:200]))
+        meter.commands = [c for c in meter.commands if c.id != command_id]
 
     def alarm(self, **row) -> None:
         self._alarms.append(row)
+
+    def accounted(self, gw: GatewayRow) -> None:
+        """A gateway's writes are recorded: account its meter-mode reads, settle its meters' write alarms."""
+        self.books.account(gw.meters)
+        for meter in gw.meters:
+            if meter.id in self._write_failed:
+                continue
+            if meter.id in self._write_done:
+                self._cleared.setdefault(AlarmKind.METER_OFFLINE, []).append(f"meter:{meter.id}:write")
+
+    def take_usage(self) -> list[Usage]:
+        """The meter-mode usage debits accounted since the last call."""
+        return self.books.take_usage()
 
     def take_decisions(self) -> tuple[list[MeterRow], list[Delta]]:
         """The meters over their power limit and the billable deltas recorded since the last call."""
@@ -257,11 +287,7 @@ class CycleRecorder:
                 online=bindparam("online"), missed_cycles=bindparam("missed_cycles"),
                 last_seen_at=bindparam("last_seen_at")), self._gateways)
             self._gateways.clear()
-        if self._meter_updates:
-            m = Meter.__table__
-            s.execute(update(m).where(m.c.id == bindparam("mid")).values(
-                purchase_count=bindparam("count"), purchase_total_fen=bindparam("total")), self._meter_updates)
-            self._meter_updates.clear()
+        self.books.flush(s)
         c = ControlCommand.__table__
         if self._applied:
             s.execute(update(c).where(c.c.id.in_(self._applied), c.c.status == CommandStatus.PENDING)
@@ -270,11 +296,16 @@ class CycleRecorder:
         if self._errors:
             s.execute(update(c).where(c.c.id == bindparam("cid")).values(error=bindparam("error")), self._errors)
             self._errors.clear()
+        if self._failed:
+            s.execute(update(c).where(c.c.id == bindparam("cid"), c.c.status == CommandStatus.PENDING)
+                      .values(status=CommandStatus.FAILED, error=bindparam("error")), self._failed)
+            self._failed.clear()
         for kind, subjects in self._cleared.items():
             clear_alarm(s, kind, subjects)
         self._cleared.clear()
-        raise_many(s, self._alarms)
+        raise_many(s, self._alarms + self.books.alarms)
         self._alarms.clear()
+        self.books.alarms.clear()
 
     # -- rules -----------------------------------------------------------------------------------
 

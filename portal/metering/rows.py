@@ -36,7 +36,8 @@ KEPT_UNLESS_READ = ("energy_tou",)
 _PLAN_STATE = ("meter_id", "missed_polls", "supply_actual", "supply_inferred")
 _METER_COLUMNS = ("id", "gateway_id", "site_id", "code", "kind", "account_id", "unit_id", "profile", "control_mode",
                   "tariff_id", "power_limit_w", "supply_desired", "desired_reason", "keep_power", "purchase_count",
-                  "purchase_total_fen")
+                  "purchase_total_fen", "deduction_total_fen", "books_remaining_fen", "books_count", "books_net_fen",
+                  "books_read_at")
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,12 @@ class MeterRow:
     keep_power: bool
     purchase_count: int
     purchase_total_fen: int
+    deduction_total_fen: int
+    #: meter mode: the books as of the last accounted read (portal.metering.books); None before the first
+    books_remaining_fen: int | None
+    books_count: int | None
+    books_net_fen: int | None
+    books_read_at: datetime | None
     state: dict | None = None
     commands: list[CommandRow] = field(default_factory=list)
 

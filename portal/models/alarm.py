@@ -20,6 +20,8 @@ class AlarmKind(str, enum.Enum):
     GATEWAY_OFFLINE = "gateway_offline"
     TAMPER = "tamper"
     PAYMENT_ANOMALY = "payment_anomaly"
+    #: a meter-mode shop's ledger balance differs from what its meters hold (portal.metering.books)
+    BOOKS_MISMATCH = "books_mismatch"
 
 
 class Alarm(Base):

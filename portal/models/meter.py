@@ -19,6 +19,21 @@ SWITCHABLE_PROFILES = frozenset({"acrel-ddsy1352", "payfirst-prepaid-v1", "payfi
 KEEP_POWER_PROFILES = frozenset({"payfirst-prepaid-v1", "payfirst-water-v1"})
 #: profiles that measure water (litres) rather than electricity
 WATER_PROFILES = frozenset({"payfirst-water-v1"})
+#: profiles whose power limit the platform writes into the meter (0130H, 0.01 kW steps)
+POWER_LIMIT_PROFILES = frozenset({"payfirst-prepaid-v1"})
+
+# What the meters accept and can show (METERS.md), checked when a value is asked for, before it is queued:
+# a value a register cannot hold must be refused with a message then, not fail a poll later.
+#: one purchase (0110H) or deduction (0114H): 1 fen to 10,000,000 fen (¥100,000)
+WRITE_MIN_FEN, WRITE_MAX_FEN = 1, 10_000_000
+#: the power limit register (0130H): UINT16 in 0.01 kW
+POWER_LIMIT_STEP_W, POWER_LIMIT_MAX_W = 10, 0xFFFF * 10
+#: a meter-mode price (0140H) in 0.0001 yuan per kWh or m³; the import's own limit, ¥1,000
+PRICE_MAX_E4 = 10_000_000
+#: the remaining amount a meter can show (0100H), fen; beyond it a driver reads garbage
+REMAINING_MIN_FEN, REMAINING_MAX_FEN = -1_000_000_000, 1_000_000_000
+#: the energy register a meter can show: eight digits of 0.01 kWh, nine of litres
+ENERGY_MAX = {"electric": 99_999_999, "water": 999_999_999}
 
 
 class MeterKind(str, enum.Enum):
@@ -76,9 +91,18 @@ class Meter(CreatedMixin, Base):
     desired_reason: Mapped[str] = mapped_column(String(24), default="")
     #: 保电: approved by a manager; wins over arrears
     keep_power: Mapped[bool] = mapped_column(default=False)
-    #: meter mode: purchases the platform has written (the anti-cheat count) and their sum
+    #: meter mode: writes the meter acknowledged, purchases and deductions alike (the meter's one count
+    #: sequence, the anti-cheat count), the purchases' sum (as 0103H) and the deductions' sum
     purchase_count: Mapped[int] = mapped_column(Integer, default=0)
     purchase_total_fen: Mapped[int] = mapped_column(default=0)
+    deduction_total_fen: Mapped[int] = mapped_column(default=0)
+    #: meter mode, the books (portal.metering.books): the meter's remaining amount and write count as of
+    #: the last read the ledger has accounted for, the net of the writes acknowledged up to that count
+    #: (purchases − deductions), and when that read was taken; None until the first read
+    books_remaining_fen: Mapped[int | None]
+    books_count: Mapped[int | None] = mapped_column(Integer)
+    books_net_fen: Mapped[int | None]
+    books_read_at: Mapped[datetime | None]
     #: platform mode: the sub-fen part of charges not yet posted, in 0.00001 fen
     charge_remainder_e5: Mapped[int] = mapped_column(default=0)
 
@@ -151,11 +175,11 @@ class ControlCommand(CreatedMixin, Base):
     __tablename__ = "control_commands"
     __table_args__ = (Index("ix_control_commands_pending", "meter_id", "status"),)
 
-    #: purchases carry their cause (the payment...), so one is never queued twice
+    #: purchases and deductions carry their cause (the payment, the fee...), so one is never queued twice
     idempotency_key: Mapped[str | None] = mapped_column(String(160), unique=True)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"))
-    #: trip, close, keep_power_on, keep_power_off, purchase, power_limit
+    #: trip, close, keep_power_on, keep_power_off, purchase, deduction, power_limit
     action: Mapped[str] = mapped_column(String(24))
     #: staff:<name>, api:<name>, system:<job>
     actor: Mapped[str] = mapped_column(String(80))

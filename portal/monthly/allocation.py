@@ -13,7 +13,9 @@ to the group's next run. The split is by largest remainder, so the parts add up 
 - consumption: each member's own metered consumption (its meters of the common meters' kind).
 
 One AllocationRun per group and period (unique) is the idempotency gate, with one AllocationLine per
-member for the tenant's breakdown; the ledger key is alloc:<group>:<period>:<account>.
+member for the tenant's breakdown; the ledger key is alloc:<group>:<period>:<account>. A meter-mode shop's
+part is also written into its meter as a deduction (扣费, key deduction:alloc:...), in full: it is energy,
+and the meter trips itself if it runs out, as it would for its own consumption.
 """
 from __future__ import annotations
 
@@ -25,7 +27,9 @@ from sqlalchemy.orm import Session, joinedload
 
 from portal.bulk import insert_rows
 from portal.control.balance import enforce_where_low
+from portal.control.commands import MoneyWrite, queue_many
 from portal.ledger.bulk import Movement, lock_balances, post_many
+from portal.metering.books_check import purses
 from portal.metering.consumption import period_consumption
 from portal.models import (
     Account,
@@ -205,8 +209,13 @@ def _post(session: Session, movements: list[Movement], actor: str) -> None:
         return
     balances = lock_balances(session, (m.account_id for m in movements))
     after = dict(balances)
-    for m in post_many(session, movements, EntryKind.ALLOCATION, actor=actor, balances=balances):
+    posted = post_many(session, movements, EntryKind.ALLOCATION, actor=actor, balances=balances)
+    for m in posted:
         after[m.account_id] += m.amount_fen
+    in_meters = purses(session, {m.account_id for m in posted})
+    queue_many(session, [MoneyWrite(in_meters[m.account_id].meter_id, in_meters[m.account_id].gateway_id,
+                                    m.amount_fen, f"deduction:{m.key}", f"common area {m.memo}")
+                         for m in posted if m.account_id in in_meters], actor)
     enforce_where_low(session, after, actor)
 
 

@@ -6,6 +6,11 @@ overdraft; the rest becomes fee arrears, which later payments repay first (porta
 explicitly enable the reference product's policy: the whole fee is posted and the ordinary arrears
 rule trips a shop it leaves at or below the trip point.
 
+A meter-mode shop's money is in its meter, which trips itself at zero: its fee is taken only as far as the
+meter stays above zero (the rest is fee arrears), unless the site chose the trip policy, and what is posted
+is written into the meter as a deduction (扣费, key deduction:fee:<account>:<YYYY-MM>), so the ledger and
+the meter stay one set of books (portal.metering.books).
+
 One run per site and month: the accounts are locked in id order, a `fee_charges` row per shop is the
 run's idempotency gate (the ledger key fee:<account>:<YYYY-MM> a second one), so a rerun posts nothing.
 """
@@ -21,7 +26,9 @@ from sqlalchemy.orm import Session
 from portal.audit import audit
 from portal.bulk import insert_rows
 from portal.control.balance import enforce_where_low, trip_threshold
+from portal.control.commands import MoneyWrite, queue_many
 from portal.ledger.bulk import Movement, add_to_accounts, lock_balances, post_many
+from portal.metering.books_check import purses
 from portal.models import Account, AccountStatus, EntryKind, FeeCharge, Site, utcnow
 from portal.money import format_price
 from portal.monthly.periods import PeriodError, month_bounds
@@ -88,9 +95,15 @@ def _run_site(session: Session, site: Site, month: str, actor: str) -> FeeRun:
     if not due:
         return result
     balances = lock_balances(session, due)
+    in_meters = purses(session, due)
     charges, movements, arrears, now, trip_point = [], [], {}, utcnow(), trip_threshold(site)
     for account_id, (fee, basis) in due.items():
-        posted, owed = split_fee(fee, balances[account_id], trip_point, site.fee_trip_enabled)
+        purse = in_meters.get(account_id)
+        if purse is None:
+            posted, owed = split_fee(fee, balances[account_id], trip_point, site.fee_trip_enabled)
+        else:  # the meter trips itself at zero: keep it above, unless the site chose the trip policy
+            held = balances[account_id] if purse.holds_fen is None else min(balances[account_id], purse.holds_fen)
+            posted, owed = split_fee(fee, held, 0, site.fee_trip_enabled)
         charges.append(dict(account_id=account_id, month=month, fee_fen=fee, posted_fen=posted, arrears_fen=owed,
                             basis=basis, actor=actor, created_at=now))
     created = _insert_charges(session, charges)
@@ -108,6 +121,9 @@ def _run_site(session: Session, site: Site, month: str, actor: str) -> FeeRun:
             arrears[c["account_id"]] = c["arrears_fen"]
     posted = post_many(session, movements, EntryKind.FEE, actor=actor, balances=balances)
     add_to_accounts(session, Account.fee_arrears_fen, arrears)
+    queue_many(session, [MoneyWrite(in_meters[m.account_id].meter_id, in_meters[m.account_id].gateway_id,
+                                    m.amount_fen, f"deduction:{m.key}", f"property fee {month}")
+                         for m in posted if m.account_id in in_meters], actor)
     after = {m.account_id: balances[m.account_id] + m.amount_fen for m in posted}
     result.switched = enforce_where_low(session, after, actor)
     return result

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.control.balance import enforce_balance
-from portal.control.commands import queue_purchase
+from portal.control.commands import queue_money
 from portal.control.emergency import repay_first
 from portal.ledger.entries import Posted, post_entry
 from portal.models import Account, AccountStatus, ControlMode, EntryKind, LedgerEntry, OrderStatus, PaymentOrder, utcnow
@@ -52,8 +52,9 @@ def after_money_in(session: Session, account: Account, amount_fen: int, cause: s
     amount_fen = repay_first(session, account, amount_fen, cause, actor)  # emergency credit, fee arrears first
     meter_mode = [m for m in account.meters if m.control_mode == ControlMode.METER]
     if meter_mode and amount_fen > 0:
-        # The shop's money lives in its (first) meter-mode meter, which trips and restores itself.
-        queue_purchase(session, meter_mode[0], amount_fen, f"purchase:{cause}", actor)
+        # The shop's money lives in its (first) meter-mode meter, which trips and restores itself; an amount
+        # above what one purchase carries (¥100,000) goes in as several.
+        queue_money(session, meter_mode[0], amount_fen, f"purchase:{cause}", actor, "purchase")
     enforce_balance(session, account, actor=actor)
 
 

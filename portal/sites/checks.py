@@ -7,8 +7,15 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal.models import Account, EntryKind, Gateway, LedgerEntry, Meter, Site, Tariff
-from portal.models.meter import PROFILES, PROFILES_WITH_PREPAID, WATER_PROFILES
+from portal.models import Account, EntryKind, Gateway, LedgerEntry, Meter, Site, Tariff, TariffKind
+from portal.models.meter import (
+    POWER_LIMIT_MAX_W,
+    POWER_LIMIT_PROFILES,
+    POWER_LIMIT_STEP_W,
+    PROFILES,
+    PROFILES_WITH_PREPAID,
+    WATER_PROFILES,
+)
 from portal.money import format_yuan
 from portal.sites.sheets import OPTIONAL_SHEETS, SHEETS, CellError
 
@@ -151,6 +158,11 @@ class RowChecker:
         profile = text(raw.get("profile")).lower()
         if profile not in PROFILES:
             self.error(sheet, number, "profile", f"unknown profile {profile!r}; known: {', '.join(sorted(PROFILES))}")
+        watts = int(limit * 1000) if limit else 0
+        if profile in POWER_LIMIT_PROFILES and (watts > POWER_LIMIT_MAX_W or watts % POWER_LIMIT_STEP_W):
+            # the meter keeps it in its own register (0130H): refused now rather than failing every poll
+            self.error(sheet, number, "power_limit_kw", f"{profile} keeps its power limit in steps of 0.01 kW, "
+                       f"up to {POWER_LIMIT_MAX_W / 1000:g} kW")
         return {
             "code": self._code(sheet, number, raw), "name": self._name(sheet, number, raw),
             "kind": self._choice(sheet, number, raw, "kind", {"electric", "water"}), "profile": profile,
@@ -178,6 +190,12 @@ class RowChecker:
         gateways = known(Gateway) | {r["code"] for r in out["gateways"]}
         accounts = known(Account) | {r["code"] for r in out["accounts"]}
         tariffs = known(Tariff) | {r["code"] for r in out["tariffs"]}
+        # a meter-mode meter keeps one price (0140H): only a flat tariff can be its own (README)
+        single_price = {r["code"] for r in out["tariffs"]} | (set(self.session.execute(
+            select(Tariff.code).where(Tariff.site_id == site_id, Tariff.kind == TariffKind.FLAT)).scalars())
+            if site_id is not None else set())
+        default = (self.session.get(Tariff, self.site.default_tariff_id)
+                   if self.site is not None and self.site.default_tariff_id else None)
         slots = {}
         if site_id is not None:  # unit ids already taken on each gateway by meters not in this file
             file_codes = {r["code"] for r in out["meters"]}
@@ -200,6 +218,13 @@ class RowChecker:
                 self.error("meters", n, "control_mode", f"profile {r['profile']} has no prepaid block; use platform")
             if r["control_mode"] == "meter" and not r["account"]:
                 self.error("meters", n, "control_mode", "a common-area meter (no account) cannot run in meter mode")
+            if r["control_mode"] == "meter" and r["tariff"] in tariffs and r["tariff"] not in single_price:
+                self.error("meters", n, "tariff", f"tariff {r['tariff']!r} is not flat: a meter-mode meter keeps one "
+                           "price")
+            if (r["control_mode"] == "meter" and not r["tariff"] and default is not None
+                    and default.kind != TariffKind.FLAT):
+                self.error("meters", n, "tariff", f"the site's default tariff {default.code!r} is not flat: give "
+                           "this meter-mode meter a flat tariff")
             if r["unit_id"] is None:  # already reported as invalid; it takes no slot
                 continue
             slot = (r["gateway"], r["unit_id"])

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from portal.bulk import postgresql
 from portal.ledger.entries import post_entry
+from portal.metering.books import BOOKS
 from portal.models import Account, EntryKind, Gateway, Meter, Site, Tariff, TariffKind, TariffVersion, utcnow
 from portal.sites.checks import RowChecker
 from portal.sites.sheets import CellError
@@ -102,7 +103,12 @@ def import_site(session: Session, path: str | Path, site_code: str | None = None
     if postgresql(session):
         # Checked at commit instead of per row, so meters may swap unit ids within one file.
         session.execute(text("SET CONSTRAINTS uq_meters_gateway_id_unit_id DEFERRED"))
-    _upsert_all(session, site, Meter, data["meters"], report, "meters")
+    modes = dict(session.execute(select(Meter.code, Meter.control_mode).where(Meter.site_id == site.id)).all())
+    meters = _upsert_all(session, site, Meter, data["meters"], report, "meters")
+    for code, meter in meters.items():
+        if code in modes and modes[code] != meter.control_mode:
+            for name in BOOKS:  # its books (meter mode) start again at its next read
+                setattr(meter, name, None)
     session.flush()
     return report
 

@@ -3,7 +3,8 @@
 Plain functions on a session, each audited in the caller's transaction (the caller commits). A price
 change is always a new version from now or later: a version starting in the past would re-price
 consumption already charged, so it is refused. Every version is checked by portal.tariffs.pricing.validate
-before it is stored.
+before it is stored. A meter-mode meter charges itself at the one price its register holds (0140H), so
+only a flat tariff may price it (README, "Meters, polling and relays").
 
 Units: prices are integers in 0.0001 yuan per kWh / m³ (`_e4`); tier limits are monthly units of
 0.01 kWh (the form takes kWh).
@@ -20,7 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.audit import audit
-from portal.models import Meter, Site, Tariff, TariffKind, TariffVersion, utcnow
+from portal.models import ControlMode, Meter, Site, Tariff, TariffKind, TariffVersion, utcnow
+from portal.models.meter import PRICE_MAX_E4
 from portal.money import parse_price, parse_units
 from portal.tariffs.pricing import PERIODS, TariffError, Version, validate
 
@@ -191,6 +193,9 @@ def assign_meter_tariff(session: Session, meter: Meter, tariff: Tariff | None, a
     if tariff is not None:
         if tariff.site_id != meter.site_id:
             raise TariffAdminError(_("That tariff belongs to another site."))
+        if meter.control_mode == ControlMode.METER and TariffKind(tariff.kind) != TariffKind.FLAT:
+            raise TariffAdminError(_("Meter %(code)s runs in meter mode and charges itself at one price: give it a "
+                                     "flat tariff.", code=meter.code))
         at = now or utcnow()
         media = {t.get("medium", "electric") for v in tariff.versions for t in (v.tiers or ())}
         if media and media != {meter.kind.value}:
@@ -216,6 +221,10 @@ def set_site_default(session: Session, site: Site, tariff: Tariff, actor: str, n
         raise TariffAdminError(_("Tariff %(code)s has no prices in force yet: add a version first.", code=tariff.code))
     if any(t.get("medium", "electric") == "water" for v in tariff.versions for t in (v.tiers or ())):
         raise TariffAdminError(_("A tiered water tariff cannot be the site default; give it to the water meters."))
+    if TariffKind(tariff.kind) != TariffKind.FLAT and session.scalar(select(Meter.id).where(
+            Meter.site_id == site.id, Meter.control_mode == ControlMode.METER, Meter.tariff_id.is_(None)).limit(1)):
+        raise TariffAdminError(_("Meter-mode meters of this site use the default tariff and charge themselves at one "
+                                 "price: the default must be flat (or give them a flat tariff of their own)."))
     old, site.default_tariff_id = site.default_tariff_id, tariff.id
     session.flush()
     audit(session, actor, "site.default_tariff", "site", site.id, site.id, old_tariff_id=old, tariff_id=tariff.id)
@@ -239,6 +248,8 @@ def version_state(tariff: Tariff, now: datetime | None = None) -> dict[int, str]
 def _price(value) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise TariffAdminError(_("Prices are zero or more."))
+    if value > PRICE_MAX_E4:  # a meter-mode meter must be able to hold it (0140H)
+        raise TariffAdminError(_("Prices are at most ¥1,000.0000 per kWh or m³."))
     return value
 
 

@@ -115,7 +115,8 @@ def test_healthz_reports_queue_down(redis_app):
 def test_healthz_ok_with_redis(redis_app):
     response = redis_app.test_client().get("/healthz")
     assert response.status_code == 200
-    assert response.json == {"status": "ok", "database": "ok", "queue": "ok"}
+    assert response.json == {"status": "ok", "database": "ok", "queue": "ok",
+                             "gateways": {"failing": [], "offline": []}}
 
 
 def test_cron_scheduler_registers_every_periodic_job(redis_url):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from portal.control.polls import request_poll
+from portal.control.polls import record_poll_failure, request_poll
 from portal.extensions import db
 from portal.models import Gateway
 from portal.queue.dispatch import release_dedupe
@@ -15,7 +15,15 @@ from worker.poller import CycleStats, run_cycle
 def poll_gateway_job(gateway_id: int) -> CycleStats:
     """Poll one gateway now (the cron's minute job, or right after a command)."""
     release_dedupe(f"poll:{gateway_id}")
-    return run_cycle(db.session, [gateway_id])
+    try:
+        return run_cycle(db.session, [gateway_id])
+    except Exception as exc:
+        # Nothing of the cycle is kept, but the failure is: a gateway alarm (and /healthz lists the gateway)
+        # in a transaction of its own, then the job fails as it would have.
+        db.session.rollback()
+        record_poll_failure(db.session, gateway_id, f"{type(exc).__name__}: {exc}"[:200])
+        db.session.commit()
+        raise
 
 
 @job("polling", timeout=60)

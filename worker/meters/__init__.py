@@ -11,6 +11,7 @@ from .codec import (
                     set_power_limit,
                     set_price,
                     set_supply,
+                    write_deduction,
                     write_purchase,
 )
 from .errors import (
@@ -33,5 +34,5 @@ __all__ = [
     "MeterError", "MeterOffline", "MeterRejected", "MeterTimeout", "Profile", "Reading",
     "StaleReply", "Unsupported", "Write", "WriteNotConfirmed", "decode", "encode",
     "get_profile", "poll_gateway", "poll_many", "set_control_mode", "set_keep_power",
-    "set_power_limit", "set_price", "set_supply", "write_purchase",
+    "set_power_limit", "set_price", "set_supply", "write_deduction", "write_purchase",
 ]

@@ -90,6 +90,13 @@ def write_purchase(amount_fen: int, count: int) -> Command:
     return Command("write_purchase", (amount_fen, count))
 
 
+def write_deduction(amount_fen: int, count: int) -> Command:
+    """Take `amount_fen` off the meter's balance (扣费) as write number `count` of its count sequence."""
+    if _int_arg(amount_fen, "amount_fen") <= 0 or _int_arg(count, "count") <= 0:
+        raise ValueError("a deduction needs a positive amount and count")
+    return Command("write_deduction", (amount_fen, count))
+
+
 def set_power_limit(w: int) -> Command:
     """Set the over-power trip limit in W (0 = none)."""
     if _int_arg(w, "power limit") < 0:

@@ -179,6 +179,9 @@ _PREPAID_WRITES = {
     # the meter accepts only count = purchase_count + 1, so the count doubles as idempotency key
     "write_purchase": WriteSpec(0x0110, args=(("u32", 1), ("u16", 1)),
                                 confirm="purchase_count", confirm_arg=1),
+    # a deduction (扣费) takes the next count of the same sequence; the purchase total stays
+    "write_deduction": WriteSpec(0x0114, args=(("u32", 1), ("u16", 1)),
+                                 confirm="purchase_count", confirm_arg=1),
     "set_price": WriteSpec(0x0140, args=(("u32", 1),), confirm="price_e4"),
     "set_control_mode": WriteSpec(0x0108, table={"platform": (0,), "meter": (1,)},
                                   confirm="control_mode"),

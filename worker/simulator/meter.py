@@ -11,6 +11,10 @@ Behaviour where METERS.md leaves room, chosen to match common cost-control meter
 - a purchase closes the relay only if it was open for arrears (meter mode),
   never after a remote or over-power trip; platform-mode meters accept
   purchases (count, total, balance) but never switch for money;
+- a deduction (0114H) takes the next count like a purchase, leaves the purchase
+  total alone, may take the balance below zero and then trips it (meter mode);
+- a purchase or deduction outside 1..10,000,000 fen, or with any count but the
+  next, is refused and changes nothing;
 - over-power (limit > 0, load above it for 3 s) trips in either mode.
 """
 
@@ -24,6 +28,8 @@ from .specs import SimMeterSpec
 NONE, ARREARS, REMOTE, OVER_POWER = 0, 1, 2, 3
 TRIP_NAMES = ("none", "arrears", "remote", "over_power")
 OVER_POWER_MS = 3_000
+#: what one purchase or deduction write may carry, fen (METERS.md 0110H/0114H)
+WRITE_MIN_FEN, WRITE_MAX_FEN = 1, 10_000_000
 
 # One energy unit (0.01 kWh) is 36,000 J = 36e6 W·ms; one litre is 3.6e6 (L/h)·ms.
 _UNIT_ELECTRIC = 36_000_000
@@ -60,8 +66,8 @@ class SimMeter:
         self.keep_power = False
         self.meter_mode = spec.control_mode == "meter"
         self.remaining_fen = spec.remaining_fen
-        self.purchase_count = 0
-        self.purchase_total_fen = 0
+        self.purchase_count = spec.purchase_count
+        self.purchase_total_fen = spec.purchase_total_fen
         self.power_limit_w = 0
         self.alarm_fen = [0, 0]
         self.price_e4 = spec.price_e4
@@ -205,17 +211,31 @@ class SimMeter:
             self._check_arrears()
 
     def purchase(self, amount_fen: int, new_count: int) -> None:
-        """Accept a purchase only if new_count is the next count; ValueError otherwise."""
+        """Accept a purchase only with the next count and an amount in range; ValueError otherwise."""
         with self._lock:
             self.sync()
-            if new_count != (self.purchase_count + 1) & 0xFFFF:
-                raise ValueError(f"purchase count {new_count}, meter is at {self.purchase_count}")
-            self.purchase_count = new_count
+            self._next_write(amount_fen, new_count)
             self.purchase_total_fen = (self.purchase_total_fen + amount_fen) & 0xFFFFFFFF
             self.remaining_fen += amount_fen
             if (self.meter_mode and self.remaining_fen > 0 and not self.supply_on
                     and self.trip_reason == ARREARS):
                 self.supply_on, self.trip_reason = True, NONE
+
+    def deduct(self, amount_fen: int, new_count: int) -> None:
+        """A deduction (扣费): the next count, the balance down by the amount (perhaps below zero)."""
+        with self._lock:
+            self.sync()
+            self._next_write(amount_fen, new_count)
+            self.remaining_fen -= amount_fen
+            self._check_arrears()
+
+    def _next_write(self, amount_fen: int, new_count: int) -> None:
+        """Check a purchase or deduction write and take its count; nothing changes when it is refused."""
+        if not WRITE_MIN_FEN <= amount_fen <= WRITE_MAX_FEN:
+            raise ValueError(f"amount {amount_fen} fen outside {WRITE_MIN_FEN}..{WRITE_MAX_FEN}")
+        if new_count != (self.purchase_count + 1) & 0xFFFF:
+            raise ValueError(f"purchase count {new_count}, meter is at {self.purchase_count}")
+        self.purchase_count = new_count
 
     def set_control_mode(self, mode: str) -> None:
         """Switch between 'platform' (外控) and 'meter' (内控) charging."""

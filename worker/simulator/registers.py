@@ -144,6 +144,7 @@ _ACCESS = {0x000A: (1, lambda m, w: m.set_access_code(w[0]))}
 _PREPAID_WRITES = {
     0x0108: (1, lambda m, w: m.set_control_mode("meter" if _flag(w) else "platform")),
     0x0110: (3, lambda m, w: m.purchase(_u32(w), w[2])),
+    0x0114: (3, lambda m, w: m.deduct(_u32(w), w[2])),
     0x0120: (1, _supply_command),
     0x0121: (1, lambda m, w: m.set_keep_power(_flag(w))),
     0x0131: (2, lambda m, w: m.set_alarm_fen(1, _u32(w))),

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from .clock import ManualClock, RealClock
 from .gateway import SimGateway
 from .meter import SimMeter
-from .specs import SimGatewaySpec
+from .specs import SimGatewaySpec, SimMeterSpec
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,14 @@ class Simulator:
     def port(self, gateway_code: str) -> int:
         """The TCP port a gateway listens on (the real one when the spec said 0)."""
         return self.gateways[gateway_code].port
+
+    def replace_meter(self, gateway_code: str, spec: SimMeterSpec) -> SimMeter:
+        """A technician swaps the physical meter at `spec.unit_id` (换表): a fresh meter answers from now on."""
+        gateway = self.gateways[gateway_code]
+        if spec.unit_id not in gateway.meters:
+            raise KeyError(f"no meter at unit {spec.unit_id} on {gateway_code}")
+        meter = gateway.meters[spec.unit_id] = SimMeter(spec, self.clock)
+        return meter
 
     def advance(self, seconds: float) -> None:
         """Move the simulated clock forward."""
@@ -113,6 +121,10 @@ class SimulatorThread:
     def port(self, gateway_code: str) -> int:
         """See Simulator.port."""
         return self.sim.port(gateway_code)
+
+    def replace_meter(self, gateway_code: str, spec: SimMeterSpec) -> SimMeter:
+        """See Simulator.replace_meter."""
+        return self.sim.replace_meter(gateway_code, spec)
 
     def advance(self, seconds: float) -> None:
         """See Simulator.advance."""

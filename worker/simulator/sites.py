@@ -6,6 +6,8 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
+from portal.metering.books import held
+from portal.metering.books_check import queued_net
 from portal.models import Gateway, Meter, Site, Tariff, TariffVersion
 from portal.sites.checks import text
 from portal.sites.importer import read_workbook
@@ -21,15 +23,17 @@ def specs_for_site(session: Session, site_code: str, baud: int | None = None) ->
     if site is None:
         raise LookupError(f"no site {site_code!r}")
     prices = _flat_prices(session, site)
+    queued = queued_net(session, session.execute(select(Meter.id).where(Meter.site_id == site.id)).scalars().all())
     specs = []
     for gw in session.execute(select(Gateway).where(Gateway.site_id == site.id).order_by(Gateway.code)).scalars():
         meters = session.execute(
-            select(Meter).where(Meter.gateway_id == gw.id).options(joinedload(Meter.account)).order_by(Meter.unit_id)
+            select(Meter).where(Meter.gateway_id == gw.id).options(joinedload(Meter.account), joinedload(Meter.state))
+            .order_by(Meter.unit_id)
         ).scalars()
         specs.append(SimGatewaySpec(
             code=gw.code, host=gw.host, port=gw.port, protocol=gw.protocol.value, baud=baud,
-            meters=tuple(_meter_spec(m, prices.get(m.tariff_id or site.default_tariff_id, DEFAULT_PRICE_E4))
-                         for m in meters),
+            meters=tuple(_meter_spec(m, prices.get(m.tariff_id or site.default_tariff_id, DEFAULT_PRICE_E4),
+                                     queued.get(m.id, 0)) for m in meters),
         ))
     return specs
 
@@ -50,13 +54,22 @@ def specs_from_file(path: str | Path, baud: int | None = None) -> list[SimGatewa
     ]
 
 
-def _meter_spec(meter: Meter, price_e4: int) -> SimMeterSpec:
+def _meter_spec(meter: Meter, price_e4: int, queued_fen: int) -> SimMeterSpec:
+    """A meter as the platform last knew it: a meter-mode meter holds what its books say (portal.metering.books),
+    or, never read yet, the shop's balance less the writes still queued for it, with the platform's counts;
+    the energy register carries on from the last reading."""
     meter_mode = meter.control_mode.value == "meter"
+    remaining = 0
+    if meter_mode and meter.account:
+        books = held(meter)
+        remaining = books if books is not None else meter.account.balance_fen - queued_fen
+    st = meter.state
     return SimMeterSpec(
         unit_id=meter.unit_id, profile=meter.profile, kind=meter.kind.value, control_mode=meter.control_mode.value,
-        price_e4=price_e4,
-        # A meter-mode meter starts holding the shop's balance, as if every purchase had been written.
-        remaining_fen=meter.account.balance_fen if meter_mode and meter.account else 0,
+        price_e4=price_e4, remaining_fen=remaining,
+        purchase_count=meter.purchase_count if meter_mode else 0,
+        purchase_total_fen=meter.purchase_total_fen if meter_mode else 0,
+        energy_start=st.energy_total if st is not None and st.energy_total else 0,
         base_load_w=800 if meter.account else 3_000, seed=meter.id,
     )
 

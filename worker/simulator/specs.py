@@ -20,6 +20,9 @@ class SimMeterSpec:
     control_mode: str = "platform"  #: 'platform' (外控) or 'meter' (内控)
     price_e4: int = 10_000  #: 0.0001 yuan per kWh (water: per m³); 1.0000 yuan by default
     remaining_fen: int = 0
+    #: the prepaid block's counters as the meter was left (a demo restarted carries on from them)
+    purchase_count: int = 0
+    purchase_total_fen: int = 0
     base_load_w: int = 2_000  #: typical busy-hour load of the shop (or common area)
     base_flow_lph: int = 300  #: water only: flow while a tap runs, litres per hour
     energy_start: int = 0  #: initial energy_total, 0.01 kWh (water: litres)

@@ -53,8 +53,8 @@ def test_meter_mode_consumption_is_not_billed_by_the_platform(farm):
     f.cycle(0)
     f.cycle(QUARTER)
 
-    assert _entries(EntryKind.ENERGY) == []
-    assert f.meter("GW1", 1).account.balance_fen == 1_000
+    assert _entries(EntryKind.ENERGY) == [-50]  # not priced by the platform: what the meter took, mirrored
+    assert f.meter("GW1", 1).account.balance_fen == 1_000 - 50
     assert f.meter("GW1", 1).state.remaining_fen == 1_000 - 50  # the meter charged itself
 
 

@@ -6,9 +6,10 @@ from flask import current_app
 from sqlalchemy import select
 
 from portal.control.balance import enforce_balance
+from portal.control.commands import queue_deduction
 from portal.extensions import db
 from portal.ledger.entries import ledger_mismatches, post_entry
-from portal.models import AlarmKind, EntryKind, IntervalReading, LedgerEntry, MeterState, Supply
+from portal.models import Account, AlarmKind, EntryKind, IntervalReading, LedgerEntry, MeterState, Site, Supply
 from tests.worker.poller.farm import GW, M, start_farm
 
 pytestmark = pytest.mark.no_db
@@ -94,3 +95,24 @@ def test_a_silent_meter_raises_and_clears_its_alarm_on_sqlite(sqlite_farm):
         f.cycle(60, timeout=0.2)
     assert f.alarms(AlarmKind.METER_OFFLINE) == []
     assert f.meter("GW1", 2).state.online
+
+
+def test_meter_mode_books_keep_on_sqlite(sqlite_farm):
+    f = sqlite_farm(GW("GW1", (M(1, control_mode="meter", balance_fen=10_000, remaining_fen=9_000, load=2_000),
+                               M(2, control_mode="meter", balance_fen=500, remaining_fen=900, load=0))))
+    db.session.get(Site, f.site_id).low_balance_levels_fen = [8_800]
+    db.session.commit()
+    f.cycle(0)  # the first shop's books catch up; the second's meter holds more than its ledger
+    account = db.session.get(Account, f.meter("GW1", 1).account_id)
+    post_entry(db.session, account, -300, EntryKind.ADJUSTMENT, "adjust:sqlite")
+    queue_deduction(db.session, f.meter("GW1", 1), 300, "deduction:adjust:sqlite", "staff:m")
+    db.session.commit()
+    f.cycle(60)
+    f.cycle(60)
+
+    db.session.expire_all()
+    assert db.session.get(Account, account.id).balance_fen == f.snapshot("GW1", 1)["remaining_fen"] < 8_700
+    assert [a.account_id for a in f.alarms(AlarmKind.LOW_BALANCE_1)] == [account.id]
+    [mismatch] = f.alarms(AlarmKind.BOOKS_MISMATCH)
+    assert mismatch.account_id == f.meter("GW1", 2).account_id
+    assert ledger_mismatches(db.session) == []
