@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 
 from portal.audit import audit
 from portal.control.balance import enforce_balance
-from portal.counter.guards import CounterError, check_amount, check_form_key, require_active
+from portal.counter.guards import CounterError, check_amount, check_form_key, require_active, take_from_meter
 from portal.ledger.entries import post_entry
-from portal.models import Account, ControlMode, EntryKind, LedgerEntry
+from portal.models import Account, EntryKind, LedgerEntry
 from portal.payments.credit import after_money_in
 from portal.payments.orders import cap_room_fen
 
@@ -35,9 +35,6 @@ def check_adjustment(session: Session, account: Account, amount_fen: int, reason
     if session.scalar(select(LedgerEntry.id).where(LedgerEntry.idempotency_key == adjustment_key(form_key))):
         return
     require_active(account)
-    if amount_fen < 0 and any(m.control_mode == ControlMode.METER for m in account.meters):
-        # the shop's money is in its meter, which only takes purchases: a debit here would split the books
-        raise CounterError(_l("This shop's money is in its meter-mode meter: a debit cannot be taken from it here."))
     room = cap_room_fen(session, account)
     if amount_fen > 0 and room is not None and amount_fen > room:
         raise CounterError(_l("This credit would take the balance above the site's limit (囤积)."))
@@ -60,6 +57,7 @@ def adjust_balance(session: Session, account: Account, amount_fen: int, reason: 
         if amount_fen > 0:
             after_money_in(session, account, amount_fen, key, actor)
         else:
+            take_from_meter(session, account, -amount_fen, key, actor, reason.strip())
             enforce_balance(session, account, actor=actor)
         audit(session, actor, "counter.adjustment", "ledger_entry", posted.entry.id, account.site_id,
               account=account.code, amount_fen=amount_fen, reason=reason.strip()[:200])

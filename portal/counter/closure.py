@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 from portal.audit import audit
 from portal.control.commands import command_meter
 from portal.control.emergency import repay_first
-from portal.counter.guards import CounterError, require_active
+from portal.counter.guards import CounterError, require_active, take_from_meter
 from portal.ledger.entries import post_entry
+from portal.metering.swap import books_at
 from portal.models import (
     Account,
     AccountStatus,
@@ -101,6 +102,11 @@ def close_account(session: Session, account: Account, reason: str, actor: str,
     if payout:
         settlement = post_entry(session, account, -payout, EntryKind.SETTLEMENT, f"settlement:{account.id}",
                                 memo=(reason or "closure")[:200], actor=actor).entry
+    if meter_mode:
+        # the books stand at what the cashier read off the meter (what it used since was posted just above),
+        # and the money paid out leaves the meter too: the meter and the ledger both end at zero
+        books_at(meter_mode[0], meter_remaining_fen, utcnow())
+        take_from_meter(session, account, meter_remaining_fen, f"closure:{account.id}", actor, "closure")
     tripped = []
     for meter in account.meters:
         if meter.profile not in SWITCHABLE_PROFILES:

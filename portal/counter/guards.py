@@ -10,8 +10,10 @@ import re
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Session
 
-from portal.models import Account, AccountStatus, EntryKind, LedgerEntry
+from portal.control.commands import queue_money
+from portal.models import Account, AccountStatus, ControlMode, EntryKind, LedgerEntry
 
 #: how a counter recharge was paid; kept in the entry's `method` (entries before it have it in their key)
 METHODS = ("cash", "transfer")
@@ -57,3 +59,15 @@ def check_form_key(form_key: str) -> None:
     """Every counter form carries a fresh key (one form, one operation); a missing or odd one is refused."""
     if not _FORM_KEY.fullmatch(form_key or ""):
         raise CounterError(_l("This form has expired; open the counter page again."))
+
+
+def take_from_meter(session: Session, account: Account, amount_fen: int, key: str, actor: str, reason: str) -> None:
+    """Money that leaves a meter-mode shop at the counter leaves its meter too: a deduction, once per key.
+
+    The ledger mirrors the meter (one set of books), so a debit posted here without a deduction would leave
+    the meter holding money the books no longer give the shop. Purchases go into the shop's first meter-mode
+    meter (payments.credit), and so do these deductions; a platform-mode shop has nothing to write.
+    """
+    meters = [m for m in account.meters if m.control_mode == ControlMode.METER]
+    if meters and amount_fen > 0:
+        queue_money(session, meters[0], -amount_fen, f"deduction:{key}", actor, reason[:200] or "counter")

@@ -24,6 +24,7 @@ from portal.counter.guards import (
     check_form_key,
     method_of,
     require_active,
+    take_from_meter,
 )
 from portal.ledger.entries import DuplicateEntryMismatch, post_entry
 from portal.models import (
@@ -131,7 +132,8 @@ def reverse_entry(session: Session, entry: LedgerEntry, reason: str, actor: str)
 
 def _cancel_unwritten_purchase(session: Session, entry: LedgerEntry) -> None:
     # In a meter-mode shop the recharge became a purchase for its meter; once written, the money is in the
-    # meter and a ledger reversal alone would be a lie, so that is refused. Not yet written: cancelled.
+    # meter and a cashier's reversal is refused (a manager's adjustment, a debit deducted from the meter,
+    # is the way back). Not yet written: the purchase is cancelled with the recharge.
     cmd = session.scalar(select(ControlCommand).where(
         ControlCommand.idempotency_key == f"purchase:{entry.idempotency_key}").with_for_update())
     if cmd is None:
@@ -186,6 +188,7 @@ def transfer_balance(session: Session, source: Account, target: Account, amount_
     into = post_entry(session, target, amount_fen, EntryKind.TRANSFER, f"{key}:in",
                       memo=f"{reason[:150]} ← {source.code}" if reason else f"← {source.code}", actor=actor)
     if into.created:
+        take_from_meter(session, source, amount_fen, f"{key}:out", actor, memo)
         enforce_balance(session, source, actor=actor)
         after_money_in(session, target, amount_fen, f"{key}:in", actor)
         audit(session, actor, "counter.transfer", "ledger_entry", out.entry.id, source.site_id,

@@ -148,6 +148,14 @@ def _close_books(session: Session, meter: Meter, state: MeterState, final_fen: i
     return books, 0
 
 
+def books_at(meter: Meter, final_fen: int, now: datetime) -> None:
+    """Stand a meter-mode meter's books at the remaining amount read off it now (an account's closure, whose
+    caller has posted the usage since the last read): the writes acknowledged so far count as accounted, so
+    a deduction queued next (to empty the meter) is read back as that deduction, not as usage."""
+    meter.books_remaining_fen, meter.books_count, meter.books_read_at = final_fen, meter.purchase_count, now
+    meter.books_net_fen = meter.purchase_total_fen - meter.deduction_total_fen
+
+
 def _ledger_share(session: Session, meter: Meter) -> int:
     """What the ledger leaves for a meter-mode meter never read: the balance less what the shop's other
     meter-mode meters hold and every write still queued."""

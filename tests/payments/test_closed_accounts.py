@@ -83,7 +83,8 @@ def test_the_held_payment_goes_back_once_a_manager_approves(paid_trade, notify, 
     db.session.expire_all()
     assert (refund.status, order.status, order.account.balance_fen) == (
         RefundStatus.SUCCEEDED, OrderStatus.REFUNDED, 0)
-    kinds = [e.kind for e in db.session.scalars(select(LedgerEntry).where(LedgerEntry.order_id == order.id))]
+    kinds = [e.kind for e in db.session.scalars(select(LedgerEntry).where(LedgerEntry.order_id == order.id)
+                                               .order_by(LedgerEntry.id))]
     assert kinds == [EntryKind.PAYMENT, EntryKind.REFUND]
 
 
