@@ -20,7 +20,9 @@ from sqlalchemy.orm.util import identity_key
 
 from portal.bulk import among, array_literal, postgresql
 from portal.control.balance import apply_balance_rules
+from portal.control.commands import MoneyWrite, queue_many
 from portal.ledger.bulk import Movement, lock_balances, post_many
+from portal.metering.books_check import purses
 from portal.metering.cycle import Delta
 from portal.models import (
     Account,
@@ -100,27 +102,37 @@ def bill_deltas(session: Session, deltas: Iterable[Delta], now: datetime | None 
             postings.append((kind, meter.id, Movement(meter.account_id, -fen, key, memo=f"{meter.code} {d.amount}")))
         billed.append((meter.id, d.interval_start))
         charged[meter.account_id] = meter.account
-    _post(session, postings)
+    _deduct_from_purses(session, _post(session, postings))
     _mark_billed(session, billed)
     _set_remainders(session, meters, remainders)
     apply_balance_rules(session, charged, now)
     return list(charged.values())
 
 
-def _post(session: Session, postings: list[tuple[EntryKind, int, Movement]]) -> None:
-    """Post the charges (kind, meter id, movement) exactly once per key, each account locked once."""
+def _post(session: Session, postings: list[tuple[EntryKind, int, Movement]]) -> list[Movement]:
+    """Post the charges (kind, meter id, movement) exactly once per key, each account locked once; returns
+    the movements posted now."""
     if not postings:
-        return
+        return []
     balances = lock_balances(session, (m.account_id for _, _, m in postings))
     meter_of = {m.key: meter_id for _, meter_id, m in postings}
-    posted: list[str] = []
+    posted: list[Movement] = []
     for kind in dict.fromkeys(k for k, _, _ in postings):
         for m in post_many(session, [m for k, _, m in postings if k == kind], kind, balances=balances):
             balances[m.account_id] += m.amount_fen
-            posted.append(m.key)
+            posted.append(m)
     # the bulk path knows accounts, not meters: tag the new entries with their meter, as post_entry does
     _bulk_update(session, "ledger_entries", "meter_id", "bigint", "idempotency_key", "varchar",
-                 posted, [meter_of[k] for k in posted])
+                 [m.key for m in posted], [meter_of[m.key] for m in posted])
+    return posted
+
+
+def _deduct_from_purses(session: Session, posted: list[Movement]) -> None:
+    """A shop whose money is in a meter-mode meter (its purse) pays its platform-mode meters' charges out of
+    it too, as deductions: one set of books for a shop with both kinds of meter."""
+    found = purses(session, {m.account_id for m in posted}) if posted else {}
+    queue_many(session, [MoneyWrite(p.meter_id, p.gateway_id, m.amount_fen, f"deduction:{m.key}", m.memo)
+                         for m in posted if (p := found.get(m.account_id)) is not None], "system:billing")
 
 
 def _mark_billed(session: Session, keys: list[tuple[int, datetime]]) -> None:

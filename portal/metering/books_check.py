@@ -4,8 +4,9 @@ Ledger balance against Σ the shop's meter-mode meters' remaining amount as of t
 (portal.metering.books) + the writes acknowledged since + the writes queued and not yet acknowledged,
 within one price step (what one register unit costs at the meter's price). Every poll cycle checks the shops
 of its meters and keeps a BOOKS_MISMATCH alarm open while they differ; `ledger check` runs the same
-comparison over every shop. A shop that also has platform-mode meters is not compared (their charges stay
-in the ledger and never reach its meters), nor one whose meters have not all been read yet.
+comparison over every shop. A shop that also has platform-mode meters is compared too: their charges are
+deducted from its meter-mode meter (portal.metering.billing), so only the meter-mode meters hold its money;
+a shop whose meter-mode meters have not all been read yet is not compared.
 """
 from __future__ import annotations
 
@@ -90,21 +91,23 @@ class Books:
 def compare_books(session: Session, account_ids: Iterable[int] | None = None,
                   prices: dict[int, int] | None = None, now: datetime | None = None, *,
                   differing_only: bool = False) -> list[Books]:
-    """Both sides of every active meter-mode shop given (all when None) whose meters are all in meter mode
-    and have all been read; `differing_only`: only those not exactly equal (the few a cycle must look at).
+    """Both sides of every active shop given (all when None) with a meter-mode meter, all of them read;
+    `differing_only`: only those not exactly equal (the few a cycle must look at).
     `prices` (meter id -> 0.0001 yuan) when the caller knows them, else the tariffs' at `now`."""
     m, a, c = Meter.__table__, Account.__table__, ControlCommand.__table__
     amount = c.c.payload["amount_fen"].as_integer()
     queued = (select(c.c.meter_id, func.sum(case((c.c.action == "deduction", -amount), else_=amount)).label("q"))
               .where(c.c.status == CommandStatus.PENDING, c.c.action.in_(MONEY_WRITES))
               .group_by(c.c.meter_id).subquery())
-    comparable = case((and_(m.c.control_mode == ControlMode.METER, m.c.books_remaining_fen.is_not(None)), 1),
-                      else_=0)
-    sides = (select(m.c.account_id, func.sum(m.c.books_remaining_fen + m.c.purchase_total_fen
-                                             - m.c.deduction_total_fen - m.c.books_net_fen).label("held"),
+    in_meter = m.c.control_mode == ControlMode.METER
+    unread = case((and_(in_meter, m.c.books_remaining_fen.is_(None)), 1), else_=0)
+    holds = case((in_meter, m.c.books_remaining_fen + m.c.purchase_total_fen - m.c.deduction_total_fen
+                  - m.c.books_net_fen), else_=0)
+    sides = (select(m.c.account_id, func.sum(holds).label("held"),
                     func.sum(func.coalesce(queued.c.q, 0)).label("queued"))
              .outerjoin(queued, queued.c.meter_id == m.c.id).where(m.c.account_id.is_not(None))
-             .group_by(m.c.account_id).having(func.min(comparable) == 1))
+             .group_by(m.c.account_id)
+             .having(func.max(case((in_meter, 1), else_=0)) == 1, func.max(unread) == 0))
     parts = [None] if account_ids is None else list(chunks(sorted(set(account_ids))))
     rows = []
     for part in parts:

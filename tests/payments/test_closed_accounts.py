@@ -37,7 +37,8 @@ def close(account: Account):
 
 def notes_of(order) -> list[NotifyOutcome]:
     db.session.expire_all()
-    return list(db.session.scalars(select(PaymentNotification.outcome).where(PaymentNotification.order_id == order.id)))
+    return list(db.session.scalars(select(PaymentNotification.outcome).where(PaymentNotification.order_id == order.id)
+                                   .order_by(PaymentNotification.id)))
 
 
 def test_closing_an_account_closes_its_open_orders(make_account, make_order):

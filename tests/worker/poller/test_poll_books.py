@@ -152,15 +152,19 @@ def test_under_the_fee_trip_policy_the_whole_fee_is_deducted_and_the_meter_trips
     assert (snap["supply"], snap["trip_reason"]) == ("off", "arrears")
 
 
-def test_the_books_check_leaves_a_shop_with_platform_mode_meters_alone(farm, runner):
+def test_a_shop_with_a_platform_mode_meter_pays_its_charges_out_of_its_meter_mode_meter(farm, runner):
     f = farm(GW("GW1", (M(1, control_mode="meter", balance_fen=10_000, remaining_fen=10_000, load=2_000),
                         M(2, balance_fen=None, load=2_000))))
     mixed = f.meter("GW1", 2)
     mixed.account_id = f.meter("GW1", 1).account_id  # the same shop's platform-mode meter, billed by the platform
     db.session.commit()
     f.cycle(0)
-    f.cycle(15 * 60)
-    assert balance(f) < held(f)  # its charges are in the ledger, not in the meter-mode meter
+    f.cycle(15 * 60)  # the platform-mode meter's quarter hour is charged, and queued as a deduction
+    assert pending(f) < 0
+    f.cycle(16 * 60)  # written into the meter-mode meter (and the next charge queued)
+    written = db.session.scalars(select(ControlCommand).where(ControlCommand.action == "deduction",
+                                                              ControlCommand.status == CommandStatus.APPLIED)).all()
+    assert written and balance(f) == held(f) + pending(f) < 10_000
     assert f.alarms(AlarmKind.BOOKS_MISMATCH) == [] and runner.invoke(args=["ledger", "check"]).exit_code == 0
 
 
