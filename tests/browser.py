@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import tempfile
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -82,6 +83,18 @@ def browser_page(base_url: str, *, width: int, height: int, locale: str, accept_
         if accept_dialogs:  # hx-confirm asks before a destructive action
             page.on("dialog", lambda dialog: dialog.accept())
         yield page
+
+
+#: where the browser tests leave screenshots of what a person saw, to be looked at (a CJK font must be installed)
+SCREENSHOTS = Path(tempfile.gettempdir()) / "payfirst-screens"
+
+
+def screenshot(page, name: str) -> Path:
+    """Keep a full-page screenshot of what the test sees now, as SCREENSHOTS/<name>.png."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
 
 
 def foreign_requests(urls: list[str]) -> list[str]:

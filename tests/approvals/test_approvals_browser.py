@@ -11,7 +11,7 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.models import EntryKind, LedgerEntry, Proposal, ProposalStatus, Role
 from tests.approvals.conftest import balance
-from tests.browser import browser_page, served
+from tests.browser import browser_page, screenshot, served
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -56,6 +56,7 @@ def test_a_cashier_proposes_and_another_manager_approves(desk, shop, make_accoun
         form.locator("input[name=reason]").fill("new lease")
         form.locator("button[type=submit]").click()
         expect(page.locator("#counter-waiting li")).to_have_count(1)  # waiting for a manager, nothing moved
+        screenshot(page, "counter-transfer-proposed")
         assert balance(shop) == 10_000
 
     [proposal] = db.session.scalars(select(Proposal)).all()
@@ -64,9 +65,11 @@ def test_a_cashier_proposes_and_another_manager_approves(desk, shop, make_accoun
         page.goto("/staff/approvals")
         row = page.locator(f"#proposal-{proposal.id}")
         expect(row).to_have_attribute("data-status", "proposed")
+        screenshot(page, "approvals-proposed")
         row.locator("button.act-approve").click()  # hx-confirm, accepted
         expect(page.locator(f"#proposal-{proposal.id}")).to_have_attribute("data-status", "approved")
         expect(page.locator(f"#proposal-{proposal.id} [data-testid=proposal-receipt]")).to_be_visible()
+        screenshot(page, "approvals-approved")
 
     db.session.expire_all()
     entries = db.session.scalars(select(LedgerEntry).where(LedgerEntry.kind == EntryKind.TRANSFER)).all()

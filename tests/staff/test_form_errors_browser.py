@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 from portal.extensions import db
 from portal.models import Role, TariffVersion
 from portal.tariffs.admin import add_version, create_tariff
-from tests.browser import browser_page, served
+from tests.browser import browser_page, screenshot, served
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -68,6 +68,7 @@ def test_a_price_with_five_decimals_is_refused_on_screen(desk, manager_of):
     expect(desk.get_by_test_id("error-version")).to_be_visible()
     expect(desk.get_by_test_id("error-version")).to_contain_text("decimal")
     expect(desk.locator("#tariffs input[name=price]")).to_have_value("1.23456")  # what was typed stays
+    screenshot(desk, "tariff-form-error")
     assert desk.url.endswith(f"/staff/sites/{site.id}/tariffs")
     assert db.session.query(TariffVersion).count() == 1
 

@@ -475,3 +475,14 @@ def test_pages_are_gzipped_too(client, shop):
     res = client.get(f"/t/a/{shop.id}", headers={"Accept-Encoding": "gzip"})
     assert res.headers["Content-Encoding"] == "gzip"
     assert b'id="recharge"' in gzip.decompress(res.data)
+
+
+def test_a_balance_that_outlasts_a_year_says_so_rather_than_a_count_of_days(client, shop):
+    """The demo showed "about 281239 days": a shop that barely used anything yet."""
+    shop.created_at = utcnow() - timedelta(days=60)
+    post_entry(db.session, shop, 500_000, EntryKind.CASH, "cash:cash:year")
+    post_entry(db.session, shop, -1, EntryKind.ENERGY, "energy:year")  # 0.01 in 30 days
+    db.session.commit()
+    client.get("/auth/lang/en")
+    line = client.get(f"/t/a/{shop.id}/days").get_data(as_text=True)
+    assert "More than a year left" in line and not re.search(r"\d{4,} days", line)
