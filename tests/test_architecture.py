@@ -1,5 +1,5 @@
 """The walls import-linter cannot state: no import cycles, every function-level import explained, no request in
-the domain, and the walls again at run time (where a parent package's __init__ runs too).
+the domain, the environment read by the settings alone, and the walls again at run time (where a parent package's __init__ runs too).
 
 The walls between packages themselves are the import-linter contracts in pyproject.toml (`lint-imports`, run by
 `make test` before pytest). What crosses the walls by name (jobs, meter profiles) is tests/test_contracts.py.
@@ -217,6 +217,25 @@ def test_domain_rules_read_no_request(package):
 ])
 def test_a_request_in_the_domain_is_seen(source):
     assert request_uses(source)
+
+
+def environment_reads(source: str) -> list[tuple[int, str]]:
+    """Where a module reads the process environment (os.environ, os.getenv, os.putenv): (line, code)."""
+    return sorted((node.lineno, ast.unparse(node)) for node in ast.walk(ast.parse(source))
+                  if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv", "putenv")
+                  and ast.unparse(node.value) == "os")
+
+
+def test_the_environment_is_read_by_the_settings_alone():
+    """Settings are read once, in create_app, by portal/settings.py: no module reads a variable of its own."""
+    found = [f"    {relative(p)}:{line}: {text}" for p in source_files() if p != ROOT / "portal" / "settings.py"
+             for line, text in environment_reads(p.read_text(encoding="utf-8"))]
+    assert not found, "the environment read outside portal/settings.py:\n" + "\n".join(found)
+
+
+def test_an_environment_read_is_seen():
+    assert environment_reads("import os\nURL = os.environ.get('X')\nos.getenv('Y')\n") == [
+        (2, "os.environ"), (3, "os.getenv")]
 
 
 def test_current_app_is_not_a_request():

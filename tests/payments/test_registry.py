@@ -13,6 +13,7 @@ from portal.payments.providers.base import RefundAnswer
 from portal.payments.providers.registry import (
     PROVIDERS,
     ChannelUnavailable,
+    available,
     bill_providers,
     configured,
     provider_for,
@@ -72,3 +73,14 @@ def test_no_bill_is_fetched_from_a_platform_not_configured_here(no_alipay, no_we
 
 def test_bills_come_from_the_configured_platforms(no_wechat, alipay_env):
     assert bill_providers() == {"alipay": provider_for(Channel.ALIPAY_WAP)}
+
+
+def test_settings_are_read_once_when_the_app_is_made(no_alipay, monkeypatch, tmp_path):
+    """The review found ten modules reading the environment as they ran: a variable set later changed nothing
+    only where it happened to be read at import. Now nothing does: the app keeps what it read at start-up."""
+    key = tmp_path / "key.pem"
+    key.write_text("not read")
+    for name in ("ALIPAY_APP_PRIVATE_KEY_FILE", "ALIPAY_PUBLIC_KEY_FILE"):
+        monkeypatch.setenv(name, str(key))
+    monkeypatch.setenv("ALIPAY_APP_ID", "2021000000000000")
+    assert available()["alipay_wap"] == ["ALIPAY_APP_ID", "ALIPAY_APP_PRIVATE_KEY_FILE", "ALIPAY_PUBLIC_KEY_FILE"]
