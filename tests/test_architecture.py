@@ -1,5 +1,6 @@
 """The walls import-linter cannot state: no import cycles, every function-level import explained, no request in
-the domain, the environment read by the settings alone, and the walls again at run time (where a parent package's __init__ runs too).
+the domain, the environment read by the settings alone, and the walls again at run time (where a parent
+package's __init__ runs too).
 
 The walls between packages themselves are the import-linter contracts in pyproject.toml (`lint-imports`, run by
 `make test` before pytest). What crosses the walls by name (jobs, meter profiles) is tests/test_contracts.py.
