@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
 from portal.settings import Settings
@@ -37,6 +38,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     if test_config:
         app.config.update(test_config)
+    if settings.auth.proxy_hops:
+        # Behind TRUSTED_PROXY_HOPS reverse proxies: the client's address and scheme are theirs to tell, and
+        # only theirs (X-Forwarded-For beyond those hops is the client's own claim, and ignored).
+        hops = settings.auth.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
     # The rest of the app is imported here, when an app is made: `import portal.<module>` stays light for
     # the worker, the simulator and the benchmarks, which need a model or a rule, not the blueprints.

@@ -210,6 +210,22 @@ class PollingSettings:
 
 
 @dataclass(frozen=True)
+class AuthSettings:
+    """Who may sign in how, for how long, and where the client's address comes from."""
+
+    #: account code + phone as a tenant's sign-in: the embedded demo's only (TENANT_DEMO_LOGIN overrides)
+    tenant_demo_login: bool = False
+    #: a staff session ends after this many minutes without a request
+    staff_idle_minutes: int = 30
+    #: and this many hours after its login, however busy
+    staff_session_hours: int = 12
+    #: a new API token expires after this many days (0: never)
+    api_token_days: int = 365
+    #: reverse proxies in front of the app whose X-Forwarded-For/-Proto are trusted (0: none, use the peer)
+    proxy_hops: int = 0
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything configurable, as SPEC §4 names it, in typed parts."""
 
@@ -219,13 +235,15 @@ class Settings:
     wechat: WeChatSettings = WeChatSettings()
     sms: SmsSettings = SmsSettings()
     polling: PollingSettings = PollingSettings()
+    auth: AuthSettings = AuthSettings()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read every setting from the environment (the process's by default)."""
         env = _Env(os.environ if environ is None else environ)
-        return cls(core=_core(env), payments=_payments(env), alipay=_alipay(env), wechat=_wechat(env),
-                   sms=_sms(env), polling=_polling(env))
+        core = _core(env)
+        return cls(core=core, payments=_payments(env), alipay=_alipay(env), wechat=_wechat(env),
+                   sms=_sms(env), polling=_polling(env), auth=_auth(env, core))
 
 
 def _core(env: _Env) -> CoreSettings:
@@ -294,6 +312,22 @@ def _polling(env: _Env) -> PollingSettings:
     if timeout <= 0 or concurrency < 1:
         raise SettingsError("POLL_REQUEST_TIMEOUT must be above 0 and POLL_CONCURRENCY at least 1")
     return PollingSettings(request_timeout=timeout, concurrency=concurrency)
+
+
+def _auth(env: _Env, core: CoreSettings) -> AuthSettings:
+    d = AuthSettings()
+    demo_login = env.flag("TENANT_DEMO_LOGIN")
+    auth = AuthSettings(
+        tenant_demo_login=core.embedded if demo_login is None else demo_login,
+        staff_idle_minutes=env.int("STAFF_IDLE_MINUTES", d.staff_idle_minutes),
+        staff_session_hours=env.int("STAFF_SESSION_HOURS", d.staff_session_hours),
+        api_token_days=env.int("API_TOKEN_DAYS", d.api_token_days),
+        proxy_hops=env.int("TRUSTED_PROXY_HOPS", d.proxy_hops))
+    if auth.staff_idle_minutes < 1 or auth.staff_session_hours < 1:
+        raise SettingsError("STAFF_IDLE_MINUTES and STAFF_SESSION_HOURS must be at least 1")
+    if auth.api_token_days < 0 or not 0 <= auth.proxy_hops <= 5:
+        raise SettingsError("API_TOKEN_DAYS must be 0 or more, TRUSTED_PROXY_HOPS between 0 and 5")
+    return auth
 
 
 def normalise_db_url(url: str) -> str:

@@ -10,6 +10,7 @@ import uuid
 
 import psycopg
 import pytest
+from flask import request_started
 from sqlalchemy import text
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -60,12 +61,19 @@ def app(database_url):
     os.environ["SECRET_KEY"] = "test-secret"
     os.environ["DATABASE_URL"] = database_url
     os.environ.pop("REDIS_URL", None)
+    # The suite logs tenants in as the embedded demo does (account code + phone); tests/auth checks it is
+    # off on PostgreSQL unless asked for.
+    os.environ["TENANT_DEMO_LOGIN"] = "1"
     from portal import create_app
     from worker import cli as worker_cli
 
     app = create_app({"TESTING": True, "JOBS_INLINE": True, "WTF_CSRF_ENABLED": False,
                       "RATELIMIT_ENABLED": False})
     worker_cli.init_app(app)  # as wsgi.py does: the worker's commands on the same command line
+    # A test holds one app context for its whole length (below), and a test client's request reuses it, and
+    # with it `g`: the user Flask-Login loaded and the CSRF token of the previous request would carry over to
+    # the next, even to another client. In production every request has a `g` of its own; here too.
+    request_started.connect(_fresh_g, app)
     with app.app_context():
         upgrade()
     yield app
@@ -73,6 +81,13 @@ def app(database_url):
         from portal.extensions import db
 
         db.engine.dispose()
+
+
+def _fresh_g(sender, **_extra) -> None:
+    from flask import g
+
+    for name in list(vars(g)):
+        delattr(g, name)
 
 
 @pytest.fixture(autouse=True)
@@ -97,6 +112,26 @@ def empty_tables() -> None:
         conn.execute(text("UPDATE sites SET default_tariff_id = NULL"))  # the one reference cycle
         for table in reversed(db.metadata.sorted_tables):
             conn.execute(table.delete())
+
+
+@pytest.fixture
+def second_app(app):
+    """second_app(**config) -> another app on the same database, made from the environment as it is then
+    (a test may monkeypatch.setenv first); its connections are closed afterwards."""
+    from portal import create_app
+    from portal.extensions import db
+
+    made = []
+
+    def make(**config):
+        made.append(create_app({"TESTING": True, "WTF_CSRF_ENABLED": False, "JOBS_INLINE": True, **config}))
+        return made[-1]
+
+    yield make
+    for each in made:
+        with each.app_context():
+            db.session.remove()
+            db.engine.dispose()
 
 
 @pytest.fixture

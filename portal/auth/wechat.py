@@ -12,15 +12,16 @@ import secrets
 import requests
 from flask import flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
-from flask_login import login_user
 from sqlalchemy import select
 from wechatpy.exceptions import WeChatOAuthException
 from wechatpy.oauth import WeChatOAuth
 
 from portal import settings
 from portal.audit import audit
+from portal.auth import sessions
 from portal.auth.blueprint import bp, safe_next
 from portal.auth.forms import TenantDemoLoginForm
+from portal.auth.guards import PER_ADDRESS, PER_OPENID, failed
 from portal.extensions import db, limiter
 from portal.models import Account, AccountStatus, TenantBinding, TenantUser
 
@@ -88,8 +89,13 @@ def wechat_callback():
     return redirect(url_for("auth.wechat_bind"))
 
 
+def _pending_openid() -> str:
+    return "openid:" + str(session.get(OPENID_KEY, ""))
+
+
 @bp.route("/wechat/bind", methods=["GET", "POST"])
-@limiter.limit("10 per minute", methods=["POST"])
+@limiter.limit(PER_ADDRESS, methods=["POST"])
+@limiter.limit(PER_OPENID, key_func=_pending_openid, methods=["POST"], deduct_when=failed)
 def wechat_bind():
     """Bind this WeChat to a shop: the account code and the phone number on file, as at the counter."""
     openid = session.get(OPENID_KEY)
@@ -137,5 +143,6 @@ def bind_openid(s, openid: str, code: str, phone: str) -> TenantUser | None:
 
 
 def _login(tenant: TenantUser):
-    login_user(tenant)
-    return redirect(session.pop(NEXT_KEY, None) or url_for("tenant.home"))
+    target = session.pop(NEXT_KEY, None) or url_for("tenant.home")
+    sessions.begin(tenant)
+    return redirect(target)

@@ -5,7 +5,7 @@ import enum
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Column, ForeignKey, Integer, String, Table
+from sqlalchemy import Column, ForeignKey, Integer, String, Table, event, inspect
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -37,6 +37,9 @@ class StaffUser(UserMixin, CreatedMixin, Base):
     password_hash: Mapped[str] = mapped_column(String(256))
     role: Mapped[Role] = mapped_column(str_enum(Role, "staff_role"))
     active: Mapped[bool] = mapped_column(default=True)
+    #: sessions carry the version they began under; a change of password, role, sites or activity ends them all
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    last_login_at: Mapped[datetime | None]
 
     sites = relationship("Site", secondary=staff_user_sites)
 
@@ -61,6 +64,18 @@ class StaffUser(UserMixin, CreatedMixin, Base):
         return f"staff:{self.username}"
 
 
+#: a change to any of these ends every session of the staff user (their rights or their proof changed)
+SESSION_ENDING_CHANGES = ("password_hash", "role", "active", "sites")
+
+
+@event.listens_for(StaffUser, "before_update")
+def _end_sessions_on_change(mapper, connection, target: StaffUser) -> None:
+    """Password, role, site scope or activity changed, by whatever code: every session of the user ends."""
+    state = inspect(target)
+    if any(state.attrs[name].history.has_changes() for name in SESSION_ENDING_CHANGES):
+        target.session_version = (target.session_version or 0) + 1
+
+
 class ApiToken(CreatedMixin, Base):
     """A bearer token acting as its staff user; only a SHA-256 of the token is stored."""
 
@@ -72,6 +87,8 @@ class ApiToken(CreatedMixin, Base):
     #: first characters, shown to staff to tell tokens apart
     prefix: Mapped[str] = mapped_column(String(12))
     last_used_at: Mapped[datetime | None]
+    #: after this the token is refused (None: never)
+    expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
 
     user: Mapped[StaffUser] = relationship()
@@ -86,6 +103,8 @@ class TenantUser(UserMixin, CreatedMixin, Base):
     name: Mapped[str] = mapped_column(String(120), default="")
     phone: Mapped[str | None] = mapped_column(String(32), unique=True)
     wechat_openid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    #: as on staff users: logging out ends every session of this tenant
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     accounts = relationship("Account", secondary="tenant_bindings", order_by="Account.code")
 
