@@ -48,6 +48,6 @@ def authenticate():
         raise ApiError(401, "unauthorized", "send Authorization: Bearer <token>")
     user = user_for_token(token.strip())
     if user is None:
-        raise ApiError(401, "unauthorized", "unknown, revoked or inactive token")
+        raise ApiError(401, "unauthorized", "unknown, revoked, expired or inactive token")
     g.api_user = user
 

@@ -8,11 +8,11 @@ from flask import Flask
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from portal.api.tokens import create_token
+from portal.api.tokens import create_token, find_token, revoke
 from portal.extensions import db
 from portal.ledger.entries import ledger_mismatches
 from portal.metering.books_check import compare_books
-from portal.models import Role, Site, StaffUser
+from portal.models import ApiToken, Role, Site, StaffUser
 from portal.sites.importer import ImportFailed, import_site
 
 users = AppGroup("users", help="Staff users.")
@@ -27,10 +27,7 @@ ledger = AppGroup("ledger", help="Ledger checks.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def create_user(username: str, role: str, sites: tuple[str, ...], password_stdin: bool):
     """Create a staff user (or update its role, sites and password)."""
-    password = sys.stdin.readline().rstrip("\n") if password_stdin else click.prompt(
-        "Password", hide_input=True, confirmation_prompt=True)
-    if len(password) < 8:
-        raise click.ClickException("the password needs at least 8 characters")
+    password = _new_password(password_stdin)
     found = []
     for code in sites:
         site = db.session.execute(select(Site).where(Site.code == code)).scalar_one_or_none()
@@ -51,16 +48,100 @@ def create_user(username: str, role: str, sites: tuple[str, ...], password_stdin
     click.echo(f"{verb} {role} {username}" + (f" for {', '.join(sites)}" if sites else ""))
 
 
-@tokens.command("create")
-@click.argument("username")
-def create_api_token(username: str):
-    """Create a bearer token acting as USERNAME and print it (shown only once)."""
+def _new_password(from_stdin: bool) -> str:
+    password = sys.stdin.readline().rstrip("\n") if from_stdin else click.prompt(
+        "Password", hide_input=True, confirmation_prompt=True)
+    if len(password) < 8:
+        raise click.ClickException("the password needs at least 8 characters")
+    return password
+
+
+def _user(username: str) -> StaffUser:
     user = db.session.execute(select(StaffUser).where(StaffUser.username == username)).scalar_one_or_none()
     if user is None:
         raise click.ClickException(f"no staff user {username!r}")
-    token = create_token(user)
+    return user
+
+
+def _when(moment) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+
+@users.command("list")
+def list_users():
+    """Every staff user: role, sites, whether active, last login."""
+    for user in db.session.execute(select(StaffUser).order_by(StaffUser.username)).scalars():
+        sites = ",".join(sorted(site.code for site in user.sites)) or "*"
+        state = "active" if user.active else "inactive"
+        click.echo(f"{user.username}\t{user.role.value}\t{sites}\t{state}\tlast login {_when(user.last_login_at)}")
+
+
+@users.command("deactivate")
+@click.argument("username")
+def deactivate_user(username: str):
+    """Switch USERNAME off: every session ends now, logins and API tokens are refused."""
+    user = _user(username)
+    user.active = False
+    db.session.commit()
+    click.echo(f"deactivated {username}: sessions ended, logins and tokens refused")
+
+
+@users.command("activate")
+@click.argument("username")
+def activate_user(username: str):
+    """Let USERNAME log in again (tokens revoked meanwhile stay revoked)."""
+    user = _user(username)
+    user.active = True
+    db.session.commit()
+    click.echo(f"activated {username}")
+
+
+@users.command("reset-password")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the new password from standard input.")
+def reset_password(username: str, password_stdin: bool):
+    """Give USERNAME a new password; every session of theirs ends."""
+    user = _user(username)
+    user.set_password(_new_password(password_stdin))
+    db.session.commit()
+    click.echo(f"new password set for {username}: their sessions ended")
+
+
+@tokens.command("create")
+@click.argument("username")
+@click.option("--days", type=click.IntRange(min=0), default=None,
+              help="Days until it expires (default API_TOKEN_DAYS; 0: never).")
+def create_api_token(username: str, days: int | None):
+    """Create a bearer token acting as USERNAME and print it (shown only once)."""
+    token = create_token(_user(username), days)
     db.session.commit()
     click.echo(token)
+
+
+@tokens.command("list")
+@click.argument("username", required=False)
+def list_api_tokens(username: str | None):
+    """Tokens (of USERNAME, or everyone's): id, prefix, user, created, last use, expiry, state."""
+    query = select(ApiToken).join(ApiToken.user).order_by(ApiToken.id)
+    if username:
+        query = query.where(StaffUser.username == username)
+    for t in db.session.execute(query).scalars():
+        state = "revoked" if t.revoked_at else "inactive user" if not t.user.active else "active"
+        click.echo(f"{t.id}\t{t.prefix}\t{t.user.username}\tcreated {_when(t.created_at)}\t"
+                   f"last used {_when(t.last_used_at)}\texpires {_when(t.expires_at)}\t{state}")
+
+
+@tokens.command("revoke")
+@click.argument("token")
+def revoke_api_token(token: str):
+    """Revoke a token, by the id or the prefix `api-token list` shows; refused from the next call on."""
+    row = find_token(db.session, token)
+    if row is None:
+        raise click.ClickException(f"no single token {token!r} (give its id or prefix from `api-token list`)")
+    if not revoke(row):
+        raise click.ClickException(f"token {row.id} ({row.prefix}) was already revoked")
+    db.session.commit()
+    click.echo(f"revoked token {row.id} ({row.prefix}) of {row.user.username}")
 
 
 @click.command("import-site")
