@@ -5,6 +5,7 @@ import logging
 
 from flask import abort, current_app, flash, redirect, render_template, request
 from flask_babel import gettext as _
+from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import RequestRedirect
@@ -55,8 +56,8 @@ def sandbox_pay(out_trade_no: str):
         abort(404)
     order = db.session.execute(select(PaymentOrder).where(PaymentOrder.out_trade_no == out_trade_no,
                                                           PaymentOrder.channel == Channel.SANDBOX)).scalar_one_or_none()
-    if order is None:
-        abort(404)
+    if order is None or getattr(current_user, "actor", None) != order.created_by:
+        abort(404)  # only the session that made the order may see or pay it
     if request.method == "GET":
         return render_template("pay/sandbox.html", order=order)
     if current_app.config.get("WTF_CSRF_ENABLED", True):

@@ -8,10 +8,29 @@ import pytest
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import Channel, LedgerEntry, OrderStatus, PaymentNotification
+from portal.models import Channel, LedgerEntry, OrderStatus, PaymentNotification, PaymentOrder
 from portal.payments.providers import sandbox
 from portal.payments.providers.registry import ChannelUnavailable, start_payment
 from tests.payments.conftest import NOTIFY_PATH
+
+
+@pytest.fixture
+def own_order(make_order, make_tenant, client):
+    """own_order(amount_fen) -> a sandbox order made by a tenant of its shop, who is logged in on `client`
+    (through the login form, with its CSRF token when the test checks them)."""
+
+    def make(amount_fen: int) -> PaymentOrder:
+        order = make_order(amount_fen, Channel.SANDBOX)
+        tenant = make_tenant([order.account])
+        order.created_by = tenant.actor
+        db.session.commit()
+        form = client.get("/auth/tenant/login").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form)
+        client.post("/auth/tenant/login", data={"account": order.account.code, "phone": tenant.phone,
+                                                "csrf_token": token.group(1) if token else ""})
+        return order
+
+    return make
 
 
 def test_demo_keys_are_made_once(tmp_path):
@@ -56,8 +75,8 @@ def test_sandbox_is_on_by_itself_in_the_sqlite_demo_without_alipay(app, no_alipa
     assert sandbox.enabled() is False
 
 
-def test_sandbox_channel_returns_its_pay_page(sandbox_on, make_order):
-    order = make_order(2000, Channel.SANDBOX)
+def test_sandbox_channel_returns_its_pay_page(own_order, sandbox_on):
+    order = own_order(2000)
     assert start_payment(order, {}) == {"pay_url": f"/pay/sandbox/{order.out_trade_no}"}
 
 
@@ -66,8 +85,8 @@ def test_sandbox_channel_is_unavailable_when_off(no_alipay, make_order):
         start_payment(make_order(2000, Channel.SANDBOX), {})
 
 
-def test_pay_page_shows_the_order_and_a_pay_button(sandbox_on, make_order, client):
-    order = make_order(2000, Channel.SANDBOX)
+def test_pay_page_shows_the_order_and_a_pay_button(own_order, sandbox_on, client):
+    order = own_order(2000)
     page = client.get(f"/pay/sandbox/{order.out_trade_no}", headers={"Accept-Language": "en"})
     assert page.status_code == 200
     html = page.get_data(as_text=True)
@@ -75,14 +94,14 @@ def test_pay_page_shows_the_order_and_a_pay_button(sandbox_on, make_order, clien
     assert 'method="post"' in html and "Pay ¥20.00" in html
 
 
-def test_pay_page_is_chinese_by_default(sandbox_on, make_order, client):
-    order = make_order(2000, Channel.SANDBOX)
+def test_pay_page_is_chinese_by_default(own_order, sandbox_on, client):
+    order = own_order(2000)
     html = client.get(f"/pay/sandbox/{order.out_trade_no}").get_data(as_text=True)
     assert "支付" in html and "Pay ¥" not in html
 
 
-def test_pay_page_is_404_when_the_sandbox_is_off(no_alipay, make_order, client):
-    order = make_order(2000, Channel.SANDBOX)
+def test_pay_page_is_404_when_the_sandbox_is_off(own_order, no_alipay, client):
+    order = own_order(2000)
     assert client.get(f"/pay/sandbox/{order.out_trade_no}").status_code == 404
 
 
@@ -91,9 +110,8 @@ def test_pay_page_is_404_for_an_order_of_another_channel(sandbox_on, make_order,
     assert client.get(f"/pay/sandbox/{order.out_trade_no}").status_code == 404
 
 
-def test_paying_in_the_sandbox_sends_a_signed_notify_that_credits_the_order(sandbox_on, live_server, make_order,
-                                                                            client):
-    order = make_order(2000, Channel.SANDBOX)
+def test_paying_in_the_sandbox_sends_a_signed_notify_that_credits_the_order(own_order, sandbox_on, live_server, client):
+    order = own_order(2000)
     response = client.post(f"/pay/sandbox/{order.out_trade_no}")
     assert response.status_code == 302
     db.session.expire_all()
@@ -107,8 +125,8 @@ def test_paying_in_the_sandbox_sends_a_signed_notify_that_credits_the_order(sand
     assert 'method="post"' not in after  # nothing left to pay
 
 
-def test_paying_twice_credits_once(sandbox_on, live_server, make_order, client):
-    order = make_order(2000, Channel.SANDBOX)
+def test_paying_twice_credits_once(own_order, sandbox_on, live_server, client):
+    order = own_order(2000)
     fields = sandbox.signed_notify(order)
     assert client.post(NOTIFY_PATH, data=fields).get_data(as_text=True) == "success"
     assert client.post(NOTIFY_PATH, data=sandbox.signed_notify(order)).get_data(as_text=True) == "success"
@@ -118,8 +136,8 @@ def test_paying_twice_credits_once(sandbox_on, live_server, make_order, client):
     assert len(db.session.execute(select(LedgerEntry)).scalars().all()) == 1
 
 
-def test_the_pay_form_is_csrf_protected(sandbox_on, live_server, make_order, client, csrf_on):
-    order = make_order(2000, Channel.SANDBOX)
+def test_the_pay_form_is_csrf_protected(own_order, sandbox_on, live_server, client, csrf_on):
+    order = own_order(2000)
     assert client.post(f"/pay/sandbox/{order.out_trade_no}").status_code == 400
     db.session.expire_all()
     assert order.status == OrderStatus.CREATED
@@ -130,13 +148,13 @@ def test_the_pay_form_is_csrf_protected(sandbox_on, live_server, make_order, cli
     assert order.status == OrderStatus.CREDITED
 
 
-def test_an_undeliverable_notify_is_reported_and_changes_nothing(sandbox_on, make_order, client, app, monkeypatch):
+def test_an_undeliverable_notify_is_reported_and_changes_nothing(own_order, sandbox_on, client, app, monkeypatch):
     import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         monkeypatch.setitem(app.config, "PUBLIC_BASE_URL", f"http://127.0.0.1:{s.getsockname()[1]}")
-    order = make_order(2000, Channel.SANDBOX)
+    order = own_order(2000)
     response = client.post(f"/pay/sandbox/{order.out_trade_no}", follow_redirects=True,
                            headers={"Accept-Language": "en"})
     assert "could not be delivered" in response.get_data(as_text=True)
@@ -175,3 +193,19 @@ def test_with_alipay_configured_too_each_notify_is_verified_by_its_own_key(sandb
     assert client.post(NOTIFY_PATH, data=sandbox.signed_notify(box_order)).get_data(as_text=True) == "success"
     db.session.expire_all()
     assert real_order.status == OrderStatus.CREDITED and box_order.status == OrderStatus.CREDITED
+
+
+def test_pay_page_answers_only_the_session_of_the_tenant_who_made_the_order(sandbox_on, live_server, own_order,
+                                                                            make_tenant, login, client, app):
+    order = own_order(2000)
+    assert client.get(f"/pay/sandbox/{order.out_trade_no}").status_code == 200
+    stranger = app.test_client()
+    assert stranger.get(f"/pay/sandbox/{order.out_trade_no}").status_code == 404
+    assert stranger.post(f"/pay/sandbox/{order.out_trade_no}").status_code == 404
+    other = make_tenant([order.account], phone="13900000999")  # even another tenant of the same shop
+    other_client = app.test_client()
+    other_client.post("/auth/tenant/login", data={"account": order.account.code, "phone": other.phone})
+    assert other_client.get(f"/pay/sandbox/{order.out_trade_no}").status_code == 404
+    assert other_client.post(f"/pay/sandbox/{order.out_trade_no}").status_code == 404
+    db.session.expire_all()
+    assert order.status == OrderStatus.CREATED
