@@ -80,20 +80,20 @@ def list_users():
 @click.argument("username")
 def deactivate_user(username: str):
     """Switch USERNAME off: every session ends now, logins and API tokens are refused."""
-    user = _user(username)
-    user.active = False
-    db.session.commit()
-    click.echo(f"deactivated {username}: sessions ended, logins and tokens refused")
+    _set_active(username, False, "sessions ended, logins and tokens refused")
 
 
 @users.command("activate")
 @click.argument("username")
 def activate_user(username: str):
     """Let USERNAME log in again (tokens revoked meanwhile stay revoked)."""
-    user = _user(username)
-    user.active = True
+    _set_active(username, True, "they may log in again")
+
+
+def _set_active(username: str, active: bool, outcome: str) -> None:
+    _user(username).active = active
     db.session.commit()
-    click.echo(f"activated {username}")
+    click.echo(f"{'activated' if active else 'deactivated'} {username}: {outcome}")
 
 
 @users.command("reset-password")
