@@ -5,6 +5,7 @@ from flask import Blueprint, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from portal.api.tokens import user_for_token
+from portal.web.roles import may_send
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -49,5 +50,7 @@ def authenticate():
     user = user_for_token(token.strip())
     if user is None:
         raise ApiError(401, "unauthorized", "unknown, revoked, expired or inactive token")
+    if not may_send(user.role, request.method):
+        raise ApiError(403, "forbidden", f"a {user.role.value} reads and changes nothing")
     g.api_user = user
 

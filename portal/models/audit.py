@@ -23,6 +23,8 @@ class AuditEntry(Base):
     target_id: Mapped[int | None] = mapped_column(Integer)
     site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"))
     detail: Mapped[dict | None] = mapped_column(JSON)
+    #: the client address of the request that did it (None: a job, the command line)
+    ip: Mapped[str | None] = mapped_column(String(45))
 
 
 class OutboxMessage(Base):

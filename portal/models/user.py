@@ -5,7 +5,7 @@ import enum
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Column, ForeignKey, Integer, String, Table, event, inspect
+from sqlalchemy import Column, ForeignKey, Integer, String, Table, event, false, inspect
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -17,6 +17,7 @@ class Role(str, enum.Enum):
     MANAGER = "manager"      # approvals, tariffs, fees, reports
     CASHIER = "cashier"      # counter recharges, refund requests
     OPERATOR = "operator"    # 电工: meters, gateways, trip/close
+    AUDITOR = "auditor"      # reads everything of their sites, changes nothing
 
 
 staff_user_sites = Table(
@@ -40,6 +41,8 @@ class StaffUser(UserMixin, CreatedMixin, Base):
     #: sessions carry the version they began under; a change of password, role, sites or activity ends them all
     session_version: Mapped[int] = mapped_column(default=0, server_default="0")
     last_login_at: Mapped[datetime | None]
+    #: set by an admin's password reset: the next login must choose a new password before anything else
+    must_change_password: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     sites = relationship("Site", secondary=staff_user_sites)
 

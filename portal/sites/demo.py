@@ -19,7 +19,8 @@ SHOPS_PER_GATEWAY = 60
 COMMON_PER_GATEWAY = 10
 BASE_PORT = 15020
 #: demo logins, printed by `demo seed`; the passwords only exist in this embedded demo
-STAFF = [("admin", Role.ADMIN), ("manager", Role.MANAGER), ("cashier", Role.CASHIER), ("operator", Role.OPERATOR)]
+STAFF = [("admin", Role.ADMIN), ("manager", Role.MANAGER), ("cashier", Role.CASHIER), ("operator", Role.OPERATOR),
+         ("auditor", Role.AUDITOR)]
 DEMO_PASSWORD = "payfirst-demo"
 MANAGER_PHONE = "13800000000"
 

@@ -1,11 +1,11 @@
 """The staff blueprint: checks the staff session once for every route, and gives every page its navigation."""
 from __future__ import annotations
 
-from flask import Blueprint, abort
+from flask import Blueprint, abort, request
 from flask_login import current_user, login_required
 
 from portal.models import StaffUser
-from portal.web.roles import navigation
+from portal.web.roles import may_send, navigation
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
@@ -13,8 +13,8 @@ bp = Blueprint("staff", __name__, url_prefix="/staff")
 @bp.before_request
 @login_required
 def require_staff():
-    """Only staff users (what each may see and open is portal.web.access's business)."""
-    if not isinstance(current_user, StaffUser):
+    """Only staff users, and from an auditor only reads (what each may see and open is portal.web.access's)."""
+    if not isinstance(current_user, StaffUser) or not may_send(current_user.role, request.method):
         abort(403)
 
 

@@ -2,6 +2,8 @@
 
 The views' `require_area` (portal.web.access), the staff navigation and the meter commands of the staff list
 and of the API all read these tables, so a role's reach is changed in one place. Admins pass every check.
+Auditors open every page (an area with a link) and change nothing: `may_change` is false for them, and the
+staff blueprint and the API refuse their every request that is not a read, whatever the view.
 The meter list itself is open to every staff role (scoped to their sites); there is no entry for it.
 """
 from __future__ import annotations
@@ -43,9 +45,27 @@ COMMANDS: dict[str, frozenset[Role]] = {
 }
 
 
+#: roles that read and never write
+READ_ONLY: frozenset[Role] = frozenset({Role.AUDITOR})
+#: the HTTP methods that read
+READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 def may_open(role: Role, area: str) -> bool:
-    """Whether a staff role may open an area of AREAS."""
+    """Whether a staff role may open an area of AREAS (an auditor: every area that is a page)."""
+    if role in READ_ONLY:
+        return AREAS[area].endpoint is not None
     return role == Role.ADMIN or role in AREAS[area].roles
+
+
+def may_change(role: Role) -> bool:
+    """Whether a staff role may change anything at all (an auditor may not)."""
+    return role not in READ_ONLY
+
+
+def may_send(role: Role, method: str) -> bool:
+    """Whether a request with this HTTP method is one this role may make: reads always, writes if it may change."""
+    return method in READS or may_change(role)
 
 
 def may_command(role: Role, action: str) -> bool:

@@ -37,6 +37,7 @@ def test_an_unknown_command_is_nobodys():
     (Role.CASHIER, {"counter", "approvals"}),
     (Role.MANAGER, {"counter", "approvals", "monthly", "tariffs", "rules"}),
     (Role.ADMIN, {"counter", "approvals", "monthly", "tariffs", "rules"}),
+    (Role.AUDITOR, {"counter", "approvals", "monthly", "tariffs", "rules"}),
 ])
 def test_the_navigation_links_the_areas_the_role_may_open(client, login, make_staff, role, areas):
     login.staff(make_staff(role=role))
@@ -85,3 +86,53 @@ def test_a_meter_of_another_site_cannot_be_commanded(client, login, make_staff, 
     login.staff(make_staff(role=Role.MANAGER))  # of a site of their own
 
     assert client.post(f"/staff/meters/{meter.id}/command", data={"action": "trip"}).status_code == 404
+
+
+# --- the auditor reads everything and changes nothing --------------------------------------------------------
+
+def _made_up(part: re.Match) -> str:
+    converter, options = part.group(1), part.group(2)
+    if converter == "any":
+        return options.split(",")[0].strip().strip("'\"")
+    return "1" if converter == "int" else "X1"
+
+
+def staff_rules(app, method: str) -> list[str]:
+    """Every staff route taking `method`, with made-up ids in it."""
+    paths = []
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint.startswith("staff.") and method in rule.methods:
+            paths.append(re.sub(r"<(?:(\w+)(?:\(([^)]*)\))?:)?\w+>", _made_up, rule.rule))
+    return sorted(paths)
+
+
+def test_an_auditor_is_refused_every_change_in_the_staff_area(app, client, login, make_staff, make_site):
+    login.staff(make_staff(role=Role.AUDITOR, sites=[make_site()]))
+    posts = staff_rules(app, "POST")
+    assert len(posts) >= 10
+    refused = {path: client.post(path, data={"reason": "x", "amount": "100"}).status_code for path in posts}
+    assert set(refused.values()) == {403}, refused
+
+
+def test_an_auditor_opens_every_page_of_the_navigation(client, login, make_staff, make_site):
+    login.staff(make_staff(role=Role.AUDITOR, sites=[make_site()]))
+    links = nav_links(client.get("/staff/").get_data(as_text=True))
+    assert links == set(NAV.values())
+    opened = {link: client.get(link, follow_redirects=True).status_code for link in links}
+    assert opened == dict.fromkeys(links, 200)
+
+
+def test_an_auditors_token_reads_and_changes_nothing(client, make_staff, make_account):
+    from portal.api.tokens import create_token
+    from portal.extensions import db
+
+    auditor = make_staff(role=Role.AUDITOR)
+    shop = make_account(site=auditor.sites[0], code="SHOP1")
+    token = create_token(auditor)
+    db.session.commit()
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert client.get(f"/api/v1/accounts/{shop.code}", headers=bearer).status_code == 200
+    posted = client.post(f"/api/v1/accounts/{shop.code}/cash-recharges", headers=bearer, json={"amount_fen": 100})
+    assert posted.status_code == 403 and posted.get_json()["error"]["code"] == "forbidden"
+    db.session.refresh(shop)
+    assert shop.balance_fen == 0
