@@ -45,7 +45,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from portal.auth.views import landing
     from portal.cli import register_cli
     from portal.queue import dispatch
-    from portal.web import compress, headers, health, templating
+    from portal.web import compress, errors, headers, health, templating
     from portal.web.i18n import select_locale
 
     db.init_app(app)
@@ -62,6 +62,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     dispatch.init_app(app)
     for blueprint in (auth.bp, tenant.bp, staff.bp, pay.bp, api.bp, health.bp):
         app.register_blueprint(blueprint)
+    errors.init_app(app)  # after the blueprints: the API's own 404/405 answers are asked first
     app.add_url_rule("/", "index", landing)
     csrf.exempt(api.bp)  # bearer tokens, not cookies
     csrf.exempt(pay.bp)  # signed by the payment platforms
