@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Flask, Response, current_app, make_response, render_template, request, url_for
+from flask import Flask, Response, current_app, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, default_exceptions
 
 from portal.extensions import db
-from portal.web.htmx import is_htmx
+from portal.web.htmx import error_answer
 
 TENANT_PATHS = ("/t/", "/pay/", "/auth/tenant", "/auth/wechat", "/r/")
 STAFF_PATHS = ("/staff", "/auth/staff")
@@ -80,16 +80,11 @@ def error_page(exc: HTTPException) -> Response | HTTPException:
             current_app.logger.exception("rollback before the error page failed")
     code = exc.code or 500
     title, message = _words(exc)
-    if is_htmx():
-        body = _draw("errors/_flash.html", title=title, message=message, code=code)
-        response = make_response(body, code)
-        # htmx swaps no 4xx/5xx by itself; htmx-errors.js swaps an answer aimed at the flash area
-        response.headers.update({"HX-Retarget": "#flash", "HX-Reswap": "outerHTML"})
-    else:
-        where = area()
-        body = _draw(f"errors/{where}.html", title=title, message=message, code=code, home=_home(where))
-        response = make_response(body, code)
-    response.vary.add("HX-Request")
+    where = area()
+    response = error_answer(
+        code,
+        lambda: _draw(f"errors/{where}.html", title=title, message=message, code=code, home=_home(where)),
+        lambda: _draw("errors/_flash.html", title=title, message=message, code=code))
     for name, value in exc.get_headers():
         if name.lower() != "content-type":
             response.headers[name] = value  # Allow (405), Retry-After (429)

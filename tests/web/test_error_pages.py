@@ -139,7 +139,7 @@ def test_tenant_405(client, tenant_shop, lang):
     in_language(client, lang)
     response = client.get(f"/t/a/{tenant_shop.id}/pay")
     assert_error_page(response, 405, "tenant", lang)
-    assert response.headers["Allow"] == "OPTIONS, POST"
+    assert set(response.headers["Allow"].split(", ")) == {"OPTIONS", "POST"}
 
 
 @LANGS
