@@ -51,7 +51,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from portal.auth.views import landing
     from portal.cli import register_cli
     from portal.queue import dispatch
-    from portal.web import compress, health, templating
+    from portal.web import compress, errors, headers, health, templating
     from portal.web.i18n import select_locale
 
     db.init_app(app)
@@ -63,10 +63,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     limiter.init_app(app)
     sessions.init_app(app)
     templating.init_app(app)
+    headers.init_app(app, settings)  # CSP, no framing, nosniff, HSTS over https (portal/web/headers.py)
     compress.init_app(app)  # the tenant page must weigh under 150 KB on the wire (WeUI alone is 188 KB)
     dispatch.init_app(app)
     for blueprint in (auth.bp, tenant.bp, staff.bp, pay.bp, api.bp, health.bp):
         app.register_blueprint(blueprint)
+    errors.init_app(app)  # after the blueprints: the API's own 404/405 answers are asked first
     app.add_url_rule("/", "index", landing)
     csrf.exempt(api.bp)  # bearer tokens, not cookies
     csrf.exempt(pay.bp)  # signed by the payment platforms

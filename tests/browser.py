@@ -114,3 +114,17 @@ def log_in_tenant(page, account_code: str, phone_number: str) -> None:
     page.fill("input[name=phone]", phone_number)
     page.click("button[type=submit]")
     page.wait_for_url(re.compile(r"/t/a/\d+$"))  # and for its load event: styles applied
+
+
+#: registered before any script of a page runs: every violation the page's document sees is handed to the test
+_CSP_LISTENER = """document.addEventListener("securitypolicyviolation", (e) => window.__payfirstCsp(
+  `${e.effectiveDirective} blocked ${e.blockedURI || "inline"} at ${e.sourceFile}:${e.lineNumber} ${e.sample}`));"""
+
+
+def watch_csp(context) -> list[str]:
+    """Collect the CSP violations of every page of `context`: the DOM event and Chromium's console reports."""
+    seen: list[str] = []
+    context.expose_function("__payfirstCsp", lambda text: seen.append(text))
+    context.add_init_script(_CSP_LISTENER)
+    context.on("console", lambda msg: seen.append(msg.text) if "Content Security Policy" in msg.text else None)
+    return seen

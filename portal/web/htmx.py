@@ -69,3 +69,15 @@ def go_to(url: str, *, code: int = 303, htmx_status: int = 204) -> Response:
         response.headers["HX-Redirect"] = url
         return _varied(response)
     return _varied(redirect(url, code))
+
+
+def error_answer(status: int, page: Callable[[], str], flash: Callable[[], str]) -> Response:
+    """An error: the page for a browser; for htmx the message aimed at the page's flash area.
+
+    htmx swaps no 4xx/5xx by itself; static/js/htmx-errors.js swaps an error answer retargeted at #flash.
+    """
+    if is_htmx():
+        response = make_response(flash(), status)
+        response.headers.update({"HX-Retarget": "#flash", "HX-Reswap": "outerHTML"})
+        return _varied(response)
+    return _varied(make_response(page(), status))

@@ -166,7 +166,9 @@ def test_the_receipt_shows_what_the_customer_needs(client, staff, shop):
     assert 'data-testid="receipt-balance">¥188.50<' in html
     assert f'data-testid="receipt-cashier">{cashier.username}<' in html
     assert entry.created_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S") in html  # business time
-    assert "bank ref 42" in html and "@media print" in html
+    assert "bank ref 42" in html and "css/receipt.css" in html
+    with client.get("/static/css/receipt.css") as sheet:  # a file: the content security policy allows no <style>
+        assert "@media print" in sheet.get_data(as_text=True)
 
 
 def test_a_closed_account_takes_no_recharge(client, staff, shop):
