@@ -1,4 +1,4 @@
-"""The JSON API blueprint: bearer tokens of staff users, JSON errors."""
+"""The JSON API blueprint: bearer tokens of staff users, JSON bodies read safely, JSON errors."""
 from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request
@@ -22,10 +22,42 @@ def _api_error(exc: ApiError):
     return jsonify(error={"code": exc.code, "message": exc.message}), exc.status
 
 
+#: how deep a request body may nest objects and arrays (the deepest body of this API has depth 1)
+MAX_DEPTH = 8
+
+
+def json_body() -> dict:
+    """The request's JSON object; 400 when it is not one, nests deeper than MAX_DEPTH or holds a NUL character."""
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # the parser recurses once per level: a body of 100,000 "[" exhausts the stack
+        body = None
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_request", "send a JSON object (Content-Type: application/json)")
+    pending, depth = [body], 0
+    while pending:  # level by level, not recursively: the check must not recurse either
+        depth += 1
+        if depth > MAX_DEPTH:
+            raise ApiError(400, "invalid_request", f"the body nests deeper than {MAX_DEPTH} levels")
+        level, pending = pending, []
+        for value in level:
+            items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+            for item in items:
+                if isinstance(item, str) and "\x00" in item:
+                    raise ApiError(400, "invalid_request", "text may not contain NUL characters")
+                if isinstance(item, dict | list):
+                    pending.append(item)
+    return body
+
+
 @bp.errorhandler(HTTPException)
 def _http_error(exc: HTTPException):
     code = (exc.name or "error").lower().replace(" ", "_")
-    return jsonify(error={"code": code, "message": exc.description}), exc.code
+    response = jsonify(error={"code": code, "message": exc.description})
+    for name, value in exc.get_headers():  # Allow of a 405, Retry-After of a 429...: all but the HTML type
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response, exc.code
 
 
 @bp.app_errorhandler(404)
