@@ -14,7 +14,7 @@ from portal.web.roles import may_command
 @bp.post("/meters/<code>/commands")
 def post_meter_command(code: str):
     """Trip, close or set keep-power: changes the desired state; the poller applies it at once."""
-    body = json_body()
+    body = json_body("action", "reason")
     if not isinstance(body.get("action"), str):
         raise ApiError(400, "invalid_request", 'send a JSON object like {"action": "trip"}')
     action = body["action"]

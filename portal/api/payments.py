@@ -37,7 +37,7 @@ def order_json(order: PaymentOrder) -> dict:
 @bp.post("/orders")
 def post_order():
     """Create an order and return the channel data the payer needs."""
-    body = json_body()
+    body = json_body("account", "channel", *OPTIONAL_TEXT)
     if body.get("channel") not in ORDER_CHANNELS:
         raise ApiError(400, "invalid_channel", f"channel must be one of {', '.join(ORDER_CHANNELS)}")
     if not isinstance(body.get("account"), str):
@@ -82,7 +82,7 @@ def post_cash_recharge(code: str):
     """A cash or transfer recharge at the counter; send Idempotency-Key to make a retry safe."""
     if not may_open(g.api_user.role, "counter"):  # a recharge is the counter's work, by API too
         raise ApiError(403, "forbidden", f"role {g.api_user.role.value} may not post recharges")
-    body = json_body()
+    body = json_body("note")
     amount = body.get("amount_fen")
     if type(amount) is not int or amount <= 0 or amount > CASH_MAX_FEN:
         raise ApiError(400, "invalid_amount", f"amount_fen must be a positive integer (at most {CASH_MAX_FEN:,})")
