@@ -46,7 +46,8 @@ def test_an_allocation_period_that_is_no_month_is_400(client, admin, make_site):
     assert client.get(f"/staff/billing/groups/{group.id}?period=0000-01").status_code == 400
 
 
-@pytest.mark.parametrize("url", ["/staff/?q=%00", "/staff/counter/?q=A%001", "/staff/billing/report?month=2026-01%00"])
+@pytest.mark.parametrize("url", ["/staff/?q=%00", "/staff/counter/?q=A%001", "/staff/billing/report?month=2026-01%00",
+                                 "/staff/?q=A&q=%00", "/staff/?%00=1"])
 def test_a_nul_character_in_the_query_is_400(client, admin, url):
     assert client.get(url).status_code == 400
 
