@@ -1,4 +1,4 @@
-"""The JSON API blueprint: bearer tokens of staff users, JSON errors."""
+"""The JSON API blueprint: bearer tokens of staff users, JSON bodies read safely, JSON errors."""
 from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request
@@ -23,10 +23,33 @@ def _api_error(exc: ApiError):
     return jsonify(error={"code": exc.code, "message": exc.message}), exc.status
 
 
+#: what every text field of a request matches, in the OpenAPI document too: no NUL (PostgreSQL text holds none)
+NO_NUL = r"^[^\x00]*$"
+
+
+def json_body(*text_fields: str) -> dict:
+    """The request's JSON object; 400 when it is none (nested too deep for the parser included) or when one of
+    `text_fields` holds a NUL character. Fields the endpoint does not read are ignored, whatever they hold."""
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # the parser recurses once per level: a body of 100,000 "[" exhausts the stack
+        raise ApiError(400, "invalid_request", "the JSON body nests too deeply") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_request", "send a JSON object (Content-Type: application/json)")
+    for name in text_fields:
+        if isinstance(body.get(name), str) and "\x00" in body[name]:
+            raise ApiError(400, "invalid_request", f"{name} may not contain NUL characters")
+    return body
+
+
 @bp.errorhandler(HTTPException)
 def _http_error(exc: HTTPException):
     code = (exc.name or "error").lower().replace(" ", "_")
-    return jsonify(error={"code": code, "message": exc.description}), exc.code
+    response = jsonify(error={"code": code, "message": exc.description})
+    for name, value in exc.get_headers():  # Allow of a 405, Retry-After of a 429...: all but the HTML type
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response, exc.code
 
 
 @bp.app_errorhandler(404)

@@ -1,9 +1,9 @@
 """POST /api/v1/meters/<code>/commands: the same commands as the staff area, with the same roles."""
 from __future__ import annotations
 
-from flask import g, jsonify, request
+from flask import g, jsonify
 
-from portal.api.blueprint import ApiError, bp
+from portal.api.blueprint import ApiError, bp, json_body
 from portal.api.resources import find_in_scope, meter_json
 from portal.control.commands import ACTIONS, CommandRefused, command_meter
 from portal.extensions import db
@@ -14,15 +14,15 @@ from portal.web.roles import may_command
 @bp.post("/meters/<code>/commands")
 def post_meter_command(code: str):
     """Trip, close or set keep-power: changes the desired state; the poller applies it at once."""
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not isinstance(body.get("action"), str):
+    body = json_body("action", "reason")
+    if not isinstance(body.get("action"), str):
         raise ApiError(400, "invalid_request", 'send a JSON object like {"action": "trip"}')
     action = body["action"]
     if action not in ACTIONS:
         raise ApiError(400, "invalid_action", f"action must be one of {', '.join(ACTIONS)}")
     reason = body.get("reason", "")
-    if not isinstance(reason, str):
-        raise ApiError(400, "invalid_request", "reason must be a string")
+    if not isinstance(reason, str) or len(reason) > 200:
+        raise ApiError(400, "invalid_request", "reason must be a string of at most 200 characters")
     meter = find_in_scope(Meter, code)
     if not may_command(g.api_user.role, action):
         raise ApiError(403, "forbidden", f"role {g.api_user.role.value} may not {action}")

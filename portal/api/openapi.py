@@ -4,13 +4,15 @@ from __future__ import annotations
 from apispec import APISpec
 from flask import jsonify
 
-from portal.api.blueprint import bp
-from portal.settings import public_url
+from portal.api.blueprint import NO_NUL, bp
+from portal.api.payments import CASH_MAX_FEN, OPTIONAL_TEXT, ORDER_CHANNELS
+from portal.control.commands import ACTIONS
+from portal.settings import current, public_url
 
 ERROR = {
     "type": "object",
     "required": ["error"],
-    "properties": {"error": {"type": "object",
+    "properties": {"error": {"type": "object", "required": ["code", "message"],
                              "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}},
 }
 ACCOUNT = {
@@ -49,39 +51,20 @@ COMMAND_REQUEST = {
     "type": "object",
     "required": ["action"],
     "properties": {
-        "action": {"type": "string", "enum": ["trip", "close", "keep_power_on", "keep_power_off"]},
-        "reason": {"type": "string", "maxLength": 200},
+        "action": {"type": "string", "enum": list(ACTIONS)},
+        "reason": {"type": "string", "maxLength": 200, "pattern": NO_NUL},
     },
 }
 COMMAND_ACCEPTED = {
     "type": "object",
+    "required": ["command", "meter"],
     "properties": {
-        "command": {"type": "object", "properties": {"id": {"type": "integer"}, "action": {"type": "string"},
-                                                     "status": {"type": "string"}}},
+        "command": {"type": "object", "required": ["id", "action", "status"],
+                    "properties": {"id": {"type": "integer"}, "action": {"type": "string", "enum": list(ACTIONS)},
+                                   "status": {"type": "string"}}},
         "meter": {"$ref": "#/components/schemas/Meter"},
     },
 }
-
-
-def _command_path() -> dict:
-    return {
-        "post": {
-            "summary": "Change a meter's desired supply or keep-power; the poller applies it at once",
-            "description": "trip/close: operator or manager; keep_power_on/off: manager. A command for a "
-                           "gateway that is down is applied when it returns.",
-            "security": [{"bearer": []}],
-            "parameters": [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "requestBody": {"required": True, "content": {"application/json": {
-                "schema": {"$ref": "#/components/schemas/CommandRequest"}}}},
-            "responses": {
-                "202": {"description": "accepted", "content": {"application/json": {
-                    "schema": {"$ref": "#/components/schemas/CommandAccepted"}}}},
-                **{code: {"$ref": "#/components/responses/Error"} for code in ("400", "401", "403", "404", "422")},
-            },
-        }
-    }
-
-
 ORDER = {
     "type": "object",
     "required": ["out_trade_no", "status", "amount_fen", "account"],
@@ -97,60 +80,113 @@ ORDER = {
         "jsapi_params": {"type": "object", "description": "wechat_jsapi: WeixinJSBridge parameters"},
     },
 }
-ORDER_REQUEST = {
-    "type": "object",
-    "required": ["account", "amount_fen", "channel"],
-    "properties": {
-        "account": {"type": "string"},
-        "amount_fen": {"type": "integer", "minimum": 1},
-        "channel": {"type": "string", "enum": ["alipay_wap", "alipay_qr", "wechat_native", "wechat_jsapi"]},
-        "openid": {"type": "string", "description": "wechat_jsapi: the payer's openid"},
-        "return_url": {"type": "string"},
-    },
-}
-CASH_REQUEST = {
-    "type": "object",
-    "required": ["amount_fen"],
-    "properties": {"amount_fen": {"type": "integer", "minimum": 1}, "note": {"type": "string", "maxLength": 200}},
-}
 CASH_RESULT = {
     "type": "object",
+    "required": ["entry_id", "account", "amount_fen", "balance_fen"],
     "properties": {"entry_id": {"type": "integer"}, "account": {"type": "string"},
                    "amount_fen": {"type": "integer"}, "balance_fen": {"type": "integer"}},
 }
 
 
-def _post(summary: str, request_schema: str, status: str, result_schema: str, errors: tuple, param: str | None = None,
-          headers: list | None = None) -> dict:
+def _order_request() -> dict:
+    """The order request, its amount bounded by this deployment's payment limits (PAY_MIN_FEN, PAY_MAX_FEN)."""
+    limits = current().payments
+    return {
+        "type": "object",
+        "required": ["account", "amount_fen", "channel"],
+        "properties": {
+            "account": {"type": "string", "pattern": NO_NUL},
+            "amount_fen": {"type": "integer", "minimum": limits.min_fen, "maximum": limits.max_fen,
+                           "description": "integer fen; the site's maximum balance (counting open orders) may "
+                                          "refuse less (400)"},
+            "channel": {"type": "string", "enum": list(ORDER_CHANNELS)},
+            **{name: {"type": "string", "maxLength": longest, "pattern": NO_NUL}
+               for name, longest in OPTIONAL_TEXT.items()},
+        },
+    }
+
+
+CASH_REQUEST = {
+    "type": "object",
+    "required": ["amount_fen"],
+    "properties": {"amount_fen": {"type": "integer", "minimum": 1, "maximum": CASH_MAX_FEN,
+                                  "description": "integer fen; above the site's counter limit: 403"},
+                   "note": {"type": "string", "maxLength": 200, "pattern": NO_NUL}},
+}
+IDEMPOTENCY_KEY_HEADER = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "schema": {"type": "string", "pattern": "^[!-~]{1,100}$"},
+    "description": "a retry with the same key and body posts nothing more; another body is 409",
+}
+
+
+def _path_param(name: str) -> dict:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string", "pattern": NO_NUL}}
+
+
+def _operation(summary: str, status: str, result: str, errors: tuple[str, ...], *, params: tuple[str, ...] = (),
+               request: str | None = None, headers: tuple[dict, ...] = (), links: dict | None = None) -> dict:
+    """One operation: its path parameters, body, answer, links from that answer, and errors (400 and 401 always:
+    a malformed request, a NUL character, a missing token)."""
+    answer = {"description": "done", "content": {"application/json": {
+        "schema": {"$ref": f"#/components/schemas/{result}"}}}}
+    if links:
+        answer["links"] = links
     op = {
         "summary": summary,
         "security": [{"bearer": []}],
-        "requestBody": {"required": True, "content": {"application/json": {
-            "schema": {"$ref": f"#/components/schemas/{request_schema}"}}}},
-        "responses": {
-            status: {"description": "done", "content": {"application/json": {
-                "schema": {"$ref": f"#/components/schemas/{result_schema}"}}}},
-            **{code: {"$ref": "#/components/responses/Error"} for code in errors},
-        },
-        "parameters": ([{"name": param, "in": "path", "required": True, "schema": {"type": "string"}}] if param else [])
-        + (headers or []),
+        "parameters": [_path_param(name) for name in params] + list(headers),
+        "responses": {status: answer,
+                      **{code: {"$ref": "#/components/responses/Error"} for code in sorted({"400", "401", *errors})}},
     }
-    return {"post": op}
+    if request:
+        op["requestBody"] = {"required": True, "content": {"application/json": {
+            "schema": {"$ref": f"#/components/schemas/{request}"}}}}
+    return op
 
 
-def _get(summary: str, schema: str, param: str) -> dict:
+#: links between operations (the workflows a client follows, and Schemathesis's stateful tests)
+ACCOUNT_LINKS = {
+    "PostCashRecharge": {"operationId": "postCashRecharge", "parameters": {"code": "$response.body#/code"}},
+    "PostOrder": {"operationId": "postOrder", "requestBody": {"account": "$response.body#/code",
+                                                              "amount_fen": 1000, "channel": "alipay_wap"}},
+}
+METER_LINKS = {"PostCommand": {"operationId": "postMeterCommand", "parameters": {"code": "$response.body#/code"}}}
+ORDER_LINKS = {
+    "GetOrder": {"operationId": "getOrder", "parameters": {"out_trade_no": "$response.body#/out_trade_no"}},
+    "GetAccount": {"operationId": "getAccount", "parameters": {"code": "$response.body#/account"}},
+}
+CASH_LINKS = {"GetAccount": {"operationId": "getAccount", "parameters": {"code": "$response.body#/account"}}}
+
+
+def _paths() -> dict:
+    found = "404: none in your sites; 409: the code is in several of your sites"
     return {
-        "get": {
-            "summary": summary,
-            "security": [{"bearer": []}],
-            "parameters": [{"name": param, "in": "path", "required": True, "schema": {"type": "string"}}],
-            "responses": {
-                "200": {"description": "found",
-                        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}},
-                "401": {"$ref": "#/components/responses/Error"},
-                "404": {"$ref": "#/components/responses/Error"},
-            },
-        }
+        "/accounts/{code}": {"get": {
+            **_operation(f"An account's balance and meters ({found})", "200", "Account", ("404", "409"),
+                         params=("code",), links=ACCOUNT_LINKS), "operationId": "getAccount"}},
+        "/meters/{code}": {"get": {
+            **_operation(f"A meter's latest state ({found})", "200", "Meter", ("404", "409"), params=("code",),
+                         links=METER_LINKS), "operationId": "getMeter"}},
+        "/meters/{code}/commands": {"post": {
+            **_operation("Change a meter's desired supply or keep-power; the poller applies it at once. trip/close: "
+                         "operator or manager; keep_power_on/off: manager (403 otherwise). A command for a gateway "
+                         "that is down is applied when it returns; 422: the meter has no relay or valve",
+                         "202", "CommandAccepted", ("403", "404", "409", "422"), params=("code",),
+                         request="CommandRequest"), "operationId": "postMeterCommand"}},
+        "/orders": {"post": {
+            **_operation("Create a payment order and get the channel's pay data (409: the account is closed; 503: "
+                         "the channel is not configured here)", "201", "Order", ("404", "409", "503"),
+                         request="OrderRequest", links=ORDER_LINKS), "operationId": "postOrder"}},
+        "/orders/{out_trade_no}": {"get": {
+            **_operation("An order's status", "200", "Order", ("404",), params=("out_trade_no",),
+                         links={"GetAccount": ORDER_LINKS["GetAccount"]}), "operationId": "getOrder"}},
+        "/accounts/{code}/cash-recharges": {"post": {
+            **_operation("Post a cash or transfer recharge (cashier, manager; 403 above the site's counter limit, "
+                         "which needs a manager's approval at the counter; 409: the account is closed, or the key "
+                         "was sent with another body)", "201", "CashRechargeResult", ("403", "404", "409"),
+                         params=("code",), request="CashRecharge", headers=(IDEMPOTENCY_KEY_HEADER,),
+                         links=CASH_LINKS), "operationId": "postCashRecharge"}},
     }
 
 
@@ -158,34 +194,19 @@ def build_spec() -> dict:
     """The document as a dict."""
     spec = APISpec(
         title="PayFirst API", version="1", openapi_version="3.0.3",
-        info={"description": "Money is integer fen; energy a decimal string. Errors: {error: {code, message}}."},
+        info={"description": "Money is integer fen; energy a decimal string. Errors: {error: {code, message}}; "
+                             "an unknown method is 405 with Allow."},
         servers=[{"url": public_url("/api/v1")}],
     )
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
-    spec.components.schema("Error", ERROR)
-    spec.components.schema("Account", ACCOUNT)
-    spec.components.schema("Meter", METER)
+    for name, schema in (("Error", ERROR), ("Account", ACCOUNT), ("Meter", METER), ("CommandRequest", COMMAND_REQUEST),
+                         ("CommandAccepted", COMMAND_ACCEPTED), ("Order", ORDER), ("OrderRequest", _order_request()),
+                         ("CashRecharge", CASH_REQUEST), ("CashRechargeResult", CASH_RESULT)):
+        spec.components.schema(name, schema)
     spec.components.response("Error", {"description": "error", "content": {
         "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
-    spec.path("/accounts/{code}", operations=_get("An account's balance and meters", "Account", "code"))
-    spec.path("/meters/{code}", operations=_get("A meter's latest state", "Meter", "code"))
-    spec.components.schema("CommandRequest", COMMAND_REQUEST)
-    spec.components.schema("CommandAccepted", COMMAND_ACCEPTED)
-    spec.path("/meters/{code}/commands", operations=_command_path())
-    spec.components.schema("Order", ORDER)
-    spec.components.schema("OrderRequest", ORDER_REQUEST)
-    spec.components.schema("CashRecharge", CASH_REQUEST)
-    spec.components.schema("CashRechargeResult", CASH_RESULT)
-    spec.path("/orders", operations=_post("Create a payment order and get the channel's pay data (409: the account "
-                                          "is closed)", "OrderRequest", "201", "Order",
-                                          ("400", "401", "404", "409", "503")))
-    spec.path("/orders/{out_trade_no}", operations=_get("An order's status", "Order", "out_trade_no"))
-    spec.path("/accounts/{code}/cash-recharges", operations=_post(
-        "Post a cash or transfer recharge (cashier, manager; 403 above the site's counter limit, which needs a "
-        "manager's approval at the counter; 409: the account is closed, or the key was sent with another body)",
-        "CashRecharge", "201", "CashRechargeResult", ("400", "401", "403", "404", "409"), param="code",
-        headers=[{"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"},
-                  "description": "a retry with the same key and body posts nothing more; another body is 409"}]))
+    for path, operations in _paths().items():
+        spec.path(path, operations=operations)
     return spec.to_dict()
 
 

@@ -1,11 +1,12 @@
 """Orders and counter recharges through the API (SPEC §4)."""
 from __future__ import annotations
 
+import re
 import uuid
 
 from flask import g, jsonify, request
 
-from portal.api.blueprint import ApiError, bp
+from portal.api.blueprint import ApiError, bp, json_body
 from portal.api.resources import find_in_scope
 from portal.approvals.proposals import needs_approval
 from portal.extensions import db
@@ -19,13 +20,12 @@ from portal.web.access import scope_to_sites
 from portal.web.roles import may_open
 
 ORDER_CHANNELS = ("alipay_wap", "alipay_qr", "wechat_native", "wechat_jsapi")
-
-
-def _body() -> dict:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_request", "send a JSON object")
-    return body
+#: the optional text of an order request, and how long each may be (the payer's column holds 64)
+OPTIONAL_TEXT = {"openid": 64, "return_url": 500}
+#: what a cash recharge through the API may be at most, in fen (the counter's own limit may be lower)
+CASH_MAX_FEN = 10_000_000
+#: an Idempotency-Key: printable ASCII, as long as the ledger's key column leaves room for
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,100}")
 
 
 def order_json(order: PaymentOrder) -> dict:
@@ -37,11 +37,14 @@ def order_json(order: PaymentOrder) -> dict:
 @bp.post("/orders")
 def post_order():
     """Create an order and return the channel data the payer needs."""
-    body = _body()
+    body = json_body("account", "channel", *OPTIONAL_TEXT)
     if body.get("channel") not in ORDER_CHANNELS:
         raise ApiError(400, "invalid_channel", f"channel must be one of {', '.join(ORDER_CHANNELS)}")
     if not isinstance(body.get("account"), str):
         raise ApiError(400, "invalid_request", "account must be an account code")
+    for name, longest in OPTIONAL_TEXT.items():
+        if not isinstance(body.get(name, ""), str) or len(body.get(name, "")) > longest:
+            raise ApiError(400, "invalid_request", f"{name} must be a string of at most {longest} characters")
     account = find_in_scope(Account, body["account"])
     context = {"client_ip": request.remote_addr or "127.0.0.1", "openid": body.get("openid") or "",
                "return_url": body.get("return_url") or ""}
@@ -79,14 +82,17 @@ def post_cash_recharge(code: str):
     """A cash or transfer recharge at the counter; send Idempotency-Key to make a retry safe."""
     if not may_open(g.api_user.role, "counter"):  # a recharge is the counter's work, by API too
         raise ApiError(403, "forbidden", f"role {g.api_user.role.value} may not post recharges")
-    body = _body()
+    body = json_body("note")
     amount = body.get("amount_fen")
-    if type(amount) is not int or amount <= 0 or amount > 10_000_000:
-        raise ApiError(400, "invalid_amount", "amount_fen must be a positive integer (at most 10,000,000)")
+    if type(amount) is not int or amount <= 0 or amount > CASH_MAX_FEN:
+        raise ApiError(400, "invalid_amount", f"amount_fen must be a positive integer (at most {CASH_MAX_FEN:,})")
     note = body.get("note", "")
     if not isinstance(note, str) or len(note) > 200:
         raise ApiError(400, "invalid_request", "note must be a string of at most 200 characters")
-    key = request.headers.get("Idempotency-Key", "").strip()[:100] or uuid.uuid4().hex
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if key and not IDEMPOTENCY_KEY.fullmatch(key):
+        raise ApiError(400, "invalid_request", "Idempotency-Key must be 1 to 100 printable ASCII characters")
+    key = key or uuid.uuid4().hex
     account = find_in_scope(Account, code)
     if needs_approval(account.site, amount):  # two people for big money: the counter's proposal, not the API
         raise ApiError(403, "needs_approval", f"recharges above {format_yuan(account.site.counter_limit_fen)} yuan "

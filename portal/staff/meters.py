@@ -13,6 +13,7 @@ from portal.models.meter import SWITCHABLE_PROFILES
 from portal.staff.blueprint import bp
 from portal.web.access import scoped, scoped_or_404
 from portal.web.htmx import fragment, render
+from portal.web.params import page_arg
 from portal.web.roles import commands_for, may_command
 
 PAGE_SIZE = 50
@@ -27,7 +28,7 @@ def _row_context(**extra) -> dict:
 def index():
     """The meter list, filterable by text, paginated with htmx."""
     q = (request.args.get("q") or "").strip()[:40]
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = page_arg()
     query = scoped(select(Meter), Meter.site_id)
     if q:
         like = f"%{q}%"

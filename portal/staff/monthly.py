@@ -28,12 +28,13 @@ from portal.models import (
 )
 from portal.money import parse_units
 from portal.monthly.fees import FeeSettingsError, set_fee_settings
-from portal.monthly.periods import PeriodError, month_bounds, month_of, previous_month
+from portal.monthly.periods import month_bounds, month_of, previous_month
 from portal.monthly.reports import COLUMNS, line_loss, monthly_report, report_csv, totals
 from portal.settings import business_tz
 from portal.staff.blueprint import bp
 from portal.web.access import require_area, scoped, scoped_or_404
 from portal.web.htmx import answer_form, render
+from portal.web.params import id_arg, month_arg, page_arg
 
 REPORT_PAGE = 200
 COLUMN_LABELS = {
@@ -56,20 +57,11 @@ def _scoped_sites() -> list[Site]:
 
 def _chosen_site(sites: list[Site]) -> Site:
     """The site named by ?site= (one of the user's), else the first; 404 when the user has none."""
-    wanted = request.args.get("site", type=int)
+    wanted = id_arg("site")
     for site in sites:
         if wanted is None or site.id == wanted:
             return site
     abort(404)
-
-
-def _month_arg(default: str) -> str:
-    month = request.args.get("month") or default
-    try:
-        month_bounds(month, business_tz())
-    except PeriodError:
-        abort(400)
-    return month
 
 
 def _this_month() -> str:
@@ -145,8 +137,9 @@ def billing_group(group_id: int):
     """One group's run for a period (?period=, default the latest): the priced total and each shop's part."""
     group = scoped_or_404(AllocationGroup, group_id)
     query = select(AllocationRun).where(AllocationRun.group_id == group.id)
-    if request.args.get("period"):
-        query = query.where(AllocationRun.period == request.args["period"])
+    period = month_arg("period")
+    if period:
+        query = query.where(AllocationRun.period == period)
     run = db.session.execute(query.order_by(AllocationRun.period.desc()).limit(1)).scalar_one_or_none()
     periods = db.session.execute(select(AllocationRun.period).where(AllocationRun.group_id == group.id)
                                  .order_by(AllocationRun.period.desc())).scalars().all()
@@ -164,7 +157,7 @@ def billing_line_loss():
     """Master meters against the sum of their sub-meters for a month (default: the last one)."""
     sites = _scoped_sites()
     site = _chosen_site(sites)
-    month = _month_arg(previous_month(_this_month()))
+    month = month_arg(default=previous_month(_this_month()))
     start, end = month_bounds(month, business_tz())
     return render("staff/monthly/line_loss.html", "staff/monthly/_line_loss.html", sites=sites, site=site,
                   month=month, rows=line_loss(db.session, site.id, start, end))
@@ -176,7 +169,7 @@ def billing_report():
     """Each shop's month: opening balance, movements by kind, closing balance; ?format=csv for all rows."""
     sites = _scoped_sites()
     site = _chosen_site(sites)
-    month = _month_arg(_this_month())
+    month = month_arg(default=_this_month())
     start, end = month_bounds(month, business_tz())
     statements = monthly_report(db.session, site.id, month, start, end)
     if request.args.get("format") == "csv":
@@ -185,7 +178,7 @@ def billing_report():
         response.headers["Content-Type"] = "text/csv; charset=utf-8"
         response.headers["Content-Disposition"] = f'attachment; filename="report-{site.code}-{month}.csv"'
         return response
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = page_arg()
     pages = max((len(statements) + REPORT_PAGE - 1) // REPORT_PAGE, 1)
     return render_template("staff/monthly/report.html", sites=sites, site=site, month=month,
                            rows=statements[(page - 1) * REPORT_PAGE: page * REPORT_PAGE], total=totals(statements),

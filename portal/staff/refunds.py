@@ -1,8 +1,6 @@
 """Counter pages for refunds (cashier asks, manager decides) and the daily sales report with its CSV."""
 from __future__ import annotations
 
-from datetime import date
-
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -19,6 +17,7 @@ from portal.settings import business_tz
 from portal.staff.blueprint import bp
 from portal.web.access import in_scope, require_area, scoped, scoped_or_404, site_ids
 from portal.web.htmx import answer_form
+from portal.web.params import day_arg, id_arg
 from portal.web.roles import may_open
 
 
@@ -91,12 +90,9 @@ def counter_refund_decide(refund_id: int, decision: str):
 def counter_report():
     """The day's sales: platform payments by channel, counter recharges, reversals, refunds; CSV on request."""
     tz = business_tz()
-    try:
-        day = date.fromisoformat(request.args["day"]) if request.args.get("day") else business_day(utcnow(), tz)
-    except ValueError:
-        abort(400)
+    day = day_arg(default=business_day(utcnow(), tz))
     ids = site_ids()
-    site = request.args.get("site", type=int)
+    site = id_arg("site")
     if site is not None:
         if not in_scope(site):
             abort(404)

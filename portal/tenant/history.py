@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import abort, request
+from flask import request
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,6 +21,7 @@ from portal.models import Account, EntryKind, LedgerEntry, utcnow
 from portal.settings import business_tz
 from portal.tenant.blueprint import bp, own_account
 from portal.web.htmx import render
+from portal.web.params import month_arg
 
 #: consumption and fees: summed per day in the history (and averaged for the remaining days)
 CHARGE_KINDS = (EntryKind.ENERGY, EntryKind.WATER, EntryKind.FEE, EntryKind.ALLOCATION)
@@ -87,10 +88,7 @@ def month_history(session: Session, account: Account, first: date, tz: ZoneInfo)
 
 def _first_of(month: str | None, tz: ZoneInfo) -> date:
     if month:
-        try:
-            return date.fromisoformat(f"{month}-01")
-        except ValueError:
-            abort(400)
+        return date.fromisoformat(f"{month}-01")
     return utcnow().astimezone(tz).date().replace(day=1)
 
 
@@ -99,7 +97,7 @@ def history(account_id: int):
     """One month of history; the page's first month comes lazily, older ones as the tenant scrolls."""
     acct = own_account(account_id)
     tz = business_tz()
-    first = _first_of(request.args.get("month"), tz)
+    first = _first_of(month_arg(), tz)
     month = month_history(db.session, acct, first, tz)
     opened = acct.created_at.astimezone(tz).date().replace(day=1)
     more = month.previous >= opened

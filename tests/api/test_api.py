@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -372,3 +373,25 @@ def test_a_code_in_two_of_the_callers_sites_is_409(
     res = api("/accounts/A101", token_for(make_staff(role=Role.ADMIN)))
     assert res.status_code == 409
     assert res.json["error"]["code"] == "ambiguous"
+
+
+def test_openapi_bounds_every_amount_by_what_the_api_accepts(app, client, monkeypatch):
+    """Amounts carry the limits the endpoints enforce: the payment limits of this deployment and the API's cash
+    maximum, so a client (and Schemathesis) knows the valid range before it is refused."""
+    settings = app.config["SETTINGS"]
+    monkeypatch.setitem(app.config, "SETTINGS", replace(settings, payments=replace(settings.payments, min_fen=200,
+                                                                                   max_fen=3_000_000)))
+    schemas = client.get("/api/v1/openapi.json").json["components"]["schemas"]
+    order_amount = schemas["OrderRequest"]["properties"]["amount_fen"]
+    assert (order_amount["minimum"], order_amount["maximum"]) == (200, 3_000_000)
+    cash_amount = schemas["CashRecharge"]["properties"]["amount_fen"]
+    assert (cash_amount["minimum"], cash_amount["maximum"]) == (1, 10_000_000)
+
+
+def test_openapi_declares_every_error_an_operation_answers(client):
+    paths = client.get("/api/v1/openapi.json").json["paths"]
+    answers = {(method, path): set(op["responses"]) for path, item in paths.items() for method, op in item.items()}
+    assert answers[("get", "/accounts/{code}")] >= {"200", "400", "401", "404", "409"}
+    assert answers[("post", "/meters/{code}/commands")] >= {"202", "400", "401", "403", "404", "409", "422"}
+    assert answers[("post", "/orders")] >= {"201", "400", "401", "404", "409", "503"}
+    assert answers[("get", "/orders/{out_trade_no}")] >= {"200", "400", "401", "404"}
