@@ -89,10 +89,10 @@ def post_cash_recharge(code: str):
     note = body.get("note", "")
     if not isinstance(note, str) or len(note) > 200:
         raise ApiError(400, "invalid_request", "note must be a string of at most 200 characters")
-    key = request.headers.get("Idempotency-Key", "").strip()
-    if key and not IDEMPOTENCY_KEY.fullmatch(key):
+    sent = request.headers.get("Idempotency-Key")  # absent: a key of our own; sent, even empty: it must be one
+    if sent is not None and not IDEMPOTENCY_KEY.fullmatch(sent.strip()):
         raise ApiError(400, "invalid_request", "Idempotency-Key must be 1 to 100 printable ASCII characters")
-    key = key or uuid.uuid4().hex
+    key = sent.strip() if sent is not None else uuid.uuid4().hex
     account = find_in_scope(Account, code)
     if needs_approval(account.site, amount):  # two people for big money: the counter's proposal, not the API
         raise ApiError(403, "needs_approval", f"recharges above {format_yuan(account.site.counter_limit_fen)} yuan "

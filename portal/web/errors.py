@@ -80,15 +80,26 @@ def error_page(exc: HTTPException) -> Response | HTTPException:
             current_app.logger.exception("rollback before the error page failed")
     code = exc.code or 500
     title, message = _words(exc)
+    detail = _detail(exc)
     where = area()
     response = error_answer(
         code,
-        lambda: _draw(f"errors/{where}.html", title=title, message=message, code=code, home=_home(where)),
-        lambda: _draw("errors/_flash.html", title=title, message=message, code=code))
+        lambda: _draw(f"errors/{where}.html", title=title, message=message, detail=detail, code=code,
+                      home=_home(where)),
+        lambda: _draw("errors/_flash.html", title=title, message=message, detail=detail, code=code))
     for name, value in exc.get_headers():
         if name.lower() != "content-type":
             response.headers[name] = value  # Allow (405), Retry-After (429)
     return response
+
+
+def _detail(exc: HTTPException) -> str | None:
+    """What our own code said of a 4xx (`abort(400, description=...)`: which parameter, and what it may be);
+    None for Werkzeug's stock English sentence, and for server errors, whose words say nothing to a visitor."""
+    if exc.code is None or exc.code >= 500 or isinstance(exc, CSRFError):
+        return None
+    stock = getattr(type(exc), "description", None)
+    return exc.description if exc.description and exc.description != stock else None
 
 
 def _home(where: str) -> str:
@@ -96,10 +107,24 @@ def _home(where: str) -> str:
     return {"tenant": url_for("tenant.home"), "staff": url_for("staff.index")}.get(where, url_for("index"))
 
 
+def _blueprints_own(exc: HTTPException) -> Callable | None:
+    """The request's blueprint's own handler of every HTTP error (the API's JSON answers), if it has one.
+
+    Flask asks the app's handler of a status (ours, for 400) before a blueprint's handler of HTTPException, so an
+    `abort(400)` in the API would get a page: this hands it back to the blueprint.
+    """
+    if not request.blueprint:
+        return None
+    return current_app.error_handler_spec.get(request.blueprint, {}).get(None, {}).get(HTTPException)
+
+
 def _handler(earlier: Callable | None):
     """The error page, after a handler registered earlier for the same status has had its say."""
 
     def handle(exc: HTTPException):
+        own = _blueprints_own(exc)
+        if own is not None:
+            return own(exc)
         if earlier is not None:
             answer = earlier(exc)
             if answer is not exc:  # the earlier handler answered (the API's JSON); it hands back what is not its own

@@ -18,6 +18,7 @@ from datetime import date
 from typing import TypeVar
 
 from flask import Flask, abort, request
+from flask_babel import gettext as _
 from werkzeug.routing import IntegerConverter
 
 YEAR_MIN, YEAR_MAX = 2000, 2100
@@ -43,7 +44,8 @@ def parse_day(name: str, text: str) -> date:
     except ValueError:
         day = None
     if day is None or not YEAR_MIN <= day.year <= YEAR_MAX:
-        raise BadParameter(f"{name} must be a day YYYY-MM-DD of the years {YEAR_MIN} to {YEAR_MAX}")
+        raise BadParameter(_("%(name)s must be a day YYYY-MM-DD of the years %(first)s to %(last)s", name=name,
+                             first=YEAR_MIN, last=YEAR_MAX))
     return day
 
 
@@ -51,21 +53,22 @@ def parse_month(name: str, text: str) -> str:
     """A month YYYY-MM of the years YEAR_MIN..YEAR_MAX, as given."""
     found = _MONTH.fullmatch(text)
     if not found or not YEAR_MIN <= int(found[1]) <= YEAR_MAX or not 1 <= int(found[2]) <= 12:
-        raise BadParameter(f"{name} must be a month YYYY-MM of the years {YEAR_MIN} to {YEAR_MAX}")
+        raise BadParameter(_("%(name)s must be a month YYYY-MM of the years %(first)s to %(last)s", name=name,
+                             first=YEAR_MIN, last=YEAR_MAX))
     return text
 
 
 def parse_page(name: str, text: str) -> int:
     """A page number 1..PAGE_MAX."""
     if not _NUMBER.fullmatch(text) or not 1 <= int(text) <= PAGE_MAX:
-        raise BadParameter(f"{name} must be a page number from 1 to {PAGE_MAX}")
+        raise BadParameter(_("%(name)s must be a page number from 1 to %(last)s", name=name, last=PAGE_MAX))
     return int(text)
 
 
 def parse_id(name: str, text: str) -> int:
     """A row id 1..ID_MAX."""
     if not _NUMBER.fullmatch(text) or not 1 <= int(text) <= ID_MAX:
-        raise BadParameter(f"{name} must be an id (a whole number from 1 to {ID_MAX})")
+        raise BadParameter(_("%(name)s must be an id (a whole number from 1 to %(last)s)", name=name, last=ID_MAX))
     return int(text)
 
 
@@ -115,7 +118,7 @@ def refuse_nul() -> None:
     if request.mimetype in _FORM_TYPES and request.blueprint != "pay":
         fields += request.form.items(multi=True)
     if "\x00" in request.path or any("\x00" in name or "\x00" in value for name, value in fields):
-        abort(400, description="text may not contain NUL characters")
+        abort(400, description=_("Text may not contain NUL characters."))
 
 
 def init_app(app: Flask) -> None:

@@ -78,7 +78,7 @@ def test_a_command_reason_longer_than_documented_is_400(call):
     assert call("POST", "/meters/E101/commands", json={"action": "trip", "reason": "r" * 201}).status_code == 400
 
 
-@pytest.mark.parametrize("key", ["k" * 101, "with space", "tab\there", "ключ"])
+@pytest.mark.parametrize("key", ["k" * 101, "with space", "tab\there", "ключ", "", "   "])
 def test_an_idempotency_key_that_is_not_short_printable_ascii_is_400(call, key):
     res = call("POST", "/accounts/A101/cash-recharges", json={"amount_fen": 100}, headers={"Idempotency-Key": key})
     assert res.status_code == 400 and "Idempotency-Key" in res.get_json()["error"]["message"]

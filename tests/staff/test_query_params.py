@@ -34,7 +34,9 @@ def test_an_out_of_range_or_malformed_parameter_is_400(client, admin, url):
     res = client.get(url)
     assert res.status_code == 400
     name = url.rsplit("?", 1)[1].split("=")[0]
-    assert f"{name} must be" in res.get_data(as_text=True)
+    assert f"{name} 必须" in res.get_data(as_text=True)  # the page's language, naming the parameter
+    client.get("/auth/lang/en")
+    assert f"{name} must be" in client.get(url).get_data(as_text=True)
 
 
 def test_an_allocation_period_that_is_no_month_is_400(client, admin, make_site):
