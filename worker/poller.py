@@ -191,7 +191,8 @@ def _apply_writes(session: Session, rec: CycleRecorder, writes: list) -> None:
                   command_id=w.command_id, purchase_count=w.value[0], amount_fen=w.value[1])
         elif w.kind == "purchase_mismatch":
             rec.alarm(kind=AlarmKind.TAMPER, subject=f"meter:{meter.id}:purchases", site_id=meter.site_id,
-                      message=f"{meter.code}: {w.error}", meter_id=meter.id, account_id=meter.account_id)
+                      message=f"{meter.code}: {w.error}", meter_id=meter.id, account_id=meter.account_id,
+                      data=dict(what="meter_problem", meter=meter.code, problem=w.error))
         elif not w.ok:
             if w.unwritable and w.command_id is not None:
                 rec.command_failed(meter, w.command_id, w.error or "")
@@ -200,7 +201,9 @@ def _apply_writes(session: Session, rec: CycleRecorder, writes: list) -> None:
             what = "cannot be written (no register holds it)" if w.unwritable else "failed"
             rec.alarm(kind=AlarmKind.METER_OFFLINE, subject=f"meter:{meter.id}:write", site_id=meter.site_id,
                       meter_id=meter.id, account_id=meter.account_id,
-                      message=f"{meter.code}: {w.kind} write {what}: {w.error}; the rest of its gateway is served")
+                      message=f"{meter.code}: {w.kind} write {what}: {w.error}; the rest of its gateway is served",
+                      data=dict(what="write_unwritable" if w.unwritable else "write_failed", meter=meter.code,
+                                write=w.kind, error=w.error))
 
 
 def _settle(rec: CycleRecorder, gw: GatewayRow, observations: dict[int, Observation]) -> None:
@@ -223,6 +226,7 @@ def _trip_over_power(session: Session, row: MeterRow) -> None:
                                reason=f"power above {meter.power_limit_w} W"))
     raise_alarm(session, AlarmKind.OVER_POWER, f"meter:{meter.id}", meter.site_id,
                 f"{meter.code}: power {power_w} W above the limit {meter.power_limit_w} W; tripped",
+                data=dict(what="over_power", meter=meter.code, power_w=power_w, limit_w=meter.power_limit_w),
                 meter_id=meter.id, account_id=meter.account_id)
     audit(session, "system:power-limit", "meter.over_power", "meter", meter.id, meter.site_id,
           power_w=power_w, limit_w=meter.power_limit_w)

@@ -116,7 +116,8 @@ def sync_balance_alarms(session: Session, account: Account, now: datetime,
         if balance <= level and kind not in is_open:
             raise_alarm(session, kind, subject, site.id,
                         f"{account.code} balance {balance} fen at or below low level {n} ({level} fen)",
-                        account_id=account.id)
+                        data=dict(what="low_balance", account=account.code, balance_fen=balance, level=n,
+                                  level_fen=level), account_id=account.id)
         elif balance > level and kind in is_open:
             clear_alarm(session, kind, subject)
     if balance <= trip_threshold(site):
@@ -128,7 +129,9 @@ def sync_balance_alarms(session: Session, account: Account, now: datetime,
             minutes = site.warning_minutes
             warning = f", supply off after a {minutes}-minute warning" if minutes else ""
             raise_alarm(session, AlarmKind.ARREARS, subject, site.id,
-                        f"{account.code} balance {balance} fen: in arrears{warning}", account_id=account.id)
+                        f"{account.code} balance {balance} fen: in arrears{warning}",
+                        data=dict(what="arrears", account=account.code, balance_fen=balance, warning_minutes=minutes),
+                        account_id=account.id)
     elif balance >= restore_level(site):
         account.arrears_warned_at = None
         if AlarmKind.ARREARS in is_open:

@@ -22,4 +22,5 @@ def record_poll_failure(session: Session, gateway_id: int, error: str) -> None:
     if gw is not None:
         raise_many(session, [dict(kind=AlarmKind.GATEWAY_OFFLINE, subject=f"gateway:{gw.id}:poll",
                                   site_id=gw.site_id, gateway_id=gw.id,
-                                  message=f"gateway {gw.code}: poll failed: {error}"[:300])])
+                                  message=f"gateway {gw.code}: poll failed: {error}"[:300],
+                                  data=dict(what="gateway_poll_failed", gateway=gw.code, error=str(error)[:200]))])

@@ -180,7 +180,8 @@ class BooksRecorder:
         if done.problem is not None:
             self.alarms.append(dict(kind=AlarmKind.TAMPER, subject=f"meter:{meter.id}:remaining",
                                     site_id=meter.site_id, meter_id=meter.id, account_id=meter.account_id,
-                                    message=done.problem))
+                                    message=done.problem,
+                                    data=dict(what="meter_problem", meter=meter.code, problem=done.problem)))
 
     def take_usage(self) -> list[Usage]:
         """The usage debits accounted since the last call."""

@@ -80,6 +80,11 @@ class Books:
     def agree(self) -> bool:
         return abs(self.difference_fen) <= self.tolerance_fen
 
+    def data(self) -> dict:
+        """What the alarm shows, in the reader's language (portal.web.alarm_text)."""
+        return dict(what="books_mismatch", account=self.code, ledger_fen=self.balance_fen, held_fen=self.held_fen,
+                    queued_fen=self.queued_fen, difference_fen=self.difference_fen)
+
     def message(self) -> str:
         """What the alarm and `ledger check` say."""
         more = "more" if self.difference_fen > 0 else "less"
@@ -167,7 +172,7 @@ def check_books(session: Session, account_ids: Iterable[int], prices: dict[int, 
     differing = compare_books(session, ids, prices, now, differing_only=True)
     bad = [b for b in differing if not b.agree]
     raise_many(session, [dict(kind=AlarmKind.BOOKS_MISMATCH, subject=f"account:{b.account_id}", site_id=b.site_id,
-                              account_id=b.account_id, message=b.message())
+                              account_id=b.account_id, message=b.message(), data=b.data())
                          for b in bad if b.account_id not in is_open])
     still = {b.account_id for b in bad}
     recovered = [b.account_id for b in compare_books(session, is_open - still, prices, now) if b.agree]

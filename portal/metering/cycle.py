@@ -192,7 +192,9 @@ class CycleRecorder:
                 gw.online = False
                 self._alarms.append(dict(kind=AlarmKind.GATEWAY_OFFLINE, subject=subject, site_id=gw.site_id,
                                          gateway_id=gw.id,
-                                         message=f"gateway {gw.code} ({gw.host}:{gw.port}) not answering"))
+                                         message=f"gateway {gw.code} ({gw.host}:{gw.port}) not answering",
+                                         data=dict(what="gateway_offline", gateway=gw.code,
+                                                   address=f"{gw.host}:{gw.port}")))
         else:
             if gw.missed_cycles or not gw.online:
                 self._cleared.setdefault(AlarmKind.GATEWAY_OFFLINE, []).append(subject)
@@ -218,7 +220,8 @@ class CycleRecorder:
             why = obs.error if obs and obs.error else "skipped while offline"
             self._alarms.append(dict(kind=AlarmKind.METER_OFFLINE, subject=f"meter:{meter.id}",
                                      site_id=meter.site_id, meter_id=meter.id, account_id=meter.account_id,
-                                     message=f"meter {meter.code} not answering ({why})"))
+                                     message=f"meter {meter.code} not answering ({why})",
+                                     data=dict(what="meter_offline", meter=meter.code, why=why)))
 
     def set_state(self, meter: MeterRow, **values) -> None:
         """What a write changed on the meter (supply, keep-power): written with the next flush."""
@@ -337,7 +340,8 @@ class CycleRecorder:
         if problem is None:
             return False
         self._alarms.append(dict(kind=AlarmKind.TAMPER, subject=f"meter:{meter.id}", site_id=meter.site_id,
-                                 meter_id=meter.id, account_id=meter.account_id, message=f"{meter.code}: {problem}"))
+                                 meter_id=meter.id, account_id=meter.account_id, message=f"{meter.code}: {problem}",
+                                 data=dict(what="meter_problem", meter=meter.code, problem=problem)))
         return True
 
     def _check_power(self, meter: MeterRow, st: dict, power_w: int | None, tripped_itself: bool) -> None:

@@ -144,6 +144,8 @@ def _close_books(session: Session, meter: Meter, state: MeterState, final_fen: i
         raise_alarm(session, AlarmKind.TAMPER, f"meter:{meter.id}:remaining", meter.site_id,
                     f"{meter.code}: read ¥{format_yuan(final_fen)} off the replaced meter, ¥{format_yuan(-used)} "
                     f"more than its books (¥{format_yuan(books)}); the new meter is given the books' amount",
+                    data=dict(what="swap_over_books", meter=meter.code, read_fen=final_fen, over_fen=-used,
+                              books_fen=books),
                     meter_id=meter.id, account_id=meter.account_id)
     return books, 0
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.models.base import Base, str_enum, utcnow
 
@@ -39,6 +39,7 @@ class Alarm(Base):
             sqlite_where=text("cleared_at IS NULL"),
         ),
         Index("ix_alarms_site_raised", "site_id", "raised_at"),
+        Index("ix_alarms_site_open", "site_id", "cleared_at", "raised_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -49,7 +50,16 @@ class Alarm(Base):
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     meter_id: Mapped[int | None] = mapped_column(ForeignKey("meters.id"))
     gateway_id: Mapped[int | None] = mapped_column(ForeignKey("gateways.id"))
+    #: the sentence for logs and the command line (English); pages render `data` in the reader's language
     message: Mapped[str] = mapped_column(String(300))
+    #: what it is about, for the pages: {"what": <message id>, ...its values} (portal.web.alarm_text)
+    data: Mapped[dict | None] = mapped_column(JSON)
     raised_at: Mapped[datetime] = mapped_column(default=utcnow)
     cleared_at: Mapped[datetime | None]
     acknowledged_by: Mapped[str | None] = mapped_column(String(80))
+    acknowledged_at: Mapped[datetime | None]
+    ack_note: Mapped[str | None] = mapped_column(String(200))
+
+    account = relationship("Account")
+    meter = relationship("Meter")
+    gateway = relationship("Gateway")

@@ -44,6 +44,8 @@ def hold_for_refund(session: Session, order: PaymentOrder, account: Account, amo
     raise_alarm(session, AlarmKind.PAYMENT_ANOMALY, f"order:{order.id}", account.site_id,
                 f"{order.out_trade_no} for {account.code}: {why}; "
                 + (f"refund of ¥{format_yuan(amount_fen)} proposed" if refundable else "settle it at closure"),
+                data=dict(what="payment_held", order=order.out_trade_no, account=account.code, why=why,
+                          refund_fen=amount_fen if refundable else None),
                 account_id=account.id)
     audit(session, HELD_ACTOR, "payment.held", "payment_order", order.id, account.site_id,
           amount_fen=amount_fen, why=why)

@@ -80,6 +80,7 @@ def accept_payment(session: Session, paid: VerifiedPayment, raw: str = "",
         if site_id is not None:
             raise_alarm(session, AlarmKind.PAYMENT_ANOMALY, subject, site_id,
                         f"{paid.source} notify for {paid.out_trade_no}: {reason}",
+                        data=dict(what="notify_anomaly", source=paid.source, order=paid.out_trade_no, why=reason),
                         account_id=order.account_id if order else None)
     return outcome
 

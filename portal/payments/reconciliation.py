@@ -172,6 +172,8 @@ def reconcile_day(session: Session, the_day: date) -> dict:
         if site_id is not None:
             raise_alarm(session, AlarmKind.PAYMENT_ANOMALY, _alarm_subject(m),
                         site_id, f"{the_day} {m.kind} {m.source} {m.out_trade_no}: {m.detail}",
+                        data=dict(what="reconciliation", day=str(the_day), mismatch=m.kind, source=m.source,
+                                  order=m.out_trade_no, detail=str(m.detail)[:200]),
                         account_id=order.account_id if order else None)
     if report:
         log.warning("reconciliation of %s: %d mismatches", the_day, len(report))

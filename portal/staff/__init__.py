@@ -1,11 +1,13 @@
 """Staff area: the property office's pages, each module a screen, all behind one access check.
 
-`blueprint` checks the staff session for every route; `meters` (the meter list and commands), `counter`
+`blueprint` checks the staff session for every route; `meters` (the meter list and commands), `alarms`
+(open and past alarms, acknowledged with a note), `counter`
 and `refunds` (the cashier's counter), `approvals` (the maker-checker queue), `monthly` (fees, allocation,
 line loss, statements), `tariffs` and `rules` (balance rules and the no-trip calendar) register their routes
 on it.
 """
 from portal.staff import (  # noqa: F401  (routes register on bp)
+    alarms,
     approvals,
     counter,
     meters,

@@ -25,6 +25,7 @@ class Area(NamedTuple):
 
 #: the staff areas, in the navigation's order
 AREAS: dict[str, Area] = {
+    "alarms": Area(frozenset({Role.OPERATOR, Role.CASHIER, Role.MANAGER}), "staff.alarms", _l("Alarms")),
     "counter": Area(frozenset({Role.CASHIER, Role.MANAGER}), "staff.counter", _l("Counter")),
     # maker-checker: cashiers (and managers) see what they proposed; managers see the site's whole queue
     "approvals": Area(frozenset({Role.CASHIER, Role.MANAGER}), "staff.approvals", _l("Approvals")),

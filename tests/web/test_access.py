@@ -9,8 +9,8 @@ from portal.control.commands import ACTIONS
 from portal.models import Role
 from portal.web.roles import AREAS, COMMANDS, may_command, may_open, navigation
 
-NAV = {"counter": "/staff/counter/", "approvals": "/staff/approvals", "monthly": "/staff/billing/",
-       "tariffs": "/staff/tariffs", "rules": "/staff/rules"}
+NAV = {"alarms": "/staff/alarms", "counter": "/staff/counter/", "approvals": "/staff/approvals",
+       "monthly": "/staff/billing/", "tariffs": "/staff/tariffs", "rules": "/staff/rules"}
 
 
 def nav_links(html: str) -> set[str]:
@@ -33,11 +33,11 @@ def test_an_unknown_command_is_nobodys():
 
 
 @pytest.mark.parametrize("role, areas", [
-    (Role.OPERATOR, set()),
-    (Role.CASHIER, {"counter", "approvals"}),
-    (Role.MANAGER, {"counter", "approvals", "monthly", "tariffs", "rules"}),
-    (Role.ADMIN, {"counter", "approvals", "monthly", "tariffs", "rules"}),
-    (Role.AUDITOR, {"counter", "approvals", "monthly", "tariffs", "rules"}),
+    (Role.OPERATOR, {"alarms"}),
+    (Role.CASHIER, {"alarms", "counter", "approvals"}),
+    (Role.MANAGER, {"alarms", "counter", "approvals", "monthly", "tariffs", "rules"}),
+    (Role.ADMIN, {"alarms", "counter", "approvals", "monthly", "tariffs", "rules"}),
+    (Role.AUDITOR, {"alarms", "counter", "approvals", "monthly", "tariffs", "rules"}),
 ])
 def test_the_navigation_links_the_areas_the_role_may_open(client, login, make_staff, role, areas):
     login.staff(make_staff(role=role))
