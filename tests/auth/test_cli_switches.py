@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from portal.api.tokens import create_token
 from portal.extensions import db
 from portal.models import ApiToken, utcnow
+from portal.staffing.tokens import create_token
 from tests.factories import PASSWORD
 
 

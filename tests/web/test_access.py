@@ -123,9 +123,9 @@ def test_an_auditor_opens_every_page_of_the_navigation(client, login, make_staff
 
 
 def test_an_auditors_token_reads_and_changes_nothing(client, make_staff, make_account):
-    from portal.api.tokens import create_token
     from portal.extensions import db
 
+    from portal.staffing.tokens import create_token
     auditor = make_staff(role=Role.AUDITOR)
     shop = make_account(site=auditor.sites[0], code="SHOP1")
     token = create_token(auditor)
