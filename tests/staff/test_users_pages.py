@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.models import AuditEntry, Role, StaffUser
+from portal.models import ApiToken, AuditEntry, Role, StaffUser
+from portal.staffing.tokens import create_token
 from tests.factories import PASSWORD
 
 HTMX = {"HX-Request": "true"}
@@ -309,3 +310,21 @@ def test_a_reset_without_the_csrf_token_is_refused(client, admin, csrf_on, make_
     li = make_staff("li")
     assert client.post(f"/staff/users/{li.id}/password", data={}).status_code == 400
     assert user_named("li").check_password(PASSWORD)
+
+
+# --- ready for a strict Content-Security-Policy ----------------------------------------------------------------
+
+INLINE = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>|\sstyle=|<style|\son[a-z]+=|\shx-on", re.IGNORECASE)
+
+
+def test_the_pages_carry_no_inline_script_or_style(client, admin, make_staff, mall):
+    li = make_staff("li", sites=[mall])
+    create_token(li)
+    db.session.commit()
+    token_id = db.session.execute(select(ApiToken.id)).scalar_one()
+    pages = ["/staff/users", f"/staff/users/{li.id}", "/staff/api-tokens", f"/staff/api-tokens/{token_id}/revoke",
+             "/auth/staff/password"]
+    for path in pages:
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert not INLINE.findall(response.get_data(as_text=True)), path
