@@ -37,6 +37,17 @@ def begin(user: StaffUser | TenantUser) -> None:
         user.last_login_at = utcnow()
 
 
+def renew(user: StaffUser) -> None:
+    """Keep this session alive across a change that ended all of the user's sessions (their own new password):
+    a fresh session stamped with the new version, still counted from the original login."""
+    began = session.get(BEGAN_KEY)
+    _fresh_session()
+    login_user(user)
+    now = int(time.time())
+    session.update({VERSION_KEY: user.session_version, BEGAN_KEY: began if isinstance(began, int) else now,
+                    SEEN_KEY: now})
+
+
 def end_all(user: StaffUser | TenantUser) -> None:
     """End this session and every other session of `user`, on every device (the caller commits)."""
     user.session_version = (user.session_version or 0) + 1

@@ -42,6 +42,8 @@ def staff_login():
         if verify_password(user, form.password.data) and user.active:
             sessions.begin(user)
             db.session.commit()
+            if user.must_change_password:  # a password an admin set: theirs first, then the staff area
+                return redirect(url_for("auth.staff_password"))
             return redirect(safe_next(url_for("staff.index")))
         flash(_("Wrong username or password."), "error")
     return render_template("auth/staff_login.html", form=form)

@@ -2,18 +2,23 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 from flask import Flask
 from flask.cli import AppGroup
+from flask_babel import force_locale
 from sqlalchemy import select
 
-from portal.api.tokens import create_token, find_token, revoke
 from portal.extensions import db
 from portal.ledger.entries import ledger_mismatches
 from portal.metering.books_check import compare_books
 from portal.models import ApiToken, Role, Site, StaffUser
 from portal.sites.importer import ImportFailed, import_site
+from portal.staffing import users as staff_users
+from portal.staffing.tokens import MAX_DAYS, find_token, issue_token, revoke_token
+from portal.staffing.users import CLI_ACTOR, StaffChangeRefused
 
 users = AppGroup("users", help="Staff users.")
 tokens = AppGroup("api-token", help="API bearer tokens.")
@@ -34,25 +39,35 @@ def create_user(username: str, role: str, sites: tuple[str, ...], password_stdin
         if site is None:
             raise click.ClickException(f"no site {code!r}")
         found.append(site)
-    if Role(role) != Role.ADMIN and not found:
-        raise click.ClickException("a non-admin user needs at least one --site")
     user = db.session.execute(select(StaffUser).where(StaffUser.username == username)).scalar_one_or_none()
-    verb = "updated" if user else "created"
-    if user is None:
-        user = StaffUser(username=username, role=Role(role))
-        db.session.add(user)
-    user.role = Role(role)
-    user.sites = found
-    user.set_password(password)
+    with _refused():
+        if user is None:
+            # whoever runs the command line chose this password: it is not a temporary one
+            staff_users.create_user(db.session, None, username, Role(role), found, password, temporary=False)
+        else:
+            staff_users.change_access(db.session, None, user, Role(role), found)
+            staff_users.reset_password(db.session, None, user, password, temporary=False)
     db.session.commit()
+    verb = "updated" if user else "created"
     click.echo(f"{verb} {role} {username}" + (f" for {', '.join(sites)}" if sites else ""))
+
+
+@contextmanager
+def _refused() -> Iterator[None]:
+    """A change the staff verbs refuse stops the command with their reason, in English, and changes nothing."""
+    try:
+        yield
+    except StaffChangeRefused as refused:
+        db.session.rollback()
+        with force_locale("en"):
+            raise click.ClickException(str(refused)) from None
 
 
 def _new_password(from_stdin: bool) -> str:
     password = sys.stdin.readline().rstrip("\n") if from_stdin else click.prompt(
         "Password", hide_input=True, confirmation_prompt=True)
-    if len(password) < 8:
-        raise click.ClickException("the password needs at least 8 characters")
+    with _refused():
+        staff_users.check_new_password(password)
     return password
 
 
@@ -91,7 +106,8 @@ def activate_user(username: str):
 
 
 def _set_active(username: str, active: bool, outcome: str) -> None:
-    _user(username).active = active
+    with _refused():
+        staff_users.set_active(db.session, None, _user(username), active)
     db.session.commit()
     click.echo(f"{'activated' if active else 'deactivated'} {username}: {outcome}")
 
@@ -99,21 +115,25 @@ def _set_active(username: str, active: bool, outcome: str) -> None:
 @users.command("reset-password")
 @click.argument("username")
 @click.option("--password-stdin", is_flag=True, help="Read the new password from standard input.")
-def reset_password(username: str, password_stdin: bool):
+@click.option("--temporary", is_flag=True, help="They must choose a new one at their next login.")
+def reset_password(username: str, password_stdin: bool, temporary: bool):
     """Give USERNAME a new password; every session of theirs ends."""
     user = _user(username)
-    user.set_password(_new_password(password_stdin))
+    with _refused():
+        staff_users.reset_password(db.session, None, user, _new_password(password_stdin), temporary=temporary)
     db.session.commit()
-    click.echo(f"new password set for {username}: their sessions ended")
+    click.echo(f"new password set for {username}: their sessions ended"
+               + (" (to be changed at their next login)" if temporary else ""))
 
 
 @tokens.command("create")
 @click.argument("username")
-@click.option("--days", type=click.IntRange(min=0), default=None,
+@click.option("--days", type=click.IntRange(min=0, max=MAX_DAYS), default=None,
               help="Days until it expires (default API_TOKEN_DAYS; 0: never).")
 def create_api_token(username: str, days: int | None):
     """Create a bearer token acting as USERNAME and print it (shown only once)."""
-    token = create_token(_user(username), days)
+    with _refused():
+        _, token = issue_token(db.session, CLI_ACTOR, _user(username), days)
     db.session.commit()
     click.echo(token)
 
@@ -138,7 +158,7 @@ def revoke_api_token(token: str):
     row = find_token(db.session, token)
     if row is None:
         raise click.ClickException(f"no single token {token!r} (give its id or prefix from `api-token list`)")
-    if not revoke(row):
+    if not revoke_token(db.session, CLI_ACTOR, row):
         raise click.ClickException(f"token {row.id} ({row.prefix}) was already revoked")
     db.session.commit()
     click.echo(f"revoked token {row.id} ({row.prefix}) of {row.user.username}")

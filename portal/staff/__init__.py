@@ -3,11 +3,12 @@
 `blueprint` checks the staff session for every route; `meters` (the meter list and commands), `alarms`
 (open and past alarms, acknowledged with a note), `counter`
 and `refunds` (the cashier's counter), `approvals` (the maker-checker queue), `monthly` (fees, allocation,
-line loss, statements), `tariffs` and `rules` (balance rules and the no-trip calendar) register their routes
-on it.
+line loss, statements), `tariffs` and `rules` (balance rules and the no-trip calendar), `users` and `api_tokens`
+(staff users and their tokens, for administrators) register their routes on it.
 """
 from portal.staff import (  # noqa: F401  (routes register on bp)
     alarms,
+    api_tokens,
     approvals,
     counter,
     meters,
@@ -15,6 +16,7 @@ from portal.staff import (  # noqa: F401  (routes register on bp)
     refunds,
     rules,
     tariffs,
+    users,
 )
 from portal.staff.blueprint import bp
 

@@ -6,6 +6,7 @@ LABELS = {
     "manager": _l("property manager"),
     "cashier": _l("cashier"),
     "operator": _l("electrician"),
+    "auditor": _l("auditor"),
     "platform": _l("platform account"),
     "meter": _l("meter account"),
     "on": _l("on"),

@@ -32,6 +32,9 @@ AREAS: dict[str, Area] = {
     "monthly": Area(frozenset({Role.MANAGER}), "staff.billing", _l("Fees and allocation")),
     "tariffs": Area(frozenset({Role.MANAGER}), "staff.tariffs_index", _l("Tariffs")),
     "rules": Area(frozenset({Role.MANAGER}), "staff.rules_index", _l("Balance rules")),
+    # staff users and their API tokens: administrators only (an auditor reads the lists)
+    "users": Area(frozenset(), "staff.users", _l("Users")),
+    "api_tokens": Area(frozenset(), "staff.api_tokens", _l("API tokens")),
     # approving or rejecting what another person proposed (portal.approvals), and the refunds a cashier asked for
     "approval_decisions": Area(frozenset({Role.MANAGER})),
     "refund_decisions": Area(frozenset({Role.MANAGER})),

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import select, text
 
 from portal.api.resources import meter_json
-from portal.api.tokens import create_token
 from portal.extensions import db
 from portal.models import ApiToken, ControlMode, Meter, MeterKind, Role, Supply
+from portal.staffing.tokens import create_token
 
 ACCOUNT_KEYS = {"code", "name", "balance_fen", "status", "meters"}
 METER_KEYS = {

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from portal.api.tokens import create_token
 from portal.extensions import db
 from portal.models import Role
+from portal.staffing.tokens import create_token
 
 
 @pytest.fixture

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from portal.api.tokens import create_token
 from portal.extensions import db
 from portal.models import AccountStatus, EntryKind, LedgerEntry, PaymentOrder, Role
 from portal.payments.orders import create_order
+from portal.staffing.tokens import create_token
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
-from portal.api.tokens import create_token
 from portal.extensions import db
 from portal.models import ControlMode, Role, Supply
+from portal.staffing.tokens import create_token
 from tests.payments.conftest import alipay_env, alipay_keys, standin
 
 #: examples per operation and generation mode (7 operations, positive and negative)

@@ -264,7 +264,7 @@ def test_cli_refuses_a_non_admin_without_a_site(runner):
         input="a long enough secret\n",
     )
     assert result.exit_code != 0
-    assert "needs at least one --site" in result.output
+    assert "at least one site" in result.output
     assert db.session.scalars(select(StaffUser)).all() == []
 
 

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from portal.api.tokens import create_token
 from portal.extensions import db
-from portal.models import ApiToken, utcnow
+from portal.models import ApiToken, AuditEntry, Role, utcnow
+from portal.staffing.tokens import create_token
 from tests.factories import PASSWORD
 
 
@@ -121,3 +121,30 @@ def test_a_revoked_token_is_refused_from_the_next_call(runner, client, li, by):
     assert "revoked" in runner.invoke(args=["api-token", "list"]).output
     again = runner.invoke(args=["api-token", "revoke", str(row.id)])
     assert again.exit_code != 0 and "already revoked" in again.output
+
+
+def test_the_last_active_admin_cannot_be_switched_off(runner, make_staff):
+    boss = make_staff("boss", role=Role.ADMIN)
+    result = runner.invoke(args=["users", "deactivate", "boss"])
+    assert result.exit_code != 0 and "last active administrator" in result.output
+    db.session.refresh(boss)
+    assert boss.active
+    make_staff("deputy", role=Role.ADMIN)
+    assert runner.invoke(args=["users", "deactivate", "boss"]).exit_code == 0
+
+
+def test_a_temporary_reset_sends_the_next_login_to_the_password_page(runner, client, login, li):
+    result = runner.invoke(args=["users", "reset-password", "li", "--password-stdin", "--temporary"],
+                           input="a brand new secret\n")
+    assert result.exit_code == 0, result.output
+    response = login.staff(li, password="a brand new secret")
+    assert response.headers["Location"] == "/auth/staff/password"
+
+
+def test_cli_changes_are_audited_without_the_password(runner, li):
+    runner.invoke(args=["users", "reset-password", "li", "--password-stdin"], input="a brand new secret\n")
+    runner.invoke(args=["users", "deactivate", "li"])
+    entries = db.session.query(AuditEntry).order_by(AuditEntry.id).all()
+    assert [(e.actor, e.action) for e in entries] == [("cli:users", "staff_user.password_reset"),
+                                                      ("cli:users", "staff_user.deactivated")]
+    assert "a brand new secret" not in str([e.detail for e in entries])

@@ -4,10 +4,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from portal.api.tokens import create_token
 from portal.control.commands import command_meter
 from portal.extensions import db
 from portal.models import AuditEntry, ControlCommand, OutboxMessage, Role, Supply
+from portal.staffing.tokens import create_token
 
 
 @pytest.fixture(autouse=True)

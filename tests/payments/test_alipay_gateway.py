@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from portal.api.tokens import create_token
 from portal.extensions import db
 from portal.models import BillLine, Channel, PaymentOrder, Role
 from portal.payments.providers.alipay import api as alipay
 from portal.payments.providers.registry import ChannelUnavailable, start_payment
+from portal.staffing.tokens import create_token
 from tests.payments.conftest import APP_ID
 
 BEIJING = timezone(timedelta(hours=8))

@@ -8,7 +8,6 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from portal.api.tokens import create_token
 from portal.extensions import db
 from portal.models import Channel, Role
 from portal.payments.orders import PaymentError
@@ -16,6 +15,7 @@ from portal.payments.providers.registry import ChannelUnavailable, available, st
 from portal.payments.providers.wechat import provider as wechat
 from portal.payments.providers.wechat import v2 as pay_v2
 from portal.payments.providers.wechat import v3 as pay_v3
+from portal.staffing.tokens import create_token
 from tests.payments.standin_wechat import md5_sign
 from tests.payments.wechat_fixtures import (
     API_KEY,

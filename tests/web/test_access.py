@@ -10,7 +10,8 @@ from portal.models import Role
 from portal.web.roles import AREAS, COMMANDS, may_command, may_open, navigation
 
 NAV = {"alarms": "/staff/alarms", "counter": "/staff/counter/", "approvals": "/staff/approvals",
-       "monthly": "/staff/billing/", "tariffs": "/staff/tariffs", "rules": "/staff/rules"}
+       "monthly": "/staff/billing/", "tariffs": "/staff/tariffs", "rules": "/staff/rules", "users": "/staff/users",
+       "api_tokens": "/staff/api-tokens"}
 
 
 def nav_links(html: str) -> set[str]:
@@ -36,8 +37,8 @@ def test_an_unknown_command_is_nobodys():
     (Role.OPERATOR, {"alarms"}),
     (Role.CASHIER, {"alarms", "counter", "approvals"}),
     (Role.MANAGER, {"alarms", "counter", "approvals", "monthly", "tariffs", "rules"}),
-    (Role.ADMIN, {"alarms", "counter", "approvals", "monthly", "tariffs", "rules"}),
-    (Role.AUDITOR, {"alarms", "counter", "approvals", "monthly", "tariffs", "rules"}),
+    (Role.ADMIN, {"alarms", "counter", "approvals", "monthly", "tariffs", "rules", "users", "api_tokens"}),
+    (Role.AUDITOR, {"alarms", "counter", "approvals", "monthly", "tariffs", "rules", "users", "api_tokens"}),
 ])
 def test_the_navigation_links_the_areas_the_role_may_open(client, login, make_staff, role, areas):
     login.staff(make_staff(role=role))
@@ -125,8 +126,8 @@ def test_an_auditor_opens_every_page_of_the_navigation(client, login, make_staff
 
 
 def test_an_auditors_token_reads_and_changes_nothing(client, make_staff, make_account):
-    from portal.api.tokens import create_token
     from portal.extensions import db
+    from portal.staffing.tokens import create_token
 
     auditor = make_staff(role=Role.AUDITOR)
     shop = make_account(site=auditor.sites[0], code="SHOP1")
