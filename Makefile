@@ -33,12 +33,19 @@ static/vendor/.copied: node_modules/.installed
 translations: $(VENV)/.installed
 	$(BIN)/pybabel compile -d portal/translations >/dev/null
 
-# Headless Chromium for the browser tests comes from Debian's package.
+# Headless Chromium for the browser tests comes from Debian's package, and a Chinese font with it, so that the
+# screenshots the browser tests keep show the pages' Chinese instead of boxes (a missing font fails nothing).
 browser:
 	@command -v chromium >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "Install Chromium (Debian: apt-get install chromium) for the browser tests"; exit 1; fi; }
+	@fc-list :lang=zh 2>/dev/null | grep -q . || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk >/dev/null 2>&1 \
+	    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk >/dev/null; } \
+	    || echo "No Chinese font installed (apt-get install fonts-noto-cjk): screenshots will show boxes"; \
+	  else echo "Install a Chinese font (Debian: apt-get install fonts-noto-cjk) for readable screenshots"; fi; }
 
 demo: install
 	mkdir -p instance
