@@ -99,14 +99,25 @@ def test_a_part_that_expands_too_much_is_refused_as_a_zip_bomb(xlsx, limits):
     assert "xl/worksheets/sheet1.xml expands" in message and "zip bomb" in message
 
 
+def shared_strings(n: int) -> bytes:
+    """A shared-string table of n distinct texts, a few with a namespace prefix (about 2 MB for 100,000)."""
+    strings = b"".join((b"<x:si><x:t>%d</x:t></x:si>" if i % 1000 == 0 else b"<si><t>%d</t></si>") % i
+                       for i in range(n))
+    return (b'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/'
+            b'2006/main" xmlns:x="http://schemas.openxmlformats.org/spreadsheetml/2006/main">' + strings + b"</sst>")
+
+
 def test_a_shared_string_bomb_is_refused(xlsx, limits):
-    strings = b"".join(b"<si><t>%d</t></si>" % i for i in range(2_001))
-    table = (b'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/'
-             b'2006/main" count="2001" uniqueCount="2001">' + strings + b"</sst>")
-    bomb = rewrite(xlsx(), {"xl/sharedStrings.xml": table})
-    limits(max_shared_strings=2_000)
+    bomb = rewrite(xlsx(), {"xl/sharedStrings.xml": shared_strings(100_001)})  # more than one 1 MB chunk
+    limits(max_shared_strings=100_000)
     message = refused(bomb)
-    assert "more than 2,000 distinct texts" in message and "IMPORT_MAX_SHARED_STRINGS" in message
+    assert "more than 100,000 distinct texts" in message and "IMPORT_MAX_SHARED_STRINGS" in message
+
+
+def test_shared_strings_up_to_the_limit_are_counted_exactly_and_pass(xlsx, limits):
+    path = rewrite(xlsx(), {"xl/sharedStrings.xml": shared_strings(100_001)})
+    limits(max_shared_strings=100_001)
+    assert import_site(db.session, path, "mall").counts["meters"]["created"] == 3
 
 
 def test_the_cli_says_why_a_file_was_refused(runner, xlsx, limits):
