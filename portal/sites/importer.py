@@ -104,9 +104,11 @@ def _upsert_all(session: Session, site: Site, model, rows: list[dict], report: I
     for row in rows:
         old = existing.get(row["code"])
         if old is None:
-            new.append({"site_id": site.id, **row})
+            row["site_id"] = site.id  # the rows are the checker's own, used once: completed in place
+            new.append(row)
         elif any(getattr(old, k) != v for k, v in row.items()):
-            changed.append({"id": old.id, **row})
+            row["id"] = old.id
+            changed.append(row)
     report.count(sheet, "created", len(new))
     report.count(sheet, "updated", len(changed))
     report.count(sheet, "unchanged", len(rows) - len(new) - len(changed))
@@ -127,7 +129,9 @@ def _with_defaults(table, rows: list[dict]) -> list[dict]:
         if column.key not in rows[0] and column.default is not None and not column.primary_key:
             default = column.default
             defaults[column.key] = default.arg(None) if default.is_callable else default.arg
-    return [{**defaults, **row} for row in rows]
+    for row in rows:  # in place: a copy of 50,000 rows is 50 MB more at the peak
+        row.update(defaults)
+    return rows
 
 
 def _forget(session: Session, site_id: int) -> None:
