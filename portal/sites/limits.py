@@ -1,14 +1,16 @@
 """What an import file may weigh: checked on the zip's directory before any of it is parsed.
 
-An .xlsx is a zip of XML parts. A few megabytes can uncompress to gigabytes (a zip bomb), and openpyxl
-keeps every distinct text of the workbook (sharedStrings.xml) in memory even in read-only mode, so a
-file is judged by what it would become, not by its size on disk: the file's size, the number of parts,
-their total uncompressed size, how much each large part expands and how many shared strings it holds.
+An .xlsx is a zip of XML parts. A few megabytes can uncompress to gigabytes (a zip bomb), and a reader
+(calamine, as openpyxl even in read-only mode) keeps every distinct text of the workbook (sharedStrings.xml)
+in memory, so a file is judged by what it would become, not by its size on disk: the file's size, the
+number of parts, their total uncompressed size, how much each large part expands and how many shared
+strings it holds.
 The sizes come from the zip's central directory; Python's zipfile never inflates a part beyond the size
 declared there (and fails its CRC if the data disagrees), so a lying directory cannot get past this.
 The shared strings are counted on the uncompressed bytes as they stream, a megabyte at a time, without
 parsing them (an XML comment that holds `<si>` would count too: harmless, it only errs towards refusing).
-Rows are counted while the sheets stream (`portal.sites.reader`).
+Rows are counted while the sheets stream (`portal.sites.reader`). A legacy .xls is no zip: its size and
+its rows are what limit it (an .xls sheet holds at most 65,536 rows).
 """
 from __future__ import annotations
 
