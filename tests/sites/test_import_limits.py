@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import struct
 import zipfile
 from pathlib import Path
 
@@ -105,6 +106,33 @@ def shared_strings(n: int) -> bytes:
                        for i in range(n))
     return (b'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/'
             b'2006/main" xmlns:x="http://schemas.openxmlformats.org/spreadsheetml/2006/main">' + strings + b"</sst>")
+
+
+def forge_declared_size(path: Path, part: str, declared: int) -> Path:
+    """The zip with `part`'s uncompressed size rewritten in its local header and its central directory entry."""
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as z:
+        local = z.getinfo(part).header_offset
+    struct.pack_into("<I", data, local + 22, declared)
+    at = data.find(b"PK\x01\x02")
+    while at >= 0:
+        length = struct.unpack_from("<H", data, at + 28)[0]
+        if data[at + 46:at + 46 + length] == part.encode():
+            struct.pack_into("<I", data, at + 24, declared)
+        at = data.find(b"PK\x01\x02", at + 4)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_part_that_holds_more_than_its_zip_directory_declares_is_refused(xlsx, limits):
+    path = xlsx()
+    bomb = forge_declared_size(rewrite(path, {"xl/worksheets/sheet1.xml": padded_sheet(path, 8 * MB)}),
+                               "xl/worksheets/sheet1.xml", 100_000)
+    with zipfile.ZipFile(bomb) as z:
+        assert z.getinfo("xl/worksheets/sheet1.xml").file_size == 100_000  # what a reader is told
+    limits(max_xml_bytes=4 * MB)
+    message = refused(bomb)
+    assert "xl/worksheets/sheet1.xml holds more than the 98 KB its zip directory declares" in message
 
 
 def test_a_shared_string_bomb_is_refused(xlsx, limits):
