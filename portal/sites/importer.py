@@ -14,9 +14,20 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from portal.bulk import insert_rows, postgresql, update_rows
-from portal.ledger.bulk import Movement, post_many
+from portal.ledger.bulk import Movement, lock_balances, post_many
 from portal.metering.books import BOOKS
-from portal.models import Account, EntryKind, Gateway, Meter, Site, Tariff, TariffKind, TariffVersion, utcnow
+from portal.models import (
+    Account,
+    EntryKind,
+    Gateway,
+    LedgerEntry,
+    Meter,
+    Site,
+    Tariff,
+    TariffKind,
+    TariffVersion,
+    utcnow,
+)
 from portal.settings import ImportSettings, import_limits
 from portal.sites.checks import RowChecker
 from portal.sites.reader import open_workbook, read_workbook
@@ -70,9 +81,9 @@ def import_site(session: Session, path: str | Path, site_code: str | None = None
     session.flush()
     gateways = _upsert_all(session, site, Gateway, data["gateways"], report, "gateways")
     openings = {row["code"]: row.pop("opening_fen") for row in data["accounts"]}
+    had = set(session.scalars(select(Account.id).where(Account.site_id == site.id)))
     accounts = _upsert_all(session, site, Account, data["accounts"], report, "accounts")
-    post_many(session, [Movement(accounts[code], fen, f"opening:{site.code}:{code}", "opening balance (import)")
-                        for code, fen in openings.items() if fen], EntryKind.OPENING, actor=actor)
+    _post_openings(session, site, accounts, had, openings, actor)
     for row in data["meters"]:
         row["gateway_id"] = gateways[row.pop("gateway")]
         acct = row.pop("account")
@@ -91,6 +102,20 @@ def import_site(session: Session, path: str | Path, site_code: str | None = None
     _forget(session, site.id)
     session.flush()
     return report
+
+
+def _post_openings(session: Session, site: Site, accounts: dict, had: set[int], openings: dict[str, int],
+                   actor: str) -> None:
+    """Each opening balance once (the checker refused one that differs from what was posted). The accounts
+    created by this import start at 0 and nobody else sees them yet: only the others are locked."""
+    posted = set(session.scalars(select(LedgerEntry.idempotency_key).join(Account).where(
+        Account.site_id == site.id, LedgerEntry.kind == EntryKind.OPENING)))
+    movements = [Movement(accounts[code], fen, key, "opening balance (import)") for code, fen in openings.items()
+                 if fen and (key := f"opening:{site.code}:{code}") not in posted]
+    balances = lock_balances(session, [m.account_id for m in movements if m.account_id in had])
+    balances.update((m.account_id, 0) for m in movements if m.account_id not in had)
+    # known_new: the keys were looked up above; one posted meanwhile by another import fails this one whole
+    post_many(session, movements, EntryKind.OPENING, actor=actor, balances=balances, known_new=True)
 
 
 def _upsert_all(session: Session, site: Site, model, rows: list[dict], report: ImportReport, sheet: str) -> dict:
