@@ -226,6 +226,22 @@ class AuthSettings:
 
 
 @dataclass(frozen=True)
+class ImportSettings:
+    """What a spreadsheet handed to the site import may weigh before it is refused unread (SPEC §4)."""
+
+    #: IMPORT_MAX_FILE_MB: the file itself
+    max_file_bytes: int = 20 * 1024 * 1024
+    #: IMPORT_MAX_ROWS: rows of all sheets together (a mall has thousands; 200,000 is a city's worth)
+    max_rows: int = 200_000
+    #: IMPORT_MAX_XML_MB: the workbook's parts once uncompressed (100,000 rows are about 90 MB)
+    max_xml_bytes: int = 256 * 1024 * 1024
+    #: IMPORT_MAX_RATIO: how much one large part may expand (real sheets: 10-20 times; a zip bomb: thousands)
+    max_ratio: int = 100
+    #: IMPORT_MAX_SHARED_STRINGS: distinct texts of the workbook (openpyxl keeps every one in memory)
+    max_shared_strings: int = 1_000_000
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything configurable, as SPEC §4 names it, in typed parts."""
 
@@ -236,6 +252,7 @@ class Settings:
     sms: SmsSettings = SmsSettings()
     polling: PollingSettings = PollingSettings()
     auth: AuthSettings = AuthSettings()
+    imports: ImportSettings = ImportSettings()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -243,7 +260,7 @@ class Settings:
         env = _Env(os.environ if environ is None else environ)
         core = _core(env)
         return cls(core=core, payments=_payments(env), alipay=_alipay(env), wechat=_wechat(env),
-                   sms=_sms(env), polling=_polling(env), auth=_auth(env, core))
+                   sms=_sms(env), polling=_polling(env), auth=_auth(env, core), imports=_imports(env))
 
 
 def _core(env: _Env) -> CoreSettings:
@@ -330,6 +347,21 @@ def _auth(env: _Env, core: CoreSettings) -> AuthSettings:
     return auth
 
 
+def _imports(env: _Env) -> ImportSettings:
+    d, mb = ImportSettings(), 1024 * 1024
+    limits = ImportSettings(
+        max_file_bytes=env.int("IMPORT_MAX_FILE_MB", d.max_file_bytes // mb) * mb,
+        max_rows=env.int("IMPORT_MAX_ROWS", d.max_rows),
+        max_xml_bytes=env.int("IMPORT_MAX_XML_MB", d.max_xml_bytes // mb) * mb,
+        max_ratio=env.int("IMPORT_MAX_RATIO", d.max_ratio),
+        max_shared_strings=env.int("IMPORT_MAX_SHARED_STRINGS", d.max_shared_strings))
+    if min(limits.max_file_bytes, limits.max_rows, limits.max_xml_bytes, limits.max_ratio,
+           limits.max_shared_strings) < 1:
+        raise SettingsError("IMPORT_MAX_FILE_MB, IMPORT_MAX_ROWS, IMPORT_MAX_XML_MB, IMPORT_MAX_RATIO and "
+                            "IMPORT_MAX_SHARED_STRINGS must be at least 1")
+    return limits
+
+
 def normalise_db_url(url: str) -> str:
     """Use psycopg 3 for PostgreSQL URLs written the usual way."""
     for prefix in ("postgres://", "postgresql://"):
@@ -358,6 +390,11 @@ def current() -> Settings:
 def business_tz() -> ZoneInfo:
     """The business time zone (days, months, time-of-use): TZ_BUSINESS, Asia/Shanghai outside an app."""
     return current().core.tz if has_app_context() else ZoneInfo(DEFAULT_TZ)
+
+
+def import_limits() -> ImportSettings:
+    """The site import's limits: the app's, or the defaults outside an app (the simulator reading a file)."""
+    return current().imports if has_app_context() else ImportSettings()
 
 
 def public_url(path: str) -> str:

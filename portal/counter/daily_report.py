@@ -6,7 +6,6 @@ turn them into yuan strings.
 """
 from __future__ import annotations
 
-import csv
 import io
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from sqlalchemy.orm import Session, contains_eager
 
 from portal.counter.operations import method_of
 from portal.models import Account, EntryKind, LedgerEntry, OrderStatus, PaymentOrder
-from portal.money import yuan
+from portal.sheets import CsvWriter, yuan_number
 
 #: ledger kinds the counter reports (the charges of meters, fees and allocation are not sales)
 COUNTER_KINDS = (EntryKind.CASH, EntryKind.REVERSAL, EntryKind.REFUND, EntryKind.SETTLEMENT, EntryKind.TRANSFER)
@@ -119,15 +118,15 @@ def report_csv(report: DailyReport, tz: ZoneInfo) -> str:
     """The day's lines and totals as CSV (UTF-8 with BOM, so Excel opens the Chinese correctly)."""
     out = io.StringIO()
     out.write("\ufeff")
-    writer = csv.writer(out)
+    writer = CsvWriter(out)  # payers and references come from outside: never a formula (SPEC §4)
     writer.writerow(["time", "section", "channel_or_method", "account", "amount_yuan", "by", "reference"])
     for x in report.lines:
         writer.writerow([x.at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S"), x.section, x.detail,
-                         x.account_code, yuan(x.amount_fen), x.actor, x.reference])
+                         x.account_code, yuan_number(x.amount_fen), x.actor, x.reference])
     writer.writerow([])
     for section in ("payment", "cash", "reversal", "refund", "settlement", "transfer"):
         for detail, count, total in report.by(section):
-            writer.writerow(["total", section, detail, count, yuan(total), "", ""])
-    writer.writerow(["total", "all", "", len(report.lines), yuan(report.total()), "", ""])
-    writer.writerow(["total", "cash_in_drawer", "", "", yuan(report.cash_in_drawer), "", ""])
+            writer.writerow(["total", section, detail, count, yuan_number(total), "", ""])
+    writer.writerow(["total", "all", "", len(report.lines), yuan_number(report.total()), "", ""])
+    writer.writerow(["total", "cash_in_drawer", "", "", yuan_number(report.cash_in_drawer), "", ""])
     return out.getvalue()

@@ -8,7 +8,6 @@ million rows: summing them would take seconds, these probes take milliseconds.
 """
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,7 +18,7 @@ from sqlalchemy.orm import Session
 from portal.metering.consumption import period_consumption
 from portal.models import Account, EntryKind, FeeCharge, LedgerEntry, Meter
 from portal.models.billing_runs import SPARSE_KINDS
-from portal.money import yuan
+from portal.sheets import CsvWriter, yuan_number
 
 #: the report's columns and the entry kinds each one adds up (everything else is "other")
 COLUMNS = {
@@ -111,12 +110,13 @@ def totals(statements: list[Statement]) -> Statement:
 def report_csv(statements: list[Statement], headers: dict[str, str]) -> str:
     """The report as CSV, amounts in yuan; `headers` names each column in the reader's language."""
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = CsvWriter(out)  # a shop's name is the shop's to choose: never a formula (SPEC §4)
     names = ["code", "name", "opening", *COLUMNS, "other", "closing", "fee_unpaid"]
     writer.writerow([headers.get(n, n) for n in names])
     for s in [*statements, totals(statements)]:
-        writer.writerow([s.code, s.name, yuan(s.opening_fen), *(yuan(s.column(c)) for c in [*COLUMNS, "other"]),
-                         yuan(s.closing_fen), yuan(s.fee_unpaid_fen)])
+        writer.writerow([s.code, s.name, yuan_number(s.opening_fen),
+                         *(yuan_number(s.column(c)) for c in [*COLUMNS, "other"]),
+                         yuan_number(s.closing_fen), yuan_number(s.fee_unpaid_fen)])
     return out.getvalue()
 
 

@@ -10,25 +10,33 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import openpyxl
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
-from portal.bulk import postgresql
-from portal.ledger.entries import post_entry
+from portal.bulk import insert_rows, postgresql, update_rows
+from portal.ledger.bulk import Movement, lock_balances, post_many
 from portal.metering.books import BOOKS
-from portal.models import Account, EntryKind, Gateway, Meter, Site, Tariff, TariffKind, TariffVersion, utcnow
+from portal.models import (
+    Account,
+    EntryKind,
+    Gateway,
+    LedgerEntry,
+    Meter,
+    Site,
+    Tariff,
+    TariffKind,
+    TariffVersion,
+    utcnow,
+)
+from portal.settings import ImportSettings, import_limits
 from portal.sites.checks import RowChecker
-from portal.sites.sheets import CellError
+from portal.sites.reader import open_workbook, read_workbook
+from portal.sites.sheets import ImportFailed
+
+__all__ = ["ImportFailed", "ImportReport", "import_site", "read_workbook"]
 
 #: the first version of an imported tariff prices everything before it too
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-class ImportFailed(Exception):
-    """The file was not imported; `errors` lists every problem found."""
-
-    def __init__(self, errors: list[CellError]):
-        super().__init__(f"{len(errors)} error(s)")
-        self.errors = errors
 
 
 @dataclass
@@ -37,45 +45,27 @@ class ImportReport:
 
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
 
-    def count(self, sheet: str, outcome: str) -> None:
-        per = self.counts.setdefault(sheet, {"created": 0, "updated": 0, "unchanged": 0})
-        per[outcome] += 1
+    def count(self, sheet: str, outcome: str, n: int = 1) -> None:
+        if n:
+            per = self.counts.setdefault(sheet, {"created": 0, "updated": 0, "unchanged": 0})
+            per[outcome] += n
 
     @property
     def changed(self) -> bool:
         return any(c["created"] or c["updated"] for c in self.counts.values())
 
 
-def read_workbook(path: str | Path) -> dict[str, list[tuple[int, dict]]]:
-    """Sheets as lists of (row number, {header: value}); blank rows skipped, headers lower-cased."""
-    try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many types for a file that is not xlsx
-        raise ImportFailed([CellError(Path(path).name, None, None, f"not a readable .xlsx file ({exc})")]) from exc
-    sheets = {}
-    for ws in wb.worksheets:
-        rows = ws.iter_rows(values_only=True)
-        header = next(rows, None) or ()
-        names = [str(h).strip().lower() if h is not None else "" for h in header]
-        body = []
-        for number, values in enumerate(rows, start=2):
-            if values is None or all(v is None or str(v).strip() == "" for v in values):
-                continue
-            body.append((number, {n: v for n, v in zip(names, values) if n}))
-        sheets[ws.title.strip().lower()] = (names, body)
-    wb.close()
-    return sheets
-
-
-
 def import_site(session: Session, path: str | Path, site_code: str | None = None,
-                actor: str = "system:import") -> ImportReport:
-    """Validate the whole file, then upsert it into one site; raises ImportFailed without writing."""
-    sheets = read_workbook(path)
+                actor: str = "system:import", limits: ImportSettings | None = None) -> ImportReport:
+    """Validate the whole file, then upsert it into one site; raises ImportFailed without writing.
+
+    A file over a limit (`limits`, by default the app's IMPORT_MAX_* settings) is refused before it is parsed.
+    """
     site_code = (site_code or "default").strip()
     site = session.execute(select(Site).where(Site.code == site_code)).scalar_one_or_none()
     checker = RowChecker(session, site)
-    data = checker.check(sheets)
+    with open_workbook(path, limits or import_limits()) as sheets:
+        data = checker.check(sheets)  # rows are checked as they stream; only the clean ones are kept
     if checker.errors:
         raise ImportFailed(checker.errors)
 
@@ -88,16 +78,16 @@ def import_site(session: Session, path: str | Path, site_code: str | None = None
     tariffs = {t.code: t for t in session.execute(select(Tariff).where(Tariff.site_id == site.id)).scalars()}
     for row in data["tariffs"]:
         _upsert_tariff(session, site, tariffs, row, report)
+    session.flush()
     gateways = _upsert_all(session, site, Gateway, data["gateways"], report, "gateways")
+    openings = {row["code"]: row.pop("opening_fen") for row in data["accounts"]}
+    had = set(session.scalars(select(Account.id).where(Account.site_id == site.id)))
     accounts = _upsert_all(session, site, Account, data["accounts"], report, "accounts")
-    for row in data["accounts"]:
-        if row.get("opening_fen"):
-            post_entry(session, accounts[row["code"]], row["opening_fen"], EntryKind.OPENING,
-                       f"opening:{site.code}:{row['code']}", memo="opening balance (import)", actor=actor)
+    _post_openings(session, site, accounts, had, openings, actor)
     for row in data["meters"]:
-        row["gateway_id"] = gateways[row.pop("gateway")].id
+        row["gateway_id"] = gateways[row.pop("gateway")]
         acct = row.pop("account")
-        row["account_id"] = accounts[acct].id if acct else None
+        row["account_id"] = accounts[acct] if acct else None
         tcode = row.pop("tariff")
         row["tariff_id"] = tariffs[tcode].id if tcode else None
     if postgresql(session):
@@ -105,32 +95,75 @@ def import_site(session: Session, path: str | Path, site_code: str | None = None
         session.execute(text("SET CONSTRAINTS uq_meters_gateway_id_unit_id DEFERRED"))
     modes = dict(session.execute(select(Meter.code, Meter.control_mode).where(Meter.site_id == site.id)).all())
     meters = _upsert_all(session, site, Meter, data["meters"], report, "meters")
-    for code, meter in meters.items():
-        if code in modes and modes[code] != meter.control_mode:
-            for name in BOOKS:  # its books (meter mode) start again at its next read
-                setattr(meter, name, None)
+    switched = [meters[r["code"]] for r in data["meters"]
+                if r["code"] in modes and modes[r["code"]] != r["control_mode"]]
+    if switched:  # their books (meter mode) start again at their next read
+        session.execute(update(Meter).where(Meter.id.in_(switched)).values(dict.fromkeys(BOOKS)))
+    _forget(session, site.id)
     session.flush()
     return report
 
 
-def _upsert_all(session, site, model, rows, report, sheet) -> dict:
-    existing = {o.code: o for o in session.execute(select(model).where(model.site_id == site.id)).scalars()}
+def _post_openings(session: Session, site: Site, accounts: dict, had: set[int], openings: dict[str, int],
+                   actor: str) -> None:
+    """Each opening balance once (the checker refused one that differs from what was posted). The accounts
+    created by this import start at 0 and nobody else sees them yet: only the others are locked."""
+    posted = set(session.scalars(select(LedgerEntry.idempotency_key).join(Account).where(
+        Account.site_id == site.id, LedgerEntry.kind == EntryKind.OPENING)))
+    movements = [Movement(accounts[code], fen, key, "opening balance (import)") for code, fen in openings.items()
+                 if fen and (key := f"opening:{site.code}:{code}") not in posted]
+    balances = lock_balances(session, [m.account_id for m in movements if m.account_id in had])
+    balances.update((m.account_id, 0) for m in movements if m.account_id not in had)
+    # known_new: the keys were looked up above; one posted meanwhile by another import fails this one whole
+    post_many(session, movements, EntryKind.OPENING, actor=actor, balances=balances, known_new=True)
+
+
+def _upsert_all(session: Session, site: Site, model, rows: list[dict], report: ImportReport, sheet: str) -> dict:
+    """Insert the new rows and update the changed ones set-wise (portal.bulk: a 50,000-row sheet in a few
+    statements, no ORM object per row); returns code -> id of every row of the site."""
+    columns = list(rows[0]) if rows else []
+    existing = {r.code: r for r in session.execute(
+        select(model.id, model.code, *(getattr(model, c) for c in columns if c != "code"))
+        .where(model.site_id == site.id))}
+    new, changed = [], []
     for row in rows:
-        values = {k: v for k, v in row.items() if k != "opening_fen"}
-        obj = existing.get(row["code"])
-        if obj is None:
-            obj = model(site_id=site.id, **values)
-            session.add(obj)
-            existing[row["code"]] = obj
-            report.count(sheet, "created")
-        elif any(getattr(obj, k) != v for k, v in values.items()):
-            for k, v in values.items():
-                setattr(obj, k, v)
-            report.count(sheet, "updated")
-        else:
-            report.count(sheet, "unchanged")
-    session.flush()
-    return existing
+        old = existing.get(row["code"])
+        if old is None:
+            row["site_id"] = site.id  # the rows are the checker's own, used once: completed in place
+            new.append(row)
+        elif any(getattr(old, k) != v for k, v in row.items()):
+            row["id"] = old.id
+            changed.append(row)
+    report.count(sheet, "created", len(new))
+    report.count(sheet, "updated", len(changed))
+    report.count(sheet, "unchanged", len(rows) - len(new) - len(changed))
+    insert_rows(session, model.__table__, _with_defaults(model.__table__, new))
+    update_rows(session, model.__table__, "id", changed)
+    if not new:
+        return {code: r.id for code, r in existing.items()}
+    return dict(session.execute(select(model.code, model.id).where(model.site_id == site.id)).tuples().all())
+
+
+def _with_defaults(table, rows: list[dict]) -> list[dict]:
+    """The rows with the columns' Python-side defaults (supply on, counters at 0...), which the ORM would add
+    and a set-wise INSERT does not."""
+    if not rows:
+        return rows
+    defaults = {}
+    for column in table.columns:
+        if column.key not in rows[0] and column.default is not None and not column.primary_key:
+            default = column.default
+            defaults[column.key] = default.arg(None) if default.is_callable else default.arg
+    for row in rows:  # in place: a copy of 50,000 rows is 50 MB more at the peak
+        row.update(defaults)
+    return rows
+
+
+def _forget(session: Session, site_id: int) -> None:
+    """Rows of the site already in the session were written under its feet: reload them when next read."""
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, (Gateway, Account, Meter)) and obj.site_id == site_id:
+            session.expire(obj)
 
 
 def _upsert_tariff(session, site, tariffs, row, report) -> None:

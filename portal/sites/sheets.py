@@ -26,3 +26,11 @@ class CellError:
         where = (self.sheet + (f" row {self.row}" if self.row else "")
                  + (f" column {self.column}" if self.column else ""))
         return f"{where}: {self.message}"
+
+
+class ImportFailed(Exception):
+    """The file was not imported; `errors` lists every problem found."""
+
+    def __init__(self, errors: list[CellError]):
+        super().__init__(f"{len(errors)} error(s)")
+        self.errors = errors

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+import xlwt
 from sqlalchemy import func, select
 
 from portal.extensions import db
@@ -439,3 +440,34 @@ def test_swapping_two_meters_unit_ids_is_imported(xlsx):
     import_and_commit(xlsx(sheets))
     units = dict(db.session.execute(select(Meter.code, Meter.unit_id)).all())
     assert (units["E101"], units["W101"]) == (2, 1)
+
+
+# --- legacy .xls (SPEC §4: property offices still keep them) ---------------------------------------
+
+
+def write_xls(path: Path, sheets: dict[str, list[list]]) -> Path:
+    """The same sheets as an Excel 97-2003 workbook."""
+    wb = xlwt.Workbook()
+    for title, rows in sheets.items():
+        ws = wb.add_sheet(title)
+        for r, row in enumerate(rows):
+            for c, value in enumerate(row):
+                ws.write(r, c, value)
+    wb.save(str(path))
+    return path
+
+
+def test_a_legacy_xls_file_is_imported_like_an_xlsx(tmp_path):
+    report = import_and_commit(write_xls(tmp_path / "site.xls", site_sheets()))
+    assert {sheet: c["created"] for sheet, c in report.counts.items()} == {
+        "sites": 1, "tariffs": 2, "gateways": 2, "accounts": 2, "meters": 3}
+    assert db.session.scalar(select(Meter.unit_id).where(Meter.code == "W101")) == 2
+
+
+def test_a_broken_cell_of_an_xls_file_is_located_and_nothing_is_written(tmp_path):
+    sheets = site_sheets()
+    sheets["meters"][2][5] = "248"
+    with pytest.raises(ImportFailed) as failed:
+        import_site(db.session, write_xls(tmp_path / "site.xls", sheets), "mall")
+    assert located(failed.value) == {("meters", 3, "unit_id")}
+    assert set(row_counts().values()) == {0}

@@ -10,7 +10,7 @@ from portal.metering.books import held
 from portal.metering.books_check import queued_net
 from portal.models import Gateway, Meter, Site, Tariff, TariffVersion
 from portal.sites.checks import text
-from portal.sites.importer import read_workbook
+from portal.sites.reader import read_workbook
 from worker.simulator.specs import SimGatewaySpec, SimMeterSpec
 
 #: a flat price for meters whose tariff is not known yet (1.0000 yuan)

@@ -1,0 +1,62 @@
+"""Cells of the spreadsheets PayFirst writes (CSV and .xlsx), so that no spreadsheet evaluates what a shop wrote.
+
+A text that starts with `=`, `+`, `-` or `@` (also after leading spaces), a tab or a carriage return is a
+formula to Excel, LibreOffice and WPS: a shop named `=HYPERLINK(...)` or `+SUM(1+1)*cmd|' /C calc'!A0`
+would run in the office of whoever opens the report (SPEC §4). Every writer passes its cells through
+`cell()`: such text gets a leading apostrophe (CSV) or is stored as a quoted text cell (.xlsx). Numbers
+are never touched, so a negative amount written as a number stays a number; amounts therefore go to a
+writer as numbers (`yuan_number`), not as strings.
+"""
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any, TextIO
+
+#: what makes a spreadsheet read a text cell as a formula (SPEC §4; OWASP "CSV injection")
+FORMULA_STARTS = ("=", "+", "-", "@")
+CONTROL_STARTS = ("\t", "\r")
+
+
+def is_formula_like(text: str) -> bool:
+    """Whether a spreadsheet could evaluate this text."""
+    return text.startswith(CONTROL_STARTS) or text.lstrip().startswith(FORMULA_STARTS)
+
+
+def cell(value: Any) -> Any:
+    """A value ready for a CSV cell: formula-like text gets a leading apostrophe; anything else is unchanged."""
+    if isinstance(value, str) and is_formula_like(value):
+        return "'" + value
+    return value
+
+
+def yuan_number(fen: int) -> Decimal:
+    """Fen as an exact yuan number for a spreadsheet: -123456 -> Decimal('-1234.56') (a number, never text)."""
+    return Decimal(int(fen)).scaleb(-2)  # scaleb keeps the two places: 100 -> 1.00, not 1
+
+
+class CsvWriter:
+    """csv.writer whose every text cell goes through `cell()`."""
+
+    def __init__(self, out: TextIO, **fmt):
+        self._writer = csv.writer(out, **fmt)
+
+    def writerow(self, row: Iterable[Any]) -> None:
+        """Write one row, text made safe."""
+        self._writer.writerow([cell(v) for v in row])
+
+
+def append_xlsx_row(ws, row: Iterable[Any]) -> None:
+    """Append a row to an openpyxl worksheet: text is stored as text (never a formula), numbers as numbers.
+
+    openpyxl turns any string starting with `=` into a formula; here every string cell is forced to the string
+    type, and a formula-like one also gets Excel's quote prefix, so editing the cell keeps it text.
+    """
+    values = list(row)
+    ws.append(values)
+    for c, _ in zip(ws[ws.max_row], values):
+        if isinstance(c.value, str):
+            c.data_type = "s"
+            if is_formula_like(c.value):
+                c.quotePrefix = True
