@@ -51,7 +51,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from portal.auth.views import landing
     from portal.cli import register_cli
     from portal.queue import dispatch
-    from portal.web import compress, health, templating
+    from portal.web import client, compress, health, templating
     from portal.web.i18n import select_locale
 
     db.init_app(app)
@@ -63,6 +63,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     limiter.init_app(app)
     sessions.init_app(app)
     templating.init_app(app)
+    client.init_app(app)  # every audit record written in a request names its client address
     compress.init_app(app)  # the tenant page must weigh under 150 KB on the wire (WeUI alone is 188 KB)
     dispatch.init_app(app)
     for blueprint in (auth.bp, tenant.bp, staff.bp, pay.bp, api.bp, health.bp):
