@@ -31,6 +31,8 @@ AREAS: dict[str, Area] = {
     "monthly": Area(frozenset({Role.MANAGER}), "staff.billing", _l("Fees and allocation")),
     "tariffs": Area(frozenset({Role.MANAGER}), "staff.tariffs_index", _l("Tariffs")),
     "rules": Area(frozenset({Role.MANAGER}), "staff.rules_index", _l("Balance rules")),
+    # who did what (portal.staff.audit): managers their sites' entries; auditors, like admins, open it too
+    "audit": Area(frozenset({Role.MANAGER}), "staff.audit_log", _l("Audit log")),
     # approving or rejecting what another person proposed (portal.approvals), and the refunds a cashier asked for
     "approval_decisions": Area(frozenset({Role.MANAGER})),
     "refund_decisions": Area(frozenset({Role.MANAGER})),

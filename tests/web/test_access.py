@@ -10,7 +10,7 @@ from portal.models import Role
 from portal.web.roles import AREAS, COMMANDS, may_command, may_open, navigation
 
 NAV = {"counter": "/staff/counter/", "approvals": "/staff/approvals", "monthly": "/staff/billing/",
-       "tariffs": "/staff/tariffs", "rules": "/staff/rules"}
+       "tariffs": "/staff/tariffs", "rules": "/staff/rules", "audit": "/staff/audit"}
 
 
 def nav_links(html: str) -> set[str]:
@@ -35,9 +35,9 @@ def test_an_unknown_command_is_nobodys():
 @pytest.mark.parametrize("role, areas", [
     (Role.OPERATOR, set()),
     (Role.CASHIER, {"counter", "approvals"}),
-    (Role.MANAGER, {"counter", "approvals", "monthly", "tariffs", "rules"}),
-    (Role.ADMIN, {"counter", "approvals", "monthly", "tariffs", "rules"}),
-    (Role.AUDITOR, {"counter", "approvals", "monthly", "tariffs", "rules"}),
+    (Role.MANAGER, {"counter", "approvals", "monthly", "tariffs", "rules", "audit"}),
+    (Role.ADMIN, {"counter", "approvals", "monthly", "tariffs", "rules", "audit"}),
+    (Role.AUDITOR, {"counter", "approvals", "monthly", "tariffs", "rules", "audit"}),
 ])
 def test_the_navigation_links_the_areas_the_role_may_open(client, login, make_staff, role, areas):
     login.staff(make_staff(role=role))
