@@ -8,14 +8,16 @@ the last entry shown) so that a page deep in a year of entries costs what the fi
 Filters (portal.staff.audit_filters): who (an actor as written, `staff:alice`, or a bare user name: their staff
 and API acts), action, target (a shop or meter code, or `kind:id`), site, first and last day (business time), and
 a free-text search over actor, action and detail (a shop's counter operations, whose target is the ledger entry,
-are found by searching for its code). A filter that makes no sense answers 400 with the page and the reason; htmx
-gets the table with the reason in it, with 200, since htmx 2 swaps no 4xx (portal.web.htmx).
+are found by searching for its code; without who or a target, it covers a week at most: `_text_window`). A filter
+that makes no sense answers 400 with the page and the reason; htmx gets the table with the reason in it, with 200,
+since htmx 2 swaps no 4xx (portal.web.htmx).
 
 The indexes these queries want on audit_log: (at), (site_id, at), (actor, at), (action, at), beside the existing
 (target_type, target_id); bench/audit_page.py creates them until a migration does.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, time, timedelta
 
 from flask import request
@@ -38,6 +40,8 @@ PAGE_SIZE = 50
 SHOWN_CHARS = 80
 #: the filter form's fields, as the query string names them
 FORM_FIELDS = ("who", "action", "target", "site", "from", "to", "q")
+#: the most days a free-text search alone may cover (_text_window)
+TEXT_DAYS = 7
 
 
 def _visible(query: Select) -> Select:
@@ -79,6 +83,24 @@ def _business_midnight(day) -> datetime:
     return datetime.combine(day, time(), business_tz())
 
 
+def _text_window(f: AuditFilters) -> AuditFilters:
+    """A free-text search that neither who nor a target narrows looks at TEXT_DAYS at most.
+
+    No index serves a search inside the detail, so such a search reads every entry of its days: a week of a
+    10,030-meter site is about 25,000 entries, about the page's bar; a year is not (nor a year of one common action).
+    Without a first day it is the last TEXT_DAYS days up to the last day (or today).
+    """
+    if not f.q or f.who or f.target:
+        return f
+    if f.day_from is None:
+        last = f.day_to or datetime.now(business_tz()).date()
+        return replace(f, day_from=last - timedelta(days=TEXT_DAYS - 1), day_to=last)
+    if f.day_to is None or (f.day_to - f.day_from).days >= TEXT_DAYS:
+        raise BadFilter(_("A text search without who or a target covers at most %(n)s days: narrow the days, "
+                          "or give who or a target as well.", n=TEXT_DAYS))
+    return f
+
+
 def build_query(f: AuditFilters) -> Select:
     """The entries the filters ask for, newest first (BadFilter: a site, code or cursor that is not the reader's)."""
     query = _visible(select(AuditEntry))
@@ -96,6 +118,7 @@ def build_query(f: AuditFilters) -> Select:
         if site is None or (site_ids is not None and site.id not in site_ids):
             raise BadFilter(_("There is no site %(code)s among yours.", code=f.site))
         query = query.where(AuditEntry.site_id == site.id)
+    f = _text_window(f)
     if f.day_from:
         query = query.where(AuditEntry.at >= _business_midnight(f.day_from))
     if f.day_to:
@@ -167,7 +190,8 @@ def _actions() -> list[tuple[str, str]]:
 def audit_log():
     """The audit log: the filter form and the table; htmx gets the table alone."""
     context = {"sites": _sites(), "actions": _actions(), "form": _form_values(), "error": None, "rows": [],
-               "older": None, "f": AuditFilters(), "business_tz_name": str(business_tz())}
+               "older": None, "f": AuditFilters(), "business_tz_name": str(business_tz()),
+               "text_window": None}
     try:
         f = parse(request.args)
         context["f"] = f
@@ -177,7 +201,9 @@ def audit_log():
     more = len(entries) > PAGE_SIZE
     entries = entries[:PAGE_SIZE]
     targets = _targets(entries)
-    context |= {"rows": [_row(e, targets) for e in entries], "older": entries[-1].id if more else None}
+    window = _text_window(f)
+    context |= {"rows": [_row(e, targets) for e in entries], "older": entries[-1].id if more else None,
+                "text_window": (window.day_from, window.day_to) if window != f else None}
     return render("staff/audit/page.html", "staff/audit/_table.html", **context)
 
 

@@ -181,6 +181,7 @@ def test_filters_combine_and_the_links_keep_them(client, admin, two_sites):
     ({"action": "DROP TABLE"}, "pick one from the list"),
     ({"q": "x" * 101}, "at most 100 characters"),
     ({"who": "a\x00b"}, "no control characters"),
+    ({"q": "x", "from": "2025-01-01"}, "at most 7 days"),
 ])
 def test_a_filter_that_makes_no_sense_is_a_400_saying_why(client, login, make_staff, two_sites, args, words):
     here, *_ = two_sites
@@ -264,3 +265,21 @@ def test_the_page_only_reads(client, login, make_staff, two_sites):
 
     assert client.post(URL).status_code in (403, 405)
     assert db.session.query(AuditEntry).count() == 3
+
+
+def test_a_text_search_alone_looks_at_the_last_week_and_says_so(client, admin, two_sites):
+    old = audit(db.session, "staff:carol", "meter.trip", "meter", 1, two_sites[0].id, reason="far away")
+    old.at = datetime(2024, 1, 1, tzinfo=UTC)
+    db.session.commit()
+
+    html = page(client, q="far away")
+    assert actions_on(html) == ["meter.trip"] and f'data-entry="{old.id}"' not in html
+    assert 'data-testid="audit-text-window"' in html
+    assert f'data-entry="{old.id}"' in page(client, q="far away", **{"from": "2023-12-31", "to": "2024-01-02"})
+    assert f'data-entry="{old.id}"' in page(client, q="far away", who="carol")  # narrowed: no window
+
+
+def test_a_text_search_alone_over_more_than_a_week_is_refused(client, admin, two_sites):
+    response = client.get(URL, query_string={"q": "far", "from": "2025-01-01", "to": "2025-01-08"}, headers=EN)
+
+    assert response.status_code == 400 and "at most 7 days" in response.get_data(as_text=True)
