@@ -14,7 +14,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from bench import billing_runs, meter_mode, notify
+from bench import audit_page, billing_runs, meter_mode, notify
 from bench import farm as farm_mod
 from bench.figures import (
     CycleClock,
@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     billing_runs.add_arguments(ap)
     notify.add_arguments(ap)
     meter_mode.add_arguments(ap)
+    audit_page.add_arguments(ap)
     args = ap.parse_args(argv)
 
     print(f"PayFirst bench {datetime.now().astimezone():%Y-%m-%d %H:%M %Z} on {platform.node()}: "
@@ -53,13 +54,16 @@ def main(argv: list[str] | None = None) -> int:
     database = farm_mod.Database()
     figures: list[Figure] = []
     try:
-        figures = [] if args.billing_only or args.notify_only else run(args, database)
+        figures = [] if args.billing_only or args.notify_only or args.audit_only else run(args, database)
         # fee, allocation, monthly report (bench/billing_runs.py)
-        if not args.no_billing and not args.notify_only and not args.meter_mode_only:
+        if not args.no_billing and not args.notify_only and not args.meter_mode_only and not args.audit_only:
             figures += billing_runs.run(args, database)
         # notify rate and paid -> restored (bench/notify.py)
-        if not args.no_notify and not args.billing_only and not args.meter_mode_only:
+        if not args.no_notify and not args.billing_only and not args.meter_mode_only and not args.audit_only:
             figures += notify.run(args, database)
+        # the audit page over a year of entries (bench/audit_page.py)
+        if not args.no_audit and not (args.billing_only or args.notify_only or args.meter_mode_only):
+            figures += audit_page.run(args, database)
     finally:
         from portal.extensions import db
 
