@@ -14,7 +14,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from bench import billing_runs, imports, meter_mode, notify
+from bench import audit_page, billing_runs, imports, meter_mode, notify
 from bench import farm as farm_mod
 from bench.figures import (
     CycleClock,
@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     notify.add_arguments(ap)
     meter_mode.add_arguments(ap)
     imports.add_arguments(ap)
+    audit_page.add_arguments(ap)
     args = ap.parse_args(argv)
 
     print(f"PayFirst bench {datetime.now().astimezone():%Y-%m-%d %H:%M %Z} on {platform.node()}: "
@@ -54,16 +55,22 @@ def main(argv: list[str] | None = None) -> int:
     database = farm_mod.Database()
     figures: list[Figure] = []
     try:
-        figures = [] if args.billing_only or args.notify_only or args.import_only else run(args, database)
+        # --<part>-only runs that part alone; the poll-cycle figures run with none of them, or with the meter mode's
+        parts = ("billing", "notify", "meter_mode", "import", "audit")
+        only = {part for part in parts if getattr(args, f"{part}_only")}
+        figures = run(args, database) if not only or "meter_mode" in only else []
         # fee, allocation, monthly report (bench/billing_runs.py)
-        if not args.no_billing and not args.notify_only and not args.meter_mode_only and not args.import_only:
+        if not args.no_billing and (not only or "billing" in only):
             figures += billing_runs.run(args, database)
         # notify rate and paid -> restored (bench/notify.py)
-        if not args.no_notify and not args.billing_only and not args.meter_mode_only and not args.import_only:
+        if not args.no_notify and (not only or "notify" in only):
             figures += notify.run(args, database)
         # 100,000 rows imported, hostile files refused (bench/imports.py)
-        if not args.no_import and not args.billing_only and not args.notify_only and not args.meter_mode_only:
+        if not args.no_import and (not only or "import" in only):
             figures += imports.run(args, database)
+        # the audit page over a year of entries (bench/audit_page.py)
+        if not args.no_audit and (not only or "audit" in only):
+            figures += audit_page.run(args, database)
     finally:
         from portal.extensions import db
 

@@ -51,7 +51,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from portal.auth.views import landing
     from portal.cli import register_cli
     from portal.queue import dispatch
-    from portal.web import compress, errors, headers, health, params, templating
+    from portal.web import client, compress, errors, headers, health, params, templating
     from portal.web.i18n import select_locale
 
     db.init_app(app)
@@ -64,6 +64,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     sessions.init_app(app)
     templating.init_app(app)
     headers.init_app(app, settings)  # CSP, no framing, nosniff, HSTS over https (portal/web/headers.py)
+    client.init_app(app)  # every audit record written in a request names its client address
     compress.init_app(app)  # the tenant page must weigh under 150 KB on the wire (WeUI alone is 188 KB)
     dispatch.init_app(app)
     params.init_app(app)  # before the blueprints: it bounds the `<int:...>` of their routes

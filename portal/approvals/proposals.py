@@ -48,7 +48,8 @@ def set_counter_limit(session: Session, site: Site, limit_fen: int | None, actor
         raise ProposalRefused(_l("The limit must be more than zero (blank: no limit)."))
     if site.counter_limit_fen == limit_fen:
         return False
-    audit(session, actor, "site.counter_limit", "site", site.id, site.id, old=site.counter_limit_fen, new=limit_fen)
+    audit(session, actor, "site.counter_limit", "site", site.id, site.id,
+          changed={"counter_limit_fen": [site.counter_limit_fen, limit_fen]})
     site.counter_limit_fen = limit_fen
     return True
 

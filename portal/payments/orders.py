@@ -82,5 +82,6 @@ def close_order(session: Session, order: PaymentOrder, actor: str = "system:expi
     """Mark an unpaid order closed (after the platform closed it); False when it was paid meanwhile."""
     done = move(session, order.id, OrderStatus.CLOSED, closed_at=utcnow())  # keeps `order` in step
     if done:
-        audit(session, actor, "order.closed", "payment_order", order.id)
+        # the site, so the site's staff find it in the audit log (the account is usually in the identity map)
+        audit(session, actor, "order.closed", "payment_order", order.id, session.get(Account, order.account_id).site_id)
     return done

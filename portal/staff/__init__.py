@@ -4,12 +4,13 @@
 (open and past alarms, acknowledged with a note), `counter`
 and `refunds` (the cashier's counter), `approvals` (the maker-checker queue), `monthly` (fees, allocation,
 line loss, statements), `tariffs` and `rules` (balance rules and the no-trip calendar), `users` and `api_tokens`
-(staff users and their tokens, for administrators) register their routes on it.
+(staff users and their tokens, for administrators) and `audit` (the audit log) register their routes on it.
 """
 from portal.staff import (  # noqa: F401  (routes register on bp)
     alarms,
     api_tokens,
     approvals,
+    audit,
     counter,
     meters,
     monthly,

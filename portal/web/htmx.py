@@ -16,6 +16,8 @@ from flask import Response, flash, make_response, redirect, render_template, req
 HTMX_REFUSED = 200
 #: the status of a refused form posted by a plain browser form (the page with the error in it)
 PAGE_REFUSED = 422
+#: the status of a page asked for with a query that makes no sense (a filter out of range)
+QUERY_REFUSED = 400
 
 
 def is_htmx() -> bool:
@@ -41,6 +43,14 @@ def render(page: str, partial: str, /, *, refused: bool = False, page_only: Call
     if page_only is not None:
         context = {**page_only(), **context}
     return _varied(make_response(render_template(page, **context), PAGE_REFUSED if refused else 200))
+
+
+def refuse_query(page: str, partial: str, /, **context) -> Response:
+    """A page asked for with a query that makes no sense (a filter): 400 and the page saying why; htmx gets the
+    partial saying why with 200, so that it is shown."""
+    if is_htmx():
+        return _varied(make_response(render_template(partial, **context), HTMX_REFUSED))
+    return _varied(make_response(render_template(page, **context), QUERY_REFUSED))
 
 
 def fragment(partial: str, /, *, refused: bool = False, **context) -> Response:

@@ -35,6 +35,8 @@ AREAS: dict[str, Area] = {
     # staff users and their API tokens: administrators only (an auditor reads the lists)
     "users": Area(frozenset(), "staff.users", _l("Users")),
     "api_tokens": Area(frozenset(), "staff.api_tokens", _l("API tokens")),
+    # who did what (portal.staff.audit): managers their sites' entries; auditors, like admins, open it too
+    "audit": Area(frozenset({Role.MANAGER}), "staff.audit_log", _l("Audit log")),
     # approving or rejecting what another person proposed (portal.approvals), and the refunds a cashier asked for
     "approval_decisions": Area(frozenset({Role.MANAGER})),
     "refund_decisions": Area(frozenset({Role.MANAGER})),

@@ -11,7 +11,7 @@ from portal.web.roles import AREAS, COMMANDS, may_command, may_open, navigation
 
 NAV = {"alarms": "/staff/alarms", "counter": "/staff/counter/", "approvals": "/staff/approvals",
        "monthly": "/staff/billing/", "tariffs": "/staff/tariffs", "rules": "/staff/rules", "users": "/staff/users",
-       "api_tokens": "/staff/api-tokens"}
+       "api_tokens": "/staff/api-tokens", "audit": "/staff/audit"}
 
 
 def nav_links(html: str) -> set[str]:
@@ -36,9 +36,9 @@ def test_an_unknown_command_is_nobodys():
 @pytest.mark.parametrize("role, areas", [
     (Role.OPERATOR, {"alarms"}),
     (Role.CASHIER, {"alarms", "counter", "approvals"}),
-    (Role.MANAGER, {"alarms", "counter", "approvals", "monthly", "tariffs", "rules"}),
-    (Role.ADMIN, {"alarms", "counter", "approvals", "monthly", "tariffs", "rules", "users", "api_tokens"}),
-    (Role.AUDITOR, {"alarms", "counter", "approvals", "monthly", "tariffs", "rules", "users", "api_tokens"}),
+    (Role.MANAGER, {"alarms", "counter", "approvals", "monthly", "tariffs", "rules", "audit"}),
+    (Role.ADMIN, {"alarms", "counter", "approvals", "monthly", "tariffs", "rules", "users", "api_tokens", "audit"}),
+    (Role.AUDITOR, {"alarms", "counter", "approvals", "monthly", "tariffs", "rules", "users", "api_tokens", "audit"}),
 ])
 def test_the_navigation_links_the_areas_the_role_may_open(client, login, make_staff, role, areas):
     login.staff(make_staff(role=role))
