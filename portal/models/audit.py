@@ -13,7 +13,14 @@ class AuditEntry(Base):
     """One recorded action by a person or a job."""
 
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_target", "target_type", "target_id"),)
+    __table_args__ = (
+        Index("ix_audit_log_target", "target_type", "target_id"),
+        # the audit page (portal.staff.audit): newest first, by site, by who, by what
+        Index("ix_audit_log_at", "at"),
+        Index("ix_audit_log_site_at", "site_id", "at"),
+        Index("ix_audit_log_actor_at", "actor", "at"),
+        Index("ix_audit_log_action_at", "action", "at"),
+    )
 
     id: Mapped[int] = mapped_column(BIGINT_PK, primary_key=True)
     at: Mapped[datetime] = mapped_column(default=utcnow)

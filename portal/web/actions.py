@@ -65,6 +65,16 @@ ACTIONS = {
     "site.calendar_day_removed": _l("Calendar day removed"),
     "tariff.create": _l("Tariff created"),
     "tariff.version.add": _l("Tariff price version added"),
+    # staff users, their tokens, alarms
+    "staff_user.created": _l("Staff user created"),
+    "staff_user.access_changed": _l("Staff role or sites changed"),
+    "staff_user.activated": _l("Staff user switched on"),
+    "staff_user.deactivated": _l("Staff user switched off"),
+    "staff_user.password_reset": _l("Staff password reset"),
+    "staff_user.password_changed": _l("Staff password changed"),
+    "api_token.created": _l("API token created"),
+    "api_token.revoked": _l("API token revoked"),
+    "alarm.acknowledged": _l("Alarm acknowledged"),
 }
 
 #: what an entry acts on -> its words
@@ -77,6 +87,9 @@ TARGETS = {
     "payment_order": _l("Payment order"),
     "refund": _l("Refund"),
     "proposal": _l("Proposal"),
+    "staff_user": _l("Staff user"),
+    "api_token": _l("API token"),
+    "alarm": _l("Alarm"),
 }
 
 
