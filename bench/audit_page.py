@@ -187,25 +187,8 @@ def run(args, database) -> list[Figure]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Only the audit page figures, in a throwaway database."""
-    ap = argparse.ArgumentParser(prog="python -m bench.audit_page", description=__doc__.splitlines()[0])
-    add_arguments(ap)
-    args = ap.parse_args(argv)
-    database = farm_mod.Database()
-    try:
-        figures = run(args, database)
-    finally:
-        from portal.extensions import db
-
-        try:
-            db.engine.dispose()
-        except RuntimeError:
-            pass
-        database.drop()
-    print()
-    for f in figures:
-        print(f.line())
-    return 1 if any(f.ok is False for f in figures) else 0
+    """Only these figures, in a throwaway database."""
+    return farm_mod.run_alone("python -m bench.audit_page", __doc__, add_arguments, run, argv)
 
 
 if __name__ == "__main__":

@@ -214,26 +214,8 @@ def _furnish(session, site_id: int, start: datetime, end: datetime, reading_minu
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Only the monthly-run figures, in a throwaway database."""
-    ap = argparse.ArgumentParser(prog="python -m bench.billing_runs", description=__doc__.splitlines()[0])
-    add_arguments(ap)
-    args = ap.parse_args(argv)
-    database = farm_mod.Database()
-    try:
-        figures = run(args, database)
-    finally:
-        from portal.extensions import db
-
-        try:
-            db.engine.dispose()
-        except RuntimeError:
-            pass
-        database.drop()
-    print()
-    for f in figures:
-        print(f.line())
-    failed = [f for f in figures if f.ok is False]
-    return 1 if failed else 0
+    """Only these figures, in a throwaway database."""
+    return farm_mod.run_alone("python -m bench.billing_runs", __doc__, add_arguments, run, argv)
 
 
 if __name__ == "__main__":

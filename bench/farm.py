@@ -35,6 +35,30 @@ class Database:
             admin.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
+def run_alone(prog: str, doc: str, add_arguments, run, argv: list[str] | None = None) -> int:
+    """`python -m bench.<part>`: one part's figures in a throwaway database; exit 1 when a bar is missed."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog=prog, description=doc.splitlines()[0])
+    add_arguments(ap)
+    args = ap.parse_args(argv)
+    database = Database()
+    try:
+        figures = run(args, database)
+    finally:
+        from portal.extensions import db  # imported here: the app (and its engine) exists only once `run` made it
+
+        try:
+            db.engine.dispose()
+        except RuntimeError:  # no app was made
+            pass
+        database.drop()
+    print()
+    for f in figures:
+        print(f.line())
+    return 1 if any(f.ok is False for f in figures) else 0
+
+
 def make_app(database_url: str):
     """The app on the bench database, schema by the Alembic migrations (as `flask db upgrade`)."""
     from flask_migrate import upgrade

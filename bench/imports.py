@@ -200,17 +200,8 @@ def run(args, database) -> list[Figure]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.imports", description=__doc__.splitlines()[0])
-    add_arguments(ap)
-    args = ap.parse_args(argv)
-    database = farm_mod.Database()
-    try:
-        figures = run(args, database)
-    finally:
-        database.drop()
-    for f in figures:
-        print(f.line())
-    return 1 if any(f.ok is False for f in figures) else 0
+    """Only these figures, in a throwaway database."""
+    return farm_mod.run_alone("python -m bench.imports", __doc__, add_arguments, run, argv)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ from datetime import datetime
 from decimal import Decimal
 
 import pytest
-from flask_babel import refresh
 from sqlalchemy import select
 
 from portal.extensions import db
@@ -21,19 +20,6 @@ from tests.monthly.conftest import (
     make_tariff,
     month_start,
 )
-
-
-@pytest.fixture
-def client(client):
-    """The test client, choosing the language afresh for every request (see tests/test_pages.py)."""
-    open_request = client.open
-
-    def open_fresh(*args, **kwargs):
-        refresh()
-        return open_request(*args, **kwargs)
-
-    client.open = open_fresh
-    return client
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
-from flask_babel import refresh
 from sqlalchemy import event, func, select
 
 from portal.extensions import db
@@ -31,19 +30,6 @@ from portal.tenant.progress import AmountError, order_progress, parse_amount, pa
 
 WECHAT_UA = "Mozilla/5.0 (iPhone) AppleWebKit/605.1.15 Mobile/15E148 MicroMessenger/8.0.50 NetType/WIFI"
 PHONE_UA = "Mozilla/5.0 (iPhone) AppleWebKit/605.1.15 Version/17.5 Mobile/15E148 Safari/604.1"
-
-
-@pytest.fixture
-def client(client):
-    """The test client, choosing the language afresh per request (a test shares one app context)."""
-    open_request = client.open
-
-    def open_fresh(*args, **kwargs):
-        refresh()
-        return open_request(*args, **kwargs)
-
-    client.open = open_fresh
-    return client
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import re
 from types import SimpleNamespace
 
 import pytest
-from flask_babel import refresh
 from flask_limiter.errors import RateLimitExceeded
 from sqlalchemy import text
 from werkzeug.exceptions import NotFound
@@ -30,19 +29,6 @@ TITLES = {
 #: what tells the layouts apart
 LAYOUT = {"tenant": ('class="tenant-bar"', 'class="weui-msg"'), "staff": ('class="staff-bar"', 'class="card narrow')}
 WERKZEUG = re.compile(r"The requested URL|The browser \(or proxy\)|Internal Server Error|Traceback|Werkzeug")
-
-
-@pytest.fixture
-def client(client):
-    """The test client, choosing the language afresh for every request (a real server does: one context each)."""
-    open_request = client.open
-
-    def open_fresh(*args, **kwargs):
-        refresh()
-        return open_request(*args, **kwargs)
-
-    client.open = open_fresh
-    return client
 
 
 @pytest.fixture

@@ -9,28 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from flask_babel import refresh
 
 from portal.models import Role, Supply
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def client(client):
-    """The test client, choosing the language afresh for every request.
-
-    Requests of a test share the test's app context, where Flask-Babel caches the locale; a real
-    server gives every request its own context.
-    """
-    open_request = client.open
-
-    def open_fresh(*args, **kwargs):
-        refresh()
-        return open_request(*args, **kwargs)
-
-    client.open = open_fresh
-    return client
 
 
 @pytest.fixture
