@@ -20,7 +20,10 @@ class ApiError(Exception):
 
 @bp.errorhandler(ApiError)
 def _api_error(exc: ApiError):
-    return jsonify(error={"code": exc.code, "message": exc.message}), exc.status
+    response = jsonify(error={"code": exc.code, "message": exc.message})
+    if exc.status == 401:  # RFC 6750: say which scheme the API takes
+        response.headers["WWW-Authenticate"] = 'Bearer realm="PayFirst API"'
+    return response, exc.status
 
 
 #: what every text field of a request matches, in the OpenAPI document too: no NUL (PostgreSQL text holds none)

@@ -250,6 +250,7 @@ def test_bad_token_is_401_json(client, shop, header):
     res = client.get("/api/v1/accounts/A101", headers={"Authorization": header})
     assert res.status_code == 401
     assert set(res.json["error"]) == {"code", "message"}
+    assert res.headers["WWW-Authenticate"].startswith("Bearer ")  # RFC 6750: the scheme the API takes
 
 
 def test_an_inactive_users_token_is_401(make_staff, token_for, api, shop):
