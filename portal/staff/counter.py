@@ -40,6 +40,7 @@ from portal.settings import business_tz
 from portal.staff.blueprint import bp
 from portal.web.access import require_area, scoped, scoped_or_404
 from portal.web.htmx import render
+from portal.web.labels import label
 
 #: ledger kinds the counter shows and prints receipts for
 COUNTER_KINDS = (EntryKind.CASH, EntryKind.REVERSAL, EntryKind.SETTLEMENT, EntryKind.TRANSFER, EntryKind.REFUND,
@@ -57,10 +58,8 @@ SECTION_TITLES = {
     "refund": _l("Refunds"), "settlement": _l("Closure payouts"), "transfer": _l("Balance transfers"),
 }
 DETAIL_LABELS = {
-    "cash": _l("cash"), "transfer": _l("bank transfer"), "api": _l("API"), "alipay_wap": _l("Alipay"),
-    "alipay_qr": _l("Alipay QR"), "wechat_native": _l("WeChat Pay QR"), "wechat_jsapi": _l("WeChat Pay"),
-    "sandbox": _l("sandbox"), "": "—",
-}
+    "cash": _l("cash"), "transfer": _l("bank transfer"), "api": _l("API"), "": "—",
+}  # channels: portal.web.labels
 REFUND_LABELS = {
     "requested": _l("waiting for a manager"), "rejected": _l("rejected"), "approved": _l("approved, sending"),
     "succeeded": _l("refunded"), "failed": _l("failed"),
@@ -79,7 +78,7 @@ def counter_labels() -> dict:
 
     return dict(entry_label=entry_label, receipt_title=receipt_title,
                 refund_status_label=lambda s: REFUND_LABELS.get(s.value, s.value),
-                detail_label=lambda d: DETAIL_LABELS.get(d, d), section_titles=SECTION_TITLES,
+                detail_label=lambda d: DETAIL_LABELS.get(d) or label(d), section_titles=SECTION_TITLES,
                 sections=list(SECTION_TITLES.items()))
 
 
