@@ -34,7 +34,7 @@ from portal.models import (
     Refund,
 )
 from portal.money import parse_yuan
-from portal.payments.providers.registry import available
+from portal.payments.providers.registry import available, can_refund
 from portal.payments.refunds import refundable_balance_fen, refundable_fen
 from portal.settings import business_tz
 from portal.staff.blueprint import bp
@@ -123,10 +123,13 @@ def counter_account(account_id: int):
                                                         Proposal.status == ProposalStatus.PROPOSED)
                                  .order_by(Proposal.id)).all()
     from_balance = refundable_balance_fen(db.session, account)
+    no_refunds = {o.id for o in orders if not can_refund(o.channel)}  # the sandbox: no button to press in vain
     return render_template(
         "staff/counter/account.html", account=account, entries=entries, reversed_ids=reversed_ids,
-        orders=orders, refundable={o.id: min(refundable_fen(db.session, o), from_balance) for o in orders},
-        refundable_balance=from_balance, refunds=refunds, meters=meters, waiting=waiting,
+        orders=orders, no_refunds=no_refunds, refundable_balance=from_balance, refunds=refunds, meters=meters,
+        refundable={o.id: 0 if o.id in no_refunds else min(refundable_fen(db.session, o), from_balance)
+                    for o in orders},
+        waiting=waiting,
         # a fresh key for every form on the page: one form sent twice is one operation (or one proposal)
         keys={name: uuid.uuid4().hex for name in ("recharge", "transfer", "adjust", "close",
                                                    *(f"swap{m.id}" for m in meters))},
