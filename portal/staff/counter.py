@@ -32,6 +32,8 @@ from portal.models import (
     Proposal,
     ProposalStatus,
     Refund,
+    TenantBinding,
+    TenantUser,
 )
 from portal.money import parse_yuan
 from portal.payments.providers.registry import available, can_refund
@@ -89,12 +91,15 @@ def _tz() -> ZoneInfo:
 @bp.get("/counter/")
 @require_area("counter")
 def counter():
-    """Find a shop by account code or name."""
+    """Find a shop by account code, shop name, tenant name, or a phone on file or of a tenant user bound to it."""
     q = (request.args.get("q") or "").strip()[:40]
     accounts = []
     if q:
-        query = scoped(select(Account).where(or_(Account.code.ilike(f"%{q}%"), Account.name.ilike(f"%{q}%"))),
-                       Account.site_id)
+        like = f"%{q}%"
+        bound_phone = select(TenantBinding.account_id).join(TenantUser).where(TenantUser.phone.like(like))
+        query = scoped(select(Account).where(or_(
+            Account.code.ilike(like), Account.name.ilike(like), Account.tenant_name.ilike(like),
+            Account.phone.like(like), Account.id.in_(bound_phone))), Account.site_id)
         accounts = db.session.scalars(query.order_by(Account.code).limit(50)).all()
     return render("staff/counter/search.html", "staff/counter/_results.html", q=q, accounts=accounts,
                   channels=available())
