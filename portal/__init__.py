@@ -51,7 +51,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from portal.auth.views import landing
     from portal.cli import register_cli
     from portal.queue import dispatch
-    from portal.web import client, compress, errors, headers, health, params, templating
+    from portal.web import client, compress, errors, favicon, headers, health, params, templating
     from portal.web.i18n import select_locale
 
     db.init_app(app)
@@ -72,6 +72,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.register_blueprint(blueprint)
     errors.init_app(app)  # after the blueprints: the API's own 404/405 answers are asked first
     app.add_url_rule("/", "index", landing)
+    favicon.init_app(app)
     csrf.exempt(api.bp)  # bearer tokens, not cookies
     csrf.exempt(pay.bp)  # signed by the payment platforms
     register_cli(app)

@@ -35,10 +35,13 @@ from portal.models import (
 from portal.money import format_yuan
 from portal.payments.held import new_out_refund_no
 from portal.payments.providers.base import RefundAnswer, RefundNotice
-from portal.payments.providers.registry import ChannelUnavailable, configured
+from portal.payments.providers.registry import ChannelUnavailable, can_refund, configured
 from portal.payments.states import move
 
 OPEN = (RefundStatus.REQUESTED, RefundStatus.APPROVED)
+#: why a payment of a channel without refunds (the demo sandbox) is never refunded
+NO_REFUNDS = _l("This payment's channel cannot send money back (the demo's payment sandbox moved no money), so it "
+                "cannot be refunded.")
 
 
 class RefundRefused(Exception):
@@ -71,6 +74,8 @@ def refundable_balance_fen(session: Session, account: Account, but: int | None =
 
 def _check(session: Session, order: PaymentOrder, amount_fen: int, refund_id: int | None = None) -> None:
     account: Account = order.account
+    if not can_refund(order.channel):
+        raise RefundRefused(NO_REFUNDS)
     if order.status != OrderStatus.CREDITED:
         raise RefundRefused(_l("Only a credited payment can be refunded (this one is %(status)s).",
                               status=order.status.value))
@@ -152,6 +157,8 @@ def send_refund(session: Session, refund: Refund, actor: str) -> Refund:
     if refund.status != RefundStatus.APPROVED:
         raise RefundRefused(_l("Only an approved refund can be sent."))
     order = refund.order
+    if not can_refund(order.channel):
+        raise RefundRefused(NO_REFUNDS)
     try:
         answer = platform_refund(order, refund.out_refund_no, refund.amount_fen, refund.reason)
     except ChannelUnavailable as exc:

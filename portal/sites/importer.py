@@ -7,7 +7,6 @@ file again changes nothing, and an opening balance is posted once.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select, text, update
@@ -32,11 +31,12 @@ from portal.settings import ImportSettings, import_limits
 from portal.sites.checks import RowChecker
 from portal.sites.reader import open_workbook, read_workbook
 from portal.sites.sheets import ImportFailed
+from portal.tariffs.versions import BEGINNING
 
 __all__ = ["ImportFailed", "ImportReport", "import_site", "read_workbook"]
 
 #: the first version of an imported tariff prices everything before it too
-EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+EPOCH = BEGINNING  # the first prices hold from the beginning (shown as "always")
 
 
 @dataclass

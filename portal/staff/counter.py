@@ -32,14 +32,17 @@ from portal.models import (
     Proposal,
     ProposalStatus,
     Refund,
+    TenantBinding,
+    TenantUser,
 )
 from portal.money import parse_yuan
-from portal.payments.providers.registry import available
+from portal.payments.providers.registry import available, can_refund
 from portal.payments.refunds import refundable_balance_fen, refundable_fen
 from portal.settings import business_tz
 from portal.staff.blueprint import bp
 from portal.web.access import require_area, scoped, scoped_or_404
 from portal.web.htmx import render
+from portal.web.labels import label
 
 #: ledger kinds the counter shows and prints receipts for
 COUNTER_KINDS = (EntryKind.CASH, EntryKind.REVERSAL, EntryKind.SETTLEMENT, EntryKind.TRANSFER, EntryKind.REFUND,
@@ -57,10 +60,8 @@ SECTION_TITLES = {
     "refund": _l("Refunds"), "settlement": _l("Closure payouts"), "transfer": _l("Balance transfers"),
 }
 DETAIL_LABELS = {
-    "cash": _l("cash"), "transfer": _l("bank transfer"), "api": _l("API"), "alipay_wap": _l("Alipay"),
-    "alipay_qr": _l("Alipay QR"), "wechat_native": _l("WeChat Pay QR"), "wechat_jsapi": _l("WeChat Pay"),
-    "sandbox": _l("sandbox"), "": "—",
-}
+    "cash": _l("cash"), "transfer": _l("bank transfer"), "api": _l("API"), "": "—",
+}  # channels: portal.web.labels
 REFUND_LABELS = {
     "requested": _l("waiting for a manager"), "rejected": _l("rejected"), "approved": _l("approved, sending"),
     "succeeded": _l("refunded"), "failed": _l("failed"),
@@ -79,7 +80,7 @@ def counter_labels() -> dict:
 
     return dict(entry_label=entry_label, receipt_title=receipt_title,
                 refund_status_label=lambda s: REFUND_LABELS.get(s.value, s.value),
-                detail_label=lambda d: DETAIL_LABELS.get(d, d), section_titles=SECTION_TITLES,
+                detail_label=lambda d: DETAIL_LABELS.get(d) or label(d), section_titles=SECTION_TITLES,
                 sections=list(SECTION_TITLES.items()))
 
 
@@ -90,12 +91,15 @@ def _tz() -> ZoneInfo:
 @bp.get("/counter/")
 @require_area("counter")
 def counter():
-    """Find a shop by account code or name."""
+    """Find a shop by account code, shop name, tenant name, or a phone on file or of a tenant user bound to it."""
     q = (request.args.get("q") or "").strip()[:40]
     accounts = []
     if q:
-        query = scoped(select(Account).where(or_(Account.code.ilike(f"%{q}%"), Account.name.ilike(f"%{q}%"))),
-                       Account.site_id)
+        like = f"%{q}%"
+        bound_phone = select(TenantBinding.account_id).join(TenantUser).where(TenantUser.phone.like(like))
+        query = scoped(select(Account).where(or_(
+            Account.code.ilike(like), Account.name.ilike(like), Account.tenant_name.ilike(like),
+            Account.phone.like(like), Account.id.in_(bound_phone))), Account.site_id)
         accounts = db.session.scalars(query.order_by(Account.code).limit(50)).all()
     return render("staff/counter/search.html", "staff/counter/_results.html", q=q, accounts=accounts,
                   channels=available())
@@ -124,10 +128,13 @@ def counter_account(account_id: int):
                                                         Proposal.status == ProposalStatus.PROPOSED)
                                  .order_by(Proposal.id)).all()
     from_balance = refundable_balance_fen(db.session, account)
+    no_refunds = {o.id for o in orders if not can_refund(o.channel)}  # the sandbox: no button to press in vain
     return render_template(
         "staff/counter/account.html", account=account, entries=entries, reversed_ids=reversed_ids,
-        orders=orders, refundable={o.id: min(refundable_fen(db.session, o), from_balance) for o in orders},
-        refundable_balance=from_balance, refunds=refunds, meters=meters, waiting=waiting,
+        orders=orders, no_refunds=no_refunds, refundable_balance=from_balance, refunds=refunds, meters=meters,
+        refundable={o.id: 0 if o.id in no_refunds else min(refundable_fen(db.session, o), from_balance)
+                    for o in orders},
+        waiting=waiting,
         # a fresh key for every form on the page: one form sent twice is one operation (or one proposal)
         keys={name: uuid.uuid4().hex for name in ("recharge", "transfer", "adjust", "close",
                                                    *(f"swap{m.id}" for m in meters))},

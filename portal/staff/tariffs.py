@@ -31,6 +31,7 @@ from portal.tariffs.admin import (
     yuan_to_e4,
 )
 from portal.tariffs.pricing import PERIODS
+from portal.tariffs.versions import from_the_beginning
 from portal.web.access import require_area, scoped, scoped_or_404
 from portal.web.htmx import answer_form, render
 
@@ -51,14 +52,16 @@ def _context(site: Site, errors: dict | None = None, message: str | None = None,
     tariffs = db.session.execute(
         select(Tariff).where(Tariff.site_id == site.id).options(selectinload(Tariff.versions)).order_by(Tariff.code)
     ).scalars().all()
+    # a meter whose own tariff is the default (as an import sets it) is billed like any other: no override
     overrides = db.session.execute(
-        select(Meter).where(Meter.site_id == site.id, Meter.tariff_id.is_not(None)).order_by(Meter.code)
+        select(Meter).where(Meter.site_id == site.id, Meter.tariff_id.is_not(None),
+                            Meter.tariff_id.is_distinct_from(site.default_tariff_id)).order_by(Meter.code)
     ).scalars().all()
     return dict(
         site=site, tariffs=tariffs, by_id={t.id: t for t in tariffs}, overrides=overrides,
         states={t.id: version_state(t, now) for t in tariffs}, e4=format_price, periods=PERIODS,
         max_periods=MAX_PERIODS, max_tiers=MAX_TIERS, tz=business_tz(), errors=errors or {}, message=message,
-        form=form if form is not None else {})
+        form=form if form is not None else {}, always=from_the_beginning)
 
 
 def _answer(site: Site, section: str, key: str, message: str | None = None, error: str | None = None):

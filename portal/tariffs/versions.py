@@ -1,11 +1,24 @@
 """Tariff versions as plain data, looked up by time: the version in force when consumption began."""
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from portal.models import TariffVersion
 from portal.tariffs.pricing import Version
+
+#: when a version meant to hold "from the beginning" starts (the site import's first prices)
+BEGINNING = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def from_the_beginning(effective_from: datetime) -> bool:
+    """Whether a version starts at the beginning of time as this platform knows it (shown as "always").
+
+    A day's slack either side: the start may have been typed as 2000-01-01 in the business time zone.
+    """
+    return effective_from < BEGINNING + timedelta(days=1)
 
 
 def _as_version(row: TariffVersion) -> Version:

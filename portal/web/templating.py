@@ -12,7 +12,7 @@ from flask_babel import format_datetime, get_locale
 
 from portal.money import format_price, format_yuan, yuan
 from portal.settings import business_tz
-from portal.web.labels import label
+from portal.web.labels import label, who
 
 
 def hundredths(value: int | None) -> str:
@@ -49,5 +49,6 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["hundredths"] = hundredths
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.globals["label"] = label
+    app.jinja_env.globals["who"] = who
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.globals["quantity"] = quantity

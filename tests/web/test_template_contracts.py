@@ -27,7 +27,7 @@ FRAMEWORK = {"range", "dict", "lipsum", "cycler", "joiner", "namespace",
              "url_for", "get_flashed_messages", "config", "request", "session", "g",
              "_", "gettext", "ngettext", "pgettext", "npgettext", "csrf_token", "csrf_meta_tag", "current_user"}
 #: portal/web's app-wide helpers: formatting only, the same for every audience (a new one is a reviewed change)
-PORTAL_WEB_GLOBALS = {"label", "get_locale", "quantity"}
+PORTAL_WEB_GLOBALS = {"label", "who", "get_locale", "quantity"}
 
 
 def portal_web_globals() -> set[str]:

@@ -101,6 +101,8 @@ class Provider(Protocol):
 
     #: the `source` of this platform's bill lines (alipay, wechat); None when it keeps no bill
     bill_source: str | None
+    #: whether money paid through it can be sent back through it (the sandbox moved none to send back)
+    can_refund: bool
 
     def missing(self) -> list[str]:
         """The settings still to set before this platform can be used (empty: ready)."""

@@ -12,7 +12,7 @@ from portal.payments.providers.base import ChannelUnavailable, PayData, Provider
 from portal.payments.providers.sandbox import SandboxProvider
 from portal.payments.providers.wechat.provider import WeChatProvider
 
-__all__ = ["PROVIDERS", "ChannelUnavailable", "available", "bill_providers", "configured", "provider_for",
+__all__ = ["PROVIDERS", "ChannelUnavailable", "available", "bill_providers", "can_refund", "configured", "provider_for",
            "start_payment"]
 
 _alipay, _wechat = AlipayProvider(), WeChatProvider()
@@ -43,6 +43,14 @@ def configured(channel: Channel | str) -> Provider:
         name = channel.value if isinstance(channel, Channel) else channel
         raise ChannelUnavailable(f"channel {name} is not configured: set {', '.join(missing)}")
     return provider
+
+
+def can_refund(channel: Channel | str) -> bool:
+    """Whether payments of this channel can be sent back through their platform (configured or not)."""
+    try:
+        return provider_for(channel).can_refund
+    except ChannelUnavailable:
+        return False
 
 
 def available() -> dict[str, list[str]]:

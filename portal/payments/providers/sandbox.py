@@ -111,6 +111,7 @@ class SandboxProvider:
     """The sandbox for the registry: its pay page stands in for Alipay's cashier, and that is all there is."""
 
     bill_source = None
+    can_refund = False
 
     def missing(self) -> list[str]:
         """What stops the sandbox channel here."""

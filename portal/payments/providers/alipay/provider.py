@@ -16,6 +16,7 @@ class AlipayProvider:
     """Alipay for the registry: a signed page to open on a phone (wap), or a QR code to scan (precreate)."""
 
     bill_source = "alipay"
+    can_refund = True
 
     def missing(self) -> list[str]:
         """The ALIPAY_* variables still unset."""

@@ -30,6 +30,7 @@ class WeChatProvider:
     """WeChat Pay for the registry: a QR code to scan (native) or the pay sheet inside WeChat (JSAPI)."""
 
     bill_source = "wechat"
+    can_refund = True
 
     def missing(self) -> list[str]:
         """Nothing when either API is fully configured; otherwise what API v3 (preferred) still needs."""
