@@ -88,6 +88,22 @@ def format_yuan(fen: int | None) -> str:
     return f"{sign}{whole:,}.{part:02d}"
 
 
+def in_capitals(fen: int) -> str:
+    """Fen in Chinese capitals as a receipt writes them (人民币大写): 123450 -> '壹仟贰佰叁拾肆元伍角整'.
+
+    cn2an does the digits; the accounting rule (会计基础工作规范 §52) adds 整 after an amount that ends at
+    元 or 角, never after 分; a debt is written 负...; zero is 零元整.
+    """
+    import cn2an  # here, not at the top: only receipts need it, and it loads its own tables on import
+
+    if fen == 0:
+        return "零元整"
+    words = cn2an.an2cn(yuan(abs(int(fen))), "rmb")
+    if not words.endswith(("分", "整")):
+        words += "整"
+    return ("负" if fen < 0 else "") + words
+
+
 def format_price(e4: int | None) -> str:
     """A price in 0.0001 yuan with its four decimals: 6523 -> '0.6523'; None -> '—'."""
     if e4 is None:

@@ -81,3 +81,15 @@ def test_a_blank_amount_is_the_default_only_when_one_is_given():
     with pytest.raises(ValueError):
         parse_units("", 2)
     assert parse_units("8元", 2) == 800 and parse_units("1.5", 3) == 1500
+
+
+@pytest.mark.parametrize("fen, words", [
+    (123450, "壹仟贰佰叁拾肆元伍角整"), (5, "伍分"), (100000000, "壹佰万元整"), (1000, "壹拾元整"),
+    (10001, "壹佰元零壹分"), (50, "伍角整"), (101010, "壹仟零壹拾元壹角整"), (-250, "负贰元伍角整"), (0, "零元整"),
+    (8850, "捌拾捌元伍角整"), (120003, "壹仟贰佰元零叁分"),
+])
+def test_amounts_in_chinese_capitals_follow_the_accounting_rule(fen, words):
+    """整 after an amount that ends at 元 or 角, never after 分; 零 for the skipped places; 负 for a debt."""
+    from portal.money import in_capitals
+
+    assert in_capitals(fen) == words

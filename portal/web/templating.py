@@ -10,7 +10,7 @@ from datetime import datetime
 from flask import Flask
 from flask_babel import format_datetime, get_locale
 
-from portal.money import format_price, format_yuan, yuan
+from portal.money import format_price, format_yuan, in_capitals, yuan
 from portal.settings import business_tz
 from portal.web.labels import label, who
 
@@ -46,6 +46,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["yuan"] = format_yuan
     app.jinja_env.filters["yuan_plain"] = yuan
     app.jinja_env.filters["yuan_e4"] = format_price
+    app.jinja_env.filters["capitals"] = in_capitals
     app.jinja_env.filters["hundredths"] = hundredths
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.globals["label"] = label

@@ -163,6 +163,7 @@ def test_the_receipt_shows_what_the_customer_needs(client, staff, shop):
     assert f'data-testid="receipt-no">{entry.id}<' in html
     assert "Riverside Mall" in html and "A101" in html and "Bakery" in html
     assert 'data-testid="receipt-amount">¥88.50<' in html
+    assert 'data-testid="receipt-capitals">人民币捌拾捌元伍角整<' in html  # the amount in 大写, as a receipt writes it
     assert 'data-testid="receipt-balance">¥188.50<' in html
     assert f'data-testid="receipt-cashier">{cashier.username}<' in html
     assert entry.created_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S") in html  # business time
