@@ -1,7 +1,7 @@
 """Staff area: the property office's pages, each module a screen, all behind one access check.
 
-`blueprint` checks the staff session for every route; `meters` (the meter list and commands), `alarms`
-(open and past alarms, acknowledged with a note), `counter`
+`blueprint` checks the staff session for every route; `dashboard` (the home page's figures), `meters` (the
+meter list and commands), `alarms` (open and past alarms, acknowledged with a note), `counter`
 and `refunds` (the cashier's counter), `approvals` (the maker-checker queue), `monthly` (fees, allocation,
 line loss, statements), `tariffs` and `rules` (balance rules and the no-trip calendar), `users` and `api_tokens`
 (staff users and their tokens, for administrators) and `audit` (the audit log) register their routes on it.
@@ -12,6 +12,7 @@ from portal.staff import (  # noqa: F401  (routes register on bp)
     approvals,
     audit,
     counter,
+    dashboard,
     meters,
     monthly,
     refunds,

@@ -11,9 +11,9 @@ from portal.extensions import db
 from portal.models import Account, Gateway, Meter
 from portal.models.meter import SWITCHABLE_PROFILES
 from portal.staff.blueprint import bp
-from portal.web.access import scoped, scoped_or_404
+from portal.web.access import require_area, scoped, scoped_or_404
 from portal.web.htmx import fragment, render
-from portal.web.params import page_arg
+from portal.web.params import id_arg, page_arg
 from portal.web.roles import commands_for, may_command
 
 PAGE_SIZE = 50
@@ -24,27 +24,31 @@ def _row_context(**extra) -> dict:
     return {"switchable": SWITCHABLE_PROFILES, "commands": commands_for(current_user.role), "row_error": None, **extra}
 
 
-@bp.get("/")
-def index():
-    """The meter list, filterable by text, paginated with htmx."""
+@bp.get("/meters")
+@require_area("meters")
+def meters():
+    """The meter list, filterable by text and by gateway, paginated with htmx."""
     q = (request.args.get("q") or "").strip()[:40]
+    gateway = id_arg("gateway")
     page = page_arg()
     query = scoped(select(Meter), Meter.site_id)
+    if gateway is not None:
+        query = query.where(Meter.gateway_id == gateway)
     if q:
         like = f"%{q}%"
         query = query.outerjoin(Account, Meter.account_id == Account.id).where(
             or_(Meter.code.ilike(like), Meter.name.ilike(like), Account.code.ilike(like), Account.name.ilike(like))
         )
     total = db.session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-    meters = db.session.execute(
+    found = db.session.execute(
         query.options(joinedload(Meter.state), joinedload(Meter.account), joinedload(Meter.gateway))
         .order_by(Meter.site_id, Meter.code).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
     ).scalars().all()
     gateways = db.session.execute(scoped(select(Gateway), Gateway.site_id).order_by(Gateway.code)).scalars().all()
     pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
     return render(
-        "staff/index.html", "staff/_meter_table.html",
-        meters=meters, gateways=gateways, q=q, page=page, pages=pages, total=total, **_row_context(),
+        "staff/meters.html", "staff/_meter_table.html",
+        meters=found, gateways=gateways, q=q, gateway=gateway, page=page, pages=pages, total=total, **_row_context(),
     )
 
 

@@ -4,7 +4,7 @@ The views' `require_area` (portal.web.access), the staff navigation and the mete
 and of the API all read these tables, so a role's reach is changed in one place. Admins pass every check.
 Auditors open every page (an area with a link) and change nothing: `may_change` is false for them, and the
 staff blueprint and the API refuse their every request that is not a read, whatever the view.
-The meter list itself is open to every staff role (scoped to their sites); there is no entry for it.
+The dashboard (the staff area's home) is open to every staff role, scoped to their sites, and has no entry.
 """
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ class Area(NamedTuple):
 
 #: the staff areas, in the navigation's order
 AREAS: dict[str, Area] = {
+    # the meter list and its commands (which command a role may send: COMMANDS below): every staff role
+    "meters": Area(frozenset({Role.OPERATOR, Role.CASHIER, Role.MANAGER}), "staff.meters", _l("Meters")),
     "alarms": Area(frozenset({Role.OPERATOR, Role.CASHIER, Role.MANAGER}), "staff.alarms", _l("Alarms")),
     "counter": Area(frozenset({Role.CASHIER, Role.MANAGER}), "staff.counter", _l("Counter")),
     # maker-checker: cashiers (and managers) see what they proposed; managers see the site's whole queue

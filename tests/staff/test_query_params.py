@@ -16,9 +16,11 @@ def admin(login, make_staff, make_site):
 
 
 @pytest.mark.parametrize("url", [
-    "/staff/?page=99999999999999999999",
-    "/staff/?page=0",
-    "/staff/?page=two",
+    "/staff/meters?page=99999999999999999999",
+    "/staff/meters?gateway=99999999999999999999",
+    "/staff/meters?gateway=gw1",
+    "/staff/meters?page=0",
+    "/staff/meters?page=two",
     "/staff/counter/report?day=9999-12-31",
     "/staff/counter/report?day=0001-01-01",
     "/staff/counter/report?day=2026-02-30",
@@ -48,8 +50,8 @@ def test_an_allocation_period_that_is_no_month_is_400(client, admin, make_site):
     assert client.get(f"/staff/billing/groups/{group.id}?period=0000-01").status_code == 400
 
 
-@pytest.mark.parametrize("url", ["/staff/?q=%00", "/staff/counter/?q=A%001", "/staff/billing/report?month=2026-01%00",
-                                 "/staff/?q=A&q=%00", "/staff/?%00=1"])
+@pytest.mark.parametrize("url", ["/staff/meters?q=%00", "/staff/counter/?q=A%001",
+                                 "/staff/billing/report?month=2026-01%00", "/staff/meters?q=A&q=%00", "/staff/?%00=1"])
 def test_a_nul_character_in_the_query_is_400(client, admin, url):
     assert client.get(url).status_code == 400
 

@@ -111,7 +111,8 @@ def test_staff_search_filters_the_meter_table_with_htmx(
     phone.fill("input[name=username]", user.username)
     phone.fill("input[name=password]", PASSWORD)
     phone.click("form:not(.inline) button[type=submit]")
-    phone.wait_for_url(re.compile(r"/staff/$"))  # loaded: htmx is running
+    phone.wait_for_url(re.compile(r"/staff/$"))
+    phone.goto("/staff/meters")  # loaded: htmx is running
     rows = phone.locator("#meter-table tbody tr")
     expect(rows).to_have_count(6)
 
@@ -123,6 +124,6 @@ def test_staff_search_filters_the_meter_table_with_htmx(
     searches = phone.requested[before:]
     assert [r.resource_type for r in searches if r.resource_type == "document"] == []
     assert any(
-        r.url.endswith("/staff/?q=tea") and r.headers.get("hx-request") == "true" for r in searches
+        r.url.endswith("/staff/meters?q=tea") and r.headers.get("hx-request") == "true" for r in searches
     )
     assert foreign_requests([r.url for r in phone.requested]) == []

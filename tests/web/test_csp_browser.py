@@ -132,7 +132,9 @@ def test_staff_pages_work_under_the_policy(desk, make_site, make_account, make_m
     page.fill("input[name=password]", PASSWORD)
     page.click("form:not(.inline) button[type=submit]")
     page.wait_for_url(re.compile(r"/staff/$"))
+    expect(page.get_by_test_id("dashboard")).to_be_visible()
     # the meter list: search and a command, both swapped in by htmx
+    page.goto("/staff/meters")
     rows = page.locator("#meter-table tbody tr")
     expect(rows).to_have_count(2)
     page.locator("input[name=q]").press_sequentially("tea", delay=30)

@@ -37,7 +37,7 @@ def meter_rows(html: str) -> list[str]:
 
 def test_meter_list_shows_only_the_users_sites(client, login, two_sites):
     login.staff(two_sites)
-    assert meter_rows(client.get("/staff/").get_data(as_text=True)) == [
+    assert meter_rows(client.get("/staff/meters").get_data(as_text=True)) == [
         "CA1",
         "EA101",
         "EA102",
@@ -47,27 +47,27 @@ def test_meter_list_shows_only_the_users_sites(client, login, two_sites):
 
 def test_admin_meter_list_shows_every_site(client, login, make_staff, two_sites):
     login.staff(make_staff(role=Role.ADMIN))
-    assert "EB201" in meter_rows(client.get("/staff/").get_data(as_text=True))
+    assert "EB201" in meter_rows(client.get("/staff/meters").get_data(as_text=True))
 
 
 def test_search_filters_by_meter_code(client, login, two_sites):
     login.staff(two_sites)
-    assert meter_rows(client.get("/staff/?q=ea10").get_data(as_text=True)) == ["EA101", "EA102"]
+    assert meter_rows(client.get("/staff/meters?q=ea10").get_data(as_text=True)) == ["EA101", "EA102"]
 
 
 def test_search_filters_by_shop_name(client, login, two_sites):
     login.staff(two_sites)
-    assert meter_rows(client.get("/staff/?q=florist").get_data(as_text=True)) == ["EA102"]
+    assert meter_rows(client.get("/staff/meters?q=florist").get_data(as_text=True)) == ["EA102"]
 
 
 def test_search_never_reaches_another_site(client, login, two_sites):
     login.staff(two_sites)
-    assert meter_rows(client.get("/staff/?q=EB201").get_data(as_text=True)) == []
+    assert meter_rows(client.get("/staff/meters?q=EB201").get_data(as_text=True)) == []
 
 
 def test_htmx_request_gets_only_the_meter_table(client, login, two_sites):
     login.staff(two_sites)
-    res = client.get("/staff/?q=EA", headers={"HX-Request": "true"})
+    res = client.get("/staff/meters?q=EA", headers={"HX-Request": "true"})
     html = res.get_data(as_text=True)
     assert html.startswith('<section id="meter-table">') and html.rstrip().endswith("</section>")
     assert "<html" not in html
@@ -76,7 +76,7 @@ def test_htmx_request_gets_only_the_meter_table(client, login, two_sites):
 
 def test_full_page_also_varies_on_hx_request(client, login, two_sites):
     login.staff(two_sites)
-    res = client.get("/staff/")
+    res = client.get("/staff/meters")
     assert "<html" in res.get_data(as_text=True)
     assert "HX-Request" in res.headers["Vary"]
 
