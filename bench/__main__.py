@@ -14,7 +14,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from bench import audit_page, billing_runs, imports, meter_mode, notify
+from bench import audit_page, billing_runs, imports, meter_mode, notify, staff_pages
 from bench import farm as farm_mod
 from bench.figures import (
     CycleClock,
@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     meter_mode.add_arguments(ap)
     imports.add_arguments(ap)
     audit_page.add_arguments(ap)
+    staff_pages.add_arguments(ap)
     args = ap.parse_args(argv)
 
     print(f"PayFirst bench {datetime.now().astimezone():%Y-%m-%d %H:%M %Z} on {platform.node()}: "
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     figures: list[Figure] = []
     try:
         # --<part>-only runs that part alone; the poll-cycle figures run with none of them, or with the meter mode's
-        parts = ("billing", "notify", "meter_mode", "import", "audit")
+        parts = ("billing", "notify", "meter_mode", "import", "audit", "staff")
         only = {part for part in parts if getattr(args, f"{part}_only")}
         figures = run(args, database) if not only or "meter_mode" in only else []
         # fee, allocation, monthly report (bench/billing_runs.py)
@@ -71,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
         # the audit page over a year of entries (bench/audit_page.py)
         if not args.no_audit and (not only or "audit" in only):
             figures += audit_page.run(args, database)
+        # the dashboard, the meter list and the alarm page at 10,030 meters (bench/staff_pages.py)
+        if not args.no_staff and (not only or "staff" in only):
+            figures += staff_pages.run(args, database)
     finally:
         from portal.extensions import db
 
