@@ -40,6 +40,8 @@ from portal.payments.states import move
 
 OPEN = (RefundStatus.REQUESTED, RefundStatus.APPROVED)
 #: why a payment of a channel without refunds (the demo sandbox) is never refunded
+#: how a refund's recorded error begins when its channel is not set up in this installation (it names settings)
+NOT_SET_UP = "channel unavailable"
 NO_REFUNDS = _l("This payment's channel cannot send money back (the demo's payment sandbox moved no money), so it "
                 "cannot be refunded.")
 
@@ -162,7 +164,7 @@ def send_refund(session: Session, refund: Refund, actor: str) -> Refund:
     try:
         answer = platform_refund(order, refund.out_refund_no, refund.amount_fen, refund.reason)
     except ChannelUnavailable as exc:
-        answer = RefundAnswer(False, f"channel unavailable: {exc}")
+        answer = RefundAnswer(False, f"{NOT_SET_UP}: {exc}")
     except Exception as exc:  # transport trouble: the outcome is unknown, keep it sendable
         _lock(session, refund)
         refund.error = f"no answer from the platform ({type(exc).__name__}: {exc}); send again"[:300]

@@ -32,12 +32,13 @@ from portal.models import (
     Proposal,
     ProposalStatus,
     Refund,
+    Role,
     TenantBinding,
     TenantUser,
 )
 from portal.money import parse_yuan
 from portal.payments.providers.registry import available, can_refund
-from portal.payments.refunds import refundable_balance_fen, refundable_fen
+from portal.payments.refunds import NOT_SET_UP, refundable_balance_fen, refundable_fen
 from portal.settings import business_tz
 from portal.staff.blueprint import bp
 from portal.web.access import require_area, scoped, scoped_or_404
@@ -78,7 +79,14 @@ def counter_labels() -> dict:
     def receipt_title(entry: LedgerEntry, method: str) -> str:
         return _("Receipt: %(what)s", what=entry_label(entry))
 
-    return dict(entry_label=entry_label, receipt_title=receipt_title,
+    def refund_error(refund) -> str:
+        """Why a refund failed, as this reader should read it: a channel not set up names its settings to
+        administrators only; everyone else is told whom to ask."""
+        if refund.error.startswith(NOT_SET_UP) and current_user.role != Role.ADMIN:
+            return _("This payment's platform is not set up here yet: ask an administrator.")
+        return refund.error
+
+    return dict(entry_label=entry_label, receipt_title=receipt_title, refund_error=refund_error,
                 refund_status_label=lambda s: REFUND_LABELS.get(s.value, s.value),
                 detail_label=lambda d: DETAIL_LABELS.get(d) or label(d), section_titles=SECTION_TITLES,
                 sections=list(SECTION_TITLES.items()))

@@ -460,6 +460,22 @@ def test_a_channel_not_set_up_here_records_a_failure(shop):
     assert entries(EntryKind.REFUND) == []
 
 
+@pytest.mark.parametrize("role, sees_settings", [(Role.CASHIER, False), (Role.MANAGER, False), (Role.ADMIN, True)])
+def test_a_refund_failed_for_a_channel_not_set_up_names_settings_to_administrators_only(client, shop, site, login,
+                                                                                         make_staff, role,
+                                                                                         sees_settings):
+    refund = refunds.request_refund(db.session, credited_order(shop, 1_000, "alipay_wap"), 1_000, "r", "staff:c")
+    refunds.approve_refund(db.session, refund, "staff:m")
+    refunds.send_refund(db.session, refund, "staff:m")
+    db.session.commit()
+    login.staff(make_staff(role=role, sites=[] if role == Role.ADMIN else [site]))
+    client.get("/auth/lang/en")
+    html = client.get(f"/staff/counter/a/{shop.id}").get_data(as_text=True)
+    shown = re.search(r'data-testid="refund-error">([^<]*)<', html).group(1)
+    assert ("ALIPAY_" in shown) is sees_settings
+    assert sees_settings or "ask an administrator" in shown
+
+
 def test_a_refund_through_the_alipay_stand_in_gateway(client, staff, shop, alipay_env, login, make_staff, site):
     """The one real path: our dispatch, the Alipay module, the SDK, a gateway speaking Alipay's protocol."""
     order = credited_order(shop, 5_000, "alipay_wap")
