@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from portal.extensions import db
@@ -121,6 +121,12 @@ def new_tariff_version(site_id: int):
     try:
         values = _version_values(tariff.kind, form)
         effective = local_to_utc(form.get("effective"), business_tz())
+        if tariff.id == site.default_tariff_id and form.get("confirm") != "1":
+            # the site's default prices every meter without a tariff of its own: say how many, and ask
+            count = db.session.scalar(select(func.count()).select_from(Meter).where(
+                Meter.site_id == site.id, or_(Meter.tariff_id.is_(None), Meter.tariff_id == tariff.id)))
+            raise TariffAdminError(_("%(code)s is the site's default tariff: these prices apply to %(count)s meters. "
+                                     "Tick the confirmation to save them.", code=tariff.code, count=count))
         add_version(db.session, tariff, effective, actor=current_user.actor, **values)
     except TariffAdminError as exc:
         db.session.rollback()

@@ -440,3 +440,28 @@ def test_manager_makes_another_tariff_the_site_default(client, login, manager):
     assert made.status_code == 200
     assert db.session.get(Site, site.id).default_tariff_id == new.id
     assert db.session.execute(select(Audit).where(Audit.action == "site.default_tariff")).scalar_one()
+
+
+def test_new_prices_for_the_sites_default_tariff_need_a_confirmation_that_says_how_many_meters(client, login,
+                                                                                               manager):
+    """The walk found a site-wide price change saved with one click: it now says what it touches and asks."""
+    user, site = manager
+    login.staff(user)
+    tariff = db.session.execute(select(Tariff).where(Tariff.site_id == site.id)).scalar_one()
+    form = {"tariff": tariff.id, "effective": "2099-01-01T00:00", "price": "1.10"}
+
+    unconfirmed = client.post(url(site, "/versions"), data=form, headers=HX).get_data(as_text=True)
+    assert 'data-testid="error-version"' in unconfirmed and "1 块表" in unconfirmed  # the site's one meter
+    assert len(db.session.execute(select(TariffVersion)).all()) == 1
+    confirmed = client.post(url(site, "/versions"), data={**form, "confirm": "1"}, headers=HX)
+    assert 'data-testid="error-version"' not in confirmed.get_data(as_text=True)
+    assert len(db.session.execute(select(TariffVersion)).all()) == 2
+
+
+def test_a_tariff_that_is_not_the_default_needs_no_confirmation(client, login, manager):
+    user, site = manager
+    login.staff(user)
+    client.post(url(site), data={"code": "SHOP", "name": "shop", "kind": "flat"}, headers=HX)
+    tariff = db.session.execute(select(Tariff).where(Tariff.code == "SHOP")).scalar_one()
+    client.post(url(site, "/versions"), data={"tariff": tariff.id, "price": "0.90"}, headers=HX)
+    assert db.session.execute(select(TariffVersion).where(TariffVersion.tariff_id == tariff.id)).scalar_one()
