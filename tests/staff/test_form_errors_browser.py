@@ -73,6 +73,29 @@ def test_a_price_with_five_decimals_is_refused_on_screen(desk, manager_of):
     assert db.session.query(TariffVersion).count() == 1
 
 
+def test_the_price_form_shows_only_the_chosen_tariffs_kind(desk, manager_of):
+    """The walk found all three price forms shown at once: only the chosen tariff's kind shows, and it follows
+    the choice, also after htmx swapped the section in again."""
+    site = manager_of(desk)
+    create_tariff(db.session, site, "TOU", "peak and valley", "tou", "staff:test")
+    db.session.commit()
+    desk.goto(f"/staff/sites/{site.id}/tariffs")
+
+    def shown() -> list[str]:
+        form = desk.locator("#tariffs form:has(select[name=tariff])")
+        return [kind for kind in ("flat", "tou", "tiered") if form.locator(f"fieldset[data-kind={kind}]").is_visible()]
+
+    form = desk.locator("#tariffs form:has(select[name=tariff])")
+
+    assert shown() == ["flat"]
+    form.locator("select[name=tariff]").select_option(index=1)
+    assert shown() == ["tou"]
+    form.locator("input[name=start0]").fill("08:00")  # a row without its end: refused, the section swapped in
+    form.get_by_role("button", name="Save prices").click()
+    expect(desk.get_by_test_id("error-version")).to_be_visible()
+    assert shown() == ["tou"]
+
+
 def test_a_rule_amount_that_is_not_yuan_is_refused_on_screen(desk, manager_of):
     site = manager_of(desk)
     desk.goto(f"/staff/sites/{site.id}/rules")
