@@ -134,6 +134,47 @@ def second_app(app):
             db.engine.dispose()
 
 
+@pytest.fixture(scope="module")
+def server(app):
+    """The session's app on 127.0.0.1 (an ephemeral port), in a thread, for a module's browser tests."""
+    from tests.browser import served  # here: only browser tests load Playwright
+
+    with served(app) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium for a module's browser tests (pages open with tests.browser's helpers)."""
+    from tests.browser import chromium  # here: only browser tests load Playwright
+
+    with chromium() as chromium_browser:
+        yield chromium_browser
+
+
+@pytest.fixture(scope="module")
+def base_url(server):
+    """Where a browser test's pages are (a module may serve the app otherwise: see sandbox_server)."""
+    return server
+
+
+@pytest.fixture
+def sandbox_server(app, server, monkeypatch, tmp_path_factory, reload_settings):
+    """The served app with PUBLIC_BASE_URL pointing at it and the payment sandbox switched on (its notifies
+    come back to this server)."""
+    from portal.payments.providers.sandbox import ensure_demo_keys
+
+    keys = tmp_path_factory.getbasetemp() / "pay-sandbox-keys"
+    ensure_demo_keys(keys)
+    for name in ("ALIPAY_APP_ID", "ALIPAY_APP_PRIVATE_KEY_FILE", "ALIPAY_PUBLIC_KEY_FILE", "ALIPAY_GATEWAY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PAYFIRST_SANDBOX", "1")
+    reload_settings()
+    monkeypatch.setitem(app.config, "ALIPAY_SANDBOX_KEY_DIR", str(keys))
+    monkeypatch.setitem(app.config, "PUBLIC_BASE_URL", server)
+    return server
+
+
 @pytest.fixture
 def redis_app(database_url, redis_url):
     """A second app on the same database whose queue is real Redis (RQ), for outbox and worker tests."""

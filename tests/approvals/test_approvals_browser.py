@@ -11,17 +11,10 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.models import EntryKind, LedgerEntry, Proposal, ProposalStatus, Role
 from tests.approvals.conftest import balance
-from tests.browser import browser_page, screenshot, served
+from tests.browser import browser_page, screenshot
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def base_url(app):
-    """The app served on loopback in a thread."""
-    with served(app) as url:
-        yield url
 
 
 @pytest.fixture

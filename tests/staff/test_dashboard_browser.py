@@ -9,17 +9,10 @@ from playwright.sync_api import expect
 from portal.alarms import raise_alarm
 from portal.extensions import db
 from portal.models import AlarmKind, Role, Supply
-from tests.browser import browser_page, screenshot, served
+from tests.browser import browser_page, screenshot
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def base_url(app):
-    """The app served on loopback in a thread."""
-    with served(app) as url:
-        yield url
 
 
 @pytest.mark.parametrize("width, height", [(1366, 900), (390, 844)])

@@ -14,17 +14,10 @@ from playwright.sync_api import expect
 from portal.extensions import db
 from portal.models import Role, TariffVersion
 from portal.tariffs.admin import add_version, create_tariff
-from tests.browser import browser_page, screenshot, served
+from tests.browser import browser_page, screenshot
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def base_url(app):
-    """The app served on loopback in a thread."""
-    with served(app) as url:
-        yield url
 
 
 @pytest.fixture

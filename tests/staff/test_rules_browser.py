@@ -8,18 +8,11 @@ from playwright.sync_api import expect
 
 from portal.extensions import db
 from portal.models import NoTripWindow, Role
-from tests.browser import browser_page, served
+from tests.browser import browser_page
 from tests.control.conftest import entries, polls, shop
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def base_url(app):
-    """The app served on loopback in a thread."""
-    with served(app) as url:
-        yield url
 
 
 @pytest.fixture

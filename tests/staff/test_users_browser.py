@@ -9,18 +9,12 @@ from playwright.sync_api import expect
 
 from portal.extensions import db
 from portal.models import Role, StaffUser
-from tests.browser import browser_page, screenshot, served
+from tests.browser import browser_page, screenshot
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.browser
 
 SIZES = [pytest.param(1366, 900, id="desk"), pytest.param(390, 844, id="phone")]
-
-
-@pytest.fixture(scope="module")
-def base_url(app):
-    with served(app) as url:
-        yield url
 
 
 def log_in(page, username: str, password: str) -> None:

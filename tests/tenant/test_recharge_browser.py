@@ -13,39 +13,16 @@ from playwright.sync_api import expect
 
 from portal.extensions import db
 from portal.models import OrderStatus, PaymentOrder, Supply
-from tests.browser import WECHAT_UA, chromium, foreign_requests, log_in_tenant, served
+from tests.browser import WECHAT_UA, foreign_requests, log_in_tenant
 
 pytestmark = pytest.mark.browser
 PAGE_WEIGHT_LIMIT = 150 * 1024
 
 
-@pytest.fixture(scope="module")
-def server(app):
-    """The session's app on 127.0.0.1 (an ephemeral port), in a thread."""
-    with served(app) as url:
-        yield url
-
-
 @pytest.fixture
-def base_url(app, server, monkeypatch, tmp_path_factory, reload_settings):
+def base_url(sandbox_server):
     """The served app, with PUBLIC_BASE_URL pointing at it and the payment sandbox switched on."""
-    from portal.payments.providers.sandbox import ensure_demo_keys
-
-    keys = tmp_path_factory.getbasetemp() / "pay-sandbox-keys"
-    ensure_demo_keys(keys)
-    for name in ("ALIPAY_APP_ID", "ALIPAY_APP_PRIVATE_KEY_FILE", "ALIPAY_PUBLIC_KEY_FILE", "ALIPAY_GATEWAY"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("PAYFIRST_SANDBOX", "1")
-    reload_settings()
-    monkeypatch.setitem(app.config, "ALIPAY_SANDBOX_KEY_DIR", str(keys))
-    monkeypatch.setitem(app.config, "PUBLIC_BASE_URL", server)
-    return server
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as chromium_browser:
-        yield chromium_browser
+    return sandbox_server
 
 
 @pytest.fixture

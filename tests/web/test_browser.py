@@ -8,23 +8,10 @@ import pytest
 from playwright.sync_api import expect
 
 from portal.models import Role, Supply
-from tests.browser import WECHAT_UA, chromium, foreign_requests, log_in_tenant, served
+from tests.browser import WECHAT_UA, foreign_requests, log_in_tenant
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def base_url(app):
-    """The session's app served on loopback for the module's tests."""
-    with served(app) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as chromium_browser:
-        yield chromium_browser
 
 
 @pytest.fixture

@@ -5,16 +5,9 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import WECHAT_UA, chromium, log_in_tenant, screenshot, served, watch_csp
+from tests.browser import WECHAT_UA, chromium, log_in_tenant, screenshot, watch_csp
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def base_url(app):
-    """The app served on loopback in a thread."""
-    with served(app) as url:
-        yield url
 
 
 @pytest.fixture
