@@ -18,7 +18,6 @@ import argparse
 import io
 import json
 import random
-import statistics
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -26,9 +25,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 
 from bench import farm as farm_mod
-from bench.figures import Figure
+from bench.figures import Figure, page_figure
 
-PAGE_BAR_MS = 150.0
 SITE_CODE, OTHER_CODE = "AUDIT", "AUDIT2"
 #: the indexes the page's queries want, until a migration adds them (name, columns)
 WANTED_INDEXES = (
@@ -93,9 +91,6 @@ def _fill(conn, rows: int, site_id: int, other_id: int, meters: int, seed: int =
         while chunk := buf.read(1 << 20):
             copy.write(chunk)
 
-
-def _p95(samples: list[float]) -> float:
-    return statistics.quantiles(samples, n=20, method="inclusive")[18] if len(samples) > 1 else samples[0]
 
 
 def run(args, database) -> list[Figure]:
@@ -170,19 +165,11 @@ def run(args, database) -> list[Figure]:
         db.session.remove()
     scenarios.append(("bench-manager", "page 51 (keyset cursor)", {"before": str(deep)}))
     for username, name, query in scenarios:
-        client = clients[username]
-        times = []
-        for n in range(args.audit_requests + 2):
-            began = time.perf_counter()
-            response = client.get("/staff/audit", query_string=query, headers={"HX-Request": "true"})
-            took = (time.perf_counter() - began) * 1000
-            assert response.status_code == 200, (name, response.status_code)
-            if n >= 2:  # two warm-up requests: the connection pool and the templates
-                times.append(took)
-        rows = response.get_data(as_text=True).count("data-entry=")
-        figures.append(Figure(f"audit page: {name}", _p95(times), "ms", PAGE_BAR_MS, fmt=".1f",
-                              note=f"p95 of {len(times)}, median {statistics.median(times):.1f} ms, {rows} rows"))
-        print(f"  {figures[-1].line()}")
+        figure, response = page_figure(clients[username], f"audit page: {name}", "/staff/audit", query,
+                                       args.audit_requests)
+        figure.note += f", {response.get_data(as_text=True).count('data-entry=')} rows"
+        figures.append(figure)
+        print(f"  {figure.line()}")
     return figures
 
 

@@ -14,14 +14,12 @@ from __future__ import annotations
 import argparse
 import io
 import random
-import statistics
 import time
 from datetime import UTC, datetime, timedelta
 
 from bench import farm as farm_mod
-from bench.figures import Figure
+from bench.figures import Figure, page_figure
 
-PAGE_BAR_MS = 150.0
 GATEWAYS, PER_GATEWAY = 170, 59
 KINDS = ("low_balance_1", "low_balance_2", "arrears", "meter_offline", "gateway_offline", "over_power", "tamper")
 CHANNELS = ("alipay_wap", "alipay_qr", "wechat_jsapi", "wechat_native")
@@ -97,9 +95,6 @@ def _fill(conn, site_id: int, alarms: int, seed: int = 7) -> None:
     conn.execute("VACUUM ANALYZE")
 
 
-def _p95(samples: list[float]) -> float:
-    return statistics.quantiles(samples, n=20, method="inclusive")[18] if len(samples) > 1 else samples[0]
-
 
 def run(args, database) -> list[Figure]:
     """Build the site, its states, alarms and takings in `database`, ask for the pages; the figures."""
@@ -143,17 +138,9 @@ def run(args, database) -> list[Figure]:
     ]
     figures: list[Figure] = []
     for name, path, query in pages:
-        times = []
-        for n in range(args.staff_requests + 2):
-            began = time.perf_counter()
-            response = client.get(path, query_string=query, headers={"HX-Request": "true"})
-            took = (time.perf_counter() - began) * 1000
-            assert response.status_code == 200, (name, response.status_code)
-            if n >= 2:  # two warm-up requests: the connection pool and the templates
-                times.append(took)
-        figures.append(Figure(f"staff page: {name}", _p95(times), "ms", PAGE_BAR_MS, fmt=".1f",
-                              note=f"p95 of {len(times)}, median {statistics.median(times):.1f} ms"))
-        print(f"  {figures[-1].line()}")
+        figure, _answer = page_figure(client, f"staff page: {name}", path, query, args.staff_requests)
+        figures.append(figure)
+        print(f"  {figure.line()}")
     return figures
 
 
