@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import abort, request
+from flask import request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -23,7 +23,7 @@ from portal.staff.blueprint import bp
 from portal.web.access import require_area, scoped, scoped_or_404
 from portal.web.alarm_text import KINDS, alarm_text, kind_label
 from portal.web.htmx import fragment, render
-from portal.web.params import page_arg
+from portal.web.params import BadParameter, page_arg, query_arg
 from portal.web.roles import may_change, may_open
 
 PAGE_SIZE = 50
@@ -34,23 +34,28 @@ AGES = {"1h": (timedelta(hours=1), _l("the last hour")), "24h": (timedelta(days=
         "365d": (timedelta(days=365), _l("the last year"))}
 
 
-def _choice(name: str, allowed, default: str = "") -> str:
-    value = request.args.get(name, default)
-    if value and value not in allowed:
-        abort(400, description=_("%(name)s must be one of: %(allowed)s", name=name, allowed=", ".join(allowed)))
-    return value
+def _one_of(allowed):
+    """A parser (portal.web.params) of a value that must be one of `allowed`."""
+    def parse(name: str, text: str) -> str:
+        if text not in allowed:
+            raise BadParameter(_("%(name)s must be one of: %(allowed)s", name=name, allowed=", ".join(allowed)))
+        return text
+
+    return parse
 
 
-def _code(name: str) -> str:
-    value = request.args.get(name, "").strip()
-    if len(value) > 40:
-        abort(400, description=_("%(name)s is at most 40 characters", name=name))
-    return value
+def _code(name: str, text: str) -> str:
+    """A gateway, shop or meter code: at most 40 characters."""
+    if len(text.strip()) > 40:
+        raise BadParameter(_("%(name)s is at most 40 characters", name=name))
+    return text.strip()
 
 
 def _filters() -> dict:
-    return {"state": _choice("state", STATES, "open"), "kind": _choice("kind", [k.value for k in AlarmKind]),
-            "age": _choice("age", AGES), "gateway": _code("gateway"), "shop": _code("shop"), "meter": _code("meter")}
+    kinds = [k.value for k in AlarmKind]
+    return {"state": query_arg("state", _one_of(STATES), "open"), "kind": query_arg("kind", _one_of(kinds), ""),
+            "age": query_arg("age", _one_of(AGES), ""),
+            **{name: query_arg(name, _code, "") for name in ("gateway", "shop", "meter")}}
 
 
 def _query(f: dict):
