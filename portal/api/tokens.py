@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 
 from portal.extensions import db
 from portal.models import ApiToken, StaffUser, utcnow
-from portal.staffing.tokens import PREFIX, digest
+from portal.staffing.tokens import PREFIX, digest, token_state
 
 #: how stale `last_used_at` may get: it is written at most once per this interval per token
 LAST_USED_EVERY = timedelta(minutes=1)
@@ -22,7 +22,7 @@ def user_for_token(token: str) -> StaffUser | None:
         select(ApiToken).where(ApiToken.token_hash == digest(token), ApiToken.revoked_at.is_(None))
     ).scalar_one_or_none()
     now = utcnow()
-    if row is None or not row.user.active or (row.expires_at is not None and row.expires_at <= now):
+    if row is None or token_state(row, now) != "active":
         return None
     if row.last_used_at is None or now - row.last_used_at >= LAST_USED_EVERY:
         # a busy integration calls many times a minute: one write per token and minute is enough

@@ -17,7 +17,7 @@ from portal.metering.books_check import compare_books
 from portal.models import ApiToken, Role, Site, StaffUser
 from portal.sites.importer import ImportFailed, import_site
 from portal.staffing import users as staff_users
-from portal.staffing.tokens import MAX_DAYS, find_token, issue_token, revoke_token
+from portal.staffing.tokens import MAX_DAYS, find_token, issue_token, revoke_token, token_state
 from portal.staffing.users import CLI_ACTOR, StaffChangeRefused
 
 users = AppGroup("users", help="Staff users.")
@@ -146,7 +146,7 @@ def list_api_tokens(username: str | None):
     if username:
         query = query.where(StaffUser.username == username)
     for t in db.session.execute(query).scalars():
-        state = "revoked" if t.revoked_at else "inactive user" if not t.user.active else "active"
+        state = token_state(t).replace("_", " ")  # revoked, expired, inactive user or active
         click.echo(f"{t.id}\t{t.prefix}\t{t.user.username}\tcreated {_when(t.created_at)}\t"
                    f"last used {_when(t.last_used_at)}\texpires {_when(t.expires_at)}\t{state}")
 

@@ -148,3 +148,11 @@ def test_cli_changes_are_audited_without_the_password(runner, li):
     assert [(e.actor, e.action) for e in entries] == [("cli:users", "staff_user.password_reset"),
                                                       ("cli:users", "staff_user.deactivated")]
     assert "a brand new secret" not in str([e.detail for e in entries])
+
+
+def test_an_expired_token_is_listed_as_expired(runner, li):
+    runner.invoke(args=["api-token", "create", "li", "--days", "1"])
+    row = db.session.query(ApiToken).one()
+    row.expires_at = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    assert runner.invoke(args=["api-token", "list"]).output.rstrip().endswith("\texpired")
