@@ -17,6 +17,7 @@ from portal.models.meter import (
     MeterState,
     Supply,
 )
+from portal.models.office import AccountNote, ImportStatus, Receipt, ReceiptSequence, SiteImport
 from portal.models.payment import (
     BillLine,
     Channel,
@@ -33,6 +34,7 @@ from portal.models.user import ApiToken, BindingRole, Role, StaffUser, TenantBin
 
 __all__ = [
     "Account",
+    "AccountNote",
     "AccountStatus",
     "Alarm",
     "AlarmKind",
@@ -54,6 +56,7 @@ __all__ = [
     "EntryKind",
     "FeeCharge",
     "Gateway",
+    "ImportStatus",
     "IntervalReading",
     "LedgerEntry",
     "Meter",
@@ -69,10 +72,13 @@ __all__ = [
     "ProposalKind",
     "ProposalStatus",
     "Protocol",
+    "Receipt",
+    "ReceiptSequence",
     "Refund",
     "RefundStatus",
     "Role",
     "Site",
+    "SiteImport",
     "StaffUser",
     "Supply",
     "Tariff",
