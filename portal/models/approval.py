@@ -16,6 +16,7 @@ class ProposalKind(str, enum.Enum):
     TRANSFER = "transfer"        # balance moved to another account
     ADJUSTMENT = "adjustment"    # a manual credit or debit, with a reason
     METER_SWAP = "meter_swap"    # 换表: the final reading and the money carried into the new meter
+    KEEP_POWER = "keep_power"    # 保电 asked by an electrician, with a reason and an end
 
 
 class ProposalStatus(str, enum.Enum):

@@ -91,6 +91,9 @@ class Meter(CreatedMixin, Base):
     desired_reason: Mapped[str] = mapped_column(String(24), default="")
     #: 保电: approved by a manager; wins over arrears
     keep_power: Mapped[bool] = mapped_column(default=False)
+    #: when keep-power ends by itself (None: until someone ends it), and why it was granted
+    keep_power_until: Mapped[datetime | None]
+    keep_power_reason: Mapped[str | None] = mapped_column(String(200))
     #: meter mode: writes the meter acknowledged, purchases and deductions alike (the meter's one count
     #: sequence, the anti-cheat count), the purchases' sum (as 0103H) and the deductions' sum
     purchase_count: Mapped[int] = mapped_column(Integer, default=0)
