@@ -523,3 +523,13 @@ def test_a_note_is_audited(client, staff_of, shop):
     note_post(client, "Meter box lock broken")
     entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "account.note_added"))
     assert entry.target_id == shop.id and entry.site_id == shop.site_id
+
+
+def test_the_audit_log_names_the_pages_changes_in_words(client, staff_of, shop, tenant):
+    staff_of(Role.MANAGER)
+    note_post(client, "Called")
+    fee_post(client, {"basis": "rate", "rate": "1"})
+    client.post(f"/staff/accounts/S101/bindings/{tenant.id}/revoke?site=mall", headers=HX)
+    html = client.get("/staff/audit", headers=EN).get_data(as_text=True)
+    for words in ("Note added to shop", "Shop&#39;s own property fee changed", "Tenant&#39;s access to shop revoked"):
+        assert words in html
