@@ -87,7 +87,7 @@ def account_or_404(code: str) -> Account:
 
 def account_url(account: Account, **args) -> str:
     """The address of the shop's page (with its site, so that it names one shop)."""
-    return url_for("staff.account", code=account.code, site=account.site.code, **args)
+    return url_for("staff.account_page", code=account.code, site=account.site.code, **args)
 
 
 def _meters(account: Account) -> list[Meter]:
@@ -155,7 +155,7 @@ def _whole_page(account: Account) -> dict:
 
 @bp.get("/accounts/<code>")
 @require_area("accounts")
-def account(code: str):
+def account_page(code: str):
     """One shop: the head, the ledger (filtered, paged), and the sections below it; htmx gets the ledger alone."""
     found = matching_accounts(code)
     if not found:

@@ -13,6 +13,7 @@ from portal.extensions import db
 from portal.ledger.entries import post_entry
 from portal.models import (
     AccountNote,
+    AlarmKind,
     AuditEntry,
     BindingRole,
     Channel,
@@ -130,6 +131,23 @@ def test_the_counters_search_results_link_to_the_account_page(client, staff_of, 
     staff_of(Role.CASHIER)
     html = client.get("/staff/counter/?q=Bakery", headers=HX).get_data(as_text=True)
     assert "/staff/accounts/S101?site=mall" in html
+
+
+@pytest.mark.parametrize("role", [Role.OPERATOR, Role.CASHIER, Role.AUDITOR])
+def test_an_alarm_about_a_shop_links_to_its_page(client, staff_of, shop, role):
+    from portal.alarms import raise_alarm
+
+    raise_alarm(db.session, AlarmKind.ARREARS, f"account:{shop.id}", shop.site_id, "S101 in arrears",
+                data=dict(what="arrears", account="S101", balance_fen=-250, warning_minutes=0), account_id=shop.id)
+    db.session.commit()
+    staff_of(role)
+    assert 'href="/staff/accounts/S101?site=mall"' in client.get("/staff/alarms", headers=EN).get_data(as_text=True)
+
+
+def test_the_counters_page_of_a_shop_links_to_its_account_page(client, staff_of, shop):
+    staff_of(Role.CASHIER)
+    html = client.get(f"/staff/counter/a/{shop.id}", headers=EN).get_data(as_text=True)
+    assert 'href="/staff/accounts/S101?site=mall"' in html
 
 
 # --- the ledger --------------------------------------------------------------------------------------------------
