@@ -18,6 +18,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from portal.control.emergency import emergency_limit, emergency_refusal
 from portal.extensions import db
+from portal.ledger.receipts import RECEIPT_KINDS, receipt_numbers
 from portal.models import (
     Account,
     AccountNote,
@@ -34,7 +35,7 @@ from portal.monthly.fee_overrides import basis_of, next_fee
 from portal.sites.shop_records import NOTE_MAX
 from portal.staff.account_ledger import KIND_LABELS, ledger_filters, ledger_page
 from portal.staff.blueprint import bp
-from portal.staff.counter import COUNTER_KINDS, REFUND_LABELS
+from portal.staff.counter import REFUND_LABELS
 from portal.staff.dashboard import OFF_REASONS
 from portal.web.access import require_area, scoped
 from portal.web.htmx import render
@@ -165,7 +166,10 @@ def account_page(code: str):
                       account_url=account_url)
     shop = found[0]
     filters = ledger_filters()
+    ledger = ledger_page(shop.id, filters)
+    receipts = {}
+    if may_open(current_user.role, "counter"):  # the receipt pages are the counter's
+        receipts = receipt_numbers(db.session, [e.id for e in ledger.entries if e.kind in RECEIPT_KINDS])
     return render("staff/accounts/page.html", "staff/accounts/_ledger.html", page_only=lambda: _whole_page(shop),
-                  account=shop, filters=filters, ledger=ledger_page(shop.id, filters), kind_labels=KIND_LABELS,
-                  receipts=may_open(current_user.role, "counter"), counter_kinds=COUNTER_KINDS,
+                  account=shop, filters=filters, ledger=ledger, kind_labels=KIND_LABELS, receipts=receipts,
                   account_url=account_url)
