@@ -1,12 +1,15 @@
 """Staff area: the property office's pages, each module a screen, all behind one access check.
 
-`blueprint` checks the staff session for every route; `dashboard` (the home page's figures), `meters` (the
+`blueprint` checks the staff session for every route; `accounts` (one shop's page, its ledger in `account_ledger`
+and its forms in `account_forms`), `dashboard` (the home page's figures), `meters` (the
 meter list and commands), `alarms` (open and past alarms, acknowledged with a note), `counter`
 and `refunds` (the cashier's counter), `approvals` (the maker-checker queue), `monthly` (fees, allocation,
 line loss, statements), `tariffs` and `rules` (balance rules and the no-trip calendar), `users` and `api_tokens`
 (staff users and their tokens, for administrators) and `audit` (the audit log) register their routes on it.
 """
 from portal.staff import (  # noqa: F401  (routes register on bp)
+    account_forms,
+    accounts,
     alarms,
     api_tokens,
     approvals,

@@ -24,7 +24,7 @@ from portal.web.access import require_area, scoped, scoped_or_404
 from portal.web.alarm_text import KINDS, alarm_text, kind_label
 from portal.web.htmx import fragment, render
 from portal.web.params import BadParameter, page_arg, query_arg
-from portal.web.roles import may_change, may_open
+from portal.web.roles import may_change
 
 PAGE_SIZE = 50
 STATES = {"open": _l("Open"), "past": _l("Past"), "all": _l("All")}
@@ -80,9 +80,7 @@ def _query(f: dict):
 
 
 def _row_context() -> dict:
-    role = current_user.role
-    return {"alarm_text": alarm_text, "kind_label": kind_label, "may_ack": may_change(role),
-            "shop_pages": may_open(role, "counter")}
+    return {"alarm_text": alarm_text, "kind_label": kind_label, "may_ack": may_change(current_user.role)}
 
 
 @bp.get("/alarms")

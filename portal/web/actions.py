@@ -39,7 +39,10 @@ ACTIONS = {
     "account.arrears_warned": _l("Arrears warning"),
     "account.exempt_on": _l("Shop exempted from trips"),
     "account.exempt_off": _l("Shop exemption ended"),
+    "account.fee_override": _l("Shop's own property fee changed"),
+    "account.note_added": _l("Note added to shop"),
     "tenant.wechat_bound": _l("WeChat bound to shop"),
+    "tenant.binding_revoked": _l("Tenant's access to shop revoked"),
     # meters
     "meter.trip": _l("Supply switched off"),
     "meter.close": _l("Supply switched on"),

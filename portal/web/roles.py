@@ -42,6 +42,14 @@ AREAS: dict[str, Area] = {
     # approving or rejecting what another person proposed (portal.approvals), and the refunds a cashier asked for
     "approval_decisions": Area(frozenset({Role.MANAGER})),
     "refund_decisions": Area(frozenset({Role.MANAGER})),
+    # one shop's page (/staff/accounts/<code>): every staff role reads it and keeps notes on it; it is reached from
+    # the counter's search, the meter list and the alarms, so it has no link of its own
+    "accounts": Area(frozenset({Role.OPERATOR, Role.CASHIER, Role.MANAGER, Role.AUDITOR})),
+    # on it: the shop's own property-fee rate and who of its tenants sees it are a manager's; emergency credit
+    # for a tenant who calls is given by whoever handles the shop's money at the counter
+    "account_fees": Area(frozenset({Role.MANAGER})),
+    "account_bindings": Area(frozenset({Role.MANAGER})),
+    "account_emergency": Area(frozenset({Role.CASHIER, Role.MANAGER})),
 }
 
 #: meter commands: switching is for electricians and managers; keep-power (保电) needs a manager
@@ -60,9 +68,10 @@ READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def may_open(role: Role, area: str) -> bool:
-    """Whether a staff role may open an area of AREAS (an auditor: every area that is a page)."""
+    """Whether a staff role may open an area of AREAS (an auditor: every area that is a page, and those that name
+    auditors, such as a page without a link)."""
     if role in READ_ONLY:
-        return AREAS[area].endpoint is not None
+        return AREAS[area].endpoint is not None or role in AREAS[area].roles
     return role == Role.ADMIN or role in AREAS[area].roles
 
 
