@@ -35,8 +35,10 @@ def default_months() -> dict[str, str]:
 
 def run_card(site: Site, which: str, month: str | None = None, **shown) -> dict:
     """What a run's card shows: its month form, and a preview or a result when there is one."""
-    return dict(site=site, which=which, month=month or default_months()[which], preview=None, result=None,
-                error=None, can_change=may_change(current_user.role), **shown)
+    card = dict(site=site, which=which, month=month or default_months()[which], preview=None, result=None,
+                error=None, can_change=may_change(current_user.role))
+    card.update(shown)
+    return card
 
 
 def _month(text: str) -> str:

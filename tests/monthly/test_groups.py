@@ -37,6 +37,13 @@ def audits(action: str) -> list[AuditEntry]:
                               .order_by(AuditEntry.id)).scalars().all()
 
 
+@pytest.fixture(autouse=True)
+def english(app):
+    """The refusals' messages in English (the default language is Chinese)."""
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        yield
+
+
 @pytest.fixture
 def site(billing_site):
     return billing_site()
