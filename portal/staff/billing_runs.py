@@ -3,7 +3,8 @@ first shown as a preview of its totals (how many shops, how much money), then ru
 
 The preview is the run's own plan without writing (portal.monthly.fees.preview_fees,
 portal.monthly.allocation.preview); the run is the command line's verb for the page's site
-(portal.monthly.runs), idempotent and audited. Auditors see previews; only a manager confirms.
+(portal.monthly.runs), idempotent and audited. Auditors see previews; only a manager confirms. htmx swaps the run's
+card on the billing page; a browser without it gets the card on a page of its own.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from portal.monthly.runs import allocate_site, run_site_fees
 from portal.settings import business_tz
 from portal.staff.blueprint import bp
 from portal.web.access import require_area, scoped_or_404
-from portal.web.htmx import fragment
+from portal.web.htmx import render
 from portal.web.params import BadParameter, parse_month
 from portal.web.roles import may_change
 
@@ -39,6 +40,11 @@ def run_card(site: Site, which: str, month: str | None = None, **shown) -> dict:
                 error=None, can_change=may_change(current_user.role))
     card.update(shown)
     return card
+
+
+def _card(refused: bool = False, **card):
+    """The run's card: alone for htmx (the billing page swaps it), else on a page of its own."""
+    return render("staff/monthly/run.html", "staff/monthly/_run.html", refused=refused, **card)
 
 
 def _month(text: str) -> str:
@@ -66,12 +72,11 @@ def billing_run_preview(site_id: int, which: str):
     text = request.args.get("month", "")
     try:
         month = _month(text)
-        return fragment("staff/monthly/_run.html", **run_card(site, which, month, preview=_planned(site, which, month)))
+        return _card(**run_card(site, which, month, preview=_planned(site, which, month)))
     except BadParameter as exc:
-        return fragment("staff/monthly/_run.html", refused=True, **run_card(site, which, error=str(exc)))
+        return _card(refused=True, **run_card(site, which, error=str(exc)))
     except PeriodError:
-        return fragment("staff/monthly/_run.html", refused=True,
-                        **run_card(site, which, month, error=_period_error(which, month)))
+        return _card(refused=True, **run_card(site, which, month, error=_period_error(which, month)))
 
 
 @bp.post("/billing/sites/<int:site_id>/runs/<any(fees, allocation):which>")
@@ -82,7 +87,7 @@ def billing_run(site_id: int, which: str):
     try:
         month = _month(request.form.get("month", ""))
     except BadParameter as exc:
-        return fragment("staff/monthly/_run.html", refused=True, **run_card(site, which, error=str(exc)))
+        return _card(refused=True, **run_card(site, which, error=str(exc)))
     try:
         if which == "fees":
             result = run_site_fees(db.session, site, month, current_user.actor)
@@ -90,7 +95,6 @@ def billing_run(site_id: int, which: str):
             result = allocate_site(db.session, site, month, current_user.actor)
     except PeriodError:
         db.session.rollback()
-        return fragment("staff/monthly/_run.html", refused=True,
-                        **run_card(site, which, month, error=_period_error(which, month)))
+        return _card(refused=True, **run_card(site, which, month, error=_period_error(which, month)))
     db.session.commit()
-    return fragment("staff/monthly/_run.html", **run_card(site, which, month, result=result))
+    return _card(**run_card(site, which, month, result=result))

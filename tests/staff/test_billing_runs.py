@@ -135,6 +135,17 @@ def test_a_month_that_cannot_run_is_refused_with_a_clear_message(client, manager
     assert db.session.query(FeeCharge).count() == 0 and db.session.query(AllocationRun).count() == 0
 
 
+def test_without_htmx_a_run_answers_with_its_card_on_a_page(client, manager, mall):
+    site = mall[0]
+    en = {"Accept-Language": "en"}
+    page = client.get(f"/staff/billing/sites/{site.id}/runs/fees?month={THIS_MONTH}", headers=en)
+    assert page.status_code == 200 and "<html" in html(page) and "3 shops to charge" in html(page)
+    refused = client.post(f"/staff/billing/sites/{site.id}/runs/allocation", data={"month": THIS_MONTH}, headers=en)
+    assert refused.status_code == 422 and "is not over yet" in html(refused)
+    done = client.post(f"/staff/billing/sites/{site.id}/runs/fees", data={"month": THIS_MONTH}, headers=en)
+    assert done.status_code == 200 and "3 shops charged" in html(done)
+
+
 def test_an_auditor_sees_a_preview_and_cannot_run(client, login, make_staff, mall):
     site = mall[0]
     login.staff(make_staff(role=Role.AUDITOR, sites=[site]))
