@@ -51,13 +51,12 @@ from portal.settings import business_tz
 from portal.staff.blueprint import bp
 from portal.web.access import require_area, scoped_or_404
 from portal.web.htmx import answer_form, fragment, go_to, render
-from portal.web.params import month_arg
+from portal.web.params import BadParameter, month_arg, parse_id
 from portal.web.roles import may_change
 
 #: shops a search shows at most, and common meters offered at most
 SEARCH_LIMIT, METERS_OFFERED = 20, 500
 _SHARE = re.compile(r"[0-9]{1,7}")
-_ID = re.compile(r"[0-9]{1,10}")
 
 
 def flat_tariffs(site: Site) -> list[Tariff]:
@@ -149,9 +148,10 @@ def _tariff_id(text: str) -> int | None:
     """The tariff chosen ("" = the site's default); an id that is no tariff of the site is refused by the verb."""
     if text == "":
         return None
-    if not _ID.fullmatch(text):
-        raise GroupError(_("Choose a flat tariff of this site, or the site's default tariff."))
-    return int(text)
+    try:
+        return parse_id("tariff", text)  # an id beyond the column's range would be a database error
+    except BadParameter:
+        raise GroupError(_("Choose a flat tariff of this site, or the site's default tariff.")) from None
 
 
 @bp.get("/billing/groups/<int:group_id>")
@@ -286,10 +286,11 @@ def billing_group_remove_member(group_id: int, account_id: int):
 def billing_group_add_source(group_id: int):
     """Share a common meter of the site (one without a shop, in no other group) in this group."""
     group = scoped_or_404(AllocationGroup, group_id)
-    text = request.form.get("meter", "")
-    if not _ID.fullmatch(text):
+    try:
+        meter_id = parse_id("meter", request.form.get("meter", ""))
+    except BadParameter:
         return _answer(group, error=_("Choose a common meter of the list."))
-    meter = scoped_or_404(Meter, int(text))
+    meter = scoped_or_404(Meter, meter_id)
     try:
         add_source(db.session, group, meter, current_user.actor)
     except GroupError as exc:

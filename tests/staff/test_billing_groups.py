@@ -222,3 +222,15 @@ def test_a_master_is_linked_on_the_line_loss_page_and_a_loop_refused(client, man
     db.session.refresh(sub)
     assert sub.parent_meter_id is None and db.session.get(Meter, common.id).parent_meter_id is None
 
+
+
+@pytest.mark.parametrize("field, value", [("tariff", "9999999999"), ("tariff", "0"), ("meter", "9999999999"),
+                                          ("meter", "0")])
+def test_an_id_out_of_range_is_a_clear_error_not_a_500(client, manager, mall, group, field, value):
+    if field == "tariff":
+        res = client.post(f"/staff/billing/groups/{group.id}", headers=HX,
+                          data={"code": "LIGHTS", "name": "n", "method": "area", "tariff": value})
+        assert res.status_code == 200 and "flat tariff" in html(res)
+    else:
+        res = client.post(f"/staff/billing/groups/{group.id}/sources", data={"meter": value}, headers=HX)
+        assert res.status_code == 200 and "Choose a common meter of the list." in html(res)
