@@ -172,9 +172,14 @@ def _links(site: Site, error: str | None = None, message: str | None = None, for
                 links_message=message, links_form=form)
 
 
-def _answer_links(site: Site, error: str | None = None, message: str | None = None, form=None):
-    return answer_form("staff/monthly/_links.html", url_for("staff.billing_line_loss", site=site.id),
-                       lambda: _links(site, error, message, form), error=error, message=message, redirect_code=303)
+def _answer_links(site: Site, error: str | None = None, message: str | None = None, form=None, changed=False):
+    """The links section; when a link changed, the line-loss table on the page reloads itself (HX-Trigger)."""
+    response = answer_form("staff/monthly/_links.html", url_for("staff.billing_line_loss", site=site.id),
+                           lambda: _links(site, error, message, form), error=error, message=message,
+                           redirect_code=303)
+    if changed:
+        response.headers["HX-Trigger"] = "meter-links-changed"
+    return response
 
 
 def _site_meter(site: Site, code: str) -> Meter | None:
@@ -199,7 +204,7 @@ def billing_set_master(site_id: int):
         return _answer_links(site, error=str(exc), form=form)
     db.session.commit()
     return _answer_links(site, message=_("%(sub)s is fed by %(master)s.", sub=meter.code, master=master.code)
-                         if changed else _("Nothing changed."))
+                         if changed else _("Nothing changed."), changed=changed)
 
 
 @bp.post("/billing/meters/<int:meter_id>/master/clear")
@@ -211,7 +216,7 @@ def billing_clear_master(meter_id: int):
     changed = set_master(db.session, meter, None, current_user.actor)
     db.session.commit()
     return _answer_links(site, message=_("%(code)s has no master meter now.", code=meter.code) if changed
-                         else _("Nothing changed."))
+                         else _("Nothing changed."), changed=changed)
 
 
 @bp.get("/billing/report")

@@ -1,6 +1,7 @@
 """In real Chromium, with CSRF on and under the content security policy, on a desk and on a phone: a manager
 creates an allocation group, adds two shops (one found by name, one by code) and a common meter, and sees the
-preview of last month's split; then previews and runs the allocation from the billing page."""
+preview of last month's split; then previews and runs the allocation from the billing page, and links a sub-meter
+to its master on the line-loss page (a loop is refused on screen)."""
 from __future__ import annotations
 
 import re
@@ -24,11 +25,13 @@ SIZES = [pytest.param(1366, 900, id="desk"), pytest.param(390, 844, id="phone")]
 
 @pytest.fixture
 def mall(billing_site, make_account, make_gateway, make_meter):
-    """Two shops of 10 and 30 m² and a common meter that used 8.00 kWh last month."""
+    """Two shops of 10 and 30 m², a common meter that used 8.00 kWh last month, and another common meter."""
     site = billing_site(name="兴力城")
     make_account(site=site, code="S1", name="面包房", balance_fen=50_000, area_m2=Decimal("10.00"))
     make_account(site=site, code="S2", name="花店", balance_fen=50_000, area_m2=Decimal("30.00"))
-    common = make_meter(gateway=make_gateway(site=site), code="CL1")
+    gateway = make_gateway(site=site)
+    common = make_meter(gateway=gateway, code="CL1")
+    make_meter(gateway=gateway, code="CL2")  # a sub-meter of CL1, linked on the line-loss page
     start, _ = month_bounds(previous_month(month_of(utcnow(), business_tz())), business_tz())
     add_readings(common, [500, 300], start)
     return site
@@ -83,6 +86,19 @@ def test_a_manager_creates_a_group_with_members_and_a_common_meter_and_sees_the_
         page.get_by_test_id("run-allocation-confirm").click()
         expect(page.get_by_test_id("run-allocation-result")).to_contain_text("¥8.00")
         screenshot(page, f"billing-run-done-{width}")
+
+        page.goto("/staff/billing/line-loss")
+        links = page.locator("#meter-links")
+        links.locator("input[name=meter]").fill("CL2")
+        links.locator("input[name=master]").fill("CL1")
+        links.locator("button[type=submit]").last.click()
+        expect(page.locator("#meter-links tr[data-sub=CL2]")).to_be_visible()
+        expect(page.locator("#line-loss tr[data-master=CL1]")).to_be_visible()  # the table reloaded itself
+        links.locator("input[name=meter]").fill("CL1")
+        links.locator("input[name=master]").fill("CL2")
+        links.locator("button[type=submit]").last.click()
+        expect(page.get_by_test_id("links-error")).to_be_visible()  # a loop
+        screenshot(page, f"billing-line-loss-{width}")
         assert violations == []
     finally:
         context.close()
