@@ -156,20 +156,22 @@ def add_source(session: Session, group: AllocationGroup, meter: Meter, actor: st
     if kinds and meter.kind not in kinds:
         raise GroupError(_l("%(code)s measures another kind than this group's common meters: a group shares "
                             "electricity or water, not both.", code=meter.code))
+    before = [m.code for m in sources_of(session, group)]
     group.sources.append(meter)
     session.flush()
     audit(session, actor, "allocation_group.source_added", "allocation_group", group.id, group.site_id,
-          meter=meter.code)
+          meter=meter.code, changed={"sources": [before, sorted([*before, meter.code])]})
 
 
 def remove_source(session: Session, group: AllocationGroup, meter: Meter, actor: str) -> None:
     """Stop sharing a common meter in the group."""
     if meter not in group.sources:
         raise GroupError(_l("%(code)s is not a common meter of this group.", code=meter.code))
+    before = [m.code for m in sources_of(session, group)]
     group.sources.remove(meter)
     session.flush()
     audit(session, actor, "allocation_group.source_removed", "allocation_group", group.id, group.site_id,
-          meter=meter.code)
+          meter=meter.code, changed={"sources": [before, [code for code in before if code != meter.code]]})
 
 
 def _checked(session: Session, site: Site, group: AllocationGroup | None, *, code: str, name: str, method: str,

@@ -161,6 +161,8 @@ def test_common_meters_are_meters_of_the_site_without_a_shop(site, billing_site,
     remove_source(db.session, group, common, ACTOR)
     db.session.commit()
     assert group.sources == [] and [e.detail["meter"] for e in audits("allocation_group.source_removed")] == ["C1"]
+    assert audits("allocation_group.source_added")[0].detail["changed"] == {"sources": [[], ["C1"]]}
+    assert audits("allocation_group.source_removed")[0].detail["changed"] == {"sources": [["C1"], []]}
 
 
 def test_a_common_meter_in_another_group_is_refused(site, make_gateway, make_meter):
