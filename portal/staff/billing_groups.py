@@ -50,7 +50,7 @@ from portal.monthly.periods import month_bounds, month_of, previous_month
 from portal.settings import business_tz
 from portal.staff.blueprint import bp
 from portal.web.access import require_area, scoped_or_404
-from portal.web.htmx import answer_form, fragment, go_to, render
+from portal.web.htmx import answer_form, go_to, is_htmx, render
 from portal.web.params import BadParameter, month_arg, parse_id
 from portal.web.roles import may_change
 
@@ -209,9 +209,10 @@ def billing_group_delete(group_id: int):
 
 
 @bp.get("/billing/groups/<int:group_id>/shops")
-@require_area("monthly")
+@require_area("monthly", to_change=True)
 def billing_group_shops(group_id: int):
-    """Active shops of the group's site, not members yet, whose code or name contains ?account= (at most 20)."""
+    """Active shops of the group's site, not members yet, whose code or name contains ?account= (at most 20): the
+    group page's search as you type (htmx), or a page of its own to search and add from without it."""
     group = scoped_or_404(AllocationGroup, group_id)
     text = request.args.get("account", "").strip()[:60]
     shops = []
@@ -223,8 +224,8 @@ def billing_group_shops(group_id: int):
             select(Account).where(Account.site_id == group.site_id, Account.status == AccountStatus.ACTIVE,
                                   Account.id.not_in(members), like)
             .order_by(Account.code).limit(SEARCH_LIMIT)).scalars().all()
-    return fragment("staff/monthly/_shop_results.html", group=group, shops=shops, text=text,
-                    can_change=may_change(current_user.role))
+    return render("staff/monthly/shops.html", "staff/monthly/_shop_results.html", group=group, shops=shops,
+                  text=text, can_change=may_change(current_user.role), standalone=not is_htmx())
 
 
 @bp.post("/billing/groups/<int:group_id>/members")

@@ -36,7 +36,8 @@ def default_months() -> dict[str, str]:
 
 def run_card(site: Site, which: str, month: str | None = None, **shown) -> dict:
     """What a run's card shows: its month form, and a preview or a result when there is one."""
-    card = dict(site=site, which=which, month=month or default_months()[which], preview=None, result=None,
+    usual = default_months()[which]
+    card = dict(site=site, which=which, month=month or usual, usual=usual, preview=None, result=None,
                 error=None, can_change=may_change(current_user.role))
     card.update(shown)
     return card
@@ -67,9 +68,9 @@ def _period_error(which: str, month: str) -> str:
 @bp.get("/billing/sites/<int:site_id>/runs/<any(fees, allocation):which>")
 @require_area("monthly")
 def billing_run_preview(site_id: int, which: str):
-    """The totals a run for ?month= would post now, and the button that runs it."""
+    """The totals a run for ?month= (default: the usual month) would post now, and the button that runs it."""
     site = scoped_or_404(Site, site_id)
-    text = request.args.get("month", "")
+    text = request.args.get("month") or default_months()[which]
     try:
         month = _month(text)
         return _card(**run_card(site, which, month, preview=_planned(site, which, month)))

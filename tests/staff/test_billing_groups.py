@@ -116,6 +116,16 @@ def test_shops_are_searched_by_code_or_name_of_the_groups_site_only(client, mana
     assert 'data-account="S2"' in html(client.get(f"/staff/billing/groups/{group.id}/shops?account=S2", headers=HX))
 
 
+def test_without_htmx_the_shop_search_is_a_page_to_add_from(client, manager, mall, make_group):
+    site, _shops, _common = mall
+    group = make_group(site, AllocationMethod.FIXED, [], {})
+    page = html(client.get(f"/staff/billing/groups/{group.id}/shops?account=Flor", headers=EN))
+    assert "<html" in page and 'data-account="S2"' in page and "hx-post" not in page.split('id="shop-results"')[1]
+    res = client.post(f"/staff/billing/groups/{group.id}/members", data={"account": "S2"}, headers=EN)
+    assert res.status_code == 303 and res.headers["Location"].endswith(f"/staff/billing/groups/{group.id}")
+    assert db.session.query(AllocationMember).count() == 1
+
+
 def test_members_are_added_and_removed_and_their_weight_shown(client, manager, mall, make_group):
     site, shops, common = mall
     group = make_group(site, AllocationMethod.AREA, [common], {})
@@ -185,6 +195,7 @@ def test_an_auditor_reads_and_changes_nothing(client, login, make_staff, mall, g
     page = html(client.get(f"/staff/billing/groups/{group.id}", headers=EN))
     assert 'id="group-preview"' in page and "Delete this group" not in page and 'name="share"' not in page
     assert client.post(f"/staff/billing/groups/{group.id}/delete").status_code == 403
+    assert client.get(f"/staff/billing/groups/{group.id}/shops?account=S").status_code == 403  # a step of a change
     assert client.post(f"/staff/billing/sites/{mall[0].id}/groups", data={"code": "G"}).status_code == 403
     assert db.session.query(AllocationGroup).count() == 1
 

@@ -124,7 +124,7 @@ def test_the_group_pages_preview_equals_what_the_run_then_posts(client, manager,
     ("fees", "2099-01", "has not begun yet"),
     ("allocation", THIS_MONTH, "is not over yet"),
     ("fees", "2025-13", "month must be a month YYYY-MM"),
-    ("allocation", "", "month must be a month YYYY-MM"),
+    ("allocation", "2025-1", "month must be a month YYYY-MM"),
 ])
 def test_a_month_that_cannot_run_is_refused_with_a_clear_message(client, manager, mall, which, month, words):
     site = mall[0]
@@ -144,6 +144,14 @@ def test_without_htmx_a_run_answers_with_its_card_on_a_page(client, manager, mal
     assert refused.status_code == 422 and "is not over yet" in html(refused)
     done = client.post(f"/staff/billing/sites/{site.id}/runs/fees", data={"month": THIS_MONTH}, headers=en)
     assert done.status_code == 200 and "3 shops charged" in html(done)
+
+
+def test_the_billing_page_links_the_usual_months_runs(client, manager, mall):
+    site = mall[0]
+    page = html(client.get(f"/staff/billing/?site={site.id}", headers=HX | {"HX-Request": "false"}))
+    assert f"Run fees for {THIS_MONTH}" in page and f"Run allocation for {LAST_MONTH}" in page
+    usual = html(client.get(f"/staff/billing/sites/{site.id}/runs/allocation", headers=HX))
+    assert f"{LAST_MONTH}: ¥7.00 to allocate" in usual
 
 
 def test_an_auditor_sees_a_preview_and_cannot_run(client, login, make_staff, mall):
