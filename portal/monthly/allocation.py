@@ -59,15 +59,24 @@ class Outcome:
     group_code: str
     site_id: int
     period: str
-    status: str  # posted, already, skipped
+    status: str  # posted, already, skipped; a preview's: due, already, skipped
     reason: str = ""
+    #: why it was skipped, as Skip.code
+    code: str = ""
     run_id: int | None = None
     total_fen: int = 0
     members: int = 0
 
 
 class Skip(Exception):
-    """The group cannot be allocated for this period (nothing is written; a later run may succeed)."""
+    """The group cannot be allocated for this period (nothing is written; a later run may succeed).
+
+    `code` names the reason for a page to put in the reader's language; the message is the command line's.
+    """
+
+    def __init__(self, message: str, code: str):
+        super().__init__(message)
+        self.code = code
 
 
 def split(total: int, weights: dict[int, int]) -> dict[int, int]:
@@ -88,27 +97,18 @@ def split(total: int, weights: dict[int, int]) -> dict[int, int]:
 def allocate(session: Session, period: str, *, site_ids: set[int] | None = None, group_ids: set[int] | None = None,
              actor: str = "system:allocation", now: datetime | None = None) -> list[Outcome]:
     """Allocate every group (of the sites, or the groups, given) for a finished period, once; only flushes."""
-    start, end = month_bounds(period, business_tz())
-    if end > (now or utcnow()):
-        raise PeriodError(f"{period} is not over yet in the business time zone")
-    query = select(AllocationGroup).order_by(AllocationGroup.id).with_for_update()
-    if site_ids is not None:
-        query = query.where(AllocationGroup.site_id.in_(site_ids))
-    if group_ids is not None:
-        query = query.where(AllocationGroup.id.in_(group_ids))
+    start, end = finished_period(period, now)
     outcomes, movements = [], []
-    for group in session.execute(query).scalars().all():
+    for group in session.execute(_groups(site_ids, group_ids).with_for_update()).scalars().all():
         outcome = Outcome(group.id, group.code, group.site_id, period, "already")
         outcomes.append(outcome)
-        done = session.execute(select(AllocationRun.id).where(
-            AllocationRun.group_id == group.id, AllocationRun.period == period)).scalar_one_or_none()
-        if done is not None:
-            outcome.run_id = done
+        outcome.run_id = _run_of(session, group, period)
+        if outcome.run_id is not None:
             continue
         try:
             run, parts = _price_and_split(session, group, period, start, end, actor)
         except Skip as why:
-            outcome.status, outcome.reason = "skipped", str(why)
+            outcome.status, outcome.reason, outcome.code = "skipped", str(why), why.code
             continue
         outcome.status, outcome.run_id, outcome.total_fen, outcome.members = "posted", run.id, run.total_fen, len(parts)
         movements += [Movement(a, -fen, f"alloc:{group.id}:{period}:{a}", memo=f"{group.code} {period}")
@@ -117,21 +117,48 @@ def allocate(session: Session, period: str, *, site_ids: set[int] | None = None,
     return outcomes
 
 
-def _price_and_split(session: Session, group: AllocationGroup, period: str, start: datetime, end: datetime,
-                     actor: str) -> tuple[AllocationRun, dict[int, int]]:
+@dataclass
+class Split:
+    """A group's period priced and split over its members, before anything is written.
+
+    The run writes exactly this (portal.monthly.allocation.allocate); the billing page's preview shows it.
+    """
+
+    kind: str
+    tariff_id: int
+    unit_price_e4: int
+    consumption: int
+    cost_e5: int
+    carried_in_e5: int
+    total_fen: int
+    remainder_e5: int
+    #: {account id: weight} and {account id: fen} of the active members
+    weights: dict[int, int]
+    parts: dict[int, int]
+    #: [{"meter_id", "code", "consumption"}] of the common meters
+    sources: list[dict]
+
+    @property
+    def weight_total(self) -> int:
+        return sum(self.weights.values())
+
+
+def price_and_split(session: Session, group: AllocationGroup, start: datetime, end: datetime) -> Split:
+    """Price the group's common meters for readings closing in (start, end] and split the whole fen over its
+    members; reads only (Skip when it cannot be allocated). `end` may be now: a month so far."""
     site = session.get(Site, group.site_id)
     sources = session.execute(
         select(Meter.id, Meter.code, Meter.kind).join(allocation_sources, allocation_sources.c.meter_id == Meter.id)
         .where(allocation_sources.c.group_id == group.id).order_by(Meter.code)).all()
     if not sources:
-        raise Skip("the group has no common meters")
+        raise Skip("the group has no common meters", "no_sources")
     kinds = {k.value for _, _, k in sources}
     if len(kinds) > 1:
-        raise Skip("the group mixes electricity and water meters")
+        raise Skip("the group mixes electricity and water meters", "mixed_kinds")
     kind = kinds.pop()
     tariff_id = group.tariff_id or site.default_tariff_id
     if tariff_id is None:
-        raise Skip("no tariff: set one on the group or a default on the site")
+        raise Skip("no tariff: set one on the group or a default on the site", "no_tariff")
     source_ids = [m for m, _, _ in sources]
     cost, price, by_meter = _price(session, tariff_id, kind, source_ids, start, end)
     previous = session.execute(
@@ -141,22 +168,73 @@ def _price_and_split(session: Session, group: AllocationGroup, period: str, star
     total_fen, remainder = to_fen(cost, previous)
     weights = member_weights(session, group, kind, start, end)
     if not weights:
-        raise Skip("the group has no active member shops")
+        raise Skip("the group has no active member shops", "no_members")
     weight_total = sum(weights.values())
     if weight_total == 0 and total_fen:
-        raise Skip(f"no {group.method.value} weight to split by (all members' weights are 0)")
+        raise Skip(f"no {group.method.value} weight to split by (all members' weights are 0)", "no_weight")
     parts = split(total_fen, weights) if weight_total else dict.fromkeys(weights, 0)
+    return Split(kind=kind, tariff_id=tariff_id, unit_price_e4=price, consumption=sum(by_meter.values()),
+                 cost_e5=cost, carried_in_e5=previous, total_fen=total_fen, remainder_e5=remainder, weights=weights,
+                 parts=parts, sources=[{"meter_id": m, "code": code, "consumption": by_meter.get(m, 0)}
+                                       for m, code, _ in sources])
+
+
+def preview(session: Session, period: str, *, site_ids: set[int] | None = None, group_ids: set[int] | None = None,
+            now: datetime | None = None) -> list[Outcome]:
+    """What allocate() would post now, group by group (status due, already or skipped); writes and locks nothing."""
+    start, end = finished_period(period, now)
+    outcomes = []
+    for group in session.execute(_groups(site_ids, group_ids)).scalars().all():
+        outcome = Outcome(group.id, group.code, group.site_id, period, "already")
+        outcomes.append(outcome)
+        outcome.run_id = _run_of(session, group, period)
+        if outcome.run_id is not None:
+            continue
+        try:
+            s = price_and_split(session, group, start, end)
+        except Skip as why:
+            outcome.status, outcome.reason, outcome.code = "skipped", str(why), why.code
+            continue
+        outcome.status, outcome.total_fen, outcome.members = "due", s.total_fen, len(s.parts)
+    return outcomes
+
+
+def finished_period(period: str, now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The period's bounds; PeriodError while it is not over in the business time zone."""
+    start, end = month_bounds(period, business_tz())
+    if end > (now or utcnow()):
+        raise PeriodError(f"{period} is not over yet in the business time zone")
+    return start, end
+
+
+def _groups(site_ids: set[int] | None, group_ids: set[int] | None):
+    query = select(AllocationGroup).order_by(AllocationGroup.id)
+    if site_ids is not None:
+        query = query.where(AllocationGroup.site_id.in_(site_ids))
+    if group_ids is not None:
+        query = query.where(AllocationGroup.id.in_(group_ids))
+    return query
+
+
+def _run_of(session: Session, group: AllocationGroup, period: str) -> int | None:
+    return session.execute(select(AllocationRun.id).where(
+        AllocationRun.group_id == group.id, AllocationRun.period == period)).scalar_one_or_none()
+
+
+def _price_and_split(session: Session, group: AllocationGroup, period: str, start: datetime, end: datetime,
+                     actor: str) -> tuple[AllocationRun, dict[int, int]]:
+    """Write the group's run for the period: exactly what price_and_split computes."""
+    s = price_and_split(session, group, start, end)
     run = AllocationRun(
         group_id=group.id, period=period, period_start=start, period_end=end, method=group.method.value,
-        kind=kind, tariff_id=tariff_id, unit_price_e4=price, consumption=sum(by_meter.values()), cost_e5=cost,
-        carried_in_e5=previous, total_fen=total_fen, remainder_e5=remainder, weight_total=weight_total,
-        sources=[{"meter_id": m, "code": code, "consumption": by_meter.get(m, 0)} for m, code, _ in sources],
-        actor=actor)
+        kind=s.kind, tariff_id=s.tariff_id, unit_price_e4=s.unit_price_e4, consumption=s.consumption,
+        cost_e5=s.cost_e5, carried_in_e5=s.carried_in_e5, total_fen=s.total_fen, remainder_e5=s.remainder_e5,
+        weight_total=s.weight_total, sources=s.sources, actor=actor)
     session.add(run)
     session.flush()
-    insert_rows(session, AllocationLine.__table__,
-                [dict(run_id=run.id, account_id=a, weight=weights[a], amount_fen=parts[a]) for a in sorted(weights)])
-    return run, parts
+    insert_rows(session, AllocationLine.__table__, [dict(run_id=run.id, account_id=a, weight=s.weights[a],
+                                                         amount_fen=s.parts[a]) for a in sorted(s.weights)])
+    return run, s.parts
 
 
 def _price(session: Session, tariff_id: int, kind: str, meter_ids: list[int], start: datetime,
@@ -169,12 +247,12 @@ def _price(session: Session, tariff_id: int, kind: str, meter_ids: list[int], st
         elif effective < end:
             later.append((effective, version))
     if first is None:
-        raise Skip("the tariff has no price at the start of the period")
+        raise Skip("the tariff has no price at the start of the period", "no_price")
     cuts = [(start, first), *later]
     cost, by_meter = 0, {}
     for i, (since, version) in enumerate(cuts):
         if version.kind != "flat":
-            raise Skip("common-area allocation needs a flat tariff")
+            raise Skip("common-area allocation needs a flat tariff", "not_flat")
         until = cuts[i + 1][0] if i + 1 < len(cuts) else end
         used = period_consumption(session, meter_ids, since, until)
         for meter_id, u in used.items():

@@ -80,23 +80,40 @@ def split_fee(fee_fen: int, balance_fen: int, trip_point_fen: int, trip_enabled:
 def run_fees(session: Session, month: str, *, site_ids: set[int] | None = None, actor: str = "system:fees",
              now: datetime | None = None) -> list[FeeRun]:
     """Charge every active shop of the sites (all when None) its fee for `month`, once; only flushes."""
+    return [_run_site(session, site, month, actor) for site in _sites(session, month, site_ids, now)]
+
+
+def preview_fees(session: Session, month: str, *, site_ids: set[int] | None = None,
+                 now: datetime | None = None) -> list[FeeRun]:
+    """What run_fees would charge now, site by site (the same plan, on balances read without a lock); writes
+    nothing."""
+    runs = []
+    for site in _sites(session, month, site_ids, now):
+        result = FeeRun(site.id, site.code, month)
+        due = _fees_due(session, site, month)
+        if due:
+            balances = dict(session.execute(select(Account.id, Account.balance_fen)
+                                            .where(Account.id.in_(list(due)))).tuples().all())
+            for charge in _plan(site, month, due, balances, purses(session, due), "preview"):
+                _tally(result, charge)
+        runs.append(result)
+    return runs
+
+
+def _sites(session: Session, month: str, site_ids: set[int] | None, now: datetime | None) -> list[Site]:
     start, _ = month_bounds(month, business_tz())
     if start > (now or utcnow()):
         raise PeriodError(f"{month} has not begun yet in the business time zone")
     query = select(Site).order_by(Site.id)
     if site_ids is not None:
         query = query.where(Site.id.in_(site_ids))
-    return [_run_site(session, site, month, actor) for site in session.execute(query).scalars().all()]
+    return list(session.execute(query).scalars().all())
 
 
-def _run_site(session: Session, site: Site, month: str, actor: str) -> FeeRun:
-    result = FeeRun(site.id, site.code, month)
-    due = _fees_due(session, site, month)
-    if not due:
-        return result
-    balances = lock_balances(session, due)
-    in_meters = purses(session, due)
-    charges, movements, arrears, now, trip_point = [], [], {}, utcnow(), trip_threshold(site)
+def _plan(site: Site, month: str, due: dict[int, tuple[int, str]], balances: dict[int, int], in_meters: dict,
+          actor: str) -> list[dict]:
+    """The month's charge row of each shop due: its fee split into debited now and left as fee arrears."""
+    charges, now, trip_point = [], utcnow(), trip_threshold(site)
     for account_id, (fee, basis) in due.items():
         purse = in_meters.get(account_id)
         if purse is None:
@@ -106,14 +123,30 @@ def _run_site(session: Session, site: Site, month: str, actor: str) -> FeeRun:
             posted, owed = split_fee(fee, held, 0, site.fee_trip_enabled)
         charges.append(dict(account_id=account_id, month=month, fee_fen=fee, posted_fen=posted, arrears_fen=owed,
                             basis=basis, actor=actor, created_at=now))
+    return charges
+
+
+def _tally(result: FeeRun, charge: dict) -> None:
+    result.charged += 1
+    result.fee_fen += charge["fee_fen"]
+    result.posted_fen += charge["posted_fen"]
+    result.arrears_fen += charge["arrears_fen"]
+
+
+def _run_site(session: Session, site: Site, month: str, actor: str) -> FeeRun:
+    result = FeeRun(site.id, site.code, month)
+    due = _fees_due(session, site, month)
+    if not due:
+        return result
+    balances = lock_balances(session, due)
+    in_meters = purses(session, due)
+    charges = _plan(site, month, due, balances, in_meters, actor)
     created = _insert_charges(session, charges)
+    movements, arrears = [], {}
     for c in charges:
         if c["account_id"] not in created:
             continue  # charged meanwhile by a concurrent run
-        result.charged += 1
-        result.fee_fen += c["fee_fen"]
-        result.posted_fen += c["posted_fen"]
-        result.arrears_fen += c["arrears_fen"]
+        _tally(result, c)
         if c["posted_fen"]:
             movements.append(Movement(c["account_id"], -c["posted_fen"], f"fee:{c['account_id']}:{month}",
                                       memo=f"{month} {c['basis']}"))

@@ -4,7 +4,8 @@
 and its forms in `account_forms`), `dashboard` (the home page's figures), `meters` (the
 meter list and commands), `alarms` (open and past alarms, acknowledged with a note), `counter`
 and `refunds` (the cashier's counter), `approvals` (the maker-checker queue), `monthly` (fees, allocation,
-line loss, statements), `tariffs` and `rules` (balance rules and the no-trip calendar), `users` and `api_tokens`
+line loss, statements; `billing_groups` and `billing_runs`: allocation groups, runs started from the page),
+`tariffs` and `rules` (balance rules and the no-trip calendar), `users` and `api_tokens`
 (staff users and their tokens, for administrators) and `audit` (the audit log) register their routes on it.
 """
 from portal.staff import (  # noqa: F401  (routes register on bp)
@@ -14,6 +15,8 @@ from portal.staff import (  # noqa: F401  (routes register on bp)
     api_tokens,
     approvals,
     audit,
+    billing_groups,
+    billing_runs,
     counter,
     dashboard,
     meters,

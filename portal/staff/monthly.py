@@ -12,15 +12,17 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import func, select
+from sqlalchemy.orm import aliased
 
 from portal.extensions import db
 from portal.models import (
     Account,
     AllocationGroup,
-    AllocationLine,
     AllocationMember,
+    AllocationMethod,
     AllocationRun,
     FeeCharge,
+    Meter,
     Site,
     Tariff,
     allocation_sources,
@@ -30,11 +32,15 @@ from portal.money import parse_units
 from portal.monthly.fees import FeeSettingsError, set_fee_settings
 from portal.monthly.periods import month_bounds, month_of, previous_month
 from portal.monthly.reports import COLUMNS, line_loss, monthly_report, report_csv, totals
+from portal.monthly.wiring import WiringError, set_master
 from portal.settings import business_tz
+from portal.staff.billing_groups import flat_tariffs
+from portal.staff.billing_runs import RUNS, run_card
 from portal.staff.blueprint import bp
 from portal.web.access import require_area, scoped, scoped_or_404
 from portal.web.htmx import answer_form, render
 from portal.web.params import id_arg, month_arg, page_arg
+from portal.web.roles import may_change
 
 REPORT_PAGE = 200
 COLUMN_LABELS = {
@@ -45,10 +51,22 @@ COLUMN_LABELS = {
 }
 
 
+#: why allocate() skips a group (portal.monthly.allocation.Skip.code), in the reader's language
+SKIP_REASONS = {
+    "no_sources": _l("the group has no common meters"),
+    "mixed_kinds": _l("the group mixes electricity and water meters"),
+    "no_tariff": _l("no tariff: set one on the group or a default on the site"),
+    "no_members": _l("the group has no active member shops"),
+    "no_weight": _l("no weight to split by: every member's weight is 0"),
+    "no_price": _l("the tariff has no price at the start of the period"),
+    "not_flat": _l("common-area allocation needs a flat tariff"),
+}
+
+
 @bp.context_processor
 def monthly_labels() -> dict:
     """Label helpers for the monthly templates (templates/staff/monthly/)."""
-    return dict(column_labels=COLUMN_LABELS, report_columns=COLUMNS)
+    return dict(column_labels=COLUMN_LABELS, report_columns=COLUMNS, skip_reasons=SKIP_REASONS)
 
 
 def _scoped_sites() -> list[Site]:
@@ -81,7 +99,9 @@ def billing():
         .group_by(FeeCharge.month).order_by(FeeCharge.month.desc()).limit(6)).all()
     return render_template("staff/monthly/index.html", sites=sites, site=site, groups=_groups(site),
                            fee_months=fee_months, this_month=_this_month(),
-                           last_month=previous_month(_this_month()))
+                           last_month=previous_month(_this_month()), tariffs=flat_tariffs(site),
+                           methods=list(AllocationMethod), can_change=may_change(current_user.role),
+                           runs=[run_card(site, which) for which in RUNS])
 
 
 def _groups(site: Site) -> list[dict]:
@@ -131,36 +151,72 @@ def billing_fee_settings(site_id: int):
                        error=error, message=None if error else _("Fee settings saved."), redirect_code=303)
 
 
-@bp.get("/billing/groups/<int:group_id>")
-@require_area("monthly")
-def billing_group(group_id: int):
-    """One group's run for a period (?period=, default the latest): the priced total and each shop's part."""
-    group = scoped_or_404(AllocationGroup, group_id)
-    query = select(AllocationRun).where(AllocationRun.group_id == group.id)
-    period = month_arg("period")
-    if period:
-        query = query.where(AllocationRun.period == period)
-    run = db.session.execute(query.order_by(AllocationRun.period.desc()).limit(1)).scalar_one_or_none()
-    periods = db.session.execute(select(AllocationRun.period).where(AllocationRun.group_id == group.id)
-                                 .order_by(AllocationRun.period.desc())).scalars().all()
-    lines = []
-    if run is not None:
-        lines = db.session.execute(
-            select(AllocationLine, Account.code, Account.name).join(Account, Account.id == AllocationLine.account_id)
-            .where(AllocationLine.run_id == run.id).order_by(Account.code)).all()
-    return render_template("staff/monthly/group.html", group=group, run=run, lines=lines, periods=periods)
-
-
 @bp.get("/billing/line-loss")
 @require_area("monthly")
 def billing_line_loss():
-    """Master meters against the sum of their sub-meters for a month (default: the last one)."""
+    """Master meters against the sum of their sub-meters for a month (default: the last one), and the links."""
     sites = _scoped_sites()
     site = _chosen_site(sites)
     month = month_arg(default=previous_month(_this_month()))
     start, end = month_bounds(month, business_tz())
-    return render("staff/monthly/line_loss.html", "staff/monthly/_line_loss.html", sites=sites, site=site,
-                  month=month, rows=line_loss(db.session, site.id, start, end))
+    return render("staff/monthly/line_loss.html", "staff/monthly/_line_loss.html", sites=sites, month=month,
+                  rows=line_loss(db.session, site.id, start, end), **_links(site))
+
+
+def _links(site: Site, error: str | None = None, message: str | None = None, form=None) -> dict:
+    """Every meter of the site that has a master, with its master: the links the line-loss page sets."""
+    master = aliased(Meter)
+    links = db.session.execute(select(Meter, master.code).join(master, master.id == Meter.parent_meter_id)
+                               .where(Meter.site_id == site.id).order_by(master.code, Meter.code)).all()
+    return dict(site=site, links=links, can_change=may_change(current_user.role), links_error=error,
+                links_message=message, links_form=form)
+
+
+def _answer_links(site: Site, error: str | None = None, message: str | None = None, form=None, changed=False):
+    """The links section; when a link changed, the line-loss table on the page reloads itself (HX-Trigger)."""
+    response = answer_form("staff/monthly/_links.html", url_for("staff.billing_line_loss", site=site.id),
+                           lambda: _links(site, error, message, form), error=error, message=message,
+                           redirect_code=303)
+    if changed:
+        response.headers["HX-Trigger"] = "meter-links-changed"
+    return response
+
+
+def _site_meter(site: Site, code: str) -> Meter | None:
+    return db.session.execute(select(Meter).where(Meter.site_id == site.id, Meter.code == code)).scalar_one_or_none()
+
+
+@bp.post("/billing/sites/<int:site_id>/meter-links")
+@require_area("monthly")
+def billing_set_master(site_id: int):
+    """Give a meter of the site its master meter (same site and kind, no loop), by their codes."""
+    site = scoped_or_404(Site, site_id)
+    form = request.form
+    codes = form.get("meter", "").strip()[:32], form.get("master", "").strip()[:32]
+    meter, master = (_site_meter(site, code) for code in codes)
+    missing = [code for code, row in zip(codes, (meter, master), strict=True) if row is None]
+    if missing:
+        return _answer_links(site, error=_("No meter %(code)s at this site.", code=missing[0]), form=form)
+    try:
+        changed = set_master(db.session, meter, master, current_user.actor)
+    except WiringError as exc:
+        db.session.rollback()
+        return _answer_links(site, error=str(exc), form=form)
+    db.session.commit()
+    return _answer_links(site, message=_("%(sub)s is fed by %(master)s.", sub=meter.code, master=master.code)
+                         if changed else _("Nothing changed."), changed=changed)
+
+
+@bp.post("/billing/meters/<int:meter_id>/master/clear")
+@require_area("monthly")
+def billing_clear_master(meter_id: int):
+    """A meter has no master any more (it leaves its master's line loss)."""
+    meter = scoped_or_404(Meter, meter_id)
+    site = db.session.get(Site, meter.site_id)
+    changed = set_master(db.session, meter, None, current_user.actor)
+    db.session.commit()
+    return _answer_links(site, message=_("%(code)s has no master meter now.", code=meter.code) if changed
+                         else _("Nothing changed."), changed=changed)
 
 
 @bp.get("/billing/report")

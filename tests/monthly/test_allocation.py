@@ -23,8 +23,8 @@ from portal.models import (
     TariffKind,
     TariffVersion,
 )
-from portal.monthly.allocation import allocate, split
-from portal.monthly.periods import PeriodError
+from portal.monthly.allocation import allocate, preview, price_and_split, split
+from portal.monthly.periods import PeriodError, month_bounds
 from portal.tariffs.pricing import Version, cost_e5, to_fen
 from tests.monthly.conftest import LATER, SH, add_readings, month_start
 
@@ -234,3 +234,29 @@ def test_each_shop_keeps_a_breakdown_line(mall, make_group):
     allocate(db.session, "2025-03", now=LATER)
     lines = db.session.execute(select(AllocationLine).order_by(AllocationLine.account_id)).scalars().all()
     assert [(line.account_id, line.weight) for line in lines] == [(a.id, 1_000), (b.id, 2_050), (c.id, 0)]
+
+
+# --- the preview is the run's own computation -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", list(AllocationMethod))
+def test_the_preview_is_what_the_run_then_posts(mall, make_group, make_tariff, method):
+    """price_and_split and preview() write nothing, and allocate() posts exactly what they said, a sub-fen
+    remainder carried in included (a price of 0.33335 fen per 0.01 kWh leaves one)."""
+    site, sources, (a, b, c) = mall
+    group = make_group(site, method, list(sources), {a: 1, b: 2, c: 3}, tariff=make_tariff(site, 3_333))
+    allocate(db.session, "2025-03", now=LATER)  # 3.83 kWh at 0.3333 yuan: 127.6539 fen, 0.6539 carried
+    db.session.commit()
+    for shop in (a, c):  # April: the common meter's 7.77 kWh, and the shops' own use to split by
+        add_readings(next(m for m in shop.meters if m.kind == MeterKind.ELECTRIC), [50], APRIL)
+    start, end = month_bounds("2025-04", SH)
+    planned = price_and_split(db.session, group, start, end)
+    [due] = preview(db.session, "2025-04", now=LATER)
+    assert db.session.query(AllocationRun).count() == 1  # the preview wrote no run
+    assert planned.carried_in_e5 > 0 and (due.status, due.total_fen) == ("due", planned.total_fen)
+    [outcome] = allocate(db.session, "2025-04", now=LATER)
+    run = db.session.get(AllocationRun, outcome.run_id)
+    assert (run.total_fen, run.cost_e5, run.carried_in_e5, run.remainder_e5, run.consumption) == (
+        planned.total_fen, planned.cost_e5, planned.carried_in_e5, planned.remainder_e5, planned.consumption)
+    assert {line.account_id: line.amount_fen for line in run.lines} == planned.parts
+    assert preview(db.session, "2025-04", now=LATER)[0].status == "already"

@@ -74,6 +74,8 @@ def url_of(endpoint: str, w: dict) -> str:
     """The page of an endpoint for the world's rows (a new GET route of the staff area is added here)."""
     args = {
         "staff.billing_group": {"group_id": w["group"].id},
+        "staff.billing_group_shops": {"group_id": w["group"].id},
+        "staff.billing_run_preview": {"site_id": w["site"].id, "which": "allocation"},
         "staff.confirm_revoke": {"token_id": w["token"].id},
         "staff.counter_account": {"account_id": w["shop"].id},
         "staff.counter_receipt": {"entry_id": w["entry"].id},
