@@ -4,7 +4,8 @@
 meter list and commands), `alarms` (open and past alarms, acknowledged with a note), `counter`
 and `refunds` (the cashier's counter), `approvals` (the maker-checker queue), `monthly` (fees, allocation,
 line loss, statements), `tariffs` and `rules` (balance rules and the no-trip calendar), `users` and `api_tokens`
-(staff users and their tokens, for administrators) and `audit` (the audit log) register their routes on it.
+(staff users and their tokens, for administrators), `imports` (the site workbook: template, upload, preview,
+commit, export) and `audit` (the audit log) register their routes on it.
 """
 from portal.staff import (  # noqa: F401  (routes register on bp)
     alarms,
@@ -13,6 +14,7 @@ from portal.staff import (  # noqa: F401  (routes register on bp)
     audit,
     counter,
     dashboard,
+    imports,
     meters,
     monthly,
     refunds,

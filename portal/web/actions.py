@@ -65,6 +65,10 @@ ACTIONS = {
     "site.calendar_day_removed": _l("Calendar day removed"),
     "tariff.create": _l("Tariff created"),
     "tariff.version.add": _l("Tariff price version added"),
+    "site_import.checked": _l("Site workbook uploaded and checked"),
+    "site_import.committed": _l("Site import started"),
+    "site_import.done": _l("Site import done"),
+    "site_import.failed": _l("Site import failed"),
     # staff users, their tokens, alarms
     "staff_user.created": _l("Staff user created"),
     "staff_user.access_changed": _l("Staff role or sites changed"),
@@ -90,6 +94,7 @@ TARGETS = {
     "staff_user": _l("Staff user"),
     "api_token": _l("API token"),
     "alarm": _l("Alarm"),
+    "site_import": _l("Site import"),
 }
 
 
