@@ -26,14 +26,19 @@ def shown(name: str, value) -> str | int | None:
     if value is None or value == "":
         return None
     if name == "power_limit_w":
-        return str(Decimal(int(value)).scaleb(-3).normalize())
+        return _plain(Decimal(int(value)).scaleb(-3))
     if name == "price_e4":
         return format_price(value)
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, Decimal):
-        return str(value.normalize()) if value == value.to_integral() else str(value)
+        return _plain(value)
     return value if isinstance(value, int | str) else str(value)
+
+
+def _plain(number: Decimal) -> str:
+    """A decimal without trailing zeros, never in exponent form: 10.000 -> '10' (normalize() alone gives '1E+1')."""
+    return format(number.normalize(), "f")
 
 
 @dataclass

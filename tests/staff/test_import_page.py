@@ -168,6 +168,19 @@ def test_the_preview_counts_new_changed_and_unchanged_exactly_and_shows_before_a
     assert "Shop 101 main" in page and "1.0500" in page and 'data-testid="commit"' in page
 
 
+def test_round_numbers_are_shown_as_written_not_in_exponent_form(client, admin, tmp_path):
+    imported_mall(tmp_path)
+    sheets = site_sheets()
+    sheets["meters"][1][9] = "20"                       # E101: 10 kW -> 20 kW
+    sheets["accounts"][1][4] = "100"                    # A101: 35 m² -> 100 m²
+
+    upload(client, "mall", xlsx_bytes(tmp_path, sheets, "second.xlsx"))
+
+    rows = latest().preview["rows"]
+    assert rows["meters"] == [{"code": "E101", "changed": {"power_limit_kw": ["10", "20"]}}]
+    assert rows["accounts"] == [{"code": "A101", "changed": {"area_m2": ["35", "100"]}}]
+
+
 def test_the_preview_says_which_opening_balances_would_be_posted(client, admin, tmp_path):
     upload(client, "mall", xlsx_bytes(tmp_path))
 
