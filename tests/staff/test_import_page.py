@@ -300,6 +300,29 @@ def test_an_import_that_no_longer_fits_the_site_fails_and_writes_nothing(client,
     assert 'data-status="failed"' in page and "X7" in page
 
 
+def test_a_job_that_breaks_halfway_rolls_everything_back_and_says_failed(client, admin, tmp_path, monkeypatch):
+    upload(client, "mall", xlsx_bytes(tmp_path))
+    row = latest()
+    uploads.start_commit(db.session, row, "staff:boss")
+    db.session.execute(text("DELETE FROM outbox"))  # the job is run by hand below
+    db.session.commit()
+    real = uploads.import_site
+
+    def breaks_after_writing(session, *args, **kwargs):
+        real(session, *args, **kwargs)  # every row written (not committed), then the worker's disk fills up
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(uploads, "import_site", breaks_after_writing)
+
+    with pytest.raises(OSError):  # RQ records the job as failed too
+        commit_site_import(row.id)
+
+    row = latest()
+    assert row.status == ImportStatus.FAILED and row.done_rows == 0
+    assert "No space left on device" in row.errors[0]["message"]
+    assert counts(Site) == counts(Gateway) == counts(Meter) == counts(LedgerEntry) == 0
+
+
 # --- the export -------------------------------------------------------------------------------------------------
 
 def test_an_exported_site_imports_back_with_every_sheet_unchanged(client, admin, tmp_path):
