@@ -141,7 +141,8 @@ def _upsert_all(session: Session, site: Site, model, rows: list[dict], report: I
     for row in rows:
         old = existing.get(row["code"])
         if old is None:
-            report.created(sheet, row["code"], {k: named(k, v) for k, v in row.items()})
+            if report.listing(sheet):  # a dict per row only for the rows listed: a sheet may have 100,000
+                report.created(sheet, row["code"], {k: named(k, v) for k, v in row.items()})
             row["site_id"] = site.id  # the rows are the checker's own, used once: completed in place
             new.append(row)
         elif differ := {k: (named(k, getattr(old, k)), named(k, v)) for k, v in row.items() if getattr(old, k) != v}:

@@ -57,6 +57,10 @@ class ImportReport:
             per = self.counts.setdefault(sheet, {"created": 0, "updated": 0, "unchanged": 0})
             per[outcome] += n
 
+    def listing(self, sheet: str) -> bool:
+        """Whether rows of this sheet are still listed (LISTED per sheet)."""
+        return len(self.rows.get(sheet, ())) < LISTED
+
     def created(self, sheet: str, code: str, values: dict) -> None:
         """List a new row with its values (the model's field names; `values` may name other rows by id: those
         are given as codes by the caller)."""

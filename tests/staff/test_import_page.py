@@ -181,6 +181,17 @@ def test_round_numbers_are_shown_as_written_not_in_exponent_form(client, admin, 
     assert rows["accounts"] == [{"code": "A101", "changed": {"area_m2": ["35", "100"]}}]
 
 
+def test_a_long_preview_lists_its_first_rows_and_counts_them_all(client, admin, tmp_path, monkeypatch):
+    monkeypatch.setattr("portal.sites.report.LISTED", 1)
+
+    upload(client, "mall", xlsx_bytes(tmp_path))
+
+    row = latest()
+    assert row.preview["counts"]["meters"]["created"] == 3 and len(row.preview["rows"]["meters"]) == 1
+    page = client.get(f"/staff/import/{row.id}", headers=EN).get_data(as_text=True)
+    assert "and 2 more" in page
+
+
 def test_the_preview_says_which_opening_balances_would_be_posted(client, admin, tmp_path):
     upload(client, "mall", xlsx_bytes(tmp_path))
 
