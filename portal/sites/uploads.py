@@ -20,6 +20,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
@@ -32,6 +33,7 @@ from portal.queue.names import IMPORT_SITE
 from portal.queue.outbox import enqueue
 from portal.settings import ImportSettings, import_limits
 from portal.sites.importer import import_site
+from portal.sites.limits import check_size
 from portal.sites.report import ImportReport
 from portal.sites.sheets import CellError, ImportFailed
 
@@ -68,18 +70,27 @@ def dry_run(session: Session, site_code: str, filename: str, content: bytes,
             scratch.rollback()
 
 
-def check_upload(session: Session, *, site_code: str, filename: str, content: bytes, actor: str,
+def check_upload(session: Session, *, site_code: str, filename: str, stream: BinaryIO, actor: str,
                  user_id: int | None, limits: ImportSettings | None = None) -> SiteImport:
     """Keep an uploaded file with its check: INVALID with its errors, or READY with its preview (flushed, audited).
 
-    A file over the size limit is refused like the CLI refuses it, and its bytes are not kept.
+    A file over the size limit is refused like the CLI refuses it, before it is read into memory, and its bytes
+    are not kept (only their SHA-256).
     """
     limits = limits or import_limits()
-    row = SiteImport(site_code=site_code, filename=Path(filename).name[:200] or "upload.xlsx",
-                     content=content if len(content) <= limits.max_file_bytes else b"",
-                     sha256=hashlib.sha256(content).hexdigest(), created_by_id=user_id)
+    name = Path(filename).name[:200] or "upload.xlsx"
+    length = stream.seek(0, os.SEEK_END)
+    stream.seek(0)
+    digest = hashlib.sha256()
+    while chunk := stream.read(1024 * 1024):
+        digest.update(chunk)
+    stream.seek(0)
+    row = SiteImport(site_code=site_code, filename=name, content=b"", sha256=digest.hexdigest(),
+                     created_by_id=user_id)
     try:
-        report = dry_run(session, site_code, row.filename, content, limits)
+        check_size(name, length, limits)
+        row.content = stream.read()
+        report = dry_run(session, site_code, name, row.content, limits)
     except ImportFailed as failed:
         row.status, row.errors = ImportStatus.INVALID, errors_json(failed.errors)
     else:

@@ -128,7 +128,7 @@ def import_upload():
     if error:
         return render("staff/imports/page.html", "staff/imports/_upload.html", refused=True,
                       **_page(error, code))
-    row = check_upload(db.session, site_code=code, filename=upload.filename, content=upload.read(),
+    row = check_upload(db.session, site_code=code, filename=upload.filename, stream=upload.stream,
                        actor=f"staff:{current_user.username}", user_id=current_user.id)
     db.session.commit()
     return go_to(url_for("staff.import_page", import_id=row.id))

@@ -2,6 +2,7 @@
 (all or nothing, once), its progress, the history, the export that re-imports with no change, roles and sites."""
 from __future__ import annotations
 
+import hashlib
 import io
 from dataclasses import replace
 
@@ -113,6 +114,7 @@ def test_a_file_over_the_size_limit_is_refused_with_the_clis_message_and_not_kep
 
     row = latest()
     assert row.status == ImportStatus.INVALID and row.content == b"" and row.filename == "huge.xlsx"
+    assert row.sha256 == hashlib.sha256(b"PK" + b"\0" * 4096).hexdigest()
     assert "at most 1 KB can be imported (IMPORT_MAX_FILE_MB)" in row.errors[0]["message"]
     assert "IMPORT_MAX_FILE_MB" in client.get(f"/staff/import/{row.id}").get_data(as_text=True)
 
@@ -396,8 +398,8 @@ def test_a_manager_imports_into_their_own_sites_only(client, login, make_staff, 
 
 def test_an_import_of_another_site_is_a_404_and_not_in_the_history(client, login, make_staff, make_site, tmp_path):
     mine, _other = make_site("mine"), make_site("other")
-    theirs = uploads.check_upload(db.session, site_code="other", filename="o.xlsx", content=xlsx_bytes(tmp_path),
-                                  actor="staff:x", user_id=None)
+    theirs = uploads.check_upload(db.session, site_code="other", filename="o.xlsx",
+                                  stream=io.BytesIO(xlsx_bytes(tmp_path)), actor="staff:x", user_id=None)
     db.session.commit()
     login.staff(make_staff("mgr", role=Role.MANAGER, sites=[mine]))
 
@@ -409,8 +411,8 @@ def test_an_import_of_another_site_is_a_404_and_not_in_the_history(client, login
 def test_an_auditor_sees_the_page_and_history_and_cannot_upload_or_commit(client, login, make_staff, make_site,
                                                                          tmp_path):
     site = make_site("mall")
-    ready = uploads.check_upload(db.session, site_code="mall", filename="m.xlsx", content=xlsx_bytes(tmp_path),
-                                 actor="staff:x", user_id=None)
+    ready = uploads.check_upload(db.session, site_code="mall", filename="m.xlsx",
+                                 stream=io.BytesIO(xlsx_bytes(tmp_path)), actor="staff:x", user_id=None)
     db.session.commit()
     login.staff(make_staff("eye", role=Role.AUDITOR, sites=[site]))
 
