@@ -50,7 +50,7 @@ browser:
 demo: install
 	mkdir -p instance
 	$(FLASK) db upgrade
-	$(FLASK) demo seed
+	$(FLASK) demo seed --port $(PORT)
 	$(FLASK) demo run --port $(PORT)
 
 # The walls first (the import-linter contracts in pyproject.toml): a broken one fails the build before pytest.

@@ -88,6 +88,12 @@ def format_yuan(fen: int | None) -> str:
     return f"{sign}{whole:,}.{part:02d}"
 
 
+def format_money(fen: int) -> str:
+    """Fen as money in a sentence: ¥12.50, and -¥2.50 for a debt (the sign before the currency, as a bill writes
+    it)."""
+    return ("-¥" if fen < 0 else "¥") + format_yuan(abs(fen))
+
+
 def in_capitals(fen: int) -> str:
     """Fen in Chinese capitals as a receipt writes them (人民币大写): 123450 -> '壹仟贰佰叁拾肆元伍角整'.
 

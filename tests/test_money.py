@@ -93,3 +93,11 @@ def test_amounts_in_chinese_capitals_follow_the_accounting_rule(fen, words):
     from portal.money import in_capitals
 
     assert in_capitals(fen) == words
+
+
+@pytest.mark.no_db
+def test_money_in_a_sentence_puts_a_debts_sign_before_the_currency():
+    from portal.money import format_money
+
+    assert (format_money(1_250), format_money(-250), format_money(0), format_money(123_456_789)) == (
+        "¥12.50", "-¥2.50", "¥0.00", "¥1,234,567.89")

@@ -20,7 +20,7 @@ from portal.models import Gateway, Site
 from portal.queue.dispatch import redis_connection
 from portal.queue.names import QUEUES
 from portal.settings import DEFAULT_PUBLIC_BASE_URL
-from portal.sites.demo import SITE_CODE
+from portal.sites.demo import SITE_CODE, login_lines
 from worker.jobs.polling import schedule_polls
 from worker.poller import run_cycle
 from worker.schedule import InProcessCron, build_cron_scheduler
@@ -115,6 +115,8 @@ def demo_run_command(port: int, host: str):
     InProcessCron(app).start()
     # Read every meter now rather than at the next minute, so the pages show live state at once.
     app.extensions["payfirst.dispatcher"].runner.submit(schedule_polls, [])
+    for line in login_lines(app.config["PUBLIC_BASE_URL"]):
+        click.echo(line)
     click.echo(f"PayFirst demo on http://{host}:{port}  (Ctrl-C stops)")
     run_simple(host, port, app, threaded=True, use_reloader=False)
 

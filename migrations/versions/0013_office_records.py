@@ -3,6 +3,10 @@
 Revision ID: 0013
 Revises: 0012
 """
+import os
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from alembic import op
 import sqlalchemy as sa
 
@@ -33,6 +37,7 @@ def upgrade():
         sa.PrimaryKeyConstraint('entry_id', name=op.f('pk_receipts')),
         sa.UniqueConstraint('site_id', 'number', name=op.f('uq_receipts_site_id_number')),
     )
+    _number_past_receipts()
     op.create_table(
         'account_notes',
         sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -63,6 +68,37 @@ def upgrade():
         sa.ForeignKeyConstraint(['created_by_id'], ['staff_users.id'], name=op.f('fk_site_imports_created_by_id_staff_users')),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_site_imports')),
     )
+
+
+#: the kinds numbered as receipts (portal.ledger.receipts.RECEIPT_KINDS at this revision)
+RECEIPT_KINDS = ('cash', 'reversal', 'settlement', 'transfer', 'refund', 'adjustment')
+
+
+def _number_past_receipts():
+    """Number the receipts printed before this revision, per site and business year, in the order they were posted.
+
+    Only the counter's kinds are read (a small part of the ledger); the ledger itself is not written.
+    """
+    tz = ZoneInfo(os.environ.get('TZ_BUSINESS') or 'Asia/Shanghai')
+    bind = op.get_bind()
+    rows = bind.execute(sa.text(
+        "SELECT e.id, a.site_id, e.created_at FROM ledger_entries e JOIN accounts a ON a.id = e.account_id "
+        "WHERE e.kind IN :kinds ORDER BY e.id").bindparams(sa.bindparam('kinds', RECEIPT_KINDS, expanding=True)))
+    last = {}
+    receipts = []
+    for entry_id, site_id, created_at in rows:
+        if isinstance(created_at, str):  # SQLite hands back text
+            created_at = datetime.fromisoformat(created_at)
+        if created_at.tzinfo is None:
+            created_at = created_at.replace(tzinfo=ZoneInfo('UTC'))
+        year = created_at.astimezone(tz).year
+        last[(site_id, year)] = last.get((site_id, year), 0) + 1
+        receipts.append({'entry_id': entry_id, 'site_id': site_id, 'number': f"{year}-{last[(site_id, year)]:06d}"})
+    if receipts:
+        op.bulk_insert(sa.table('receipts', sa.column('entry_id'), sa.column('site_id'), sa.column('number')),
+                       receipts)
+        op.bulk_insert(sa.table('receipt_sequences', sa.column('site_id'), sa.column('year'), sa.column('last')),
+                       [{'site_id': s, 'year': y, 'last': n} for (s, y), n in last.items()])
 
 
 def downgrade():

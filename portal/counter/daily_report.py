@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, contains_eager
 
 from portal.counter.operations import method_of
+from portal.ledger.receipts import receipt_numbers
 from portal.models import Account, EntryKind, LedgerEntry, OrderStatus, PaymentOrder
 from portal.sheets import CsvWriter, yuan_number
 
@@ -34,6 +35,7 @@ class Line:
     amount_fen: int
     actor: str
     reference: str    # out_trade_no or receipt number
+    entry_id: int | None = None  # the ledger entry of a counter line (its receipt's page)
 
 
 @dataclass
@@ -92,6 +94,7 @@ def daily_report(session: Session, site_ids: set[int] | None, day: date, tz: Zon
     originals = _originals(session, [e.reverses_id for e in rows if e.reverses_id])
     channels = dict(session.execute(select(PaymentOrder.id, PaymentOrder.channel).where(
         PaymentOrder.id.in_({e.order_id for e in rows if e.order_id}))).all()) if rows else {}
+    numbers = receipt_numbers(session, [e.id for e in rows])
     for e in rows:
         detail = ""
         if e.kind == EntryKind.CASH:
@@ -103,7 +106,7 @@ def daily_report(session: Session, site_ids: set[int] | None, day: date, tz: Zon
         elif e.kind == EntryKind.SETTLEMENT:
             detail = "cash"  # paid out over the counter
         report.lines.append(Line(e.created_at, e.kind.value, detail, e.account.code, e.amount_fen, e.actor,
-                                 str(e.id)))
+                                 numbers.get(e.id, ""), e.id))
     report.lines.sort(key=lambda x: x.at)
     return report
 

@@ -56,7 +56,7 @@ def check_recharge(session: Session, account: Account, amount_fen: int, method: 
     sent = session.scalar(select(LedgerEntry).where(LedgerEntry.idempotency_key == recharge_key(form_key)))
     if sent is not None and (sent.account_id != account.id or sent.amount_fen != amount_fen):
         raise CounterError(_l("This form was already sent (receipt %(no)s); open a new one for another "
-                              "recharge.", no=sent.id))
+                              "recharge.", no=sent.receipt_no))
     if sent is None:
         require_active(account)
 
@@ -117,13 +117,14 @@ def reverse_entry(session: Session, entry: LedgerEntry, reason: str, actor: str)
     require_active(account)
     done = reversal_of(session, entry)
     if done is not None:
-        raise CounterError(_l("Receipt %(no)s was already reversed by receipt %(by)s.", no=entry.id, by=done.id))
+        raise CounterError(_l("Receipt %(no)s was already reversed by receipt %(by)s.", no=entry.receipt_no,
+                              by=done.receipt_no))
     _cancel_unwritten_purchase(session, entry)
     posted = post_entry(session, account, -entry.amount_fen, EntryKind.REVERSAL, f"reversal:{entry.id}",
                         memo=reason[:200], actor=actor, reverses_id=entry.id)
     if not posted.created:  # a concurrent request reversed it a moment ago
-        raise CounterError(_l("Receipt %(no)s was already reversed by receipt %(by)s.", no=entry.id,
-                              by=posted.entry.id))
+        raise CounterError(_l("Receipt %(no)s was already reversed by receipt %(by)s.", no=entry.receipt_no,
+                              by=posted.entry.receipt_no))
     enforce_balance(session, account, actor=actor)
     audit(session, actor, "counter.reversal", "ledger_entry", posted.entry.id, account.site_id,
           reverses=entry.id, amount_fen=-entry.amount_fen, reason=reason[:200])

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
 from portal.audit import approval_of
+from portal.ledger.receipts import RECEIPT_KINDS, number_receipt
 from portal.models import Account, EntryKind, LedgerEntry, utcnow
 from portal.models.base import upsert_insert
 
@@ -60,11 +61,12 @@ def post_entry(
     if approval is not None:
         actor, approved_by = approval.proposed_by, approval.approved_by
 
-    balance = session.execute(
-        select(Account.balance_fen).where(Account.id == account_id).with_for_update()
-    ).scalar_one_or_none()
-    if balance is None:
+    locked = session.execute(
+        select(Account.balance_fen, Account.site_id).where(Account.id == account_id).with_for_update()
+    ).one_or_none()
+    if locked is None:
         raise LedgerError(f"no account {account_id}")
+    balance, site_id = locked
 
     values = dict(
         account_id=account_id,
@@ -103,6 +105,8 @@ def post_entry(
         # one object it could touch is expired just below
         .execution_options(synchronize_session=False)
     )
+    if kind in RECEIPT_KINDS:
+        number_receipt(session, new_id, site_id, values["created_at"])
     cached = session.identity_map.get(identity_key(Account, account_id))
     if cached is not None:  # the row moved under the ORM's feet
         session.expire(cached, ["balance_fen"])

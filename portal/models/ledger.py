@@ -56,3 +56,10 @@ class LedgerEntry(CreatedMixin, Base):
     reverses_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"), unique=True)
 
     account = relationship("Account")
+    #: its printed number (portal.ledger.receipts), on the kinds the counter prints
+    receipt = relationship("Receipt", uselist=False, viewonly=True)
+
+    @property
+    def receipt_no(self) -> str | None:
+        """The receipt number printed for this entry: per site and year (None: not a receipt's entry)."""
+        return self.receipt.number if self.receipt is not None else None

@@ -97,12 +97,16 @@ def seed(session: Session, instance_dir: Path) -> list[str]:
     # The payment sandbox signs Alipay-format notifies with keys of its own, made once per installation.
     ensure_demo_keys(instance_dir / DIR_NAME)
     changed = "changed" if report.changed else "already up to date"
+    return [f"Demo site {SITE_CODE}: {len(accounts)} shops ({changed})."]
+
+
+def login_lines(base_url: str) -> list[str]:
+    """How to sign in to the demo served at `base_url` (its own port: two demos may run side by side)."""
+    base = base_url.rstrip("/")
     return [
-        f"Demo site {SITE_CODE}: {len(accounts)} shops ({changed}).",
-        "Staff (http://127.0.0.1:5000/auth/staff/login): "
-        + ", ".join(u for u, _ in STAFF) + f" — password {DEMO_PASSWORD}",
-        f"Tenant (http://127.0.0.1:5000/auth/tenant/login): account S001, phone {shop_phone(1)}; "
+        f"Staff ({base}/auth/staff/login): " + ", ".join(u for u, _ in STAFF) + f" — password {DEMO_PASSWORD}",
+        f"Tenant ({base}/auth/tenant/login): account S001, phone {shop_phone(1)}; "
         f"a manager of three shops: account S002, phone {MANAGER_PHONE}",
-        "API (http://127.0.0.1:5000/api/v1): get a bearer token with "
+        f"API ({base}/api/v1): get a bearer token with "
         "`.venv/bin/flask --app wsgi api-token create admin`, then e.g. GET /api/v1/accounts/S001",
     ]

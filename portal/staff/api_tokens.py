@@ -90,11 +90,9 @@ def new_api_token():
 
 
 @bp.get("/api-tokens/<int:token_id>/revoke")
-@require_area("api_tokens")
+@require_area("api_tokens", to_change=True)
 def confirm_revoke(token_id: int):
     """Ask before revoking: which token, whose, last used when."""
-    if not may_change(current_user.role):
-        abort(403)
     token = _token_or_404(token_id)
     return render_template("staff/api_tokens/revoke.html", token=token, state=token_state(token))
 

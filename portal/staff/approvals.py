@@ -17,7 +17,7 @@ from sqlalchemy.orm import joinedload
 from portal.approvals import decisions
 from portal.approvals.proposals import ProposalRefused
 from portal.extensions import db
-from portal.models import Account, PaymentOrder, Proposal, ProposalStatus, Refund, RefundStatus
+from portal.models import Account, LedgerEntry, PaymentOrder, Proposal, ProposalStatus, Refund, RefundStatus
 from portal.staff.blueprint import bp
 from portal.web.access import require_area, scoped, scoped_or_404
 from portal.web.htmx import answer_form
@@ -46,7 +46,14 @@ def approval_labels() -> dict:
     """Label helpers for the approval templates (and the counter page's list of waiting proposals)."""
     return dict(proposal_label=lambda kind: PROPOSAL_LABELS.get(kind.value, kind.value),
                 proposal_status_label=lambda status: STATUS_LABELS.get(status.value, status.value),
-                refund_reason=lambda reason: HELD_REASONS.get(reason, reason))
+                refund_reason=lambda reason: HELD_REASONS.get(reason, reason),
+                receipt_no_of=_receipt_no_of)
+
+
+def _receipt_no_of(entry_id: int) -> str:
+    """The printed number of the receipt an approved proposal posted (its ledger entry's id in a row)."""
+    entry = db.session.get(LedgerEntry, entry_id)
+    return (entry.receipt_no if entry is not None else None) or str(entry_id)
 
 
 def _row_context(proposal: Proposal, error: str | None = None, message: str | None = None) -> dict:

@@ -7,6 +7,7 @@ user's sites (portal.web.access); a row of another site is a 404.
 """
 from __future__ import annotations
 
+import re
 import uuid
 from zoneinfo import ZoneInfo
 
@@ -15,7 +16,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from portal.approvals import proposals
 from portal.counter import operations as ops
@@ -31,6 +32,7 @@ from portal.models import (
     PaymentOrder,
     Proposal,
     ProposalStatus,
+    Receipt,
     Refund,
     Role,
     TenantBinding,
@@ -42,8 +44,11 @@ from portal.payments.refunds import NOT_SET_UP, refundable_balance_fen, refundab
 from portal.settings import business_tz
 from portal.staff.blueprint import bp
 from portal.web.access import require_area, scoped, scoped_or_404
-from portal.web.htmx import render
+from portal.web.htmx import is_htmx, render
 from portal.web.labels import label
+
+#: how a receipt number is typed into the counter's search (portal.ledger.receipts)
+RECEIPT_NUMBER = re.compile(r"\d{4}-\d{6}")
 
 #: ledger kinds the counter shows and prints receipts for
 COUNTER_KINDS = (EntryKind.CASH, EntryKind.REVERSAL, EntryKind.SETTLEMENT, EntryKind.TRANSFER, EntryKind.REFUND,
@@ -99,9 +104,16 @@ def _tz() -> ZoneInfo:
 @bp.get("/counter/")
 @require_area("counter")
 def counter():
-    """Find a shop by account code, shop name, tenant name, or a phone on file or of a tenant user bound to it."""
+    """Find a shop by account code, shop name, tenant name, or a phone on file or of a tenant user bound to it;
+    or a receipt by its number (2026-000123), which a plain search opens at once when it is the only match."""
     q = (request.args.get("q") or "").strip()[:40]
-    accounts = []
+    accounts, receipts = [], []
+    if RECEIPT_NUMBER.fullmatch(q):
+        receipts = db.session.scalars(
+            scoped(select(LedgerEntry).join(Receipt, Receipt.entry_id == LedgerEntry.id)
+                   .where(Receipt.number == q), Receipt.site_id).options(joinedload(LedgerEntry.account))).all()
+        if len(receipts) == 1 and not is_htmx():
+            return redirect(url_for("staff.counter_receipt", entry_id=receipts[0].id), 303)
     if q:
         like = f"%{q}%"
         bound_phone = select(TenantBinding.account_id).join(TenantUser).where(TenantUser.phone.like(like))
@@ -110,7 +122,7 @@ def counter():
             Account.phone.like(like), Account.id.in_(bound_phone))), Account.site_id)
         accounts = db.session.scalars(query.order_by(Account.code).limit(50)).all()
     return render("staff/counter/search.html", "staff/counter/_results.html", q=q, accounts=accounts,
-                  channels=available())
+                  receipts=receipts, channels=available())
 
 
 @bp.get("/counter/a/<int:account_id>")

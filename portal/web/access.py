@@ -14,7 +14,7 @@ from sqlalchemy import Select
 
 from portal.extensions import db
 from portal.models import Role, Site, StaffUser
-from portal.web.roles import may_open
+from portal.web.roles import may_change, may_open
 
 
 def staff_site_ids(user: StaffUser) -> set[int] | None:
@@ -69,8 +69,12 @@ def scoped_or_404(model, row_id, site_of: Callable[[object], int] = _own_site):
     return row
 
 
-def require_area(area: str):
-    """View decorator: a staff user whose role may open `area` (portal.web.roles); 401 without one, else 403."""
+def require_area(area: str, *, to_change: bool = False):
+    """View decorator: a staff user whose role may open `area` (portal.web.roles); 401 without one, else 403.
+
+    `to_change`: a page that is only a step of a change (a confirmation form), refused to those who change
+    nothing (auditors) even though they read the area.
+    """
 
     def decorate(view):
         @functools.wraps(view)
@@ -78,10 +82,12 @@ def require_area(area: str):
             user = current_staff()
             if user is None:
                 abort(401)
-            if not may_open(user.role, area):
+            if not may_open(user.role, area) or (to_change and not may_change(user.role)):
                 abort(403)
             return view(*args, **kwargs)
 
+        # read by the role walk (tests/web/test_role_walk.py)
+        wrapped.staff_area, wrapped.staff_to_change = area, to_change
         return wrapped
 
     return decorate

@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 
 from portal.models import Alarm, AlarmKind
-from portal.money import format_yuan
+from portal.money import format_money
 
 #: the sentence of each message id; %(name_yuan)s is the value `name_fen` of the data as money
 TEXTS = {
@@ -70,18 +70,13 @@ def alarm_text(alarm: Alarm) -> str:
     values = {key: ("" if value is None else value) for key, value in data.items()}
     for key, value in data.items():
         if key.endswith("_fen") and isinstance(value, int):
-            values[key.removesuffix("_fen") + "_yuan"] = _money(value)
+            values[key.removesuffix("_fen") + "_yuan"] = format_money(value)
     if "mismatch" in data:
         values["mismatch"] = str(MISMATCHES.get(data["mismatch"], data["mismatch"]))
     try:
         return str(TEXTS[what]) % values  # the translated sentence, filled
     except (KeyError, ValueError, TypeError):  # data of another shape than the sentence: say what was stored
         return alarm.message
-
-
-def _money(fen: int) -> str:
-    """¥12.50, and -¥2.50 for a debt (the sign before the currency, as a bill writes it)."""
-    return ("-¥" if fen < 0 else "¥") + format_yuan(abs(fen))
 
 
 def _variant(data: dict) -> str | None:

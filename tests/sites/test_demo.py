@@ -106,3 +106,13 @@ def test_demo_seed_twice_changes_nothing(runs):
     assert runs.second.counts == runs.first.counts
     assert runs.second.balances == runs.first.balances
     assert runs.second.mismatches == []
+
+
+def test_demo_seed_prints_links_to_the_port_the_demo_will_serve_on(app, tmp_path, monkeypatch):
+    """The walk found the seed's links on :5000 whatever PORT was (`make demo` passes its PORT on)."""
+    monkeypatch.setattr(app, "instance_path", str(tmp_path))
+    result = app.test_cli_runner().invoke(args=["demo", "seed", "--port", "5123"])
+    assert result.exit_code == 0, result.output
+    assert "http://127.0.0.1:5123/auth/staff/login" in result.output
+    assert "http://127.0.0.1:5123/auth/tenant/login" in result.output
+    assert ":5000" not in result.output
