@@ -23,9 +23,11 @@ class JobRef(NamedTuple):
 CREDIT_ORDER = JobRef("worker.jobs.payments.credit_order", "payments")
 #: poll one gateway at once (after a command, a balance rule, a meter swap)
 POLL_GATEWAY = JobRef("worker.jobs.polling.poll_gateway_job", "polling")
+#: commit a checked site workbook (the import page); long, rare office work like the monthly runs: "reports"
+IMPORT_SITE = JobRef("worker.jobs.imports.commit_site_import", "reports")
 
 #: every job domain code enqueues by name
-ENQUEUED_BY_NAME = (CREDIT_ORDER, POLL_GATEWAY)
+ENQUEUED_BY_NAME = (CREDIT_ORDER, POLL_GATEWAY, IMPORT_SITE)
 
 #: names written to outbox rows before these jobs moved to worker.jobs (rows pending at an upgrade)
 FORMER_NAMES = {

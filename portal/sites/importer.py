@@ -6,7 +6,7 @@ file again changes nothing, and an opening balance is posted once.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import select, text, update
@@ -30,6 +30,7 @@ from portal.models import (
 from portal.settings import ImportSettings, import_limits
 from portal.sites.checks import RowChecker
 from portal.sites.reader import open_workbook, read_workbook
+from portal.sites.report import ImportReport
 from portal.sites.sheets import ImportFailed
 from portal.tariffs.versions import BEGINNING
 
@@ -39,27 +40,13 @@ __all__ = ["ImportFailed", "ImportReport", "import_site", "read_workbook"]
 EPOCH = BEGINNING  # the first prices hold from the beginning (shown as "always")
 
 
-@dataclass
-class ImportReport:
-    """What an import did, per sheet: created, updated, unchanged."""
-
-    counts: dict[str, dict[str, int]] = field(default_factory=dict)
-
-    def count(self, sheet: str, outcome: str, n: int = 1) -> None:
-        if n:
-            per = self.counts.setdefault(sheet, {"created": 0, "updated": 0, "unchanged": 0})
-            per[outcome] += n
-
-    @property
-    def changed(self) -> bool:
-        return any(c["created"] or c["updated"] for c in self.counts.values())
-
-
 def import_site(session: Session, path: str | Path, site_code: str | None = None,
-                actor: str = "system:import", limits: ImportSettings | None = None) -> ImportReport:
+                actor: str = "system:import", limits: ImportSettings | None = None,
+                progress: Callable[[int], None] | None = None) -> ImportReport:
     """Validate the whole file, then upsert it into one site; raises ImportFailed without writing.
 
     A file over a limit (`limits`, by default the app's IMPORT_MAX_* settings) is refused before it is parsed.
+    `progress(rows)` is told how many rows of the file have been written after each sheet (the import page's bar).
     """
     site_code = (site_code or "default").strip()
     site = session.execute(select(Site).where(Site.code == site_code)).scalar_one_or_none()
@@ -79,11 +66,14 @@ def import_site(session: Session, path: str | Path, site_code: str | None = None
     for row in data["tariffs"]:
         _upsert_tariff(session, site, tariffs, row, report)
     session.flush()
+    _tell(progress, report)
     gateways = _upsert_all(session, site, Gateway, data["gateways"], report, "gateways")
+    _tell(progress, report)
     openings = {row["code"]: row.pop("opening_fen") for row in data["accounts"]}
     had = set(session.scalars(select(Account.id).where(Account.site_id == site.id)))
     accounts = _upsert_all(session, site, Account, data["accounts"], report, "accounts")
-    _post_openings(session, site, accounts, had, openings, actor)
+    report.openings = _post_openings(session, site, accounts, had, openings, actor)
+    _tell(progress, report)
     for row in data["meters"]:
         row["gateway_id"] = gateways[row.pop("gateway")]
         acct = row.pop("account")
@@ -94,18 +84,30 @@ def import_site(session: Session, path: str | Path, site_code: str | None = None
         # Checked at commit instead of per row, so meters may swap unit ids within one file.
         session.execute(text("SET CONSTRAINTS uq_meters_gateway_id_unit_id DEFERRED"))
     modes = dict(session.execute(select(Meter.code, Meter.control_mode).where(Meter.site_id == site.id)).all())
-    meters = _upsert_all(session, site, Meter, data["meters"], report, "meters")
+    codes = {"gateway_id": _inverse(gateways), "account_id": _inverse(accounts),
+             "tariff_id": {t.id: code for code, t in tariffs.items()}}
+    meters = _upsert_all(session, site, Meter, data["meters"], report, "meters", codes)
     switched = [meters[r["code"]] for r in data["meters"]
                 if r["code"] in modes and modes[r["code"]] != r["control_mode"]]
     if switched:  # their books (meter mode) start again at their next read
         session.execute(update(Meter).where(Meter.id.in_(switched)).values(dict.fromkeys(BOOKS)))
     _forget(session, site.id)
     session.flush()
+    _tell(progress, report)
     return report
 
 
+def _tell(progress: Callable[[int], None] | None, report: ImportReport) -> None:
+    if progress is not None:
+        progress(report.total)
+
+
+def _inverse(ids: dict[str, int]) -> dict[int, str]:
+    return {row_id: code for code, row_id in ids.items()}
+
+
 def _post_openings(session: Session, site: Site, accounts: dict, had: set[int], openings: dict[str, int],
-                   actor: str) -> None:
+                   actor: str) -> dict[str, int]:
     """Each opening balance once (the checker refused one that differs from what was posted). The accounts
     created by this import start at 0 and nobody else sees them yet: only the others are locked."""
     posted = set(session.scalars(select(LedgerEntry.idempotency_key).join(Account).where(
@@ -116,11 +118,21 @@ def _post_openings(session: Session, site: Site, accounts: dict, had: set[int], 
     balances.update((m.account_id, 0) for m in movements if m.account_id not in had)
     # known_new: the keys were looked up above; one posted meanwhile by another import fails this one whole
     post_many(session, movements, EntryKind.OPENING, actor=actor, balances=balances, known_new=True)
+    return {"count": len(movements), "fen": sum(m.amount_fen for m in movements)}
 
 
-def _upsert_all(session: Session, site: Site, model, rows: list[dict], report: ImportReport, sheet: str) -> dict:
+def _upsert_all(session: Session, site: Site, model, rows: list[dict], report: ImportReport, sheet: str,
+                codes: dict[str, dict[int, str]] | None = None) -> dict:
     """Insert the new rows and update the changed ones set-wise (portal.bulk: a 50,000-row sheet in a few
-    statements, no ORM object per row); returns code -> id of every row of the site."""
+    statements, no ORM object per row); returns code -> id of every row of the site.
+
+    The report lists the rows created and changed; `codes` names the rows that ids refer to (field -> id -> code).
+    """
+    codes = codes or {}
+
+    def named(k, v):
+        return codes[k].get(v, v) if k in codes and v is not None else v
+
     columns = list(rows[0]) if rows else []
     existing = {r.code: r for r in session.execute(
         select(model.id, model.code, *(getattr(model, c) for c in columns if c != "code"))
@@ -129,9 +141,12 @@ def _upsert_all(session: Session, site: Site, model, rows: list[dict], report: I
     for row in rows:
         old = existing.get(row["code"])
         if old is None:
+            if report.listing(sheet):  # a dict per row only for the rows listed: a sheet may have 100,000
+                report.created(sheet, row["code"], {k: named(k, v) for k, v in row.items()})
             row["site_id"] = site.id  # the rows are the checker's own, used once: completed in place
             new.append(row)
-        elif any(getattr(old, k) != v for k, v in row.items()):
+        elif differ := {k: (named(k, getattr(old, k)), named(k, v)) for k, v in row.items() if getattr(old, k) != v}:
+            report.updated(sheet, row["code"], differ)
             row["id"] = old.id
             changed.append(row)
     report.count(sheet, "created", len(new))
@@ -175,15 +190,18 @@ def _upsert_tariff(session, site, tariffs, row, report) -> None:
         session.add(TariffVersion(tariff_id=tariff.id, effective_from=EPOCH, unit_price_e4=row["price_e4"]))
         tariffs[row["code"]] = tariff
         report.count("tariffs", "created")
+        report.created("tariffs", row["code"], {"name": row["name"], "price_e4": row["price_e4"]})
         if site.default_tariff_id is None:
             site.default_tariff_id = tariff.id
         return
     current = tariff.versions[-1] if tariff.versions else None
-    changed = tariff.name != row["name"]
+    differ = {"name": (tariff.name, row["name"])} if tariff.name != row["name"] else {}
     tariff.name = row["name"]
     if current is None or current.unit_price_e4 != row["price_e4"]:
         # A new price applies from now on; the past keeps the price it was charged at.
         session.add(TariffVersion(tariff_id=tariff.id, effective_from=utcnow(), unit_price_e4=row["price_e4"]))
-        changed = True
-    report.count("tariffs", "updated" if changed else "unchanged")
+        differ["price_e4"] = (current.unit_price_e4 if current else None, row["price_e4"])
+    report.count("tariffs", "updated" if differ else "unchanged")
+    if differ:
+        report.updated("tariffs", row["code"], differ)
 

@@ -46,10 +46,7 @@ def refuse(path: str | Path, message: str) -> ImportFailed:
 def check_file(path: str | Path, limits: ImportSettings) -> None:
     """Raise ImportFailed, having read only the zip's directory (and counted its shared strings), when the file
     is over a limit; a file that is not a zip is left to the reader, which reports it as unreadable."""
-    length = Path(path).stat().st_size
-    if length > limits.max_file_bytes:
-        raise refuse(path, f"the file is {size(length)}; at most {size(limits.max_file_bytes)} can be imported "
-                     "(IMPORT_MAX_FILE_MB): split it by building or floor")
+    check_size(path, Path(path).stat().st_size, limits)
     if not zipfile.is_zipfile(path):
         return
     try:
@@ -58,6 +55,14 @@ def check_file(path: str | Path, limits: ImportSettings) -> None:
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, OSError, EOFError, zlib.error,
             struct.error) as exc:
         raise refuse(path, f"not a readable .xlsx file ({exc})") from exc
+
+
+def check_size(path: str | Path, length: int, limits: ImportSettings) -> None:
+    """Raise ImportFailed when a file of `length` bytes is over IMPORT_MAX_FILE_MB (an upload is judged before it
+    is read into memory)."""
+    if length > limits.max_file_bytes:
+        raise refuse(path, f"the file is {size(length)}; at most {size(limits.max_file_bytes)} can be imported "
+                     "(IMPORT_MAX_FILE_MB): split it by building or floor")
 
 
 def _check_parts(path, archive: zipfile.ZipFile, limits: ImportSettings) -> None:

@@ -6,7 +6,8 @@ meter list and commands), `alarms` (open and past alarms, acknowledged with a no
 and `refunds` (the cashier's counter), `approvals` (the maker-checker queue), `monthly` (fees, allocation,
 line loss, statements; `billing_groups` and `billing_runs`: allocation groups, runs started from the page),
 `tariffs` and `rules` (balance rules and the no-trip calendar), `users` and `api_tokens`
-(staff users and their tokens, for administrators) and `audit` (the audit log) register their routes on it.
+(staff users and their tokens, for administrators), `imports` (the site workbook: template, upload, preview,
+commit, export) and `audit` (the audit log) register their routes on it.
 """
 from portal.staff import (  # noqa: F401  (routes register on bp)
     account_forms,
@@ -19,6 +20,7 @@ from portal.staff import (  # noqa: F401  (routes register on bp)
     billing_runs,
     counter,
     dashboard,
+    imports,
     meters,
     monthly,
     refunds,

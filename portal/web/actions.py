@@ -79,6 +79,10 @@ ACTIONS = {
     "meter.master_set": _l("Master meter changed"),
     "tariff.create": _l("Tariff created"),
     "tariff.version.add": _l("Tariff price version added"),
+    "site_import.checked": _l("Site workbook uploaded and checked"),
+    "site_import.committed": _l("Site import started"),
+    "site_import.done": _l("Site import done"),
+    "site_import.failed": _l("Site import failed"),
     # staff users, their tokens, alarms
     "staff_user.created": _l("Staff user created"),
     "staff_user.access_changed": _l("Staff role or sites changed"),
@@ -105,6 +109,7 @@ TARGETS = {
     "staff_user": _l("Staff user"),
     "api_token": _l("API token"),
     "alarm": _l("Alarm"),
+    "site_import": _l("Site import"),
 }
 
 

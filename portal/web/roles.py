@@ -34,6 +34,8 @@ AREAS: dict[str, Area] = {
     "monthly": Area(frozenset({Role.MANAGER}), "staff.billing", _l("Fees and allocation")),
     "tariffs": Area(frozenset({Role.MANAGER}), "staff.tariffs_index", _l("Tariffs")),
     "rules": Area(frozenset({Role.MANAGER}), "staff.rules_index", _l("Balance rules")),
+    # the site workbook: template, upload, preview, commit, export; managers for their own sites (portal.staff.imports)
+    "import": Area(frozenset({Role.MANAGER}), "staff.imports", _l("Import")),
     # staff users and their API tokens: administrators only (an auditor reads the lists)
     "users": Area(frozenset(), "staff.users", _l("Users")),
     "api_tokens": Area(frozenset(), "staff.api_tokens", _l("API tokens")),

@@ -24,8 +24,10 @@ from portal.models import (
     AllocationMethod,
     ApiToken,
     Role,
+    SiteImport,
     Supply,
 )
+from portal.models.office import ImportStatus
 from portal.staffing.tokens import create_token
 from portal.web.roles import AREAS, may_change, may_open
 
@@ -52,7 +54,8 @@ def allowed(app, role: Role, endpoint: str) -> bool:
 
 @pytest.fixture
 def world(make_site, make_account, make_meter, make_staff):
-    """A site with a shop, its meters, a receipt, an alarm, an allocation group, another user and a token."""
+    """A site with a shop, its meters, a receipt, an alarm, an allocation group, another user, a token and an
+    import."""
     site = make_site("walk", name="Walk Mall")
     shop = make_account(site=site, code="A101", name="Bakery", balance_fen=10_000)
     meter = make_meter(account=shop, code="E101", state={"online": True, "supply_actual": Supply.ON})
@@ -65,9 +68,14 @@ def world(make_site, make_account, make_meter, make_staff):
     db.session.add(group)
     other = make_staff(role=Role.OPERATOR, sites=[site], username="other-user")
     create_token(other)
+    upload = SiteImport(site_code=site.code, filename="walk.xlsx", content=b"", sha256="0" * 64,
+                        status=ImportStatus.INVALID, errors=[{"sheet": "meters", "row": 2, "column": "unit_id",
+                                                              "message": "is required"}])
+    db.session.add(upload)
     db.session.commit()
     token = db.session.query(ApiToken).one()
-    return dict(site=site, shop=shop, meter=meter, entry=entry, group=group, other=other, token=token)
+    return dict(site=site, shop=shop, meter=meter, entry=entry, group=group, other=other, token=token,
+                upload=upload)
 
 
 def url_of(endpoint: str, w: dict) -> str:
@@ -84,6 +92,8 @@ def url_of(endpoint: str, w: dict) -> str:
         "staff.user_page": {"user_id": w["other"].id},
         "staff.meter_page": {"code": w["meter"].code},
         "staff.account_page": {"code": w["shop"].code},
+        "staff.import_page": {"import_id": w["upload"].id},
+        "staff.import_export": {"site": w["site"].code},
     }.get(endpoint, {})
     with current_app.test_request_context():
         return url_for(endpoint, **args)
@@ -135,6 +145,7 @@ def test_every_page_a_role_may_open_is_reached_from_the_dashboard_by_links(app, 
         if res.status_code != 200:
             continue
         reached.update({endpoint, endpoint_of(app, res.request.path)})
-        queue.extend(sorted(page_links(res.get_data(as_text=True))))
+        if res.mimetype == "text/html":  # a download (the import's workbooks) is reached, and links nowhere
+            queue.extend(sorted(page_links(res.get_data(as_text=True))))
     assert may - reached == set()
 
