@@ -75,6 +75,7 @@ def test_filters_a_trip_with_a_reason_and_a_bulk_trip(base_url, csrf_on, mall, w
         row.locator(".act-trip").click()  # no reason: the browser does not send it
         expect(row.locator("input[name=reason]")).to_be_focused()
         row.locator("input[name=reason]").fill("更换插座")
+        screenshot(page, f"meters-trip-reason-{width}")
         row.locator(".act-trip").click()
         expect(row.locator(".waiting")).to_be_visible()
         screenshot(page, f"meters-trip-waiting-{width}")
