@@ -136,7 +136,7 @@ def _until(text: str) -> datetime | None:
         return None
     try:
         return datetime(*map(int, found.groups()), tzinfo=business_tz()).astimezone(UTC)
-    except ValueError:  # the 31st of April and the like
+    except (ValueError, OverflowError):  # the 31st of April; the year 1 in Shanghai, which is no UTC year
         return None
 
 

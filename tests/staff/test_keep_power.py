@@ -130,6 +130,8 @@ def test_a_second_request_while_one_waits_is_refused(client, staff, shop):
 @pytest.mark.parametrize("form, says", [
     ({"reason": ""}, "Say why supply must stay on"),
     ({"until": "tomorrow"}, "Say when keep-power ends."),
+    ({"until": "0001-01-01T00:00"}, "Say when keep-power ends."),  # no instant in UTC: not a 500
+    ({"until": "2026-02-30T10:00"}, "Say when keep-power ends."),
     ({"until": local_field(utcnow() - timedelta(hours=1))}, "Keep-power must end in the future."),
     ({"until": local_field(utcnow() + timedelta(days=400))}, "at most one year"),
 ])
