@@ -26,7 +26,7 @@ from portal.staff.meter_page import control_answer
 from portal.web.access import require_area, scoped, scoped_or_404
 from portal.web.htmx import fragment, render
 from portal.web.labels import label
-from portal.web.params import page_arg
+from portal.web.params import BadParameter, page_arg, parse_id
 from portal.web.roles import commands_for, may_command
 
 PAGE_SIZE = 50
@@ -167,9 +167,10 @@ def _bulk_ids() -> tuple[list[int], str | None]:
         return [], _("Choose the meters first (the boxes at the start of their rows).")
     if len(raw) > BULK_MAX:
         return [], _("At most %(most)s meters at once.", most=BULK_MAX)
-    if not all(v.isascii() and v.isdigit() and 0 < len(v) <= 10 for v in raw):
-        abort(400, description=_("meter must be meter ids"))
-    return sorted({int(v) for v in raw}), None
+    try:
+        return sorted({parse_id("meter", v) for v in raw}), None
+    except BadParameter as exc:
+        abort(400, description=str(exc))
 
 
 @bp.post("/meters/bulk-command")

@@ -164,7 +164,9 @@ def test_bulk_is_refused_to_who_may_not_switch(client, login, make_staff, site_m
 
 
 @pytest.mark.parametrize("data", [{"action": "explode", "reason": "r", "meter": "1"},
-                                  {"action": "trip", "reason": "r", "meter": "one"}])
+                                  {"action": "trip", "reason": "r", "meter": "one"},
+                                  {"action": "trip", "reason": "r", "meter": "9999999999"},  # beyond the id column
+                                  {"action": "trip", "reason": "r", "meter": "0"}])
 def test_a_malformed_bulk_is_a_400(client, as_role, data):
     as_role(Role.OPERATOR)
     assert client.post("/staff/meters/bulk-command", data=data).status_code == 400
