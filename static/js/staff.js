@@ -53,6 +53,12 @@
     var region = button && document.querySelector(button.getAttribute("data-clear"));
     if (region) { region.innerHTML = ""; region.className = ""; }
   });
+  // A meter row that follows its meter (tr[data-pending] asks for itself) waits while someone has its command form
+  // open: the swap would close the form under their fingers. It asks again at its next turn.
+  document.addEventListener("htmx:beforeRequest", function (evt) {
+    var row = evt.detail.elt;
+    if (row.matches && row.matches("tr[data-pending]") && row.querySelector("details[open]")) { evt.preventDefault(); }
+  });
   // <form data-drop-empty>: its htmx GET leaves out empty fields and those at their data-default, so the address
   // pushed into the history (a bookmark) says only the filters chosen
   document.addEventListener("htmx:configRequest", function (evt) {

@@ -79,6 +79,11 @@ def test_filters_a_trip_with_a_reason_and_a_bulk_trip(base_url, csrf_on, mall, w
         row.locator(".act-trip").click()
         expect(row.locator(".waiting")).to_be_visible()
         screenshot(page, f"meters-trip-waiting-{width}")
+        # while its command form is open again, the row does not swap itself under the user's fingers
+        row.locator("summary").click()
+        page.wait_for_timeout(2_500)
+        expect(row.locator("details")).to_have_attribute("open", "")
+        row.locator("summary").click()
         command = db.session.scalars(select(ControlCommand).where(ControlCommand.action == "trip")).one()
         assert command.reason == "更换插座"
         db.session.execute(update(ControlCommand).where(ControlCommand.id == command.id)
