@@ -28,9 +28,10 @@ from portal.settings import business_tz
 from portal.staff.blueprint import bp
 from portal.staff.meter_chart import readings_chart
 from portal.staff.meter_filters import OFF_REASONS
+from portal.staff.meter_rows import row_context
 from portal.web.access import require_area, scoped, scoped_or_404
 from portal.web.alarm_text import kind_label
-from portal.web.htmx import fragment, render
+from portal.web.htmx import fragment, is_htmx, render
 from portal.web.params import BadParameter, query_arg
 from portal.web.roles import commands_for, may_command, may_open
 
@@ -58,7 +59,12 @@ def _site_code(name: str, text: str) -> str:
 @bp.get("/meters/<code>")
 @require_area("meters")
 def meter_page(code: str):
-    """One meter by its code (and `?site=`), or a chooser when several sites have that code."""
+    """One meter by its code (and `?site=`), or a chooser when several sites have that code.
+
+    htmx asks this address for a part by the part's id (HX-Target): a row of the list (`meter-<id>`), which
+    follows its meter while a command waits, and this page's live values (`meter-live`). So every address a
+    page polls is a page a person can open too.
+    """
     site_code = query_arg("site", _site_code, "")
     query = scoped(select(Meter).join(Site, Site.id == Meter.site_id), Meter.site_id).where(Meter.code == code)
     if site_code:
@@ -70,6 +76,11 @@ def meter_page(code: str):
         sites = {s.id: s for s in db.session.scalars(select(Site).where(Site.id.in_({m.site_id for m in found})))}
         return render("staff/meter/choose.html", "staff/meter/choose.html", meters=found, sites=sites, code=code)
     meter = found[0]
+    part = request.headers.get("HX-Target", "") if is_htmx() else ""
+    if part == f"meter-{meter.id}":  # a row of the list that follows its meter until the meter acknowledges
+        return fragment("staff/meters/_row.html", **row_context(m=meter))
+    if part == "meter-live":  # this page's live values, every few seconds
+        return fragment("staff/meter/_live.html", **_live(meter))
     now = utcnow()
     return render("staff/meter/page.html", "staff/meter/page.html", **{**_live(meter), **control_context(meter)},
                   chart=readings_chart(db.session, meter.id, now, business_tz()), wiring=_wiring(meter),
@@ -94,16 +105,8 @@ def _live(meter: Meter) -> dict:
     commands = db.session.scalars(select(ControlCommand).where(ControlCommand.meter_id == meter.id)
                                   .order_by(ControlCommand.id.desc()).limit(COMMANDS_SHOWN)).all()
     return {"meter": meter, "st": meter.state, "recent_commands": commands, "live_seconds": LIVE_SECONDS,
+            "site_code": db.session.scalar(select(Site.code).where(Site.id == meter.site_id)),
             "waiting": [c for c in commands if c.status.value == "pending"]}
-
-
-@bp.get("/meters/<int:meter_id>/live")
-@require_area("meters")
-def meter_live(meter_id: int):
-    """The live values and commands again (the page asks every few seconds)."""
-    meter = scoped_or_404(Meter, meter_id)
-    db.session.refresh(meter)
-    return fragment("staff/meter/_live.html", **_live(meter))
 
 
 def control_context(meter: Meter, **extra) -> dict:

@@ -1,81 +1,38 @@
 """Staff pages: the meter list (filters, sorting, page jump), a row's commands with their reason, a row that
 follows its meter until the meter acknowledges, and trip / close of a selection.
 
-The filters and the sort are portal.staff.meter_filters'; the meter page (/staff/meters/<code>) is
-portal.staff.meter_page. Who may send which command is the role table's (portal.web.roles.COMMANDS); every
-command is the control domain's `command_meter`, audited with its reason, one entry per meter.
+The filters and the sort are portal.staff.meter_filters'; a row's words and polling portal.staff.meter_rows; the
+meter page (/staff/meters/<code>, which also answers a polling row) is portal.staff.meter_page. Who may send
+which command is the role table's (portal.web.roles.COMMANDS); every command is the control domain's
+`command_meter`, audited with its reason, one entry per meter.
 """
 from __future__ import annotations
-
-from datetime import timedelta
 
 from flask import abort, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
 from portal.control.commands import ACTIONS, CommandRefused, command_meter
 from portal.extensions import db
-from portal.models import Gateway, Meter, Site, utcnow
+from portal.models import Gateway, Meter
 from portal.models.meter import SWITCHABLE_PROFILES
 from portal.staff import meter_filters as mf
 from portal.staff.blueprint import bp
 from portal.staff.meter_page import control_answer
+from portal.staff.meter_rows import SUPPLY_ACTIONS, row_context
 from portal.web.access import require_area, scoped, scoped_or_404
 from portal.web.htmx import fragment, render
-from portal.web.labels import label
 from portal.web.params import BadParameter, page_arg, parse_id
-from portal.web.roles import commands_for, may_command
+from portal.web.roles import may_command
 
 PAGE_SIZE = 50
-#: a row with a command waiting asks for itself this often...
-POLL_FAST = "2s"
-#: ...and this often once the command has waited this long (its gateway is down: it will wait a while yet)
-POLL_SLOW, SLOW_AFTER = "30s", timedelta(minutes=5)
-#: the supply commands of a row and of a selection (keep-power has its terms: on the meter page)
-SUPPLY_ACTIONS = ("trip", "close")
 #: the most meters one bulk command takes (a few pages of the list)
 BULK_MAX = 500
 REASON_MAX = 200
 #: the bulk panel before anything is selected
 BULK_NOTHING_YET = dict(action="trip", error=None, done=None, ready=[], refusals=[], missing=0)
-
-
-def row_poll(meter: Meter) -> str | None:
-    """How often a row asks for itself again: while a command waits for the meter; None when none waits."""
-    waiting = meter.pending_commands
-    if not waiting:
-        return None
-    return POLL_FAST if utcnow() - max(c.created_at for c in waiting) < SLOW_AFTER else POLL_SLOW
-
-
-def row_words(commands: list[str]) -> dict:
-    """Every word a row shows, translated once per request: 50 rows asking gettext a dozen times each was most of
-    the list's server time."""
-    buttons = [("trip", _("Trip")), ("close", _("Close")), ("keep_power_off", _("End keep-power"))]
-    return {
-        "online": _("online"), "offline": _("offline"), "inferred": _("inferred"), "wanted": _("wanted"),
-        "keep_power": _("keep-power"), "no_relay": _("no relay"), "waiting": _("waiting for the meter…"),
-        "command": _("Command"), "reason": _("Reason"), "common_area": _("common area"),
-        "supply_actual": _("Supply (actual)"), "water": _("water"), "electric": _("electricity"),
-        **{value: str(label(value)) for value in ("on", "off", "platform", "meter")},
-        "reasons": {code: str(text) for code, text in mf.OFF_REASONS.items()},
-        "buttons": [(action, text) for action, text in buttons if action in commands],
-        "supply_commands": [a for a in SUPPLY_ACTIONS if a in commands],
-        "may_end_keep_power": "keep_power_off" in commands, "csrf": generate_csrf(),
-    }
-
-
-def row_context(**extra) -> dict:
-    """What a meter row shows besides the meter: which meters switch, which commands this user may send."""
-    commands = commands_for(current_user.role)
-    return {"switchable": SWITCHABLE_PROFILES, "commands": commands, "w": row_words(commands), "row_error": None,
-            "reason": "",
-            "row_poll": row_poll, "bulk": any(a in commands for a in SUPPLY_ACTIONS),
-            "site_codes": dict(db.session.execute(scoped(select(Site.id, Site.code), Site.id)).tuples().all()),
-            **extra}
 
 
 def _row_options():
@@ -114,13 +71,6 @@ def _meter_in_scope(meter_id: int) -> Meter:
     meter = scoped_or_404(Meter, meter_id)
     db.session.refresh(meter)  # the row shows what the poller wrote since this session last looked
     return meter
-
-
-@bp.get("/meters/<int:meter_id>/row")
-@require_area("meters")
-def meter_row(meter_id: int):
-    """One row again: a row whose command waits asks for this until the meter acknowledges."""
-    return fragment("staff/meters/_row.html", **row_context(m=_meter_in_scope(meter_id)))
 
 
 def _reason() -> tuple[str, str | None]:

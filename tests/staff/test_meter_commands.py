@@ -84,7 +84,8 @@ def test_another_sites_meter_is_a_404(client, login, make_staff, make_meter, sit
     login.staff(make_staff(role=Role.MANAGER))  # a manager of another site
     meter = site_meters[1][0]
     assert client.post(f"/staff/meters/{meter.id}/command", data={"action": "trip", "reason": "r"}).status_code == 404
-    assert client.get(f"/staff/meters/{meter.id}/row").status_code == 404
+    row = {"HX-Request": "true", "HX-Target": f"meter-{meter.id}"}
+    assert client.get("/staff/meters/E1?site=mall", headers=row).status_code == 404
 
 
 def test_keep_power_is_not_granted_from_a_row(client, as_role, site_meters):

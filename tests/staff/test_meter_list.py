@@ -140,15 +140,19 @@ def test_a_row_with_a_command_waiting_asks_for_itself_until_acknowledged(client,
     meter = db.session.query(Meter).filter_by(code="E1").one()
     cmd = command_meter(db.session, meter, "trip", "staff:someone", "test")
     db.session.commit()
-    row = client.get(f"/staff/meters/{meter.id}/row").get_data(as_text=True)
-    assert f'hx-get="/staff/meters/{meter.id}/row" hx-trigger="every 2s"' in row
+    # the row asks its meter's page for itself (by its id), so every address a page polls is a page too
+    asks = {"HX-Request": "true", "HX-Target": f"meter-{meter.id}"}
+    listed = client.get("/staff/meters").get_data(as_text=True)
+    assert 'hx-get="/staff/meters/E1?site=mall" hx-target="this" hx-trigger="every 2s"' in listed
+    row = client.get("/staff/meters/E1?site=mall", headers=asks).get_data(as_text=True)
+    assert row.lstrip().startswith(f'<tr id="meter-{meter.id}"') and 'hx-trigger="every 2s"' in row
 
     # a command that has waited long (its gateway is down) is asked about less often
     cmd.created_at = utcnow() - timedelta(minutes=10)
     db.session.commit()
-    assert 'hx-trigger="every 30s"' in client.get(f"/staff/meters/{meter.id}/row").get_data(as_text=True)
+    assert 'hx-trigger="every 30s"' in client.get("/staff/meters/E1?site=mall", headers=asks).get_data(as_text=True)
 
     db.session.get(ControlCommand, cmd.id).status = CommandStatus.APPLIED
     db.session.commit()
-    row = client.get(f"/staff/meters/{meter.id}/row").get_data(as_text=True)
+    row = client.get("/staff/meters/E1?site=mall", headers=asks).get_data(as_text=True)
     assert row.lstrip().startswith(f'<tr id="meter-{meter.id}"') and "hx-trigger" not in row

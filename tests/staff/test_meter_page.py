@@ -58,7 +58,7 @@ def test_the_page_shows_live_values_wiring_commands_alarms_and_the_chart(client,
     html = answer.get_data(as_text=True)
     assert answer.status_code == 200
     # live values, asked for again every few seconds
-    assert f'hx-get="/staff/meters/{meter.id}/live" hx-trigger="every 5s"' in html
+    assert 'hx-get="/staff/meters/E101?site=mall" hx-target="this" hx-trigger="every 5s"' in html
     assert "1,234.56 kWh" in html and "2,345 W" in html and "220.1 V" in html and "8,000 W" in html
     # profile and wiring, and the shop's page
     for text in ("10.0.0.7:502", "rtu-over-tcp", "GW7", "payfirst-prepaid-v1", "Shops flat", ">17<", ">M0</a>"):
@@ -78,7 +78,8 @@ def test_the_page_shows_live_values_wiring_commands_alarms_and_the_chart(client,
 
 def test_the_live_values_answer_alone(client, staff, meter):
     staff(Role.CASHIER)
-    html = client.get(f"/staff/meters/{meter.id}/live", headers=HX).get_data(as_text=True)
+    live = {**HX, "HX-Target": "meter-live"}
+    html = client.get("/staff/meters/E101?site=mall", headers=live).get_data(as_text=True)
     assert html.lstrip().startswith('<section class="card" id="meter-live"') and "<html" not in html
 
 
@@ -107,7 +108,7 @@ def test_another_sites_meter_and_an_unknown_code_are_alike_404(client, staff, me
     assert client.get("/staff/meters/E101").status_code == 404
     assert client.get("/staff/meters/E101?site=mall").status_code == 404
     assert client.get("/staff/meters/NOPE").status_code == 404
-    assert client.get(f"/staff/meters/{meter.id}/live").status_code == 404
+    assert client.get("/staff/meters/E101", headers={**HX, "HX-Target": "meter-live"}).status_code == 404
 
 
 def test_a_bad_site_parameter_is_a_400(client, staff, meter):
