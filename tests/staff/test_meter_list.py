@@ -121,9 +121,10 @@ def test_page_jump_and_a_page_past_the_end(client, make_site, make_gateway, make
     assert codes(client.get("/staff/meters?page=9").get_data(as_text=True)) == codes(third)
 
 
-def test_each_row_links_to_its_meter_page(client, mall):
+def test_each_row_links_to_its_meter_page_and_its_shops_page(client, mall):
     html = client.get("/staff/meters").get_data(as_text=True)
     assert 'href="/staff/meters/E1?site=mall"' in html
+    assert 'href="/staff/accounts/S2?site=mall"' in html
 
 
 def test_another_sites_meters_never_show_whatever_the_filter(client, mall, make_site, make_account, make_meter):
