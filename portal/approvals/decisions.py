@@ -10,6 +10,7 @@ What an approved operation does outside the database happens after the commit (`
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 from portal.approvals.proposals import ProposalRefused, check_swap
 from portal.audit import Approval, approved, audit
 from portal.control.commands import CommandRefused
+from portal.control.keep_power import grant_keep_power
 from portal.counter import operations as ops
 from portal.counter.adjustments import adjust_balance
 from portal.counter.guards import CounterError
@@ -134,10 +136,20 @@ def _meter_swap(session: Session, p: Proposal) -> dict:
             "carried_fen": done.carried_fen}
 
 
+def _keep_power(session: Session, p: Proposal) -> dict:
+    meter = p.meter
+    if meter is None or meter.code != p.params["meter_code"]:
+        raise ProposalRefused(_l("Meter %(code)s was replaced meanwhile.", code=p.params["meter_code"]))
+    # checked again now: an end that passed while the request waited is refused, not granted for no time
+    cmd = grant_keep_power(session, meter, p.reason, datetime.fromisoformat(p.params["until"]), p.proposed_by)
+    return {"command": cmd.id, "meter": meter.code, "until": p.params["until"]}
+
+
 RUNNERS: dict[ProposalKind, Callable[[Session, Proposal], dict]] = {
     ProposalKind.RECHARGE: _recharge,
     ProposalKind.CLOSURE: _closure,
     ProposalKind.TRANSFER: _transfer,
     ProposalKind.ADJUSTMENT: _adjustment,
     ProposalKind.METER_SWAP: _meter_swap,
+    ProposalKind.KEEP_POWER: _keep_power,
 }

@@ -8,6 +8,7 @@ even at the same moment, proposes once.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from portal.approvals.readings import final_reading_bound, register_text
 from portal.audit import audit
+from portal.control.keep_power import check_terms
 from portal.counter import operations as ops
 from portal.counter.adjustments import check_adjustment
 from portal.counter.guards import CounterError, check_form_key, require_active
@@ -165,3 +167,16 @@ def propose_swap(session: Session, meter: Meter, final_total: int, new_code: str
                                          "new_start_total": new_start_total, "remaining_fen": carried,
                                          "old_code": meter.code, "form_key": form_key, **judged})
 
+
+
+def propose_keep_power(session: Session, meter: Meter, reason: str, until: datetime, actor: str,
+                       form_key: str) -> Proposal:
+    """An electrician asks for keep-power (保电) on a shop's meter until `until`; a manager approves it."""
+    check_form_key(form_key)
+    reason = check_terms(meter, reason, until, utcnow())
+    if session.scalar(select(Proposal.id).where(
+            Proposal.meter_id == meter.id, Proposal.kind == ProposalKind.KEEP_POWER,
+            Proposal.key != f"keep_power:{form_key}", Proposal.status == ProposalStatus.PROPOSED)):
+        raise ProposalRefused(_l("Keep-power for this meter is already waiting for a manager."))
+    return _propose(session, ProposalKind.KEEP_POWER, meter.account, actor, form_key, amount_fen=None, reason=reason,
+                    meter=meter, params={"meter_code": meter.code, "until": until.isoformat(), "form_key": form_key})

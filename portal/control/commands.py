@@ -10,6 +10,7 @@ register cannot hold is refused now, with a message, never left to fail a poll).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -38,8 +39,13 @@ class CommandRefused(Exception):
     """The meter cannot do what was asked (no relay, unknown action...)."""
 
 
-def command_meter(session: Session, meter: Meter, action: str, actor: str, reason: str = "") -> ControlCommand:
-    """Record a staff/API/automation command and move the desired state accordingly."""
+def command_meter(session: Session, meter: Meter, action: str, actor: str, reason: str = "",
+                  until: datetime | None = None) -> ControlCommand:
+    """Record a staff/API/automation command and move the desired state accordingly.
+
+    Keep-power on keeps its reason and, when given, the instant it ends by itself (`until`; the arrears
+    job ends it then: portal.control.keep_power); keep-power off forgets both.
+    """
     if action not in ACTIONS:
         raise CommandRefused(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
     if meter.profile not in SWITCHABLE_PROFILES:
@@ -58,6 +64,8 @@ def command_meter(session: Session, meter: Meter, action: str, actor: str, reaso
             clear_alarm(session, AlarmKind.OVER_POWER, f"meter:{meter.id}")
     else:
         meter.keep_power = action == "keep_power_on"
+        meter.keep_power_reason = (reason[:200] or None) if meter.keep_power else None
+        meter.keep_power_until = until if meter.keep_power else None
         if meter.account is not None:
             enforce_balance(session, meter.account, actor=actor)
     cmd = ControlCommand(meter_id=meter.id, action=action, actor=actor, reason=reason[:200])
@@ -65,8 +73,9 @@ def command_meter(session: Session, meter: Meter, action: str, actor: str, reaso
         # Nothing to write: on this meter keep-power lives only in the platform's arrears rule.
         cmd.status, cmd.applied_at = CommandStatus.APPLIED, utcnow()
     session.add(cmd)
+    detail = {"until": until.isoformat()} if until is not None and meter.keep_power else {}
     audit(session, actor, f"meter.{action}", "meter", meter.id, meter.site_id, reason=reason,
-          supply_desired=meter.supply_desired.value, keep_power=meter.keep_power)
+          supply_desired=meter.supply_desired.value, keep_power=meter.keep_power, **detail)
     request_poll(session, meter.gateway_id)
     return cmd
 

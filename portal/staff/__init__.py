@@ -8,6 +8,7 @@ line loss, statements; `billing_groups` and `billing_runs`: allocation groups, r
 `tariffs` and `rules` (balance rules and the no-trip calendar), `users` and `api_tokens`
 (staff users and their tokens, for administrators), `imports` (the site workbook: template, upload, preview,
 commit, export) and `audit` (the audit log) register their routes on it.
+The meter list's filters are `meter_filters`; one meter's page is `meter_page` (its chart: `meter_chart`).
 """
 from portal.staff import (  # noqa: F401  (routes register on bp)
     account_forms,
@@ -21,6 +22,7 @@ from portal.staff import (  # noqa: F401  (routes register on bp)
     counter,
     dashboard,
     imports,
+    meter_page,
     meters,
     monthly,
     refunds,

@@ -7,6 +7,8 @@ through the counter's refund endpoint, so one page shows everything that waits f
 """
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -27,6 +29,7 @@ from portal.web.roles import may_open
 PROPOSAL_LABELS = {
     "recharge": _l("Counter recharge above the limit"), "closure": _l("Account closure"),
     "transfer": _l("Balance transfer"), "adjustment": _l("Manual adjustment"), "meter_swap": _l("Meter replacement"),
+    "keep_power": _l("Keep-power (保电)"),
 }
 STATUS_LABELS = {
     "proposed": _l("waiting for a manager"), "approved": _l("approved and done"), "rejected": _l("rejected"),
@@ -47,7 +50,8 @@ def approval_labels() -> dict:
     return dict(proposal_label=lambda kind: PROPOSAL_LABELS.get(kind.value, kind.value),
                 proposal_status_label=lambda status: STATUS_LABELS.get(status.value, status.value),
                 refund_reason=lambda reason: HELD_REASONS.get(reason, reason),
-                receipt_no_of=_receipt_no_of)
+                receipt_no_of=_receipt_no_of,
+                iso_time=lambda text: datetime.fromisoformat(text) if text else None)
 
 
 def _receipt_no_of(entry_id: int) -> str:

@@ -48,6 +48,8 @@ ACTIONS = {
     "meter.close": _l("Supply switched on"),
     "meter.keep_power_on": _l("Keep-power on"),
     "meter.keep_power_off": _l("Keep-power off"),
+    "meter.keep_power_expired": _l("Keep-power ended by itself"),
+    "meter.power_limit": _l("Power limit changed"),
     "meter.arrears": _l("Supply off for arrears"),
     "meter.restored": _l("Supply restored"),
     "meter.over_power": _l("Tripped over the power limit"),

@@ -28,7 +28,7 @@ LABELS = {
 SYSTEM_ACTORS = {
     "billing": _l("billing run"), "balance": _l("balance rules"), "arrears": _l("arrears rules"),
     "fees": _l("monthly fees run"), "allocation": _l("allocation run"), "import": _l("site import"),
-    "demo": _l("demo setup"), "books": _l("books check"),
+    "demo": _l("demo setup"), "books": _l("books check"), "keep_power": _l("keep-power end"),
 }
 
 

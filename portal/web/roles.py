@@ -52,6 +52,10 @@ AREAS: dict[str, Area] = {
     "account_fees": Area(frozenset({Role.MANAGER})),
     "account_bindings": Area(frozenset({Role.MANAGER})),
     "account_emergency": Area(frozenset({Role.CASHIER, Role.MANAGER})),
+    # a meter's settings (its power limit) on the meter page
+    "meter_settings": Area(frozenset({Role.MANAGER})),
+    # asking for keep-power (保电) for a manager to approve; who grants it at once is COMMANDS["keep_power_on"]
+    "keep_power_requests": Area(frozenset({Role.OPERATOR})),
 }
 
 #: meter commands: switching is for electricians and managers; keep-power (保电) needs a manager

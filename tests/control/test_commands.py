@@ -116,7 +116,7 @@ def test_commands_share_one_pending_poll_per_gateway(shop_meter):
 def test_staff_list_button_trips_and_returns_the_row(client, login, make_staff, shop_meter):
     op = make_staff(role=Role.OPERATOR, sites=[shop_meter.gateway.site])
     login.staff(op)
-    response = client.post(f"/staff/meters/{shop_meter.id}/command", data={"action": "trip"},
+    response = client.post(f"/staff/meters/{shop_meter.id}/command", data={"action": "trip", "reason": "repair"},
                            headers={"HX-Request": "true"})
     assert response.status_code == 200
     html = response.get_data(as_text=True)

@@ -80,8 +80,9 @@ def test_a_meter_command_the_meter_cannot_do_is_shown_in_its_row(client, login, 
     meter = make_meter(code="C1", profile="chint-dtsu666")  # a common-area meter without relay
     login.staff(make_staff(role=Role.OPERATOR, sites=[meter.gateway.site]))
 
-    htmx = client.post(f"/staff/meters/{meter.id}/command", data={"action": "trip"}, headers={"HX-Request": "true"})
-    plain = client.post(f"/staff/meters/{meter.id}/command", data={"action": "trip"})
+    data = {"action": "trip", "reason": "repair"}
+    htmx = client.post(f"/staff/meters/{meter.id}/command", data=data, headers={"HX-Request": "true"})
+    plain = client.post(f"/staff/meters/{meter.id}/command", data=data)
 
     html = htmx.get_data(as_text=True)
     assert htmx.status_code == 200 and html.lstrip().startswith(f'<tr id="meter-{meter.id}"')

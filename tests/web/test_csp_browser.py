@@ -116,8 +116,10 @@ def test_staff_pages_work_under_the_policy(desk, make_site, make_account, make_m
     expect(rows).to_have_count(2)
     page.locator("input[name=q]").press_sequentially("tea", delay=30)
     expect(rows).to_have_count(1)
-    page.locator("[data-meter=W201] .act-keep_power_on").click()
-    expect(page.locator("[data-meter=W201] .act-keep_power_off")).to_be_visible()
+    page.locator("[data-meter=W201] summary").click()
+    page.locator("[data-meter=W201] input[name=reason]").fill("test")
+    page.locator("[data-meter=W201] .act-trip").click()
+    expect(page.locator("[data-meter=W201] .waiting")).to_be_visible()
 
     # the counter: search (htmx), an account, a cash recharge and its receipt with the print button
     page.goto("/staff/counter/")

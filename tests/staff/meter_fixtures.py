@@ -1,0 +1,15 @@
+"""Shared by the meter page and list tests: the polls a command asks for are recorded, not run (no gateway here)."""
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def polls(app):
+    """Gateway ids whose poll was asked for; the jobs are recorded instead of run."""
+    runner = app.extensions["payfirst.dispatcher"].runner
+    requested: list[int] = []
+    original = runner.submit
+    runner.submit = lambda func, args: requested.extend(args)
+    yield requested
+    runner.submit = original
