@@ -186,8 +186,12 @@ def meter_power_limit(meter_id: int):
 
 
 def meter_url(meter: Meter, site_code: str | None = None) -> str:
-    """A meter's page, with its site's code when known (a code is unique per site only)."""
-    return url_for("staff.meter_page", code=meter.code, site=site_code or None)
+    """A meter's page, with its site's code (a code is unique per site only; the site is looked up once a
+    request when the caller does not know it)."""
+    if site_code is None:
+        site = db.session.get(Site, meter.site_id)
+        site_code = site.code if site is not None else None
+    return url_for("staff.meter_page", code=meter.code, site=site_code)
 
 
 @bp.context_processor

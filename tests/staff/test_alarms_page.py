@@ -183,3 +183,11 @@ def test_every_message_id_the_code_raises_has_a_sentence():
     found = re.findall(r'what="([a-z_]+)"(?: if [^"]+ else "([a-z_]+)")?', source)
     raised = {name for pair in found for name in pair if name}
     assert raised and raised <= set(TEXTS) and set(SAMPLES) == raised
+
+
+def test_an_alarm_links_its_meters_own_page(client, operator, farm):
+    site, _shop, _gateway, _meter = farm
+    html = client.get("/staff/alarms?kind=over_power").get_data(as_text=True)
+    link = re.search(r'<a href="([^"]+)">[^<]*E101</a>', html).group(1).replace("&amp;", "&")
+    assert link == f"/staff/meters/E101?site={site.code}"
+    assert client.get(link).status_code == 200

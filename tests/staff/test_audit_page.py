@@ -229,7 +229,7 @@ def test_a_row_shows_when_who_what_the_target_before_after_and_the_address(clien
     assert re.search(r"counter_limit_fen</span> <del>—</del> → <ins>200000</ins>", row)
     tariff = page(client, target="M001")
     assert re.search(r"tariff_id</span> <del>3</del> → <ins>4</ins>", tariff)
-    assert 'href="/staff/meters?q=M001"' in tariff
+    assert f'href="/staff/meters/M001?site={here.code}"' in tariff  # the meter's own page
 
 
 def test_a_counter_operation_links_to_its_shop(client, admin, two_sites, make_account):

@@ -167,3 +167,11 @@ def test_an_empty_site_says_so(client, login, make_staff, make_site):
     html = client.get("/staff/").get_data(as_text=True)
     assert 'data-testid="no-alarm"' in html and 'data-testid="no-shop-off"' in html
     assert figure(html, "data-testid", "takings-total") == "¥0.00"
+
+
+def test_the_shop_figures_link_the_meter_list_filtered_to_them(client, login, make_staff, mall):
+    login.staff(make_staff(role=Role.OPERATOR, sites=[mall]))
+    html = client.get("/staff/").get_data(as_text=True)
+    for query in ("arrears=yes", "keep_power=yes", "reason=remote"):
+        assert f'href="/staff/meters?{query}"' in html
+        assert client.get(f"/staff/meters?{query}").status_code == 200
