@@ -24,6 +24,7 @@ from portal.control.commands import MoneyWrite, queue_many
 from portal.ledger.bulk import Movement, lock_balances, post_many
 from portal.metering.books_check import purses
 from portal.metering.cycle import Delta
+from portal.metering.daily import roll_up_charges
 from portal.models import (
     Account,
     ControlMode,
@@ -102,7 +103,9 @@ def bill_deltas(session: Session, deltas: Iterable[Delta], now: datetime | None 
             postings.append((kind, meter.id, Movement(meter.account_id, -fen, key, memo=f"{meter.code} {d.amount}")))
         billed.append((meter.id, d.interval_start))
         charged[meter.account_id] = meter.account
-    _deduct_from_purses(session, _post(session, postings))
+    posted = _post(session, postings)
+    roll_up_charges(session, [m.key for m in posted], now)
+    _deduct_from_purses(session, posted)
     _mark_billed(session, billed)
     _set_remainders(session, meters, remainders)
     apply_balance_rules(session, charged, now)

@@ -31,6 +31,7 @@ from portal.bulk import update_rows
 from portal.control.balance import apply_balance_rules
 from portal.control.commands import MONEY_WRITES
 from portal.ledger.bulk import Movement, lock_balances, post_many
+from portal.metering.daily import roll_up_charges
 from portal.metering.rows import MeterRow
 from portal.models import AlarmKind, ControlMode, EntryKind, Meter, MeterKind
 from portal.money import format_yuan
@@ -113,8 +114,10 @@ def post_usage(session: Session, usages: list[Usage], now: datetime | None = Non
         moves = [Movement(u.account_id, -u.fen, u.key, memo=u.memo, meter_id=u.meter_id) for u in usages
                  if u.kind == kind]
         # a read is accounted once (its books move in this transaction): its key is new, and a clash fails loudly
-        for m in post_many(session, moves, kind, actor=ACTOR, balances=balances, known_new=True):
+        posted = post_many(session, moves, kind, actor=ACTOR, balances=balances, known_new=True)
+        for m in posted:
             balances[m.account_id] += m.amount_fen
+        roll_up_charges(session, [m.key for m in posted], now)  # the meters' days (portal.metering.daily)
     charged = {u.account_id for u in usages}
     apply_balance_rules(session, charged, now, ACTOR)
     return charged

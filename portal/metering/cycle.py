@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from portal.alarms import clear_alarm, raise_many
 from portal.bulk import insert_rows
 from portal.metering.books import BooksRecorder, Usage
+from portal.metering.daily import roll_up_readings
 from portal.metering.rows import (
     KEPT_UNLESS_READ,
     STATE_COLUMNS,
@@ -275,7 +276,7 @@ class CycleRecorder:
     # -- writing ---------------------------------------------------------------------------------
 
     def flush(self) -> None:
-        """Write what is waiting: states (one upsert), readings, gateways, commands, alarms."""
+        """Write what is waiting: states (one upsert), readings and their days, gateways, commands, alarms."""
         s = self.session
         if self._states:
             insert_rows(s, MeterState.__table__, list(self._states.values()), conflict=["meter_id"],
@@ -283,6 +284,9 @@ class CycleRecorder:
             self._states.clear()
         if self._readings:
             insert_rows(s, IntervalReading.__table__, self._readings)
+            # their days, in the same transaction: one upsert for the batch (portal.metering.daily)
+            roll_up_readings(s, self._readings, {r["meter_id"]: self.meters[r["meter_id"]].account_id
+                                                 for r in self._readings}, self.now)
             self._readings.clear()
         if self._gateways:
             g = Gateway.__table__
