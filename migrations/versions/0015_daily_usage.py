@@ -5,7 +5,8 @@ Revises: 0014
 
 On PostgreSQL interval_readings becomes a table partitioned by range of interval_start, one partition per
 UTC month, without rewriting or long-locking the readings already there: the old table is renamed and
-attached as the partition of everything before the cut-over (the first of next month). Its CHECK constraint
+attached as the partition of everything before the cut-over (the first of next month, or later when a
+reading is dated later). Its CHECK constraint
 is added NOT VALID and validated in a transaction of its own first, under a lock that lets the poller go
 on writing, so the ATTACH (under an exclusive lock) needs no scan. Then this month's successors are
 created; the cron keeps creating them ahead (portal.metering.partitions). SQLite (the demo) keeps one table.
@@ -57,7 +58,12 @@ def upgrade():
 
 
 def _partition():
-    now = datetime.now(UTC)
+    # the cut-over: the first of next month, or of the month after the newest reading if one is dated later
+    # (found with one index probe per meter, not a scan of the readings)
+    newest = op.get_bind().execute(sa.text(
+        "SELECT max(r.interval_start) FROM meters AS m CROSS JOIN LATERAL (SELECT interval_start "
+        "FROM interval_readings WHERE meter_id = m.id ORDER BY interval_start DESC LIMIT 1) AS r")).scalar()
+    now = max(datetime.now(UTC), newest or datetime.now(UTC))
     cutover = _month(now.year, now.month, 1)
     bound = cutover.isoformat()
     # 1. outside the migration's transaction: the constraint that lets ATTACH skip its scan, validated under

@@ -151,6 +151,13 @@ def _added(stmt):
 
 # -- rebuild -----------------------------------------------------------------------------------------
 
+def earliest_reading(session: Session) -> datetime | None:
+    """When the oldest reading was taken. Every meter's first reading is a baseline without a delta, so the
+    small partial index of those (ix_interval_readings_no_delta) answers without reading the rest."""
+    r = IntervalReading.__table__
+    return session.scalar(select(func.min(r.c.interval_start)).where(r.c.delta.is_(None)))
+
+
 @dataclass(frozen=True)
 class Rebuilt:
     """What a rebuild did: the days recomputed, the meter-days written, days skipped (their readings are
