@@ -54,6 +54,8 @@ def upgrade():
     with op.batch_alter_table('daily_usage', schema=None) as batch_op:
         batch_op.create_index('ix_daily_usage_account_day', ['account_id', 'day'], unique=False)
     if op.get_bind().dialect.name == 'postgresql':
+        # room on each page: the cycle updates today's rows every quarter hour, in place (HOT) where it fits
+        op.execute("ALTER TABLE daily_usage SET (fillfactor = 70)")
         _partition()
 
 

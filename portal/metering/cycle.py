@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from portal.alarms import clear_alarm, raise_many
 from portal.bulk import insert_rows
 from portal.metering.books import BooksRecorder, Usage
-from portal.metering.daily import roll_up_readings
+from portal.metering.daily import record_readings
 from portal.metering.rows import (
     KEPT_UNLESS_READ,
     STATE_COLUMNS,
@@ -34,7 +34,6 @@ from portal.models import (
     CommandStatus,
     ControlCommand,
     Gateway,
-    IntervalReading,
     MeterKind,
     MeterState,
     Supply,
@@ -282,11 +281,9 @@ class CycleRecorder:
             insert_rows(s, MeterState.__table__, list(self._states.values()), conflict=["meter_id"],
                         update=STATE_COLUMNS[1:], keep=KEPT_UNLESS_READ)
             self._states.clear()
-        if self._readings:
-            insert_rows(s, IntervalReading.__table__, self._readings)
-            # their days, in the same transaction: one upsert for the batch (portal.metering.daily)
-            roll_up_readings(s, self._readings, {r["meter_id"]: self.meters[r["meter_id"]].account_id
-                                                 for r in self._readings}, self.now)
+        if self._readings:  # and their days, in the same statement (portal.metering.daily)
+            record_readings(s, self._readings, {r["meter_id"]: self.meters[r["meter_id"]].account_id
+                                                for r in self._readings}, self.now)
             self._readings.clear()
         if self._gateways:
             g = Gateway.__table__

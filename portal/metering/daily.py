@@ -30,6 +30,7 @@ from sqlalchemy import (
     BigInteger,
     Date,
     Integer,
+    String,
     and_,
     case,
     cast,
@@ -39,6 +40,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    text,
     true,
     union_all,
     update,
@@ -46,8 +48,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from portal.bulk import among, array_literal, chunks, postgresql
-from portal.models import DailyUsage, EntryKind, IntervalReading, LedgerEntry, Meter, utcnow
+from portal.bulk import among, array_literal, chunks, insert_rows, postgresql
+from portal.models import Account, DailyUsage, EntryKind, IntervalReading, LedgerEntry, Meter, utcnow
 from portal.models.base import UTCDateTime, upsert_insert
 from portal.settings import business_tz
 
@@ -76,6 +78,50 @@ def day_start(day: date, tz: ZoneInfo | None = None) -> datetime:
 
 # -- upkeep ------------------------------------------------------------------------------------------
 
+def record_readings(session: Session, readings: list[dict], account_of: dict[int, int | None],
+                    now: datetime | None = None) -> None:
+    """Insert interval readings (the poll cycle's batch: dicts of interval_readings' columns) and add them to
+    their days. On PostgreSQL one statement: the roll-up reads the rows the INSERT returns, so their arrays
+    travel once and nothing is read back; elsewhere the insert, then `roll_up_readings`."""
+    if not readings:
+        return
+    if not postgresql(session):
+        insert_rows(session, IntervalReading.__table__, readings)
+        roll_up_readings(session, readings, account_of, now)
+        return
+    r = IntervalReading.__table__
+    dialect = session.get_bind().dialect
+    columns = list(readings[0])
+    arrays = ", ".join(f"CAST(:c{i} AS {r.c[c].type.compile(dialect)}[])" for i, c in enumerate(columns))
+    # SQL text, as portal.bulk writes its statements: compiled once by the database, not by SQLAlchemy per batch
+    sql = (f"WITH new AS (INSERT INTO interval_readings ({', '.join(columns)}) SELECT * FROM unnest({arrays}) "
+           "RETURNING meter_id, interval_start, energy_total, delta) "
+           f"INSERT INTO daily_usage AS d ({', '.join(_COLUMNS)}) "
+           "SELECT new.meter_id, CAST(timezone(:tz, new.interval_start - interval '1 microsecond') AS date), "
+           "min(m.account_id), (array_agg(new.energy_total - coalesce(new.delta, 0) ORDER BY new.interval_start))[1], "
+           "(array_agg(new.energy_total ORDER BY new.interval_start DESC))[1], min(new.interval_start), "
+           "max(new.interval_start), sum(coalesce(new.delta, 0)), 0, count(*), CAST(:now AS timestamptz) "
+           "FROM new JOIN meters AS m ON m.id = new.meter_id GROUP BY 1, 2 " + _MERGE)
+    for part in chunks(readings):
+        params = {f"c{i}": array_literal([x[c] for x in part], r.c[c].type) for i, c in enumerate(columns)}
+        session.execute(text(sql), dict(params, tz=business_tz().key, now=now or utcnow()))
+
+
+#: ON CONFLICT of a day already there, in SQL text (`_added` says the same for SQLAlchemy statements)
+_EARLIER = "EXCLUDED.first_at < d.first_at OR d.first_at IS NULL AND EXCLUDED.first_at IS NOT NULL"
+_LATER = "EXCLUDED.last_at > d.last_at OR d.last_at IS NULL AND EXCLUDED.last_at IS NOT NULL"
+_MERGE = (
+    "ON CONFLICT (meter_id, day) DO UPDATE SET "
+    "account_id = coalesce(EXCLUDED.account_id, d.account_id), "
+    f"opening_reading = CASE WHEN {_EARLIER} THEN EXCLUDED.opening_reading ELSE d.opening_reading END, "
+    f"first_at = CASE WHEN {_EARLIER} THEN EXCLUDED.first_at ELSE d.first_at END, "
+    f"closing_reading = CASE WHEN {_LATER} THEN EXCLUDED.closing_reading ELSE d.closing_reading END, "
+    f"last_at = CASE WHEN {_LATER} THEN EXCLUDED.last_at ELSE d.last_at END, "
+    "usage = d.usage + EXCLUDED.usage, charged_fen = d.charged_fen + EXCLUDED.charged_fen, "
+    "readings = d.readings + EXCLUDED.readings, updated_at = EXCLUDED.updated_at"
+)
+
+
 def roll_up_readings(session: Session, readings: Iterable[dict], account_of: dict[int, int | None],
                      now: datetime | None = None) -> int:
     """Add interval readings just written (dicts of meter_id, interval_start, energy_total, delta) to their
@@ -103,6 +149,14 @@ def roll_up_charges(session: Session, keys: Sequence[str], now: datetime | None 
         return 0
     tz, now = business_tz(), now or utcnow()
     le = LedgerEntry.__table__
+    if postgresql(session):  # one statement: found by their keys and added to their days in the database
+        sql = (f"INSERT INTO daily_usage AS d ({', '.join(_COLUMNS)}) "
+               "SELECT meter_id, CAST(timezone(:tz, created_at) AS date), max(account_id), NULL, NULL, NULL, NULL, "
+               "0, -sum(amount_fen), 0, CAST(:now AS timestamptz) FROM ledger_entries "
+               "WHERE idempotency_key = ANY(CAST(:keys AS varchar[])) AND meter_id IS NOT NULL "
+               "AND kind IN ('energy', 'water') GROUP BY 1, 2 " + _MERGE)
+        return sum(session.execute(text(sql), dict(keys=array_literal(part, String()), tz=tz.key, now=now)).rowcount
+                   for part in chunks(list(keys)))
     days: dict[tuple[int, date], dict] = {}
     for part in chunks(list(keys)):
         found = session.execute(select(le.c.meter_id, le.c.account_id, le.c.created_at, le.c.amount_fen).where(
@@ -265,8 +319,9 @@ def _charges_by_day(session: Session, first: date, last: date, site_id: int | No
         day, source = b.c.day, le.join(b, and_(le.c.created_at >= b.c.start, le.c.created_at < b.c.end))
     query = select(le.c.meter_id, day.label("day"), func.max(le.c.account_id).label("account_id"),
                    func.sum(-le.c.amount_fen).label("charged")).select_from(source).where(window)
-    if site_id is not None:
-        query = query.where(le.c.meter_id.in_(select(Meter.id).where(Meter.site_id == site_id)))
+    if site_id is not None:  # by the site's shops too: their (account, created_at) index finds the entries
+        query = query.where(le.c.meter_id.in_(select(Meter.id).where(Meter.site_id == site_id)),
+                            le.c.account_id.in_(select(Account.id).where(Account.site_id == site_id)))
     g = query.group_by(le.c.meter_id, day).subquery("c")
     nothing = literal(None, BigInteger)
     return select(g.c.meter_id, g.c.day, g.c.account_id, nothing, nothing, literal(None, UTCDateTime),
