@@ -120,7 +120,7 @@ class CycleRecorder:
         self.session, self.now, self.boundary = session, now, interval_start(now)
         self.meters = {m.id: m for gw in gateways for m in gw.meters}
         load_states(session, self.meters)
-        self.previous = last_intervals(session, list(self.meters))
+        self.previous = last_intervals(session, list(self.meters), now)
         self.result = CycleResult()
         self._states: dict[int, dict] = {}  # meter id -> state row to write
         self._readings: list[dict] = []

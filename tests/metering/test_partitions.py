@@ -119,3 +119,17 @@ def test_rebuild_daily_command(runner, make_meter, make_site, make_gateway):
     late = runner.invoke(args=["energy", "rebuild-daily", "--from", "2025-03-05", "--to", "2025-03-01"])
     assert late.exit_code == 1 and "on or before" in late.output
     assert "partitions up to date" in runner.invoke(args=["energy", "partitions"]).output
+
+
+def test_a_cycle_finds_each_meters_newest_reading_recent_or_months_old(make_meter):
+    from portal.metering.rows import last_intervals
+
+    quiet, busy = make_meter(), make_meter()
+    rows = sequence(quiet.id, [(1, 10)] * 3, start=datetime(2025, 3, 3, tzinfo=UTC)) + sequence(
+        busy.id, [(1, 10)] * 3, start=datetime(2025, 3, 3, tzinfo=UTC)) + sequence(
+        busy.id, [(1, 10)] * 3, start=datetime(2025, 6, 20, tzinfo=UTC), energy=70_000)
+    insert_rows(db.session, IntervalReading.__table__, rows)
+    found = last_intervals(db.session, [quiet.id, busy.id], now=datetime(2025, 6, 21, tzinfo=UTC))
+    assert {m: (r.interval_start, r.energy_total) for m, r in found.items()} == {
+        quiet.id: (datetime(2025, 3, 3, 0, 45, tzinfo=UTC), 50_030),
+        busy.id: (datetime(2025, 6, 20, 0, 45, tzinfo=UTC), 70_030)}
