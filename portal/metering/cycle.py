@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from portal.alarms import clear_alarm, raise_many
 from portal.bulk import insert_rows
 from portal.metering.books import BooksRecorder, Usage
-from portal.metering.daily import record_readings
+from portal.metering.daily import DayTotals
 from portal.metering.rows import (
     KEPT_UNLESS_READ,
     STATE_COLUMNS,
@@ -34,6 +34,7 @@ from portal.models import (
     CommandStatus,
     ControlCommand,
     Gateway,
+    IntervalReading,
     MeterKind,
     MeterState,
     Supply,
@@ -134,6 +135,9 @@ class CycleRecorder:
         self._write_done: set[int] = set()  # meters written without a failure this cycle
         #: meter-mode books: reads, acknowledged writes, usage debits (portal.metering.books)
         self.books = BooksRecorder(now)
+        #: the daily roll-ups of the readings flushed and of the money billed for them, written by the caller
+        #: once both are in (`days.flush`), so each meter's day moves once per batch
+        self.days = DayTotals()
 
     @property
     def pending(self) -> int:
@@ -281,9 +285,11 @@ class CycleRecorder:
             insert_rows(s, MeterState.__table__, list(self._states.values()), conflict=["meter_id"],
                         update=STATE_COLUMNS[1:], keep=KEPT_UNLESS_READ)
             self._states.clear()
-        if self._readings:  # and their days, in the same statement (portal.metering.daily)
-            record_readings(s, self._readings, {r["meter_id"]: self.meters[r["meter_id"]].account_id
-                                                for r in self._readings}, self.now)
+        if self._readings:
+            insert_rows(s, IntervalReading.__table__, self._readings)
+            # their days, written with the charges billed for them (`days`: portal.metering.daily)
+            self.days.add_readings(self._readings, {r["meter_id"]: self.meters[r["meter_id"]].account_id
+                                                    for r in self._readings})
             self._readings.clear()
         if self._gateways:
             g = Gateway.__table__

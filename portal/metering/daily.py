@@ -21,7 +21,7 @@ period) are in portal.metering.usage.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -30,7 +30,6 @@ from sqlalchemy import (
     BigInteger,
     Date,
     Integer,
-    String,
     and_,
     case,
     cast,
@@ -45,10 +44,9 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from portal.bulk import among, array_literal, chunks, insert_rows, postgresql
+from portal.bulk import array_literal, chunks, postgresql
 from portal.models import Account, DailyUsage, EntryKind, IntervalReading, LedgerEntry, Meter, utcnow
 from portal.models.base import UTCDateTime, upsert_insert
 from portal.settings import business_tz
@@ -78,33 +76,69 @@ def day_start(day: date, tz: ZoneInfo | None = None) -> datetime:
 
 # -- upkeep ------------------------------------------------------------------------------------------
 
-def record_readings(session: Session, readings: list[dict], account_of: dict[int, int | None],
-                    now: datetime | None = None) -> None:
-    """Insert interval readings (the poll cycle's batch: dicts of interval_readings' columns) and add them to
-    their days. On PostgreSQL one statement: the roll-up reads the rows the INSERT returns, so their arrays
-    travel once and nothing is read back; elsewhere the insert, then `roll_up_readings`."""
-    if not readings:
-        return
-    if not postgresql(session):
-        insert_rows(session, IntervalReading.__table__, readings)
-        roll_up_readings(session, readings, account_of, now)
-        return
-    r = IntervalReading.__table__
-    dialect = session.get_bind().dialect
-    columns = list(readings[0])
-    arrays = ", ".join(f"CAST(:c{i} AS {r.c[c].type.compile(dialect)}[])" for i, c in enumerate(columns))
-    # SQL text, as portal.bulk writes its statements: compiled once by the database, not by SQLAlchemy per batch
-    sql = (f"WITH new AS (INSERT INTO interval_readings ({', '.join(columns)}) SELECT * FROM unnest({arrays}) "
-           "RETURNING meter_id, interval_start, energy_total, delta) "
-           f"INSERT INTO daily_usage AS d ({', '.join(_COLUMNS)}) "
-           "SELECT new.meter_id, CAST(timezone(:tz, new.interval_start - interval '1 microsecond') AS date), "
-           "min(m.account_id), (array_agg(new.energy_total - coalesce(new.delta, 0) ORDER BY new.interval_start))[1], "
-           "(array_agg(new.energy_total ORDER BY new.interval_start DESC))[1], min(new.interval_start), "
-           "max(new.interval_start), sum(coalesce(new.delta, 0)), 0, count(*), CAST(:now AS timestamptz) "
-           "FROM new JOIN meters AS m ON m.id = new.meter_id GROUP BY 1, 2 " + _MERGE)
-    for part in chunks(readings):
-        params = {f"c{i}": array_literal([x[c] for x in part], r.c[c].type) for i, c in enumerate(columns)}
-        session.execute(text(sql), dict(params, tz=business_tz().key, now=now or utcnow()))
+#: a charge to add to its day: meter id, account id, fen charged (positive), when its ledger entry was posted
+Charge = tuple[int, int, int, datetime]
+
+
+class DayTotals:
+    """Meter-days to add, gathered from a batch of readings and the charges posted for them, then written
+    with one upsert (`flush`): the poll cycle adds both before it writes, so each day's row moves once."""
+
+    def __init__(self) -> None:
+        self.tz = business_tz()
+        self.rows: dict[tuple[int, date], dict] = {}
+
+    def _row(self, meter_id: int, day: date, account_id: int | None) -> dict:
+        row = self.rows.get((meter_id, day))
+        if row is None:
+            row = self.rows[(meter_id, day)] = dict(
+                meter_id=meter_id, day=day, account_id=account_id, opening_reading=None, closing_reading=None,
+                first_at=None, last_at=None, usage=0, charged_fen=0, readings=0)
+        elif account_id is not None:
+            row["account_id"] = account_id
+        return row
+
+    def add_readings(self, readings: Iterable[dict], account_of: dict[int, int | None]) -> None:
+        """Interval readings (dicts of meter_id, interval_start, energy_total, delta) to their days."""
+        for r in readings:
+            at, energy, delta = r["interval_start"], r["energy_total"], r["delta"] or 0
+            row = self._row(r["meter_id"], reading_day(at, self.tz), account_of.get(r["meter_id"]))
+            if row["first_at"] is None or at < row["first_at"]:
+                row["first_at"], row["opening_reading"] = at, energy - delta
+            if row["last_at"] is None or at > row["last_at"]:
+                row["last_at"], row["closing_reading"] = at, energy
+            row["usage"] += delta
+            row["readings"] += 1
+
+    def add_charges(self, charges: Iterable[Charge]) -> None:
+        """Energy or water charges to the days they were posted on."""
+        for meter_id, account_id, fen, posted_at in charges:
+            self._row(meter_id, posting_day(posted_at, self.tz), account_id)["charged_fen"] += fen
+
+    def flush(self, session: Session, now: datetime | None = None) -> int:
+        """Add what was gathered to the days in the database; returns the meter-days written."""
+        rows, now = list(self.rows.values()), now or utcnow()
+        self.rows = {}
+        for row in rows:
+            row["updated_at"] = now
+        _upsert(session, rows)
+        return len(rows)
+
+
+def roll_up_readings(session: Session, readings: Iterable[dict], account_of: dict[int, int | None],
+                     now: datetime | None = None) -> int:
+    """Add interval readings just written (dicts of meter_id, interval_start, energy_total, delta) to their
+    days; `account_of`: each meter's shop now. One upsert; returns the meter-days touched."""
+    days = DayTotals()
+    days.add_readings(readings, account_of)
+    return days.flush(session, now)
+
+
+def roll_up_charges(session: Session, charges: Iterable[Charge], now: datetime | None = None) -> int:
+    """Add energy and water charges just posted to their meters' days. One upsert; returns the meter-days."""
+    days = DayTotals()
+    days.add_charges(charges)
+    return days.flush(session, now)
 
 
 #: ON CONFLICT of a day already there, in SQL text (`_added` says the same for SQLAlchemy statements)
@@ -122,68 +156,21 @@ _MERGE = (
 )
 
 
-def roll_up_readings(session: Session, readings: Iterable[dict], account_of: dict[int, int | None],
-                     now: datetime | None = None) -> int:
-    """Add interval readings just written (dicts of meter_id, interval_start, energy_total, delta) to their
-    days; `account_of`: each meter's shop now. One upsert; returns the meter-days touched."""
-    tz, now = business_tz(), now or utcnow()
-    days: dict[tuple[int, date], dict] = {}
-    for r in sorted(readings, key=lambda r: (r["meter_id"], r["interval_start"])):
-        at, energy, delta = r["interval_start"], r["energy_total"], r["delta"] or 0
-        key = (r["meter_id"], reading_day(at, tz))
-        row = days.get(key)
-        if row is None:
-            days[key] = dict(meter_id=key[0], day=key[1], account_id=account_of.get(key[0]),
-                             opening_reading=energy - delta, closing_reading=energy, first_at=at, last_at=at,
-                             usage=delta, charged_fen=0, readings=1, updated_at=now)
-        else:  # sorted: a later reading of the same day
-            row.update(closing_reading=energy, last_at=at, usage=row["usage"] + delta, readings=row["readings"] + 1)
-    _upsert(session, list(days.values()))
-    return len(days)
-
-
-def roll_up_charges(session: Session, keys: Sequence[str], now: datetime | None = None) -> int:
-    """Add the energy and water ledger entries just posted under these idempotency keys to their meters' days
-    (looked up by their unique keys, in the same transaction). Returns the meter-days touched."""
-    if not keys:
-        return 0
-    tz, now = business_tz(), now or utcnow()
-    le = LedgerEntry.__table__
-    if postgresql(session):  # one statement: found by their keys and added to their days in the database
-        sql = (f"INSERT INTO daily_usage AS d ({', '.join(_COLUMNS)}) "
-               "SELECT meter_id, CAST(timezone(:tz, created_at) AS date), max(account_id), NULL, NULL, NULL, NULL, "
-               "0, -sum(amount_fen), 0, CAST(:now AS timestamptz) FROM ledger_entries "
-               "WHERE idempotency_key = ANY(CAST(:keys AS varchar[])) AND meter_id IS NOT NULL "
-               "AND kind IN ('energy', 'water') GROUP BY 1, 2 " + _MERGE)
-        return sum(session.execute(text(sql), dict(keys=array_literal(part, String()), tz=tz.key, now=now)).rowcount
-                   for part in chunks(list(keys)))
-    days: dict[tuple[int, date], dict] = {}
-    for part in chunks(list(keys)):
-        found = session.execute(select(le.c.meter_id, le.c.account_id, le.c.created_at, le.c.amount_fen).where(
-            among(session, le.c.idempotency_key, part), le.c.meter_id.is_not(None),
-            le.c.kind.in_(_CHARGED_KINDS)))
-        for meter_id, account_id, created_at, amount in found:
-            key = (meter_id, posting_day(created_at, tz))
-            row = days.setdefault(key, dict(meter_id=meter_id, day=key[1], account_id=account_id, opening_reading=None,
-                                            closing_reading=None, first_at=None, last_at=None, usage=0, charged_fen=0,
-                                            readings=0, updated_at=now))
-            row["charged_fen"] -= amount
-    _upsert(session, list(days.values()))
-    return len(days)
-
-
 def _upsert(session: Session, rows: list[dict]) -> None:
     """INSERT the meter-days, or add them to the days already there: one statement per chunk."""
     if not rows:
         return
     table = DailyUsage.__table__
-    stmt = upsert_insert(session, table)
     if postgresql(session):
-        for part in chunks(rows):  # each column one array parameter, as portal.bulk.insert_rows sends them
-            arrays = [func.unnest(cast(literal(array_literal([r[c] for r in part], table.c[c].type)),
-                                       ARRAY(table.c[c].type))).label(c) for c in _COLUMNS]
-            session.execute(_added(stmt.from_select(_COLUMNS, select(*arrays))))
+        # SQL text with one array per column, as portal.bulk writes: nothing for SQLAlchemy to compile per batch
+        dialect = session.get_bind().dialect
+        arrays = ", ".join(f"CAST(:c{i} AS {table.c[c].type.compile(dialect)}[])" for i, c in enumerate(_COLUMNS))
+        sql = text(f"INSERT INTO daily_usage AS d ({', '.join(_COLUMNS)}) SELECT * FROM unnest({arrays}) {_MERGE}")
+        for part in chunks(rows):
+            session.execute(sql, {f"c{i}": array_literal([r[c] for r in part], table.c[c].type)
+                                  for i, c in enumerate(_COLUMNS)})
     else:
+        stmt = upsert_insert(session, table)
         for part in chunks(rows, 5000):
             session.execute(_added(stmt), list(part))
 
