@@ -87,6 +87,9 @@ class DayTotals:
     def __init__(self) -> None:
         self.tz = business_tz()
         self.rows: dict[tuple[int, date], dict] = {}
+        # a cycle's readings share a few instants and its postings a day: their days are worked out once
+        self._reading_days: dict[datetime, date] = {}
+        self._posting_span: tuple[datetime, datetime, date] | None = None
 
     def _row(self, meter_id: int, day: date, account_id: int | None) -> dict:
         row = self.rows.get((meter_id, day))
@@ -102,7 +105,10 @@ class DayTotals:
         """Interval readings (dicts of meter_id, interval_start, energy_total, delta) to their days."""
         for r in readings:
             at, energy, delta = r["interval_start"], r["energy_total"], r["delta"] or 0
-            row = self._row(r["meter_id"], reading_day(at, self.tz), account_of.get(r["meter_id"]))
+            day = self._reading_days.get(at)
+            if day is None:
+                day = self._reading_days[at] = reading_day(at, self.tz)
+            row = self._row(r["meter_id"], day, account_of.get(r["meter_id"]))
             if row["first_at"] is None or at < row["first_at"]:
                 row["first_at"], row["opening_reading"] = at, energy - delta
             if row["last_at"] is None or at > row["last_at"]:
@@ -113,7 +119,11 @@ class DayTotals:
     def add_charges(self, charges: Iterable[Charge]) -> None:
         """Energy or water charges to the days they were posted on."""
         for meter_id, account_id, fen, posted_at in charges:
-            self._row(meter_id, posting_day(posted_at, self.tz), account_id)["charged_fen"] += fen
+            span = self._posting_span
+            if span is None or not span[0] <= posted_at < span[1]:
+                day = posting_day(posted_at, self.tz)
+                span = self._posting_span = (day_start(day, self.tz), day_start(day + timedelta(days=1), self.tz), day)
+            self._row(meter_id, span[2], account_id)["charged_fen"] += fen
 
     def flush(self, session: Session, now: datetime | None = None) -> int:
         """Add what was gathered to the days in the database; returns the meter-days written."""

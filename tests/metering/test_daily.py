@@ -160,3 +160,13 @@ def test_the_rebuild_skips_days_whose_readings_are_partly_dropped(make_meter):
                            retained_from=datetime(2025, 3, 4, 2, 0, tzinfo=UTC))
     assert (result.first, result.skipped) == (date(2025, 3, 5), 2)
     assert {d for _, d, *_ in snapshot()} == {date(2025, 3, 5)}
+
+
+def test_money_posted_either_side_of_business_midnight_counts_on_two_days(make_meter):
+    meter = make_meter()
+    midnight = datetime(2025, 3, 3, 16, 0, tzinfo=UTC)  # 00:00 on 4 March in Shanghai
+    days = DayTotals()
+    days.add_charges([(meter.id, None, 7, midnight - timedelta(microseconds=1)), (meter.id, None, 5, midnight),
+                      (meter.id, None, 1, midnight + timedelta(hours=23)), (meter.id, None, 2, midnight - STEP)])
+    assert {day: row["charged_fen"] for (_, day), row in days.rows.items()} == {
+        date(2025, 3, 3): 9, date(2025, 3, 4): 6}
