@@ -71,6 +71,8 @@ def _partition():
     # 1. outside the migration's transaction: the constraint that lets ATTACH skip its scan, validated under
     #    SHARE UPDATE EXCLUSIVE (reads and writes go on while it scans the readings)
     with op.get_context().autocommit_block():
+        # committed on its own: a run that failed after this left it behind, so a rerun starts afresh
+        op.execute("ALTER TABLE interval_readings DROP CONSTRAINT IF EXISTS ck_interval_readings_before_cutover")
         op.execute(f"ALTER TABLE interval_readings ADD CONSTRAINT ck_interval_readings_before_cutover "
                    f"CHECK (interval_start < '{bound}') NOT VALID")
         op.execute("ALTER TABLE interval_readings VALIDATE CONSTRAINT ck_interval_readings_before_cutover")

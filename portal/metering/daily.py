@@ -177,12 +177,22 @@ def _upsert(session: Session, rows: list[dict]) -> None:
         arrays = ", ".join(f"CAST(:c{i} AS {table.c[c].type.compile(dialect)}[])" for i, c in enumerate(_COLUMNS))
         sql = text(f"INSERT INTO daily_usage AS d ({', '.join(_COLUMNS)}) SELECT * FROM unnest({arrays}) {_MERGE}")
         for part in chunks(rows):
-            session.execute(sql, {f"c{i}": array_literal([r[c] for r in part], table.c[c].type)
+            session.execute(sql, {f"c{i}": _array([r[c] for r in part], table.c[c].type)
                                   for i, c in enumerate(_COLUMNS)})
     else:
         stmt = upsert_insert(session, table)
         for part in chunks(rows, 5000):
             session.execute(_added(stmt), list(part))
+
+
+def _array(values: list, type_) -> str:
+    """portal.bulk.array_literal, each distinct day or instant written once: a cycle's batch has a few of them
+    for thousands of rows (writing each again was half the upkeep's time)."""
+    if isinstance(type_, Integer):
+        return array_literal(values, type_)
+    seen: dict = {}
+    return "{" + ",".join(seen[v] if v in seen else seen.setdefault(v, array_literal([v], type_)[1:-1])
+                          for v in values) + "}"
 
 
 def _added(stmt):

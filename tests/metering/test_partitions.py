@@ -28,6 +28,9 @@ def test_the_migration_keeps_every_reading_and_makes_the_months_ahead(make_meter
     db.session.commit()
     downgrade(revision="0014")
     insert_rows(db.session, IntervalReading.__table__, rows)
+    # what a first run that died after validating its constraint leaves behind: a rerun starts afresh
+    db.session.execute(text("ALTER TABLE interval_readings ADD CONSTRAINT ck_interval_readings_before_cutover "
+                            "CHECK (interval_start < '2100-01-01') NOT VALID"))
     db.session.commit()
     db.session.remove()
 
