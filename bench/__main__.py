@@ -14,7 +14,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from bench import audit_page, billing_runs, imports, meter_mode, notify, staff_pages
+from bench import audit_page, billing_runs, imports, meter_mode, notify, staff_pages, usage
 from bench import farm as farm_mod
 from bench.figures import (
     CycleClock,
@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     imports.add_arguments(ap)
     audit_page.add_arguments(ap)
     staff_pages.add_arguments(ap)
+    usage.add_arguments(ap)
     args = ap.parse_args(argv)
 
     print(f"PayFirst bench {datetime.now().astimezone():%Y-%m-%d %H:%M %Z} on {platform.node()}: "
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     figures: list[Figure] = []
     try:
         # --<part>-only runs that part alone; the poll-cycle figures run with none of them, or with the meter mode's
-        parts = ("billing", "notify", "meter_mode", "import", "audit", "staff")
+        parts = ("billing", "notify", "meter_mode", "import", "audit", "staff", "usage")
         only = {part for part in parts if getattr(args, f"{part}_only")}
         figures = run(args, database) if not only or "meter_mode" in only else []
         # fee, allocation, monthly report (bench/billing_runs.py)
@@ -75,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         # the dashboard, the meter list and the alarm page at 10,030 meters (bench/staff_pages.py)
         if not args.no_staff and (not only or "staff" in only):
             figures += staff_pages.run(args, database)
+        # a tenant's 30-day and 12-month usage, the roll-ups' upkeep in the cycle (bench/usage.py)
+        if not args.no_usage and (not only or "usage" in only):
+            figures += usage.run(args, database)
     finally:
         from portal.extensions import db
 

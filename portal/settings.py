@@ -207,6 +207,9 @@ class PollingSettings:
     request_timeout: float = 1.0
     #: gateways polled at once by one cycle (their buses run in parallel)
     concurrency: int = 200
+    #: READINGS_RETENTION_MONTHS: 15-minute readings are kept this many whole months back, then dropped by
+    #: the month once their days are rolled up (PostgreSQL; 0: kept for ever)
+    readings_retention_months: int = 0
 
 
 @dataclass(frozen=True)
@@ -328,7 +331,10 @@ def _polling(env: _Env) -> PollingSettings:
     concurrency = env.int("POLL_CONCURRENCY", d.concurrency)
     if timeout <= 0 or concurrency < 1:
         raise SettingsError("POLL_REQUEST_TIMEOUT must be above 0 and POLL_CONCURRENCY at least 1")
-    return PollingSettings(request_timeout=timeout, concurrency=concurrency)
+    retention = env.int("READINGS_RETENTION_MONTHS", d.readings_retention_months)
+    if not 0 <= retention <= 1200:
+        raise SettingsError("READINGS_RETENTION_MONTHS must be 0 (keep every reading) or a number of months")
+    return PollingSettings(request_timeout=timeout, concurrency=concurrency, readings_retention_months=retention)
 
 
 def _auth(env: _Env, core: CoreSettings) -> AuthSettings:

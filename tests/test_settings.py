@@ -21,6 +21,7 @@ def test_defaults_are_those_the_readme_documents():
     assert (s.core.tz.key, s.core.public_base_url, s.core.redis_url) == ("Asia/Shanghai", "http://127.0.0.1:5000", None)
     assert (s.payments.min_fen, s.payments.max_fen, s.payments.order_ttl_minutes) == (100, 5_000_000, 15)
     assert s.payments.sandbox is None and s.sms.backends == ("log",) and s.polling.request_timeout == 1.0
+    assert s.polling.readings_retention_months == 0  # every reading kept
     assert s.alipay.missing() == ["ALIPAY_APP_ID", "ALIPAY_APP_PRIVATE_KEY_FILE", "ALIPAY_PUBLIC_KEY_FILE"]
     assert s.wechat.v2_missing() == ["WECHAT_APP_ID", "WECHAT_MCH_ID", "WECHAT_API_KEY"]
 
@@ -29,17 +30,19 @@ def test_every_part_reads_its_own_variables():
     s = Settings.from_env({**BASE, "TZ_BUSINESS": "Asia/Urumqi", "PAY_MAX_FEN": "100000", "PAYFIRST_SANDBOX": "0",
                            "SMS_BACKEND": "aliyun, modem", "ALIYUN_SMS_TEMPLATE_LOW_BALANCE": "SMS_1",
                            "WECHAT_TEMPLATE_SUPPLY_OFF": "tmpl-9", "SMS_MODEM_DEVICE": "/dev/ttyUSB1",
-                           "POLL_REQUEST_TIMEOUT": "0.5", "ALIPAY_APP_ID": "2021", "PUBLIC_BASE_URL": "https://p.cn/"})
+                           "POLL_REQUEST_TIMEOUT": "0.5", "ALIPAY_APP_ID": "2021", "PUBLIC_BASE_URL": "https://p.cn/",
+                           "READINGS_RETENTION_MONTHS": "24"})
     assert s.core.tz.key == "Asia/Urumqi" and s.core.public_base_url == "https://p.cn"
     assert (s.payments.max_fen, s.payments.sandbox) == (100_000, False)
     assert s.sms.backends == ("aliyun", "modem") and s.sms.aliyun_templates == (("low_balance", "SMS_1"),)
     assert s.wechat.templates == (("supply_off", "tmpl-9"),) and s.sms.modem_device == "/dev/ttyUSB1"
-    assert s.polling.request_timeout == 0.5 and s.alipay.any_set
+    assert s.polling.request_timeout == 0.5 and s.alipay.any_set and s.polling.readings_retention_months == 24
 
 
 @pytest.mark.parametrize("name, value", [("PAY_MIN_FEN", "1.5"), ("TZ_BUSINESS", "Mars/Olympus"),
                                          ("SMS_BACKEND", "pigeon"), ("POLL_REQUEST_TIMEOUT", "0"),
-                                         ("POLL_CONCURRENCY", "many")])
+                                         ("POLL_CONCURRENCY", "many"), ("READINGS_RETENTION_MONTHS", "-1"),
+                                         ("READINGS_RETENTION_MONTHS", "a year")])
 def test_a_malformed_setting_is_a_startup_error_that_names_it(name, value):
     with pytest.raises(SettingsError, match=name):
         Settings.from_env({**BASE, name: value})

@@ -149,7 +149,8 @@ def _cycle(session: Session, gateway_ids: list[int] | None, concurrency: int, ti
     tail = time.perf_counter()
     _write(session, rec, now)
     # meter-mode shops: books that began catch up with the ledger, then the ledger against what the meters hold
-    post_usage(session, start_books(session, rec.books.started, now), now)
+    post_usage(session, start_books(session, rec.books.started, now), now, rec.days)
+    rec.days.flush(session, now)
     check_books(session, {m.account_id for gw in gateways for m in gw.meters
                           if m.control_mode == ControlMode.METER and m.account_id is not None}, prices, now)
     stats.read, stats.missed = rec.result.read, rec.result.missed
@@ -158,7 +159,7 @@ def _cycle(session: Session, gateway_ids: list[int] | None, concurrency: int, ti
 
 
 def _write(session: Session, rec: CycleRecorder, now: datetime) -> None:
-    """Write what the cycle recorded so far, then act on it: over-power trips, and billing.
+    """Write what the cycle recorded so far, then act on it: over-power trips, billing, the daily roll-ups.
 
     On a cycle of many gateways this runs while the other buses are still busy, so the shops billed
     here stay locked until the commit; a cron poll job holds one gateway, which bills at its end.
@@ -167,8 +168,9 @@ def _write(session: Session, rec: CycleRecorder, now: datetime) -> None:
     over_limit, deltas = rec.take_decisions()
     for meter in over_limit:
         _trip_over_power(session, meter)
-    bill_deltas(session, deltas, now=now)
-    post_usage(session, rec.take_usage(), now)
+    bill_deltas(session, deltas, now=now, days=rec.days)
+    post_usage(session, rec.take_usage(), now, rec.days)
+    rec.days.flush(session, now)  # the batch's readings and money to their days, each day's row once
 
 
 def _apply_writes(session: Session, rec: CycleRecorder, writes: list) -> None:

@@ -38,6 +38,7 @@ def periodic(tz: ZoneInfo) -> list[Periodic]:
         Periodic(control.enforce_arrears, cron="* * * * *"),
         Periodic(payments.sweep_open_orders, cron="* * * * *"),  # orders open past PAY_QUERY_AFTER_MINUTES
         Periodic(payments.daily_reconciliation, cron=daily_cron(10, 0, tz)),  # 10:00 business time, yesterday
+        Periodic(housekeeping.readings_partitions_job, cron=daily_cron(3, 20, tz)),  # months ahead; retention
     ]
 
 

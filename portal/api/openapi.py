@@ -80,6 +80,33 @@ ORDER = {
         "jsapi_params": {"type": "object", "description": "wechat_jsapi: WeixinJSBridge parameters"},
     },
 }
+USAGE = {
+    "type": "object",
+    "required": ["account", "unit", "days"],
+    "properties": {
+        "account": {"type": "string"},
+        "unit": {"type": "string", "enum": ["kWh", "m³"]},
+        "days": {"type": "array", "description": "every business day of the period, in order", "items": {
+            "type": "object",
+            "required": ["date", "usage", "charged_fen"],
+            "properties": {
+                "date": {"type": "string", "format": "date"},
+                "usage": {"type": "string", "pattern": r"^-?\d+\.\d+$",
+                          "description": "decimal kWh (water: m³), summed over the shop's meters of that kind"},
+                "charged_fen": {"type": "integer", "description": "energy or water charges posted that day"},
+            }}},
+    },
+}
+#: a day of the years 2000 to 2100 (portal.web.params); a date that does not exist (02-30) is a 400 too
+DAY = {"type": "string", "format": "date", "pattern": r"^(20[0-9]{2}|2100)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"}
+USAGE_PARAMS = (
+    {"name": "from", "in": "query", "required": False, "schema": DAY,
+     "description": "first business day, YYYY-MM-DD (default: 29 days before `to`)"},
+    {"name": "to", "in": "query", "required": False, "schema": DAY,
+     "description": "last business day, YYYY-MM-DD (default: today); from..to at most 366 days, else 400"},
+    {"name": "kind", "in": "query", "required": False, "schema": {"type": "string", "enum": ["electric", "water"]},
+     "description": "which meters to sum (default: electric, or water for a shop with water meters only)"},
+)
 CASH_RESULT = {
     "type": "object",
     "required": ["entry_id", "account", "amount_fen", "balance_fen"],
@@ -147,6 +174,7 @@ def _operation(summary: str, status: str, result: str, errors: tuple[str, ...], 
 
 #: links between operations (the workflows a client follows, and Schemathesis's stateful tests)
 ACCOUNT_LINKS = {
+    "GetAccountUsage": {"operationId": "getAccountUsage", "parameters": {"code": "$response.body#/code"}},
     "PostCashRecharge": {"operationId": "postCashRecharge", "parameters": {"code": "$response.body#/code"}},
     "PostOrder": {"operationId": "postOrder", "requestBody": {"account": "$response.body#/code",
                                                               "amount_fen": 1000, "channel": "alipay_wap"}},
@@ -165,6 +193,10 @@ def _paths() -> dict:
         "/accounts/{code}": {"get": {
             **_operation(f"An account's balance and meters ({found})", "200", "Account", ("404", "409"),
                          params=("code",), links=ACCOUNT_LINKS), "operationId": "getAccount"}},
+        "/accounts/{code}/usage": {"get": {
+            **_operation(f"A shop's use and charges per business day, from the daily roll-ups ({found})", "200",
+                         "Usage", ("404", "409"), params=("code",), headers=USAGE_PARAMS),
+            "operationId": "getAccountUsage"}},
         "/meters/{code}": {"get": {
             **_operation(f"A meter's latest state ({found})", "200", "Meter", ("404", "409"), params=("code",),
                          links=METER_LINKS), "operationId": "getMeter"}},
@@ -201,7 +233,8 @@ def build_spec() -> dict:
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     for name, schema in (("Error", ERROR), ("Account", ACCOUNT), ("Meter", METER), ("CommandRequest", COMMAND_REQUEST),
                          ("CommandAccepted", COMMAND_ACCEPTED), ("Order", ORDER), ("OrderRequest", _order_request()),
-                         ("CashRecharge", CASH_REQUEST), ("CashRechargeResult", CASH_RESULT)):
+                         ("CashRecharge", CASH_REQUEST), ("CashRechargeResult", CASH_RESULT),
+                         ("Usage", USAGE)):
         spec.components.schema(name, schema)
     spec.components.response("Error", {"description": "error", "content": {
         "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})

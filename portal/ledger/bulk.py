@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Integer, bindparam, select, text, update
 from sqlalchemy.orm import Session
@@ -44,12 +44,14 @@ def lock_balances(session: Session, account_ids: Iterable[int]) -> dict[int, int
 
 
 def post_many(session: Session, movements: Sequence[Movement], kind: EntryKind, *, actor: str = "system",
-              balances: dict[int, int] | None = None, known_new: bool = False) -> list[Movement]:
+              balances: dict[int, int] | None = None, known_new: bool = False,
+              created: dict[str, datetime] | None = None) -> list[Movement]:
     """Post every movement whose key is new, exactly once; returns those posted now.
 
     `balances` are the locked balances when the caller has already called `lock_balances`. `known_new`: the
     caller's own bookkeeping makes every key new (a poll cycle's usage debits), so they are not looked up
-    first; one that is not fails the whole call, as a concurrent posting does.
+    first; one that is not fails the whole call, as a concurrent posting does. `created`, when given, receives
+    each posted key's created_at (the daily roll-ups count money on the day it was posted).
     """
     kind = EntryKind(kind)
     for m in movements:
@@ -76,6 +78,8 @@ def post_many(session: Session, movements: Sequence[Movement], kind: EntryKind, 
         rows.append({**dict(account_id=m.account_id, amount_fen=m.amount_fen, kind=kind, idempotency_key=m.key,
                             balance_after_fen=balances[m.account_id], memo=m.memo[:200], actor=actor,
                             meter_id=m.meter_id, created_at=now + timedelta(microseconds=n)), **names})
+        if created is not None:
+            created[m.key] = rows[-1]["created_at"]
     inserted = insert_rows(session, LedgerEntry.__table__, rows, conflict=["idempotency_key"], returning="id")
     if len(inserted) != len(rows):  # another writer took a key between our check and our insert
         raise LedgerError(f"{len(rows) - len(inserted)} keys were posted concurrently; run again")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -24,6 +25,7 @@ from portal.control.commands import MoneyWrite, queue_many
 from portal.ledger.bulk import Movement, lock_balances, post_many
 from portal.metering.books_check import purses
 from portal.metering.cycle import Delta
+from portal.metering.daily import DayTotals, roll_up_charges
 from portal.models import (
     Account,
     ControlMode,
@@ -60,12 +62,14 @@ def price_delta(session: Session, meter: Meter, version: Version, d: Delta, tz: 
     return cost_e5(version, kind, d.amount)
 
 
-def bill_deltas(session: Session, deltas: Iterable[Delta], now: datetime | None = None) -> list[Account]:
+def bill_deltas(session: Session, deltas: Iterable[Delta], now: datetime | None = None,
+                days: DayTotals | None = None) -> list[Account]:
     """Charge each platform-mode shop meter for its delta, once; the balance rules run at `now` (the cycle's).
 
     A cycle crossing an interval boundary bills every shop at once, so the postings go through the
     ledger's bulk path (one lock, insert and balance update per chunk, same guarantees as post_entry)
-    and the readings are marked billed in one statement per chunk.
+    and the readings are marked billed in one statement per chunk. The charges are added to their meters'
+    days (portal.metering.daily): to `days`, which the cycle writes with its readings' days, or at once.
     """
     deltas = [d for d in deltas if d.account_id is not None and d.amount > 0]
     if not deltas:
@@ -102,25 +106,34 @@ def bill_deltas(session: Session, deltas: Iterable[Delta], now: datetime | None 
             postings.append((kind, meter.id, Movement(meter.account_id, -fen, key, memo=f"{meter.code} {d.amount}")))
         billed.append((meter.id, d.interval_start))
         charged[meter.account_id] = meter.account
-    _deduct_from_purses(session, _post(session, postings))
+    created: dict[str, datetime] = {}
+    posted = _post(session, postings, created)
+    charges = [(m.meter_id, m.account_id, -m.amount_fen, created[m.key]) for m in posted]
+    if days is not None:
+        days.add_charges(charges)
+    else:
+        roll_up_charges(session, charges, now)
+    _deduct_from_purses(session, posted)
     _mark_billed(session, billed)
     _set_remainders(session, meters, remainders)
     apply_balance_rules(session, charged, now)
     return list(charged.values())
 
 
-def _post(session: Session, postings: list[tuple[EntryKind, int, Movement]]) -> list[Movement]:
+def _post(session: Session, postings: list[tuple[EntryKind, int, Movement]],
+          created: dict[str, datetime]) -> list[Movement]:
     """Post the charges (kind, meter id, movement) exactly once per key, each account locked once; returns
-    the movements posted now."""
+    the movements posted now (with their meter), and their created_at in `created`."""
     if not postings:
         return []
     balances = lock_balances(session, (m.account_id for _, _, m in postings))
     meter_of = {m.key: meter_id for _, meter_id, m in postings}
     posted: list[Movement] = []
     for kind in dict.fromkeys(k for k, _, _ in postings):
-        for m in post_many(session, [m for k, _, m in postings if k == kind], kind, balances=balances):
+        for m in post_many(session, [m for k, _, m in postings if k == kind], kind, balances=balances,
+                           created=created):
             balances[m.account_id] += m.amount_fen
-            posted.append(m)
+            posted.append(replace(m, meter_id=meter_of[m.key]))
     # the bulk path knows accounts, not meters: tag the new entries with their meter, as post_entry does
     _bulk_update(session, "ledger_entries", "meter_id", "bigint", "idempotency_key", "varchar",
                  [m.key for m in posted], [meter_of[m.key] for m in posted])

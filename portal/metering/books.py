@@ -31,6 +31,7 @@ from portal.bulk import update_rows
 from portal.control.balance import apply_balance_rules
 from portal.control.commands import MONEY_WRITES
 from portal.ledger.bulk import Movement, lock_balances, post_many
+from portal.metering.daily import DayTotals, roll_up_charges
 from portal.metering.rows import MeterRow
 from portal.models import AlarmKind, ControlMode, EntryKind, Meter, MeterKind
 from portal.money import format_yuan
@@ -102,19 +103,27 @@ def held(meter) -> int | None:
     return meter.books_remaining_fen + meter.purchase_total_fen - meter.deduction_total_fen - meter.books_net_fen
 
 
-def post_usage(session: Session, usages: list[Usage], now: datetime | None = None) -> set[int]:
+def post_usage(session: Session, usages: list[Usage], now: datetime | None = None,
+               days: DayTotals | None = None) -> set[int]:
     """Post the usage debits once each (the ledger's bulk path), then the balance rules of those shops at
-    `now`: low-balance levels and arrears as in platform mode (the meters trip themselves). Returns the
-    accounts charged."""
+    `now`: low-balance levels and arrears as in platform mode (the meters trip themselves). The debits are
+    added to their meters' days (to `days`, which the cycle writes, or at once). Returns the accounts charged."""
     if not usages:
         return set()
     balances = lock_balances(session, (u.account_id for u in usages))
+    created: dict[str, datetime] = {}
+    charges = []
     for kind in (EntryKind.ENERGY, EntryKind.WATER):
         moves = [Movement(u.account_id, -u.fen, u.key, memo=u.memo, meter_id=u.meter_id) for u in usages
                  if u.kind == kind]
         # a read is accounted once (its books move in this transaction): its key is new, and a clash fails loudly
-        for m in post_many(session, moves, kind, actor=ACTOR, balances=balances, known_new=True):
+        for m in post_many(session, moves, kind, actor=ACTOR, balances=balances, known_new=True, created=created):
             balances[m.account_id] += m.amount_fen
+            charges.append((m.meter_id, m.account_id, -m.amount_fen, created[m.key]))
+    if days is not None:  # the meters' days (portal.metering.daily)
+        days.add_charges(charges)
+    else:
+        roll_up_charges(session, charges, now)
     charged = {u.account_id for u in usages}
     apply_balance_rules(session, charged, now, ACTOR)
     return charged

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from portal.alarms import clear_alarm, raise_many
 from portal.bulk import insert_rows
 from portal.metering.books import BooksRecorder, Usage
+from portal.metering.daily import DayTotals
 from portal.metering.rows import (
     KEPT_UNLESS_READ,
     STATE_COLUMNS,
@@ -120,7 +121,7 @@ class CycleRecorder:
         self.session, self.now, self.boundary = session, now, interval_start(now)
         self.meters = {m.id: m for gw in gateways for m in gw.meters}
         load_states(session, self.meters)
-        self.previous = last_intervals(session, list(self.meters))
+        self.previous = last_intervals(session, list(self.meters), now)
         self.result = CycleResult()
         self._states: dict[int, dict] = {}  # meter id -> state row to write
         self._readings: list[dict] = []
@@ -134,6 +135,9 @@ class CycleRecorder:
         self._write_done: set[int] = set()  # meters written without a failure this cycle
         #: meter-mode books: reads, acknowledged writes, usage debits (portal.metering.books)
         self.books = BooksRecorder(now)
+        #: the daily roll-ups of the readings flushed and of the money billed for them, written by the caller
+        #: once both are in (`days.flush`), so each meter's day moves once per batch
+        self.days = DayTotals()
 
     @property
     def pending(self) -> int:
@@ -275,7 +279,7 @@ class CycleRecorder:
     # -- writing ---------------------------------------------------------------------------------
 
     def flush(self) -> None:
-        """Write what is waiting: states (one upsert), readings, gateways, commands, alarms."""
+        """Write what is waiting: states (one upsert), readings and their days, gateways, commands, alarms."""
         s = self.session
         if self._states:
             insert_rows(s, MeterState.__table__, list(self._states.values()), conflict=["meter_id"],
@@ -283,6 +287,9 @@ class CycleRecorder:
             self._states.clear()
         if self._readings:
             insert_rows(s, IntervalReading.__table__, self._readings)
+            # their days, written with the charges billed for them (`days`: portal.metering.daily)
+            self.days.add_readings(self._readings, {r["meter_id"]: self.meters[r["meter_id"]].account_id
+                                                    for r in self._readings})
             self._readings.clear()
         if self._gateways:
             g = Gateway.__table__

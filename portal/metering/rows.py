@@ -8,7 +8,7 @@ them back in one statement per batch. Only what the I/O plan needs is loaded bef
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Text, cast, func, select, text
 from sqlalchemy.orm import Session
@@ -24,8 +24,11 @@ from portal.models import (
     MeterKind,
     MeterState,
     Supply,
+    utcnow,
 )
 
+#: how far back a cycle first looks for each meter's newest reading (at most two monthly partitions)
+RECENT = timedelta(days=31)
 #: PostgreSQL advisory-lock namespace: (BUS_LOCK, gateway id) is held by the cycle using that bus
 BUS_LOCK = 0x5046
 
@@ -155,7 +158,7 @@ def load_states(session: Session, meters: dict[int, MeterRow]) -> None:
             meters[r.meter_id].state.update(zip(known, r[1:]), **dict.fromkeys(KEPT_UNLESS_READ))
 
 
-def last_intervals(session: Session, meter_ids: list[int]) -> dict:
+def last_intervals(session: Session, meter_ids: list[int], now: datetime | None = None) -> dict:
     """The newest interval reading of each meter: rows of meter_id, interval_start, energy_total and
     energy_tou as its JSON text (parsed only by a cycle that bills across the boundary, and only then).
 
@@ -168,16 +171,28 @@ def last_intervals(session: Session, meter_ids: list[int]) -> dict:
     t = IntervalReading.__table__
     tou = cast(t.c.energy_tou, Text).label("energy_tou")
     if postgresql(session):
-        stmt = text(
-            "SELECT r.meter_id, r.interval_start, r.energy_total, r.energy_tou::text AS energy_tou "
-            "FROM unnest(CAST(:ids AS bigint[])) AS m(id) CROSS JOIN LATERAL "
-            "(SELECT * FROM interval_readings WHERE meter_id = m.id ORDER BY interval_start DESC LIMIT 1) AS r"
-        ).bindparams(ids=meter_ids).columns(t.c.meter_id, t.c.interval_start, t.c.energy_total, tou)
-    else:
-        newest = (select(t.c.meter_id, func.max(t.c.interval_start).label("at"))
-                  .where(t.c.meter_id.in_(meter_ids)).group_by(t.c.meter_id).subquery())
-        stmt = (select(t.c.meter_id, t.c.interval_start, t.c.energy_total, tou)
-                .join(newest, (t.c.meter_id == newest.c.meter_id) & (t.c.interval_start == newest.c.at)))
+        # The readings are partitioned by month (portal.metering.partitions), and an ORDER BY ... LIMIT 1 probes
+        # every partition's index: first the recent months alone (pruned to two partitions), then, for the
+        # meters not read lately, all of them.
+        found = {}
+        for since in ((now or utcnow()) - RECENT, None):
+            missing = [m for m in meter_ids if m not in found]
+            if not missing:
+                break
+            recent = "AND interval_start > :since " if since is not None else ""
+            stmt = text(
+                "SELECT r.meter_id, r.interval_start, r.energy_total, r.energy_tou::text AS energy_tou "
+                "FROM unnest(CAST(:ids AS bigint[])) AS m(id) CROSS JOIN LATERAL "
+                f"(SELECT * FROM interval_readings WHERE meter_id = m.id {recent}"
+                "ORDER BY interval_start DESC LIMIT 1) AS r"
+            ).bindparams(ids=missing, **({"since": since} if since is not None else {})).columns(
+                t.c.meter_id, t.c.interval_start, t.c.energy_total, tou)
+            found.update((r.meter_id, r) for r in session.execute(stmt))
+        return found
+    newest = (select(t.c.meter_id, func.max(t.c.interval_start).label("at"))
+              .where(t.c.meter_id.in_(meter_ids)).group_by(t.c.meter_id).subquery())
+    stmt = (select(t.c.meter_id, t.c.interval_start, t.c.energy_total, tou)
+            .join(newest, (t.c.meter_id == newest.c.meter_id) & (t.c.interval_start == newest.c.at)))
     return {r.meter_id: r for r in session.execute(stmt)}
 
 

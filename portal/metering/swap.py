@@ -22,6 +22,7 @@ from portal.metering.billing import bill_deltas
 from portal.metering.books import BOOKS, Usage, held, post_usage
 from portal.metering.books_check import queued_net
 from portal.metering.cycle import Delta
+from portal.metering.daily import roll_up_readings
 from portal.metering.rows import lock_buses
 from portal.models import (
     Account,
@@ -95,14 +96,18 @@ def replace_meter(session: Session, meter: Meter, final_total: int, new_code: st
                              low=format_yuan(REMAINING_MIN_FEN), high=format_yuan(REMAINING_MAX_FEN)))
     now = now or utcnow()
     delta = final_total - known if known is not None else 0
+    readings = []
     if last is not None:
-        session.add(IntervalReading(meter_id=meter.id, interval_start=now, energy_total=final_total, delta=delta))
+        readings.append(dict(meter_id=meter.id, interval_start=now, energy_total=final_total, delta=delta))
+        session.add(IntervalReading(**readings[-1]))
         session.flush()
         if delta and meter.account_id is not None:
             bill_deltas(session, [Delta(meter.id, meter.account_id, now, delta, None)])
     # The new register starts here: the next poll's delta is measured from it, with no tamper alarm.
-    session.add(IntervalReading(meter_id=meter.id, interval_start=now + timedelta(microseconds=1),
-                                energy_total=new_start_total, delta=None))
+    readings.append(dict(meter_id=meter.id, interval_start=now + timedelta(microseconds=1),
+                         energy_total=new_start_total, delta=None))
+    session.add(IntervalReading(**readings[-1]))
+    roll_up_readings(session, readings, {meter.id: meter.account_id})
     if state is None:
         state = MeterState(meter_id=meter.id, missed_polls=0, over_limit_reads=0, online=False)
         session.add(state)

@@ -30,6 +30,7 @@ from portal.models.payment import (
 )
 from portal.models.site import CalendarDay, Gateway, NoTripWindow, Protocol, Site
 from portal.models.tariff import Tariff, TariffKind, TariffVersion
+from portal.models.usage import DailyUsage
 from portal.models.user import ApiToken, BindingRole, Role, StaffUser, TenantBinding, TenantUser, staff_user_sites
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "CommandStatus",
     "ControlCommand",
     "ControlMode",
+    "DailyUsage",
     "EntryKind",
     "FeeCharge",
     "Gateway",

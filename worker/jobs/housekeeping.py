@@ -1,9 +1,17 @@
-"""Housekeeping jobs: the outbox sweep, which hands over rows left pending."""
+"""Housekeeping jobs: the outbox sweep, which hands over rows left pending; the readings' partitions."""
 from __future__ import annotations
+
+import logging
 
 from flask import current_app
 
+from portal.extensions import db
+from portal.metering.partitions import drop_expired, ensure_ahead
+from portal.models import utcnow
+from portal.settings import current
 from worker.jobs.base import job
+
+log = logging.getLogger(__name__)
 
 #: rows younger than this were most likely handed over by their request already
 SWEEP_GRACE_SECONDS = 30
@@ -13,3 +21,16 @@ SWEEP_GRACE_SECONDS = 30
 def sweep_outbox() -> int:
     """Hand over outbox rows left pending (Redis was down, or a process died after commit)."""
     return current_app.extensions["payfirst.dispatcher"].dispatch(grace=SWEEP_GRACE_SECONDS)
+
+
+@job("reports", timeout=3600)
+def readings_partitions_job() -> dict:
+    """The 15-minute readings' monthly partitions: made ahead, and past READINGS_RETENTION_MONTHS dropped once
+    their days are rolled up (PostgreSQL; nothing to do on SQLite)."""
+    now = utcnow()
+    created = ensure_ahead(db.session, now)
+    dropped = drop_expired(db.session, now, current().polling.readings_retention_months)
+    summary = {"created": created, "dropped": {d.name: d.rolled_up.rows for d in dropped}}
+    if created or dropped:
+        log.info("readings partitions: %s", summary)
+    return summary

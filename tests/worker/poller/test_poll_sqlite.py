@@ -116,3 +116,25 @@ def test_meter_mode_books_keep_on_sqlite(sqlite_farm):
     [mismatch] = f.alarms(AlarmKind.BOOKS_MISMATCH)
     assert mismatch.account_id == f.meter("GW1", 2).account_id
     assert ledger_mismatches(db.session) == []
+
+
+def test_the_daily_roll_ups_are_kept_and_rebuilt_on_sqlite(sqlite_farm):
+    from sqlalchemy import func
+
+    from portal.metering.daily import rebuild_daily
+    from portal.models import DailyUsage
+    from tests.metering.test_daily import expected, rolled, snapshot
+    from tests.worker.poller.test_poll_daily import charged_by_ledger, charged_by_rollup, raw_readings
+
+    f = sqlite_farm(GW("GW1", (M(1, balance_fen=100_000, load=2_000), M(2, "payfirst-water-v1", balance_fen=100_000,
+                                                                          load=400), M(3, balance_fen=None, load=500))))
+    f.cycle(0)
+    for seconds in (QUARTER, QUARTER, 12 * 3600, QUARTER):  # across business midnight
+        f.cycle(seconds)
+    days = rolled()
+    assert days == expected(raw_readings()) and len({d for _, d in days}) == 2
+    assert charged_by_rollup() == charged_by_ledger() != {}
+    kept = snapshot()
+    first, last = db.session.execute(select(func.min(DailyUsage.day), func.max(DailyUsage.day))).one()
+    rebuild_daily(db.session, first, last)
+    assert snapshot() == kept
