@@ -84,7 +84,7 @@ def approvals():
     waiting = [p for p in rows if p.status == ProposalStatus.PROPOSED]
     decided = [p for p in rows if p.status != ProposalStatus.PROPOSED][:HISTORY]
     return render_template("staff/approvals/page.html", waiting=waiting, decided=decided, may_decide=deciding,
-                           me=current_user.actor,
+                           me=current_user.actor, refunds_shown=may_open(current_user.role, "counter"),
                            refunds=db.session.scalars(scoped(refund_query, Account.site_id)).unique().all())
 
 

@@ -29,8 +29,9 @@ AREAS: dict[str, Area] = {
     "meters": Area(frozenset({Role.OPERATOR, Role.CASHIER, Role.MANAGER}), "staff.meters", _l("Meters")),
     "alarms": Area(frozenset({Role.OPERATOR, Role.CASHIER, Role.MANAGER}), "staff.alarms", _l("Alarms")),
     "counter": Area(frozenset({Role.CASHIER, Role.MANAGER}), "staff.counter", _l("Counter")),
-    # maker-checker: cashiers (and managers) see what they proposed; managers see the site's whole queue
-    "approvals": Area(frozenset({Role.CASHIER, Role.MANAGER}), "staff.approvals", _l("Approvals")),
+    # maker-checker: cashiers and electricians see what they proposed (money; keep-power), and may withdraw it;
+    # managers see the site's whole queue
+    "approvals": Area(frozenset({Role.OPERATOR, Role.CASHIER, Role.MANAGER}), "staff.approvals", _l("Approvals")),
     "monthly": Area(frozenset({Role.MANAGER}), "staff.billing", _l("Fees and allocation")),
     "tariffs": Area(frozenset({Role.MANAGER}), "staff.tariffs_index", _l("Tariffs")),
     "rules": Area(frozenset({Role.MANAGER}), "staff.rules_index", _l("Balance rules")),

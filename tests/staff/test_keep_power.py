@@ -97,6 +97,23 @@ def test_an_electrician_asks_and_nothing_changes_until_a_manager_approves(client
     assert entry.actor == "staff:sparky" and entry.detail["approved_by"] == "staff:boss"
 
 
+def test_an_electrician_follows_their_request_on_the_approvals_page_and_withdraws_it(client, staff, shop):
+    """The operator could ask for keep-power but had no page to see or take back what they asked."""
+    staff(Role.OPERATOR, "sparky")
+    ask(client, shop[2])
+    proposal = db.session.scalars(select(Proposal)).one()
+    nav = client.get("/staff/").get_data(as_text=True)
+    assert 'href="/staff/approvals"' in nav
+    queue = client.get("/staff/approvals").get_data(as_text=True)
+    assert f'id="proposal-{proposal.id}"' in queue and "Keep-power" in queue
+    assert "Refund requests" not in queue and "/staff/counter/refunds" not in queue  # the counter's, not theirs
+    answer = client.post(f"/staff/approvals/{proposal.id}/withdraw", headers=HX)
+    assert answer.status_code == 200
+    db.session.expire_all()
+    assert db.session.get(Proposal, proposal.id).status == ProposalStatus.WITHDRAWN
+    assert not fresh(shop[2]).keep_power
+
+
 def test_a_rejected_request_changes_nothing(client, staff, shop):
     staff(Role.OPERATOR)
     ask(client, shop[2])

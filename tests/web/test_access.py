@@ -35,7 +35,7 @@ def test_an_unknown_command_is_nobodys():
 
 
 @pytest.mark.parametrize("role, areas", [
-    (Role.OPERATOR, {"meters", "alarms"}),
+    (Role.OPERATOR, {"meters", "alarms", "approvals"}),
     (Role.CASHIER, {"meters", "alarms", "counter", "approvals"}),
     (Role.MANAGER, {"meters", "alarms", "counter", "approvals", "monthly", "tariffs", "rules", "import", "audit"}),
     (Role.ADMIN, {"meters", "alarms", "counter", "approvals", "monthly", "tariffs", "rules", "import", "users",
