@@ -33,6 +33,8 @@ AREAS: dict[str, Area] = {
     # managers see the site's whole queue
     "approvals": Area(frozenset({Role.OPERATOR, Role.CASHIER, Role.MANAGER}), "staff.approvals", _l("Approvals")),
     "monthly": Area(frozenset({Role.MANAGER}), "staff.billing", _l("Fees and allocation")),
+    # the month's energy and its spreadsheets (portal.staff.reports): managers; auditors read
+    "reports": Area(frozenset({Role.MANAGER}), "staff.reports", _l("Reports")),
     "tariffs": Area(frozenset({Role.MANAGER}), "staff.tariffs_index", _l("Tariffs")),
     "rules": Area(frozenset({Role.MANAGER}), "staff.rules_index", _l("Balance rules")),
     # the site workbook: template, upload, preview, commit, export; managers for their own sites (portal.staff.imports)

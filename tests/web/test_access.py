@@ -10,8 +10,8 @@ from portal.models import Role
 from portal.web.roles import AREAS, COMMANDS, may_command, may_open, navigation
 
 NAV = {"meters": "/staff/meters", "alarms": "/staff/alarms", "counter": "/staff/counter/",
-       "approvals": "/staff/approvals", "monthly": "/staff/billing/", "tariffs": "/staff/tariffs",
-       "rules": "/staff/rules", "import": "/staff/import", "users": "/staff/users",
+       "approvals": "/staff/approvals", "monthly": "/staff/billing/", "reports": "/staff/reports",
+       "tariffs": "/staff/tariffs", "rules": "/staff/rules", "import": "/staff/import", "users": "/staff/users",
        "api_tokens": "/staff/api-tokens", "audit": "/staff/audit"}
 
 
@@ -37,11 +37,12 @@ def test_an_unknown_command_is_nobodys():
 @pytest.mark.parametrize("role, areas", [
     (Role.OPERATOR, {"meters", "alarms", "approvals"}),
     (Role.CASHIER, {"meters", "alarms", "counter", "approvals"}),
-    (Role.MANAGER, {"meters", "alarms", "counter", "approvals", "monthly", "tariffs", "rules", "import", "audit"}),
-    (Role.ADMIN, {"meters", "alarms", "counter", "approvals", "monthly", "tariffs", "rules", "import", "users",
-                  "api_tokens", "audit"}),
-    (Role.AUDITOR, {"meters", "alarms", "counter", "approvals", "monthly", "tariffs", "rules", "import", "users",
-                    "api_tokens", "audit"}),
+    (Role.MANAGER, {"meters", "alarms", "counter", "approvals", "monthly", "reports", "tariffs", "rules", "import",
+                    "audit"}),
+    (Role.ADMIN, {"meters", "alarms", "counter", "approvals", "monthly", "reports", "tariffs", "rules", "import",
+                  "users", "api_tokens", "audit"}),
+    (Role.AUDITOR, {"meters", "alarms", "counter", "approvals", "monthly", "reports", "tariffs", "rules", "import",
+                    "users", "api_tokens", "audit"}),
 ])
 def test_the_navigation_links_the_areas_the_role_may_open(client, login, make_staff, role, areas):
     login.staff(make_staff(role=role))

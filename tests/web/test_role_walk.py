@@ -91,6 +91,7 @@ def url_of(endpoint: str, w: dict) -> str:
         "staff.site_tariffs": {"site_id": w["site"].id},
         "staff.user_page": {"user_id": w["other"].id},
         "staff.meter_page": {"code": w["meter"].code},
+        "staff.report_xlsx": {"name": "energy"},
         "staff.account_page": {"code": w["shop"].code},
         "staff.import_page": {"import_id": w["upload"].id},
         "staff.import_export": {"site": w["site"].code},

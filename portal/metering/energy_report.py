@@ -1,0 +1,91 @@
+"""The monthly energy report (SPEC §4 `energy`): each meter's opening and closing reading and its use in a month.
+
+Read from the daily roll-ups (portal.metering.usage), never from the 15-minute readings, so a month of a
+10,000-meter site is two statements. Amounts stay in the readings' stored units (0.01 kWh, litres) until they
+are shown or written: `as_number` turns them into exact decimals of kWh or m³.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from decimal import Decimal
+
+import openpyxl
+from openpyxl.comments import Comment
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from portal.metering.usage import UNITS, month_days, period_readings, unit
+from portal.models import Account, DailyUsage, Meter, MeterKind, Site
+from portal.sheets import append_xlsx_row
+
+#: SPEC §4: the sheet's columns, in order
+COLUMNS = ("meter", "account", "kind", "unit", "opening_reading", "closing_reading", "usage")
+#: the same in Chinese, for the header's comments (never as extra rows above the data)
+COLUMNS_ZH = ("电表", "商户（公共表为空）", "类型", "单位", "期初读数", "期末读数", "用量")
+
+
+@dataclass(frozen=True)
+class EnergyRow:
+    """One meter's month; readings None when the meter reported nothing that month."""
+
+    meter: str
+    account: str
+    kind: MeterKind
+    opening: int | None
+    closing: int | None
+    usage: int
+
+
+def as_number(amount: int | None, kind: MeterKind) -> Decimal | None:
+    """Stored units as an exact decimal of kWh (two places) or m³ (three places)."""
+    if amount is None:
+        return None
+    return Decimal(int(amount)).scaleb(-UNITS[MeterKind(kind)][1])
+
+
+def energy_rows(session: Session, site: Site, month: str) -> list[EnergyRow]:
+    """Every meter of the site, by code: its readings at the month's ends and its use in the month."""
+    first, last = month_days(month)
+    meters = session.execute(
+        select(Meter.id, Meter.code, Meter.kind, Account.code).outerjoin(Account, Meter.account_id == Account.id)
+        .where(Meter.site_id == site.id).order_by(Meter.code)).all()
+    d = DailyUsage
+    used = dict(session.execute(
+        select(d.meter_id, func.sum(d.usage)).join(Meter, Meter.id == d.meter_id)
+        .where(Meter.site_id == site.id, d.day >= first, d.day <= last).group_by(d.meter_id)).all())
+    ends = period_readings(session, [m[0] for m in meters], first, last)
+    return [EnergyRow(code, account or "", kind, ends[mid].opening, ends[mid].closing, int(used.get(mid) or 0))
+            for mid, code, kind, account in meters]
+
+
+def totals(rows: list[EnergyRow]) -> dict[MeterKind, dict[str, int]]:
+    """Use by kind, shops' meters and common meters apart (kWh and m³ never added together)."""
+    out: dict[MeterKind, dict[str, int]] = {}
+    for r in rows:
+        per = out.setdefault(r.kind, {"shops": 0, "common": 0, "meters": 0})
+        per["shops" if r.account else "common"] += r.usage
+        per["meters"] += 1
+    return out
+
+
+def energy_xlsx(rows: list[EnergyRow]) -> bytes:
+    """The `energy` workbook of SPEC §4: row 1 the column names (Chinese in their comments), one row per meter,
+    readings and usage as numbers with their decimals, codes as text that no spreadsheet evaluates."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "energy"
+    ws.append(list(COLUMNS))
+    for header, zh in zip(ws[1], COLUMNS_ZH):
+        header.comment = Comment(zh, "PayFirst")
+    for r in rows:
+        append_xlsx_row(ws, [r.meter, r.account, r.kind.value, unit(r.kind), as_number(r.opening, r.kind),
+                             as_number(r.closing, r.kind), as_number(r.usage, r.kind)])
+        places = "0.00" if r.kind == MeterKind.ELECTRIC else "0.000"
+        for c in ws[ws.max_row][4:7]:
+            c.number_format = places
+    for letter, width in zip("ABCDEFG", (12, 12, 10, 6, 16, 16, 12)):
+        ws.column_dimensions[letter].width = width
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
