@@ -29,6 +29,8 @@ from bench.figures import CycleClock, Figure, full_cycle
 GATEWAYS, PER_GATEWAY = 170, 59
 USAGE_BAR_MS = 50.0
 UPKEEP_BAR = 1.05
+#: SPEC §5: a monthly report and its .xlsx over the whole site
+REPORT_BAR_S = 2.0
 SITE = "USAGE"
 
 
@@ -145,6 +147,40 @@ def _usage_figures(app, site_id: int, today, requests: int) -> list[Figure]:
     return figures
 
 
+def _report_figures(app, site_id: int, today, runs: int = 5) -> list[Figure]:
+    """The last complete month's energy report of the whole site and its .xlsx (what /staff/reports and
+    /staff/reports/energy.xlsx do), timed end to end in the app."""
+    from portal.extensions import db
+    from portal.ledger.arrears import arrears_list, arrears_xlsx
+    from portal.metering.energy_report import energy_rows, energy_xlsx
+    from portal.models import Site
+    from portal.settings import business_tz
+
+    month = f"{(today.replace(day=1) - timedelta(days=1)):%Y-%m}"
+    times, size, meters = [], 0, 0
+    with app.app_context():
+        site = db.session.get(Site, site_id)
+        for _ in range(runs):
+            began = time.perf_counter()
+            rows = energy_rows(db.session, site, month)
+            size = len(energy_xlsx(rows))
+            times.append(time.perf_counter() - began)
+            meters = len(rows)
+        arrears_times, debtors = [], 0
+        for _ in range(runs):
+            began = time.perf_counter()
+            found = arrears_list(db.session, site)
+            arrears_xlsx(found, business_tz())
+            arrears_times.append(time.perf_counter() - began)
+            debtors = len(found)
+        db.session.remove()
+    return [Figure(f"energy report + .xlsx, {month}", max(times), "s", REPORT_BAR_S, fmt=".2f",
+                   note=f"worst of {runs}, median {statistics.median(times):.2f} s; {meters:,} meters, "
+                        f"{size / 1024:.0f} KB"),
+            Figure("arrears list + .xlsx", max(arrears_times), "s", REPORT_BAR_S, fmt=".2f",
+                   note=f"worst of {runs}, median {statistics.median(arrears_times):.2f} s; {debtors:,} shops")]
+
+
 class _Upkeep:
     """The roll-ups' upkeep in the cycle (portal.metering.daily.DayTotals: gathering a batch's readings and
     money, and writing their days), timed, and switched off on demand."""
@@ -252,6 +288,7 @@ def run(args, database) -> list[Figure]:
                       h["rebuild_s"], "s", fmt=".1f",
                       note=f"{h['rebuilt_rows']:,} meter-days from {h['readings']:,} readings and the ledger")]
     figures += _usage_figures(app, site_id, today, args.usage_requests)
+    figures += _report_figures(app, site_id, today)
     for f in figures:
         print(f"  {f.line()}")
     cycle_figures = _cycle_figures(app, site_id, args.usage_cycles)

@@ -78,12 +78,10 @@ def energy_xlsx(rows: list[EnergyRow]) -> bytes:
     ws.append(list(COLUMNS))
     for header, zh in zip(ws[1], COLUMNS_ZH):
         header.comment = Comment(zh, "PayFirst")
+    formats = {kind: dict.fromkeys((4, 5, 6), "0." + "0" * UNITS[kind][1]) for kind in MeterKind}
     for r in rows:
         append_xlsx_row(ws, [r.meter, r.account, r.kind.value, unit(r.kind), as_number(r.opening, r.kind),
-                             as_number(r.closing, r.kind), as_number(r.usage, r.kind)])
-        places = "0.00" if r.kind == MeterKind.ELECTRIC else "0.000"
-        for c in ws[ws.max_row][4:7]:
-            c.number_format = places
+                             as_number(r.closing, r.kind), as_number(r.usage, r.kind)], formats[r.kind])
     for letter, width in zip("ABCDEFG", (12, 12, 10, 6, 16, 16, 12)):
         ws.column_dimensions[letter].width = width
     out = io.BytesIO()

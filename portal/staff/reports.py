@@ -1,4 +1,5 @@
-"""Reports (`/staff/reports`): the month's energy of a site, per meter, and its `.xlsx` export (SPEC §4).
+"""Reports (`/staff/reports`): the month's energy of a site per meter, and the shops in arrears now; each with
+its `.xlsx` export (SPEC §4).
 
 Managers, and auditors reading; scoped to the user's sites. Read from the daily roll-ups (portal.metering
 .energy_report), so a month of 10,000 meters answers without touching the 15-minute readings.
@@ -6,9 +7,11 @@ Managers, and auditors reading; scoped to the user's sites. Read from the daily 
 from __future__ import annotations
 
 from flask import abort, make_response, render_template
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from portal.extensions import db
+from portal.ledger.arrears import arrears_list, arrears_xlsx
 from portal.metering.energy_report import as_number, energy_rows, energy_xlsx, totals
 from portal.metering.usage import unit
 from portal.models import Site, utcnow
@@ -19,7 +22,9 @@ from portal.web.access import require_area, scoped
 from portal.web.params import month_arg, query_arg
 
 #: the reports that have an .xlsx export (SPEC §4 names more; they come with the rest of the reports)
-EXPORTS = ("energy",)
+EXPORTS = ("energy", "arrears")
+#: a shop's supply in the arrears list, in words
+SUPPLY_WORDS = {"on": _l("on"), "off": _l("off"), "mixed": _l("partly off")}
 #: meters listed on the page (the export has them all)
 SHOWN = 100
 
@@ -47,8 +52,11 @@ def reports():
     sites, site, month = _chosen()
     rows = energy_rows(db.session, site, month)
     top = sorted(rows, key=lambda r: (r.kind.value, -r.usage, r.meter))[:SHOWN]
+    arrears = arrears_list(db.session, site)
     return render_template("staff/reports/page.html", sites=sites, site=site, month=month, rows=top,
-                           total_meters=len(rows), totals=totals(rows), as_number=as_number, unit=unit)
+                           total_meters=len(rows), totals=totals(rows), as_number=as_number, unit=unit,
+                           arrears=arrears[:SHOWN], arrears_count=len(arrears),
+                           arrears_fen=sum(r.balance_fen for r in arrears), supply_words=SUPPLY_WORDS)
 
 
 @bp.get("/reports/<name>.xlsx")
@@ -58,7 +66,11 @@ def report_xlsx(name: str):
     if name not in EXPORTS:
         abort(404)
     _sites, site, month = _chosen()
-    response = make_response(energy_xlsx(energy_rows(db.session, site, month)))
+    if name == "energy":
+        body = energy_xlsx(energy_rows(db.session, site, month))
+    else:  # arrears: as it stands now, whatever the month
+        body = arrears_xlsx(arrears_list(db.session, site), business_tz())
+    response = make_response(body)
     response.headers["Content-Type"] = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     response.headers["Content-Disposition"] = f'attachment; filename="{name}-{site.code}-{month}.xlsx"'
     return response

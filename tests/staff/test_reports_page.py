@@ -86,3 +86,45 @@ def test_who_opens_the_reports(client, login, make_staff, site_with_use, role, s
     login.staff(make_staff(role=role, sites=[] if role == Role.ADMIN else [site_with_use]))
     assert client.get(f"/staff/reports?site=mall&month={MONTH}").status_code == status
     assert client.get(f"/staff/reports/energy.xlsx?site=mall&month={MONTH}").status_code == status
+
+
+@pytest.fixture
+def debtors(make_site, make_account, make_meter):
+    """Three shops: one went below zero on 3 November after having money, one never had any, one is fine."""
+    from portal.ledger.entries import post_entry
+    from portal.models import EntryKind, LedgerEntry, Supply
+
+    site = make_site("mall")
+    fell = make_account(site=site, code="A1", name="Noodles", balance_fen=1_000)
+    never = make_account(site=site, code="A2", name="Empty")
+    fine = make_account(site=site, code="A3", balance_fen=5_000)
+    make_meter(account=fell, code="E1", state={"online": True, "supply_actual": Supply.OFF})
+    make_meter(account=fell, code="E2", state={"online": True, "supply_actual": Supply.ON})
+    make_meter(account=never, code="E3", state={"online": True, "supply_actual": Supply.OFF})
+    make_meter(account=fine, code="E4", state={"online": True, "supply_actual": Supply.ON})
+    for n, (account, amount, when) in enumerate([(fell, -600, datetime(2026, 11, 2, 2, tzinfo=UTC)),
+                                                 (fell, -700, datetime(2026, 11, 3, 2, tzinfo=UTC)),
+                                                 (fell, -100, datetime(2026, 11, 4, 2, tzinfo=UTC)),
+                                                 (never, -250, datetime(2026, 11, 1, 2, tzinfo=UTC))]):
+        entry = post_entry(db.session, account, amount, EntryKind.ENERGY, f"energy:t:{n}").entry
+        entry.created_at = when
+    db.session.query(LedgerEntry).filter(LedgerEntry.kind == EntryKind.OPENING).update(
+        {"created_at": datetime(2026, 10, 1, tzinfo=UTC)})
+    db.session.commit()
+    return site
+
+
+def test_the_arrears_list_says_since_when_and_whether_the_supply_is_off(client, login, make_staff, debtors):
+    login.staff(make_staff(role=Role.MANAGER, sites=[debtors]))
+    res = client.get(f"/staff/reports/arrears.xlsx?site=mall&month={MONTH}")
+    assert res.status_code == 200
+    ws = openpyxl.load_workbook(io.BytesIO(res.data))["arrears"]
+    rows = [[c.value for c in row] for row in ws.iter_rows()]
+    assert rows[0] == ["account", "balance_yuan", "since", "supply"]
+    # A2 never had money: since its first entry (1 Nov 10:00 Shanghai); A1 since the entry that took it below zero
+    assert rows[1:] == [["A2", -2.5, datetime(2026, 11, 1, 10, 0), "off"],
+                        ["A1", -4, datetime(2026, 11, 3, 10, 0), "mixed"]]
+    assert ws["B2"].number_format == "0.00"
+    html = client.get(f"/staff/reports?site=mall&month={MONTH}").get_data(as_text=True)
+    assert "2 家商户共欠 ¥6.50。" in html and 'data-account="A3"' not in html
+    assert 'href="/staff/accounts/A1?site=mall"' in html
