@@ -151,10 +151,8 @@ def _report_figures(app, site_id: int, today, runs: int = 5) -> list[Figure]:
     """The last complete month's energy report of the whole site and its .xlsx (what /staff/reports and
     /staff/reports/energy.xlsx do), timed end to end in the app."""
     from portal.extensions import db
-    from portal.ledger.arrears import arrears_list, arrears_xlsx
     from portal.metering.energy_report import energy_rows, energy_xlsx
     from portal.models import Site
-    from portal.settings import business_tz
 
     month = f"{(today.replace(day=1) - timedelta(days=1)):%Y-%m}"
     times, size, meters = [], 0, 0
@@ -166,19 +164,10 @@ def _report_figures(app, site_id: int, today, runs: int = 5) -> list[Figure]:
             size = len(energy_xlsx(rows))
             times.append(time.perf_counter() - began)
             meters = len(rows)
-        arrears_times, debtors = [], 0
-        for _ in range(runs):
-            began = time.perf_counter()
-            found = arrears_list(db.session, site)
-            arrears_xlsx(found, business_tz())
-            arrears_times.append(time.perf_counter() - began)
-            debtors = len(found)
         db.session.remove()
     return [Figure(f"energy report + .xlsx, {month}", max(times), "s", REPORT_BAR_S, fmt=".2f",
                    note=f"worst of {runs}, median {statistics.median(times):.2f} s; {meters:,} meters, "
-                        f"{size / 1024:.0f} KB"),
-            Figure("arrears list + .xlsx", max(arrears_times), "s", REPORT_BAR_S, fmt=".2f",
-                   note=f"worst of {runs}, median {statistics.median(arrears_times):.2f} s; {debtors:,} shops")]
+                        f"{size / 1024:.0f} KB")]
 
 
 class _Upkeep:
