@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -128,3 +129,5 @@ def test_the_arrears_list_says_since_when_and_whether_the_supply_is_off(client, 
     html = client.get(f"/staff/reports?site=mall&month={MONTH}").get_data(as_text=True)
     assert "2 家商户共欠 ¥6.50。" in html and 'data-account="A3"' not in html
     assert 'href="/staff/accounts/A1?site=mall"' in html
+    assert html.count('id="report-arrears"') == 1
+    assert re.search(r"<title>([^<]*)</title>", html).group(1).startswith("报表")
