@@ -10,6 +10,7 @@ from flask import abort, make_response, render_template
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from portal.counter.sales import monthly_sales, sales_xlsx
 from portal.extensions import db
 from portal.ledger.arrears import arrears_list, arrears_xlsx
 from portal.metering.energy_report import as_number, energy_rows, energy_xlsx, totals
@@ -22,7 +23,7 @@ from portal.web.access import require_area, scoped
 from portal.web.params import month_arg, query_arg
 
 #: the reports that have an .xlsx export (SPEC §4 names more; they come with the rest of the reports)
-EXPORTS = ("energy", "arrears")
+EXPORTS = ("energy", "arrears", "sales")
 #: a shop's supply in the arrears list, in words
 SUPPLY_WORDS = {"on": _l("on"), "off": _l("off"), "mixed": _l("partly off")}
 #: meters listed on the page (the export has them all)
@@ -48,7 +49,8 @@ def _chosen() -> tuple[list[Site], Site, str]:
 @bp.get("/reports")
 @require_area("reports")
 def reports():
-    """The month's energy per meter: the most used first, the totals by kind, and the export of every meter."""
+    """The month's energy per meter (the most used first, the totals by kind), the shops in arrears, and the
+    exports: every meter, the list, the month's sales by day and channel."""
     sites, site, month = _chosen()
     rows = energy_rows(db.session, site, month)
     top = sorted(rows, key=lambda r: (r.kind.value, -r.usage, r.meter))[:SHOWN]
@@ -68,6 +70,8 @@ def report_xlsx(name: str):
     _sites, site, month = _chosen()
     if name == "energy":
         body = energy_xlsx(energy_rows(db.session, site, month))
+    elif name == "sales":
+        body = sales_xlsx(monthly_sales(db.session, {site.id}, month, business_tz()))
     else:  # arrears: as it stands now, whatever the month
         body = arrears_xlsx(arrears_list(db.session, site), business_tz())
     response = make_response(body)

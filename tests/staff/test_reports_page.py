@@ -131,3 +131,39 @@ def test_the_arrears_list_says_since_when_and_whether_the_supply_is_off(client, 
     assert 'href="/staff/accounts/A1?site=mall"' in html
     assert html.count('id="report-arrears"') == 1
     assert re.search(r"<title>([^<]*)</title>", html).group(1).startswith("报表")
+
+
+def test_the_sales_workbook_nets_each_day_and_channel_as_the_counters_daily_report(client, login, make_staff,
+                                                                                    make_site, make_account):
+    import uuid
+
+    from portal.counter import operations as ops
+    from portal.counter.daily_report import daily_report
+    from portal.models import LedgerEntry
+    from portal.settings import business_tz
+
+    site = make_site("mall")
+    shop = make_account(site=site, code="A1", balance_fen=10_000)
+    posted = []
+    for amount, method, when in ((10_000, "cash", datetime(2026, 11, 2, 2, tzinfo=UTC)),
+                                 (5_000, "cash", datetime(2026, 11, 2, 3, tzinfo=UTC)),
+                                 (3_000, "transfer", datetime(2026, 11, 3, 2, tzinfo=UTC))):
+        entry, _ = ops.counter_recharge(db.session, shop, amount, method, "", "staff:c", uuid.uuid4().hex)
+        entry.created_at = when
+        posted.append(entry)
+    db.session.commit()
+    reversal = ops.reverse_entry(db.session, db.session.get(LedgerEntry, posted[1].id), "wrong shop", "staff:m")
+    reversal.created_at = datetime(2026, 11, 2, 4, tzinfo=UTC)
+    db.session.commit()
+
+    login.staff(make_staff(role=Role.MANAGER, sites=[site]))
+    res = client.get(f"/staff/reports/sales.xlsx?site=mall&month={MONTH}")
+    ws = openpyxl.load_workbook(io.BytesIO(res.data))["sales"]
+    rows = [[c.value for c in row] for row in ws.iter_rows()]
+    assert rows[0] == ["date", "channel", "count", "amount_yuan"]
+    assert rows[1:] == [[datetime(2026, 11, 2), "cash", 2, 100], [datetime(2026, 11, 3), "transfer", 1, 30]]
+    assert ws["D2"].number_format == "0.00" and ws["A2"].number_format == "yyyy-mm-dd"
+    day = daily_report(db.session, {site.id}, date(2026, 11, 2), business_tz())
+    assert day.total("cash") + day.total("reversal") == 10_000  # the same money as the workbook's first row
+    login.staff(make_staff(role=Role.CASHIER, sites=[site]))
+    assert client.get(f"/staff/reports/sales.xlsx?site=mall&month={MONTH}").status_code == 403
