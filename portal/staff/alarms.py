@@ -23,7 +23,7 @@ from portal.staff.blueprint import bp
 from portal.web.access import require_area, scoped, scoped_or_404
 from portal.web.alarm_text import KINDS, alarm_text, kind_label
 from portal.web.htmx import fragment, render
-from portal.web.params import BadParameter, page_arg, query_arg
+from portal.web.params import one_of, page_arg, query_arg, short_text
 from portal.web.roles import may_change
 
 PAGE_SIZE = 50
@@ -33,29 +33,15 @@ AGES = {"1h": (timedelta(hours=1), _l("the last hour")), "24h": (timedelta(days=
         "7d": (timedelta(days=7), _l("the last 7 days")), "30d": (timedelta(days=30), _l("the last 30 days")),
         "365d": (timedelta(days=365), _l("the last year"))}
 
-
-def _one_of(allowed):
-    """A parser (portal.web.params) of a value that must be one of `allowed`."""
-    def parse(name: str, text: str) -> str:
-        if text not in allowed:
-            raise BadParameter(_("%(name)s must be one of: %(allowed)s", name=name, allowed=", ".join(allowed)))
-        return text
-
-    return parse
-
-
-def _code(name: str, text: str) -> str:
-    """A gateway, shop or meter code: at most 40 characters."""
-    if len(text.strip()) > 40:
-        raise BadParameter(_("%(name)s is at most 40 characters", name=name))
-    return text.strip()
+#: the longest gateway, shop or meter code a filter takes
+CODE_MAX = 40
 
 
 def _filters() -> dict:
     kinds = [k.value for k in AlarmKind]
-    return {"state": query_arg("state", _one_of(STATES), "open"), "kind": query_arg("kind", _one_of(kinds), ""),
-            "age": query_arg("age", _one_of(AGES), ""),
-            **{name: query_arg(name, _code, "") for name in ("gateway", "shop", "meter")}}
+    return {"state": query_arg("state", one_of(STATES), "open"), "kind": query_arg("kind", one_of(kinds), ""),
+            "age": query_arg("age", one_of(AGES), ""),
+            **{name: query_arg(name, short_text(CODE_MAX), "") for name in ("gateway", "shop", "meter")}}
 
 
 def _query(f: dict):

@@ -7,12 +7,11 @@ shop once, so every filter and sort is a condition on one row: at 10,030 meters 
 """
 from __future__ import annotations
 
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, and_, func, or_, select
 
 from portal.models import Account, ControlMode, Meter, MeterKind, MeterState, Supply
-from portal.web.params import BadParameter, id_arg, query_arg
+from portal.web.params import id_arg, one_of, query_arg, short_text
 
 #: why the platform wants a meter off (Meter.desired_reason of a meter whose desired supply is off)
 OFF_REASONS = {"arrears": _l("Arrears"), "remote": _l("Tripped by staff"), "over_power": _l("Over power"),
@@ -35,29 +34,13 @@ ORDERS = {"asc": _l("ascending"), "desc": _l("descending")}
 Q_MAX = 40
 
 
-def _one_of(allowed):
-    """A parser (portal.web.params) of a value that must be one of `allowed`."""
-    def parse(name: str, text: str) -> str:
-        if text not in allowed:
-            raise BadParameter(_("%(name)s must be one of: %(allowed)s", name=name, allowed=", ".join(allowed)))
-        return text
-
-    return parse
-
-
-def _text(name: str, text: str) -> str:
-    if len(text.strip()) > Q_MAX:
-        raise BadParameter(_("%(name)s is at most %(most)s characters", name=name, most=Q_MAX))
-    return text.strip()
-
-
 def parse_filters() -> dict:
     """The list's filters and sort from the query string ('' or None: not filtered); 400 for a bad value."""
-    found = {name: query_arg(name, _one_of(choices), "") for name, choices in CHOICES.items()}
-    found["q"] = query_arg("q", _text, "")
+    found = {name: query_arg(name, one_of(choices), "") for name, choices in CHOICES.items()}
+    found["q"] = query_arg("q", short_text(Q_MAX), "")
     found["gateway"] = id_arg("gateway")
-    found["sort"] = query_arg("sort", _one_of(SORTS), "code")
-    found["order"] = query_arg("order", _one_of(ORDERS), "asc")
+    found["sort"] = query_arg("sort", one_of(SORTS), "code")
+    found["order"] = query_arg("order", one_of(ORDERS), "asc")
     return found
 
 

@@ -20,7 +20,7 @@ from portal.monthly.periods import month_of
 from portal.settings import business_tz
 from portal.staff.blueprint import bp
 from portal.web.access import require_area, scoped
-from portal.web.params import month_arg, query_arg
+from portal.web.params import month_arg, query_arg, short_text
 
 #: the reports that have an .xlsx export (SPEC §4 names more; they come with the rest of the reports)
 EXPORTS = ("energy", "arrears", "sales")
@@ -30,16 +30,12 @@ SUPPLY_WORDS = {"on": _l("on"), "off": _l("off"), "mixed": _l("partly off")}
 SHOWN = 100
 
 
-def _site_code(name: str, text: str) -> str:
-    return text.strip()[:32]
-
-
 def _chosen() -> tuple[list[Site], Site, str]:
     """The user's sites, the one asked for (?site=CODE, else the first), and the month (?month=, else this one)."""
     sites = db.session.scalars(scoped(select(Site), Site.id).order_by(Site.code)).all()
     if not sites:
         abort(404)
-    code = query_arg("site", _site_code)
+    code = query_arg("site", short_text(32))
     site = next((s for s in sites if s.code == code), None) if code else sites[0]
     if site is None:
         abort(404)

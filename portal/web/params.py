@@ -72,6 +72,26 @@ def parse_id(name: str, text: str) -> int:
     return int(text)
 
 
+def one_of(allowed) -> Callable[[str, str], str]:
+    """A parser of a value that must be one of `allowed` (a mapping's keys or a sequence)."""
+    def parse(name: str, text: str) -> str:
+        if text not in allowed:
+            raise BadParameter(_("%(name)s must be one of: %(allowed)s", name=name, allowed=", ".join(allowed)))
+        return text
+
+    return parse
+
+
+def short_text(longest: int) -> Callable[[str, str], str]:
+    """A parser of a text (a code, a search) of at most `longest` characters once stripped."""
+    def parse(name: str, text: str) -> str:
+        if len(text.strip()) > longest:
+            raise BadParameter(_("%(name)s is at most %(most)s characters", name=name, most=longest))
+        return text.strip()
+
+    return parse
+
+
 def query_arg(name: str, parse: Callable[[str, str], T], default: T | None = None) -> T | None:
     """The query parameter `name` parsed by `parse`; `default` when absent or empty; 400 when it does not parse."""
     text = request.args.get(name, "")
