@@ -10,11 +10,15 @@ writer as numbers (`yuan_number`), not as strings.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+import io
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
+from string import ascii_uppercase
 from typing import Any, TextIO
 
+import openpyxl
 from openpyxl.cell import Cell
+from openpyxl.comments import Comment
 
 #: what makes a spreadsheet read a text cell as a formula (SPEC §4; OWASP "CSV injection")
 FORMULA_STARTS = ("=", "+", "-", "@")
@@ -70,3 +74,23 @@ def append_xlsx_row(ws, row: Iterable[Any], formats: dict[int, str] | None = Non
         cells.append(c)
     ws.append(cells)
     return cells
+
+
+def report_xlsx(sheet: str, columns: Sequence[str], notes: Sequence[str],
+                rows: Iterable[tuple[Sequence[Any], dict[int, str] | None]], widths: Sequence[int] = ()) -> bytes:
+    """A report's workbook as SPEC §4 writes it: one sheet, row 1 the column names (each with its note, in
+    Chinese, as a cell comment rather than an extra row above the data), then the rows (values and their number
+    formats by column) through `append_xlsx_row`."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = sheet
+    ws.append(list(columns))
+    for header, note in zip(ws[1], notes):
+        header.comment = Comment(note, "PayFirst")
+    for values, formats in rows:
+        append_xlsx_row(ws, values, formats)
+    for letter, width in zip(ascii_uppercase, widths):
+        ws.column_dimensions[letter].width = width
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()

@@ -7,17 +7,14 @@ transfers between shops are not sales.
 """
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
-import openpyxl
-from openpyxl.comments import Comment
 from sqlalchemy.orm import Session
 
 from portal.counter.daily_report import daily_report
-from portal.sheets import append_xlsx_row, yuan_number
+from portal.sheets import report_xlsx, yuan_number
 
 #: SPEC §4: the sheet's columns, in order
 COLUMNS = ("date", "channel", "count", "amount_yuan")
@@ -56,14 +53,6 @@ def monthly_sales(session: Session, site_ids: set[int] | None, month: str, tz: Z
 
 def sales_xlsx(rows: list[Sales]) -> bytes:
     """The `sales` workbook of SPEC §4: the date as a date, the count and the yuan (0.00) as numbers."""
-    wb = openpyxl.Workbook()
-    ws = wb.active
-    ws.title = "sales"
-    ws.append(list(COLUMNS))
-    for header, zh in zip(ws[1], COLUMNS_ZH):
-        header.comment = Comment(zh, "PayFirst")
-    for r in rows:
-        append_xlsx_row(ws, [r.day, r.channel, r.count, yuan_number(r.amount_fen)], {0: "yyyy-mm-dd", 3: "0.00"})
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
+    formats = {0: "yyyy-mm-dd", 3: "0.00"}
+    return report_xlsx("sales", COLUMNS, COLUMNS_ZH, (
+        ([r.day, r.channel, r.count, yuan_number(r.amount_fen)], formats) for r in rows))

@@ -6,17 +6,14 @@ that left it above zero (a shop that never had money: its first entry). One stat
 """
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import openpyxl
-from openpyxl.comments import Comment
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from portal.models import Account, AccountStatus, LedgerEntry, Meter, MeterState, Site, Supply
-from portal.sheets import append_xlsx_row, yuan_number
+from portal.sheets import report_xlsx, yuan_number
 
 #: SPEC §4: the sheet's columns, in order
 COLUMNS = ("account", "balance_yuan", "since", "supply")
@@ -69,18 +66,7 @@ def _supply(on: int, off: int) -> str:
 
 def arrears_xlsx(rows: list[InArrears], tz) -> bytes:
     """The `arrears` workbook of SPEC §4: balance as yuan numbers (0.00), since as a date-time in business time."""
-    wb = openpyxl.Workbook()
-    ws = wb.active
-    ws.title = "arrears"
-    ws.append(list(COLUMNS))
-    for header, zh in zip(ws[1], COLUMNS_ZH):
-        header.comment = Comment(zh, "PayFirst")
-    for r in rows:
-        since = r.since.astimezone(tz).replace(tzinfo=None) if r.since else None
-        append_xlsx_row(ws, [r.account, yuan_number(r.balance_fen), since, r.supply],
-                        {1: "0.00", 2: "yyyy-mm-dd hh:mm"})
-    for letter, width in zip("ABCD", (14, 14, 18, 8)):
-        ws.column_dimensions[letter].width = width
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
+    formats = {1: "0.00", 2: "yyyy-mm-dd hh:mm"}
+    return report_xlsx("arrears", COLUMNS, COLUMNS_ZH, (
+        ([r.account, yuan_number(r.balance_fen), r.since.astimezone(tz).replace(tzinfo=None) if r.since else None,
+          r.supply], formats) for r in rows), widths=(14, 14, 18, 8))

@@ -6,18 +6,15 @@ are shown or written: `as_number` turns them into exact decimals of kWh or m³.
 """
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from decimal import Decimal
 
-import openpyxl
-from openpyxl.comments import Comment
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portal.metering.usage import UNITS, month_days, period_readings, unit
 from portal.models import Account, DailyUsage, Meter, MeterKind, Site
-from portal.sheets import append_xlsx_row
+from portal.sheets import report_xlsx
 
 #: SPEC §4: the sheet's columns, in order
 COLUMNS = ("meter", "account", "kind", "unit", "opening_reading", "closing_reading", "usage")
@@ -70,20 +67,9 @@ def totals(rows: list[EnergyRow]) -> dict[MeterKind, dict[str, int]]:
 
 
 def energy_xlsx(rows: list[EnergyRow]) -> bytes:
-    """The `energy` workbook of SPEC §4: row 1 the column names (Chinese in their comments), one row per meter,
-    readings and usage as numbers with their decimals, codes as text that no spreadsheet evaluates."""
-    wb = openpyxl.Workbook()
-    ws = wb.active
-    ws.title = "energy"
-    ws.append(list(COLUMNS))
-    for header, zh in zip(ws[1], COLUMNS_ZH):
-        header.comment = Comment(zh, "PayFirst")
+    """The `energy` workbook of SPEC §4: one row per meter, readings and usage as numbers with their decimals,
+    codes as text that no spreadsheet evaluates."""
     formats = {kind: dict.fromkeys((4, 5, 6), "0." + "0" * UNITS[kind][1]) for kind in MeterKind}
-    for r in rows:
-        append_xlsx_row(ws, [r.meter, r.account, r.kind.value, unit(r.kind), as_number(r.opening, r.kind),
-                             as_number(r.closing, r.kind), as_number(r.usage, r.kind)], formats[r.kind])
-    for letter, width in zip("ABCDEFG", (12, 12, 10, 6, 16, 16, 12)):
-        ws.column_dimensions[letter].width = width
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
+    return report_xlsx("energy", COLUMNS, COLUMNS_ZH, (
+        ([r.meter, r.account, r.kind.value, unit(r.kind), as_number(r.opening, r.kind), as_number(r.closing, r.kind),
+          as_number(r.usage, r.kind)], formats[r.kind]) for r in rows), widths=(12, 12, 10, 6, 16, 16, 12))
