@@ -8,6 +8,7 @@ Every form answers htmx with the group's setup section (#group-setup), a refused
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 
 from flask import flash, request, url_for
@@ -121,6 +122,18 @@ def _answer(group: AllocationGroup, *, error: str | None = None, message: str | 
     return answer_form("staff/monthly/_group_setup.html", url_for("staff.billing_group", group_id=group.id),
                        lambda: setup(group, error=error, message=message, form=form), error=error,
                        message=message, redirect_code=303)
+
+
+def _change(group: AllocationGroup, verb: Callable[..., object], row, message: str):
+    """Run a group's verb on a shop or a meter as this user; its refusal (rolled back) or `message` in the
+    group's card."""
+    try:
+        verb(db.session, group, row, current_user.actor)
+    except GroupError as exc:
+        db.session.rollback()
+        return _answer(group, error=str(exc))
+    db.session.commit()
+    return _answer(group, message=message)
 
 
 @bp.post("/billing/sites/<int:site_id>/groups")
@@ -239,13 +252,7 @@ def billing_group_add_member(group_id: int):
     if account is None:
         return _answer(group, error=_("No shop %(code)s at this site: search by code or name and pick one.",
                                       code=code[:32]))
-    try:
-        add_member(db.session, group, account, current_user.actor)
-    except GroupError as exc:
-        db.session.rollback()
-        return _answer(group, error=str(exc))
-    db.session.commit()
-    return _answer(group, message=_("%(code)s added.", code=account.code))
+    return _change(group, add_member, account, _("%(code)s added.", code=account.code))
 
 
 @bp.post("/billing/groups/<int:group_id>/members/<int:account_id>/share")
@@ -273,13 +280,7 @@ def billing_group_remove_member(group_id: int, account_id: int):
     """Take a shop out of the group."""
     group = scoped_or_404(AllocationGroup, group_id)
     account = scoped_or_404(Account, account_id)
-    try:
-        remove_member(db.session, group, account, current_user.actor)
-    except GroupError as exc:
-        db.session.rollback()
-        return _answer(group, error=str(exc))
-    db.session.commit()
-    return _answer(group, message=_("%(code)s removed.", code=account.code))
+    return _change(group, remove_member, account, _("%(code)s removed.", code=account.code))
 
 
 @bp.post("/billing/groups/<int:group_id>/sources")
@@ -292,13 +293,7 @@ def billing_group_add_source(group_id: int):
     except BadParameter:
         return _answer(group, error=_("Choose a common meter of the list."))
     meter = scoped_or_404(Meter, meter_id)
-    try:
-        add_source(db.session, group, meter, current_user.actor)
-    except GroupError as exc:
-        db.session.rollback()
-        return _answer(group, error=str(exc))
-    db.session.commit()
-    return _answer(group, message=_("%(code)s added.", code=meter.code))
+    return _change(group, add_source, meter, _("%(code)s added.", code=meter.code))
 
 
 @bp.post("/billing/groups/<int:group_id>/sources/<int:meter_id>/delete")
@@ -307,11 +302,5 @@ def billing_group_remove_source(group_id: int, meter_id: int):
     """Stop sharing a common meter in this group."""
     group = scoped_or_404(AllocationGroup, group_id)
     meter = scoped_or_404(Meter, meter_id)
-    try:
-        remove_source(db.session, group, meter, current_user.actor)
-    except GroupError as exc:
-        db.session.rollback()
-        return _answer(group, error=str(exc))
-    db.session.commit()
-    return _answer(group, message=_("%(code)s removed.", code=meter.code))
+    return _change(group, remove_source, meter, _("%(code)s removed.", code=meter.code))
 
