@@ -17,6 +17,7 @@ from portal.extensions import db
 from portal.ledger.entries import post_entry
 from portal.models import Account, Alarm, AlarmKind, EntryKind, LedgerEntry, MeterKind, Supply
 from portal.payments.credit import cash_recharge
+from tests.recorded_polls import polls  # autouse: the polls a command asks for are recorded, not run
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 _seq = itertools.count(1)
@@ -29,17 +30,6 @@ def local(year: int, month: int, day: int, hour: int = 10, minute: int = 0) -> d
 
 #: an ordinary Monday morning: no holiday, no make-up workday
 WORKDAY = local(2026, 3, 2, 10)
-
-
-@pytest.fixture(autouse=True)
-def polls(app):
-    """Gateway ids whose poll was asked for; the jobs are recorded instead of run."""
-    runner = app.extensions["payfirst.dispatcher"].runner
-    requested: list[int] = []
-    original = runner.submit
-    runner.submit = lambda func, args: requested.extend(args)
-    yield requested
-    runner.submit = original
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from portal.models import (
     utcnow,
 )
 from portal.settings import business_tz
-from tests.staff.meter_fixtures import polls  # autouse: the polls a command asks for are recorded, not run
+from tests.recorded_polls import polls  # autouse: the polls a command asks for are recorded, not run
 
 HX = {"HX-Request": "true"}
 

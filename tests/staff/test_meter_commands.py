@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import AuditEntry, ControlCommand, Meter, Role, Supply
-from tests.staff.meter_fixtures import polls  # autouse: the polls a command asks for are recorded, not run
+from tests.recorded_polls import polls  # autouse: the polls a command asks for are recorded, not run
 
 HX = {"HX-Request": "true"}
 

@@ -8,7 +8,7 @@ import pytest
 
 from portal.extensions import db
 from portal.models import ControlMode, MeterKind, Role, Supply, utcnow
-from tests.staff.meter_fixtures import polls  # autouse: the polls a command asks for are recorded, not run
+from tests.recorded_polls import polls  # autouse: the polls a command asks for are recorded, not run
 
 PAGE_SIZE = 50
 

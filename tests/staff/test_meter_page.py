@@ -12,7 +12,7 @@ from portal.alarms import raise_alarm
 from portal.control.commands import command_meter
 from portal.extensions import db
 from portal.models import AlarmKind, AuditEntry, IntervalReading, Meter, Protocol, Role, Supply, Tariff, utcnow
-from tests.staff.meter_fixtures import polls  # autouse: the polls a command asks for are recorded, not run
+from tests.recorded_polls import polls  # autouse: the polls a command asks for are recorded, not run
 
 HX = {"HX-Request": "true"}
 

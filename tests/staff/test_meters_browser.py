@@ -15,7 +15,7 @@ from portal.models import CommandStatus, ControlCommand, IntervalReading, Meter,
 from portal.settings import business_tz
 from tests.browser import browser_page, screenshot, watch_csp
 from tests.factories import PASSWORD
-from tests.staff.meter_fixtures import polls  # autouse: the polls a command asks for are recorded, not run
+from tests.recorded_polls import polls  # autouse: the polls a command asks for are recorded, not run
 
 pytestmark = pytest.mark.browser
 

@@ -1,4 +1,4 @@
-"""Shared by the meter page and list tests: the polls a command asks for are recorded, not run (no gateway here)."""
+"""The polls a meter command asks for, recorded instead of run (no gateway here): control and staff tests."""
 from __future__ import annotations
 
 import pytest
