@@ -19,6 +19,7 @@ and the meter trips itself if it runs out, as it would for its own consumption.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -97,22 +98,16 @@ def split(total: int, weights: dict[int, int]) -> dict[int, int]:
 def allocate(session: Session, period: str, *, site_ids: set[int] | None = None, group_ids: set[int] | None = None,
              actor: str = "system:allocation", now: datetime | None = None) -> list[Outcome]:
     """Allocate every group (of the sites, or the groups, given) for a finished period, once; only flushes."""
-    start, end = finished_period(period, now)
     outcomes, movements = [], []
-    for group in session.execute(_groups(site_ids, group_ids).with_for_update()).scalars().all():
-        outcome = Outcome(group.id, group.code, group.site_id, period, "already")
+    for group, outcome, planned in _plans(session, period, site_ids, group_ids, now, lock=True):
         outcomes.append(outcome)
-        outcome.run_id = _run_of(session, group, period)
-        if outcome.run_id is not None:
+        if planned is None:
             continue
-        try:
-            run, parts = _price_and_split(session, group, period, start, end, actor)
-        except Skip as why:
-            outcome.status, outcome.reason, outcome.code = "skipped", str(why), why.code
-            continue
-        outcome.status, outcome.run_id, outcome.total_fen, outcome.members = "posted", run.id, run.total_fen, len(parts)
+        run = _write_run(session, group, period, planned, actor)
+        outcome.status, outcome.run_id, outcome.total_fen, outcome.members = ("posted", run.id, run.total_fen,
+                                                                              len(planned.parts))
         movements += [Movement(a, -fen, f"alloc:{group.id}:{period}:{a}", memo=f"{group.code} {period}")
-                      for a, fen in parts.items() if fen]
+                      for a, fen in planned.parts.items() if fen]
     _post(session, movements, actor)
     return outcomes
 
@@ -182,21 +177,30 @@ def price_and_split(session: Session, group: AllocationGroup, start: datetime, e
 def preview(session: Session, period: str, *, site_ids: set[int] | None = None, group_ids: set[int] | None = None,
             now: datetime | None = None) -> list[Outcome]:
     """What allocate() would post now, group by group (status due, already or skipped); writes and locks nothing."""
-    start, end = finished_period(period, now)
     outcomes = []
-    for group in session.execute(_groups(site_ids, group_ids)).scalars().all():
-        outcome = Outcome(group.id, group.code, group.site_id, period, "already")
+    for _group, outcome, planned in _plans(session, period, site_ids, group_ids, now, lock=False):
         outcomes.append(outcome)
-        outcome.run_id = _run_of(session, group, period)
-        if outcome.run_id is not None:
-            continue
-        try:
-            s = price_and_split(session, group, start, end)
-        except Skip as why:
-            outcome.status, outcome.reason, outcome.code = "skipped", str(why), why.code
-            continue
-        outcome.status, outcome.total_fen, outcome.members = "due", s.total_fen, len(s.parts)
+        if planned is not None:
+            outcome.status, outcome.total_fen, outcome.members = "due", planned.total_fen, len(planned.parts)
     return outcomes
+
+
+def _plans(session: Session, period: str, site_ids: set[int] | None, group_ids: set[int] | None,
+           now: datetime | None, *, lock: bool) -> Iterator[tuple[AllocationGroup, Outcome, Split | None]]:
+    """Each group of a finished period with its outcome so far ("already" run, or "skipped" and why) and, when it
+    is due, its split: allocate() writes that split, preview() shows it. `lock`: the groups' rows, for a run."""
+    start, end = finished_period(period, now)
+    query = _groups(site_ids, group_ids)
+    for group in session.execute(query.with_for_update() if lock else query).scalars().all():
+        outcome = Outcome(group.id, group.code, group.site_id, period, "already")
+        outcome.run_id = _run_of(session, group, period)
+        planned = None
+        if outcome.run_id is None:
+            try:
+                planned = price_and_split(session, group, start, end)
+            except Skip as why:
+                outcome.status, outcome.reason, outcome.code = "skipped", str(why), why.code
+        yield group, outcome, planned
 
 
 def finished_period(period: str, now: datetime | None = None) -> tuple[datetime, datetime]:
@@ -221,10 +225,9 @@ def _run_of(session: Session, group: AllocationGroup, period: str) -> int | None
         AllocationRun.group_id == group.id, AllocationRun.period == period)).scalar_one_or_none()
 
 
-def _price_and_split(session: Session, group: AllocationGroup, period: str, start: datetime, end: datetime,
-                     actor: str) -> tuple[AllocationRun, dict[int, int]]:
-    """Write the group's run for the period: exactly what price_and_split computes."""
-    s = price_and_split(session, group, start, end)
+def _write_run(session: Session, group: AllocationGroup, period: str, s: Split, actor: str) -> AllocationRun:
+    """Write the group's run for the period and its lines: exactly what price_and_split computed."""
+    start, end = month_bounds(period, business_tz())
     run = AllocationRun(
         group_id=group.id, period=period, period_start=start, period_end=end, method=group.method.value,
         kind=s.kind, tariff_id=s.tariff_id, unit_price_e4=s.unit_price_e4, consumption=s.consumption,
@@ -234,7 +237,7 @@ def _price_and_split(session: Session, group: AllocationGroup, period: str, star
     session.flush()
     insert_rows(session, AllocationLine.__table__, [dict(run_id=run.id, account_id=a, weight=s.weights[a],
                                                          amount_fen=s.parts[a]) for a in sorted(s.weights)])
-    return run, s.parts
+    return run
 
 
 def _price(session: Session, tariff_id: int, kind: str, meter_ids: list[int], start: datetime,
