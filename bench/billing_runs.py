@@ -110,17 +110,19 @@ def run(args, database) -> list[Figure]:
                note=f"{after_alloc - after_fees} entries"),
         Figure("allocation run again: entries posted", alloc_rerun_posted, "", 0, fmt="d",
                note=f"idempotent rerun in {alloc_again_s:.2f} s"),
-        Figure("monthly report (+ CSV)", report_s, "s", REPORT_BAR_S,
+        Figure("monthly statement (+ .xlsx)", report_s, "s", REPORT_BAR_S,
                note=f"{rows} shops, {sizes['entries']:,} entries in the month"),
         Figure("ledger mismatches after the runs", mismatches, "", 0, fmt="d"),
     ]
 
 
 def _report(session, site_id, month, start, end) -> int:
-    from portal.monthly.reports import monthly_report, report_csv
+    from portal.metering.energy_report import energy_rows
+    from portal.models import Site
+    from portal.monthly.statement import statement, statement_xlsx
 
-    rows = monthly_report(session, site_id, month, start, end)
-    report_csv(rows, {})
+    rows = statement(session, site_id, month, start, end, energy_rows(session, session.get(Site, site_id), month))
+    statement_xlsx(rows)
     return len(rows)
 
 

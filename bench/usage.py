@@ -7,7 +7,11 @@ A site of 10,030 meters (one shop each). Its history, written set-wise in SQL (g
 the poller): 15-minute readings for the last --usage-reading-days days (365: the full year, ~350 million rows and
 ~35 GB; the default keeps the bench at a few minutes), rolled up by `rebuild_daily` (timed); the roll-ups of the
 rest of the year written directly, so the roll-up table holds a full year (3.66 million rows) either way — the
-usage queries read nothing else. Then:
+usage queries read nothing else. The ledger gets the year the roll-ups imply, also set-wise: each meter's energy
+charge per day (3.66 million entries), a payment every ten days and a property fee every month per shop, with the
+balance after each entry as the ledger keeps it. Then:
+- the last complete month's energy report and energy-and-money statement of the whole site with their .xlsx
+  (≤ 2 s each), and whether every shop's statement ties out and agrees with the roll-ups;
 - GET /api/v1/accounts/<code>/usage for 30 and 365 days, through the app in-process (server time: the Flask
   test client, no network), shops at random, p95 against 50 ms; and the query functions alone;
 - the poll cycle against the simulator: cycles that cross a 15-minute boundary (they record 10,030 readings and
@@ -147,6 +151,59 @@ def _usage_figures(app, site_id: int, today, requests: int) -> list[Figure]:
     return figures
 
 
+def _ledger_year(session, site_id: int, today) -> dict:
+    """The year's money the roll-ups imply, set-wise: the shops opened a year and a day ago; each meter charged its
+    day's energy at noon, each shop paying ¥300 every ten days and a ¥100 property fee on each month's first; then
+    every entry's balance_after and each shop's balance, as the ledger would have kept them."""
+    from sqlalchemy import text
+
+    from portal.metering.daily import day_start
+    from portal.settings import business_tz
+
+    t = time.perf_counter()
+    tz = business_tz().key
+    first = today - timedelta(days=365)
+    p = dict(site=site_id, opened=day_start(first - timedelta(days=1)), first=first, today=today, tz=tz,
+             price=farm_mod.PRICE_E4)
+    session.execute(text("SET LOCAL session_replication_role = replica"))
+    session.execute(text("UPDATE accounts SET created_at = :opened WHERE site_id = :site"), p)
+    session.execute(text("""
+        UPDATE ledger_entries SET created_at = :opened
+        WHERE kind = 'opening' AND account_id IN (SELECT id FROM accounts WHERE site_id = :site)"""), p)
+    session.execute(text("""
+        INSERT INTO ledger_entries (account_id, amount_fen, kind, idempotency_key, balance_after_fen, memo, actor,
+                                    created_at, meter_id)
+        SELECT m.account_id, -(96 * (1 + m.id % 7) * :price / 10000), 'energy',
+               'bench-energy:' || m.id || ':' || d::date, 0, 'bench', 'bench',
+               (d::date + time '12:00') AT TIME ZONE :tz, m.id
+        FROM meters m CROSS JOIN generate_series(CAST(:first AS date), CAST(:today AS date) - 1, interval '1 day') d
+        WHERE m.site_id = :site
+        UNION ALL
+        SELECT a.id, 30000, 'payment', 'bench-pay:' || a.id || ':' || d::date, 0, 'bench', 'bench',
+               (d::date + time '10:00') AT TIME ZONE :tz, NULL
+        FROM accounts a CROSS JOIN generate_series(CAST(:first AS date), CAST(:today AS date) - 1, interval '1 day') d
+        WHERE a.site_id = :site AND (d::date - CAST(:first AS date) + a.id) % 10 = 0
+        UNION ALL
+        SELECT a.id, -10000, 'fee', 'bench-fee:' || a.id || ':' || d::date, 0, 'bench', 'bench',
+               (d::date + time '00:05') AT TIME ZONE :tz, NULL
+        FROM accounts a CROSS JOIN generate_series(CAST(:first AS date), CAST(:today AS date) - 1, interval '1 day') d
+        WHERE a.site_id = :site AND extract(day FROM d) = 1"""), p)
+    session.execute(text("""
+        UPDATE ledger_entries e SET balance_after_fen = r.after
+        FROM (SELECT le.id, sum(le.amount_fen) OVER (PARTITION BY le.account_id ORDER BY le.created_at, le.id) AS after
+              FROM ledger_entries le JOIN accounts a ON a.id = le.account_id WHERE a.site_id = :site) r
+        WHERE e.id = r.id"""), p)
+    session.execute(text("""
+        UPDATE accounts a SET balance_fen = s.total
+        FROM (SELECT account_id, sum(amount_fen) AS total FROM ledger_entries GROUP BY account_id) s
+        WHERE s.account_id = a.id AND a.site_id = :site"""), p)
+    session.commit()
+    session.execute(text("ANALYZE ledger_entries"))
+    session.commit()
+    entries = session.execute(text("SELECT count(*) FROM ledger_entries")).scalar_one()
+    return dict(entries=entries, ledger_s=time.perf_counter() - t)
+
+
 def _report_figures(app, site_id: int, today, runs: int = 5) -> list[Figure]:
     """The last complete month's energy report of the whole site and its .xlsx (what /staff/reports and
     /staff/reports/energy.xlsx do), timed end to end in the app."""
@@ -167,7 +224,35 @@ def _report_figures(app, site_id: int, today, runs: int = 5) -> list[Figure]:
         db.session.remove()
     return [Figure(f"energy report + .xlsx, {month}", max(times), "s", REPORT_BAR_S, fmt=".2f",
                    note=f"worst of {runs}, median {statistics.median(times):.2f} s; {meters:,} meters, "
-                        f"{size / 1024:.0f} KB")]
+                        f"{size / 1024:.0f} KB"), *_statement_figures(app, site_id, month, runs)]
+
+
+def _statement_figures(app, site_id: int, month: str, runs: int) -> list[Figure]:
+    """The month's statement of every shop and its .xlsx (what /staff/reports/statement.xlsx does), and its checks."""
+    from portal.extensions import db
+    from portal.metering.energy_report import energy_rows
+    from portal.models import Site
+    from portal.monthly.periods import month_bounds
+    from portal.monthly.statement import statement, statement_xlsx, totals
+    from portal.settings import business_tz
+
+    start, end = month_bounds(month, business_tz())
+    times, size, rows = [], 0, []
+    with app.app_context():
+        site = db.session.get(Site, site_id)
+        for _ in range(runs):
+            began = time.perf_counter()
+            rows = statement(db.session, site.id, month, start, end, energy_rows(db.session, site, month))
+            size = len(statement_xlsx(rows))
+            times.append(time.perf_counter() - began)
+        db.session.remove()
+    total = totals(rows)
+    return [Figure(f"statement + .xlsx, {month}", max(times), "s", REPORT_BAR_S, fmt=".2f",
+                   note=f"worst of {runs}, median {statistics.median(times):.2f} s; {len(rows):,} shops, "
+                        f"{size / 1024:.0f} KB"),
+            Figure("statement: shops that do not tie out / disagree with the roll-ups",
+                   len(total.untied) + len(total.roll_up_gaps), "", 0, fmt="d",
+                   note=f"{len(total.untied)} / {len(total.roll_up_gaps)}")]
 
 
 class _Upkeep:
@@ -268,11 +353,12 @@ def run(args, database) -> list[Figure]:
     with app.app_context():
         t = time.perf_counter()
         site_id = farm_mod.build_site(db.session, GATEWAYS, PER_GATEWAY, code=SITE)
+        money = _ledger_year(db.session, site_id, today)
         h = _history(db.session, site_id, today, args.usage_reading_days)
         db.session.remove()
     print(f"roll-ups: {GATEWAYS * PER_GATEWAY} meters; {h['readings']:,} readings of the last {h['reading_days']} days "
           f"written in {h['readings_s']:.1f} s; {h['rollups']:,} daily roll-ups (a year); built in "
-          f"{time.perf_counter() - t:.1f} s")
+          f"{time.perf_counter() - t:.1f} s; {money['entries']:,} ledger entries in {money['ledger_s']:.1f} s")
     figures = [Figure(f"rebuild-daily: {h['reading_days']} days x {GATEWAYS * PER_GATEWAY} meters",
                       h["rebuild_s"], "s", fmt=".1f",
                       note=f"{h['rebuilt_rows']:,} meter-days from {h['readings']:,} readings and the ledger")]

@@ -1,4 +1,5 @@
-"""Monthly reports: each shop's statement for a month, and line loss of master meters against sub-meters.
+"""Monthly reports: each shop's money for a month (the statement's ledger side: portal.monthly.statement), and line
+loss of master meters against sub-meters.
 
 A statement is opening balance, the month's movements by kind and closing balance. Opening and closing
 are the `balance_after_fen` of the shop's last entry before the month and before its end (an index
@@ -8,7 +9,6 @@ million rows: summing them would take seconds, these probes take milliseconds.
 """
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 from portal.metering.consumption import period_consumption
 from portal.models import Account, EntryKind, FeeCharge, LedgerEntry, Meter
 from portal.models.billing_runs import SPARSE_KINDS
-from portal.sheets import CsvWriter, yuan_number
 
 #: the report's columns and the entry kinds each one adds up (everything else is "other")
 COLUMNS = {
@@ -95,29 +94,6 @@ def monthly_report(session: Session, site_id: int, month: str, start: datetime, 
         if account_id in rows:
             rows[account_id].fee_unpaid_fen = int(arrears)
     return list(rows.values())
-
-
-def totals(statements: list[Statement]) -> Statement:
-    """A statement summing all of them (for the report's last row)."""
-    total = Statement(0, "", "", sum(s.opening_fen for s in statements))
-    for s in statements:
-        for kind, fen in s.by_kind.items():
-            total.by_kind[kind] = total.by_kind.get(kind, 0) + fen
-        total.fee_unpaid_fen += s.fee_unpaid_fen
-    return total
-
-
-def report_csv(statements: list[Statement], headers: dict[str, str]) -> str:
-    """The report as CSV, amounts in yuan; `headers` names each column in the reader's language."""
-    out = io.StringIO()
-    writer = CsvWriter(out)  # a shop's name is the shop's to choose: never a formula (SPEC §4)
-    names = ["code", "name", "opening", *COLUMNS, "other", "closing", "fee_unpaid"]
-    writer.writerow([headers.get(n, n) for n in names])
-    for s in [*statements, totals(statements)]:
-        writer.writerow([s.code, s.name, yuan_number(s.opening_fen),
-                         *(yuan_number(s.column(c)) for c in [*COLUMNS, "other"]),
-                         yuan_number(s.closing_fen), yuan_number(s.fee_unpaid_fen)])
-    return out.getvalue()
 
 
 @dataclass

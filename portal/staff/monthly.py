@@ -7,7 +7,7 @@ Every page is scoped to the user's sites (portal.web.access); a row of another s
 """
 from __future__ import annotations
 
-from flask import abort, make_response, render_template, request, url_for
+from flask import abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -31,7 +31,7 @@ from portal.models import (
 from portal.money import parse_units
 from portal.monthly.fees import FeeSettingsError, set_fee_settings
 from portal.monthly.periods import month_bounds, month_of, previous_month
-from portal.monthly.reports import COLUMNS, line_loss, monthly_report, report_csv, totals
+from portal.monthly.reports import line_loss
 from portal.monthly.wiring import WiringError, set_master
 from portal.settings import business_tz
 from portal.staff.billing_groups import flat_tariffs
@@ -39,17 +39,8 @@ from portal.staff.billing_runs import RUNS, run_card
 from portal.staff.blueprint import bp
 from portal.web.access import require_area, scoped, scoped_or_404
 from portal.web.htmx import answer_form, render
-from portal.web.params import id_arg, month_arg, page_arg
+from portal.web.params import id_arg, month_arg
 from portal.web.roles import may_change
-
-REPORT_PAGE = 200
-COLUMN_LABELS = {
-    "code": _l("Account"), "name": _l("Shop"), "opening": _l("Opening balance"), "payments": _l("Payments"),
-    "refunds": _l("Refunds"), "energy": _l("Electricity"), "water": _l("Water"), "fee": _l("Property fee"),
-    "allocation": _l("Common area"), "other": _l("Other"), "closing": _l("Closing balance"),
-    "fee_unpaid": _l("Fee unpaid"),
-}
-
 
 #: why allocate() skips a group (portal.monthly.allocation.Skip.code), in the reader's language
 SKIP_REASONS = {
@@ -66,7 +57,7 @@ SKIP_REASONS = {
 @bp.context_processor
 def monthly_labels() -> dict:
     """Label helpers for the monthly templates (templates/staff/monthly/)."""
-    return dict(column_labels=COLUMN_LABELS, report_columns=COLUMNS, skip_reasons=SKIP_REASONS)
+    return dict(skip_reasons=SKIP_REASONS)
 
 
 def _scoped_sites() -> list[Site]:
@@ -222,21 +213,9 @@ def billing_clear_master(meter_id: int):
 @bp.get("/billing/report")
 @require_area("monthly")
 def billing_report():
-    """Each shop's month: opening balance, movements by kind, closing balance; ?format=csv for all rows."""
-    sites = _scoped_sites()
-    site = _chosen_site(sites)
+    """The monthly report is the statement under the reports now (with its .xlsx in place of the CSV)."""
+    site = _chosen_site(_scoped_sites())
     month = month_arg(default=_this_month())
-    start, end = month_bounds(month, business_tz())
-    statements = monthly_report(db.session, site.id, month, start, end)
     if request.args.get("format") == "csv":
-        body = "\ufeff" + report_csv(statements, {k: str(v) for k, v in COLUMN_LABELS.items()})  # BOM: Excel
-        response = make_response(body)
-        response.headers["Content-Type"] = "text/csv; charset=utf-8"
-        response.headers["Content-Disposition"] = f'attachment; filename="report-{site.code}-{month}.csv"'
-        return response
-    page = page_arg()
-    pages = max((len(statements) + REPORT_PAGE - 1) // REPORT_PAGE, 1)
-    return render_template("staff/monthly/report.html", sites=sites, site=site, month=month,
-                           rows=statements[(page - 1) * REPORT_PAGE: page * REPORT_PAGE], total=totals(statements),
-                           count=len(statements), page=page, pages=pages)
-
+        return redirect(url_for("staff.report_xlsx", name="statement", site=site.code, month=month))
+    return redirect(url_for("staff.report_statement", site=site.code, month=month))

@@ -2,9 +2,11 @@
 tenant's allocation breakdown."""
 from __future__ import annotations
 
+import io
 from datetime import datetime
 from decimal import Decimal
 
+import openpyxl
 import pytest
 from sqlalchemy import select
 
@@ -111,11 +113,14 @@ def test_line_loss_and_monthly_report_pages(client, login, make_staff, allocated
     assert client.get(f"/staff/billing/line-loss?site={site.id}&month=2025-03").status_code == 200
     assert client.get("/staff/billing/line-loss?month=2025-3").status_code == 400
     month = f"{datetime.now(SH):%Y-%m}"  # the business month the shops' entries were posted in
-    html = client.get(f"/staff/billing/report?site={site.id}&month={month}", headers=EN).get_data(as_text=True)
-    assert 'data-account="A1"' in html and 'data-account="total"' in html
-    csv = client.get(f"/staff/billing/report?site={site.id}&month={month}&format=csv", headers=EN)
-    assert csv.headers["Content-Type"].startswith("text/csv")
-    assert len(csv.get_data(as_text=True).strip().splitlines()) == 1 + 2 + 1  # header, shops, total
+    # the monthly report is the statement under the reports now, its CSV the statement's .xlsx
+    page = client.get(f"/staff/billing/report?site={site.id}&month={month}", follow_redirects=True, headers=EN)
+    assert page.request.path == "/staff/reports/statement"
+    html = page.get_data(as_text=True)
+    assert 'data-account="A1"' in html and 'data-sum="closing"' in html
+    sheet = client.get(f"/staff/billing/report?site={site.id}&month={month}&format=csv", follow_redirects=True)
+    assert sheet.headers["Content-Type"].startswith("application/vnd.openxmlformats")
+    assert openpyxl.load_workbook(io.BytesIO(sheet.data))["statement"].max_row == 1 + 2  # header, shops
 
 
 def test_tenant_sees_the_shops_allocation_breakdown(client, login, make_tenant, allocated):

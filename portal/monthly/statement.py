@@ -1,0 +1,141 @@
+"""The energy-and-money statement of a site's month (SPEC §4 `statement`): per shop its opening and closing
+balance, what moved in between by column, and its meters' opening and closing readings and use.
+
+Money comes from the ledger (portal.monthly.reports: balances at the month's ends by index probes, the few
+sparse entries summed, energy charges the rest), readings and use from the daily roll-ups (portal.metering
+.energy_report), never from the 15-minute readings. Two checks say whether it can be trusted:
+
+- **ties out**: closing = opening + paid + energy + fees + allocation + other, per shop and in total, and the
+  closing is the ledger's own (the balance after the shop's last entry of the month);
+- **roll-ups agree**: the energy and water money the daily roll-ups recorded for the shop's meters equals the
+  energy and water money of the ledger. They differ when the roll-ups missed a day (a database restored, a
+  rebuild not run): `flask --app wsgi energy rebuild-daily` mends them; the ledger is right either way.
+
+Columns are signed as the ledger is: money in positive, charges negative, so the sheet sums across a row.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from portal.metering.energy_report import EnergyRow, as_number
+from portal.metering.usage import month_days
+from portal.models import Account, DailyUsage, MeterKind
+from portal.monthly.reports import Statement, monthly_report
+from portal.sheets import report_xlsx, yuan_number
+
+#: SPEC §4: the sheet's columns, in order
+COLUMNS = ("account", "opening_yuan", "paid_yuan", "energy_yuan", "fees_yuan", "allocation_yuan", "other_yuan",
+           "closing_yuan")
+#: the same in Chinese, for the header's comments (never as extra rows above the data)
+COLUMNS_ZH = ("商户编号", "期初余额（元）", "缴费（元，微信、支付宝、柜台，减去退款）", "电费和水费（元，负数为扣费）",
+              "物业费（元）", "公摊（元）", "其他（元：应急额度、冲正、转账、调整等）",
+              "期末余额（元）= 期初 + 以上各项")
+#: each money column and the report's columns (portal.monthly.reports.COLUMNS) it adds up; "other" is the rest
+MONEY = {"paid": ("payments", "refunds"), "energy": ("energy", "water"), "fees": ("fee",),
+         "allocation": ("allocation",), "other": ("other",)}
+
+
+@dataclass
+class ShopStatement:
+    """One shop's month: its money (from the ledger) and its meters (from the roll-ups)."""
+
+    money: Statement
+    meters: list[EnergyRow] = field(default_factory=list)
+    #: energy and water charged to the shop's meters in the month by the daily roll-ups (positive fen)
+    rolled_up_fen: int = 0
+
+    @property
+    def code(self) -> str:
+        return self.money.code
+
+    def fen(self, column: str) -> int:
+        """A money column, signed: opening, closing, or one of MONEY."""
+        if column == "opening":
+            return self.money.opening_fen
+        if column == "closing":
+            return self.money.closing_fen
+        return sum(self.money.column(c) for c in MONEY[column])
+
+    @property
+    def ledger_closing_fen(self) -> int:
+        """The balance after the shop's last entry of the month, as the ledger wrote it."""
+        return self.money.closing if self.money.closing is not None else self.money.closing_fen
+
+    @property
+    def ties_out(self) -> bool:
+        moved = sum(self.fen(c) for c in MONEY)
+        return self.fen("opening") + moved == self.fen("closing") == self.ledger_closing_fen
+
+    @property
+    def roll_up_gap_fen(self) -> int:
+        """What the roll-ups lack of the ledger's energy and water charges (0 when they agree)."""
+        return -self.fen("energy") - self.rolled_up_fen
+
+    def usage(self, kind: MeterKind) -> int:
+        """The month's use of the shop's meters of a kind, in stored units (0.01 kWh, litres)."""
+        return sum(m.usage for m in self.meters if m.kind == kind)
+
+
+@dataclass(frozen=True)
+class Totals:
+    """The site's month: each money column summed, use by kind, and how many shops do not tie out."""
+
+    fen: dict[str, int]
+    usage: dict[MeterKind, int]
+    untied: list[str]
+    roll_up_gaps: list[str]
+
+    @property
+    def ties_out(self) -> bool:
+        return not self.untied and self.fen["opening"] + sum(self.fen[c] for c in MONEY) == self.fen["closing"]
+
+
+def statement(session: Session, site_id: int, month: str, start: datetime, end: datetime,
+              meters: Iterable[EnergyRow]) -> list[ShopStatement]:
+    """Every shop of the site that existed during the month, by code, with its meters among `meters` (the
+    month's energy rows of the site: portal.metering.energy_report.energy_rows)."""
+    rows = [ShopStatement(s) for s in monthly_report(session, site_id, month, start, end)]
+    by_code = {r.code: r for r in rows}
+    for m in meters:
+        if m.account in by_code:
+            by_code[m.account].meters.append(m)
+    first, last = month_days(month)
+    d = DailyUsage
+    charged = session.execute(
+        select(d.account_id, func.sum(d.charged_fen)).join(Account, Account.id == d.account_id)
+        .where(Account.site_id == site_id, d.day >= first, d.day <= last).group_by(d.account_id))
+    by_id = {r.money.account_id: r for r in rows}
+    for account_id, fen in charged:
+        if account_id in by_id:
+            by_id[account_id].rolled_up_fen = int(fen or 0)
+    return rows
+
+
+def totals(rows: list[ShopStatement]) -> Totals:
+    """The columns summed over every shop, and the shops that do not tie out or whose roll-ups lag."""
+    fen = {c: sum(r.fen(c) for r in rows) for c in ("opening", *MONEY, "closing")}
+    usage = {kind: sum(r.usage(kind) for r in rows) for kind in MeterKind}
+    return Totals(fen, usage, [r.code for r in rows if not r.ties_out],
+                  [r.code for r in rows if r.roll_up_gap_fen])
+
+
+def statement_xlsx(rows: list[ShopStatement]) -> bytes:
+    """The `statement` workbook of SPEC §4: one row per shop, yuan as numbers with two decimals (exact from
+    fen), the account code as text that no spreadsheet evaluates."""
+    money = dict.fromkeys(range(1, len(COLUMNS)), "0.00")
+    return report_xlsx("statement", COLUMNS, COLUMNS_ZH, (
+        ([r.code, *(yuan_number(r.fen(c)) for c in ("opening", *MONEY, "closing"))], money) for r in rows),
+        widths=(12, *(14,) * (len(COLUMNS) - 1)))
+
+
+def reading_text(row: EnergyRow) -> str:
+    """A meter's month in one line: `E001 1234.56 → 1300.00`, or `E001 —` when it reported nothing."""
+    if row.opening is None:
+        return f"{row.meter} —"
+    return f"{row.meter} {as_number(row.opening, row.kind)} → {as_number(row.closing, row.kind)}"
+
