@@ -167,3 +167,36 @@ def test_the_sales_workbook_nets_each_day_and_channel_as_the_counters_daily_repo
     assert day.total("cash") + day.total("reversal") == 10_000  # the same money as the workbook's first row
     login.staff(make_staff(role=Role.CASHIER, sites=[site]))
     assert client.get(f"/staff/reports/sales.xlsx?site=mall&month={MONTH}").status_code == 403
+
+
+def test_the_sales_page_shows_each_day_by_channel_and_what_each_cashier_took(client, login, make_staff, make_site,
+                                                                             make_account):
+    import uuid
+
+    from portal.counter import operations as ops
+    from portal.models import LedgerEntry
+
+    site = make_site("mall")
+    shop = make_account(site=site, code="A1", balance_fen=10_000)
+    posted = []
+    for amount, method, cashier, when in ((10_000, "cash", "staff:wang", datetime(2026, 11, 2, 2, tzinfo=UTC)),
+                                          (5_000, "cash", "staff:li", datetime(2026, 11, 2, 3, tzinfo=UTC)),
+                                          (3_000, "transfer", "staff:li", datetime(2026, 11, 3, 2, tzinfo=UTC))):
+        entry, _ = ops.counter_recharge(db.session, shop, amount, method, "", cashier, uuid.uuid4().hex)
+        entry.created_at = when
+        posted.append(entry)
+    db.session.commit()
+    reversal = ops.reverse_entry(db.session, db.session.get(LedgerEntry, posted[1].id), "wrong shop", "staff:li")
+    reversal.created_at = datetime(2026, 11, 2, 4, tzinfo=UTC)
+    db.session.commit()
+
+    login.staff(make_staff(role=Role.AUDITOR, sites=[site]))
+    html = client.get(f"/staff/reports/sales?site=mall&month={MONTH}").get_data(as_text=True)
+    day2 = html[html.index('data-day="2026-11-02"'):html.index('data-day="2026-11-03"')]
+    assert 'data-channel="cash">¥100.00 <small class="muted">(2)</small>' in day2  # 150 in, 50 reversed
+    assert 'data-col="total">¥100.00<' in day2
+    assert 'data-total="transfer">¥30.00<' in html and 'data-total="all">¥130.00<' in html
+    li = html[html.index('data-cashier="staff:li"'):]
+    assert "¥80.00" in li and "¥-50.00" in li and 'data-col="net">¥30.00<' in li
+    assert 'data-cashier="staff:wang"' in html
+    assert client.get("/staff/reports/sales?site=mall&month=11-2026").status_code == 400
