@@ -73,7 +73,8 @@ def _history(session, site_id: int, today, reading_days: int) -> dict:
     rebuilt = rebuild_daily(session, first_raw, today - timedelta(days=1), site_id)
     session.commit()
     rebuild_s = time.perf_counter() - t
-    # the year before the readings: what the upkeep would have left, one row per meter and day
+    # the year before the readings: what the upkeep would have left, one row per meter and day, written a day at a
+    # time
     session.execute(text("""
         INSERT INTO daily_usage (meter_id, day, account_id, opening_reading, closing_reading, first_at, last_at,
                                  usage, charged_fen, readings, updated_at)
@@ -81,10 +82,10 @@ def _history(session, site_id: int, today, reading_days: int) -> dict:
                (d::date - CAST(:first AS date) + 1) * 96 * (1 + m.id % 7), d, d + interval '1 day',
                96 * (1 + m.id % 7), 96 * (1 + m.id % 7) * :price / 10000, 96, now()
         FROM meters m CROSS JOIN generate_series(CAST(:first AS date), CAST(:raw AS date) - 1, interval '1 day') d
-        WHERE m.site_id = :site"""), p)
+        WHERE m.site_id = :site
+        ORDER BY d, m.id"""), p)  # day by day, as the upkeep writes them
     session.commit()
-    session.execute(text("ANALYZE daily_usage"))
-    session.execute(text("ANALYZE interval_readings"))
+    session.execute(text("ANALYZE"))  # as autovacuum would have, over a year
     session.commit()
     counts = session.execute(text("SELECT (SELECT count(*) FROM interval_readings), "
                                   "(SELECT count(*) FROM daily_usage)")).one()
@@ -170,29 +171,28 @@ def _ledger_year(session, site_id: int, today) -> dict:
     session.execute(text("""
         UPDATE ledger_entries SET created_at = :opened
         WHERE kind = 'opening' AND account_id IN (SELECT id FROM accounts WHERE site_id = :site)"""), p)
+    # each entry's balance after it: the shop's opening balance plus the running sum, in the same statement
     session.execute(text("""
+        WITH days AS (SELECT d::date AS day
+                      FROM generate_series(CAST(:first AS date), CAST(:today AS date) - 1, interval '1 day') d)
         INSERT INTO ledger_entries (account_id, amount_fen, kind, idempotency_key, balance_after_fen, memo, actor,
                                     created_at, meter_id)
-        SELECT m.account_id, -(96 * (1 + m.id % 7) * :price / 10000), 'energy',
-               'bench-energy:' || m.id || ':' || d::date, 0, 'bench', 'bench',
-               (d::date + time '12:00') AT TIME ZONE :tz, m.id
-        FROM meters m CROSS JOIN generate_series(CAST(:first AS date), CAST(:today AS date) - 1, interval '1 day') d
-        WHERE m.site_id = :site
-        UNION ALL
-        SELECT a.id, 30000, 'payment', 'bench-pay:' || a.id || ':' || d::date, 0, 'bench', 'bench',
-               (d::date + time '10:00') AT TIME ZONE :tz, NULL
-        FROM accounts a CROSS JOIN generate_series(CAST(:first AS date), CAST(:today AS date) - 1, interval '1 day') d
-        WHERE a.site_id = :site AND (d::date - CAST(:first AS date) + a.id) % 10 = 0
-        UNION ALL
-        SELECT a.id, -10000, 'fee', 'bench-fee:' || a.id || ':' || d::date, 0, 'bench', 'bench',
-               (d::date + time '00:05') AT TIME ZONE :tz, NULL
-        FROM accounts a CROSS JOIN generate_series(CAST(:first AS date), CAST(:today AS date) - 1, interval '1 day') d
-        WHERE a.site_id = :site AND extract(day FROM d) = 1"""), p)
-    session.execute(text("""
-        UPDATE ledger_entries e SET balance_after_fen = r.after
-        FROM (SELECT le.id, sum(le.amount_fen) OVER (PARTITION BY le.account_id ORDER BY le.created_at, le.id) AS after
-              FROM ledger_entries le JOIN accounts a ON a.id = le.account_id WHERE a.site_id = :site) r
-        WHERE e.id = r.id"""), p)
+        SELECT y.account_id, y.amount_fen, y.kind, y.key,
+               a.balance_fen + sum(y.amount_fen) OVER (PARTITION BY y.account_id ORDER BY y.created_at, y.key),
+               'bench', 'bench', y.created_at, y.meter_id
+        FROM (
+            SELECT m.account_id, -(96 * (1 + m.id % 7) * :price / 10000) AS amount_fen, 'energy' AS kind,
+                   'bench-energy:' || m.id || ':' || day AS key, (day + time '12:00') AT TIME ZONE :tz AS created_at,
+                   m.id AS meter_id
+            FROM meters m CROSS JOIN days WHERE m.site_id = :site
+            UNION ALL
+            SELECT a.id, 30000, 'payment', 'bench-pay:' || a.id || ':' || day, (day + time '10:00') AT TIME ZONE :tz,
+                   NULL
+            FROM accounts a CROSS JOIN days WHERE a.site_id = :site AND (day - CAST(:first AS date) + a.id) % 10 = 0
+            UNION ALL
+            SELECT a.id, -10000, 'fee', 'bench-fee:' || a.id || ':' || day, (day + time '00:05') AT TIME ZONE :tz, NULL
+            FROM accounts a CROSS JOIN days WHERE a.site_id = :site AND extract(day FROM day) = 1
+        ) y JOIN accounts a ON a.id = y.account_id"""), p)
     session.execute(text("""
         UPDATE accounts a SET balance_fen = s.total
         FROM (SELECT account_id, sum(amount_fen) AS total FROM ledger_entries GROUP BY account_id) s

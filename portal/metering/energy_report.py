@@ -1,19 +1,19 @@
 """The monthly energy report (SPEC §4 `energy`): each meter's opening and closing reading and its use in a month.
 
-Read from the daily roll-ups (portal.metering.usage), never from the 15-minute readings, so a month of a
-10,000-meter site is two statements. Amounts stay in the readings' stored units (0.01 kWh, litres) until they
+Read from the daily roll-ups (portal.metering.usage.site_period), never from the 15-minute readings, so a month
+of a 10,000-meter site is three statements. Amounts stay in the readings' stored units (0.01 kWh, litres) until they
 are shown or written: `as_number` turns them into exact decimals of kWh or m³.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal.metering.usage import UNITS, month_days, period_readings, unit
-from portal.models import Account, DailyUsage, Meter, MeterKind, Site
+from portal.metering.usage import UNITS, month_days, site_period, unit
+from portal.models import Account, Meter, MeterKind, Site
 from portal.sheets import report_xlsx
 
 #: SPEC §4: the sheet's columns, in order
@@ -32,6 +32,8 @@ class EnergyRow:
     opening: int | None
     closing: int | None
     usage: int
+    #: the money its days charged, by the shop charged (a meter moved in the month charged two)
+    charged: dict[str, int] = field(default_factory=dict)
 
 
 def as_number(amount: int | None, kind: MeterKind) -> Decimal | None:
@@ -42,18 +44,28 @@ def as_number(amount: int | None, kind: MeterKind) -> Decimal | None:
 
 
 def energy_rows(session: Session, site: Site, month: str) -> list[EnergyRow]:
-    """Every meter of the site, by code: its readings at the month's ends and its use in the month."""
+    """Every meter of the site, by code, with its shop now: its readings at the month's ends, its use and the money
+    its days charged, by shop (portal.metering.usage.site_period: one pass over the month's roll-ups)."""
     first, last = month_days(month)
     meters = session.execute(
         select(Meter.id, Meter.code, Meter.kind, Account.code).outerjoin(Account, Meter.account_id == Account.id)
         .where(Meter.site_id == site.id).order_by(Meter.code)).all()
-    d = DailyUsage
-    used = dict(session.execute(
-        select(d.meter_id, func.sum(d.usage)).join(Meter, Meter.id == d.meter_id)
-        .where(Meter.site_id == site.id, d.day >= first, d.day <= last).group_by(d.meter_id)).all())
-    ends = period_readings(session, [m[0] for m in meters], first, last)
-    return [EnergyRow(code, account or "", kind, ends[mid].opening, ends[mid].closing, int(used.get(mid) or 0))
-            for mid, code, kind, account in meters]
+    codes = dict(session.execute(select(Account.id, Account.code).where(Account.site_id == site.id)).tuples().all())
+    parts: dict[int, list] = {}
+    for p in site_period(session, site.id, first, last):
+        parts.setdefault(p.meter_id, []).append(p)
+    out = []
+    for mid, code, kind, account in meters:
+        mine = parts.get(mid, [])
+        read = sorted((p for p in mine if p.first_day is not None), key=lambda p: p.first_day)
+        charged: dict[str, int] = {}
+        for p in mine:
+            if p.charged_fen and p.account_id in codes:
+                charged[codes[p.account_id]] = charged.get(codes[p.account_id], 0) + p.charged_fen
+        out.append(EnergyRow(code, account or "", kind, read[0].opening if read else None,
+                             max(read, key=lambda p: p.last_day).closing if read else None,
+                             sum(p.usage for p in mine), charged))
+    return out
 
 
 def totals(rows: list[EnergyRow]) -> dict[MeterKind, dict[str, int]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
 from portal.bulk import among, chunks
@@ -115,6 +115,44 @@ def period_readings(session: Session, meter_ids: list[int], first: date, last: d
                 .join(closing, and_(closing.c.meter_id == ends.c.meter_id, closing.c.day == ends.c.b))):
             out[meter_id] = PeriodReadings(meter_id, opened, closed)
     return out
+
+
+@dataclass(frozen=True)
+class MeterPeriod:
+    """A meter's days of a period under one shop (None: common area): use, money, and its registers at the
+    start of the first day with readings and at the last reading (None: no readings)."""
+
+    meter_id: int
+    account_id: int | None
+    usage: int
+    charged_fen: int
+    opening: int | None
+    closing: int | None
+    first_day: date | None
+    last_day: date | None
+
+
+def site_period(session: Session, site_id: int, first: date, last: date) -> list[MeterPeriod]:
+    """Every meter of a site with days in first..last, per shop it was recorded under (a meter moved to another
+    shop in the period has a row for each): one range of the roll-ups by day (0016), and the first and last day
+    with readings probed by key for their registers. The month's reports of a whole site read this."""
+    d = DailyUsage.__table__
+    read = d.c.readings > 0
+    g = (select(d.c.meter_id, d.c.account_id, func.sum(d.c.usage).label("usage"),
+                func.sum(d.c.charged_fen).label("charged"), func.min(case((read, d.c.day))).label("a"),
+                func.max(case((read, d.c.day))).label("b"))
+         .join(Meter, Meter.id == d.c.meter_id).where(Meter.site_id == site_id, d.c.day >= first, d.c.day <= last)
+         .group_by(d.c.meter_id, d.c.account_id).subquery("g"))
+    # the registers by a key probe per row (a join would be planned for the ~20 rows per meter that the grouping
+    # by meter and shop is estimated to leave, and hash the whole table)
+    o, c = d.alias("o"), d.alias("c")
+    opening = (select(o.c.opening_reading).where(o.c.meter_id == g.c.meter_id, o.c.day == g.c.a)
+               .correlate(g).scalar_subquery())
+    closing = (select(c.c.closing_reading).where(c.c.meter_id == g.c.meter_id, c.c.day == g.c.b)
+               .correlate(g).scalar_subquery())
+    rows = session.execute(select(g.c.meter_id, g.c.account_id, g.c.usage, g.c.charged, opening, closing, g.c.a, g.c.b))
+    return [MeterPeriod(m, a, int(u or 0), int(fen or 0), opening, closing, fd, ld)
+            for m, a, u, fen, opening, closing, fd, ld in rows]
 
 
 def _by_day(session: Session, scope, kind: MeterKind | None, first: date, last: date) -> list[Used]:

@@ -22,6 +22,8 @@ class DailyUsage(Base):
     __tablename__ = "daily_usage"
     __table_args__ = (
         Index("ix_daily_usage_account_day", "account_id", "day"),
+        # a site's month in one range (the month's reports): migration 0016
+        Index("ix_daily_usage_day", "day"),
         CheckConstraint("readings >= 0", name="readings_pos"),
     )
 

@@ -19,12 +19,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portal.metering.energy_report import EnergyRow, as_number
-from portal.metering.usage import month_days
-from portal.models import Account, DailyUsage, MeterKind
+from portal.models import MeterKind
 from portal.monthly.reports import Statement, monthly_report
 from portal.sheets import report_xlsx, yuan_number
 
@@ -98,21 +96,17 @@ class Totals:
 def statement(session: Session, site_id: int, month: str, start: datetime, end: datetime,
               meters: Iterable[EnergyRow]) -> list[ShopStatement]:
     """Every shop of the site that existed during the month, by code, with its meters among `meters` (the
-    month's energy rows of the site: portal.metering.energy_report.energy_rows)."""
+    month's energy rows of the site: portal.metering.energy_report.energy_rows), and what their roll-ups charged it."""
     rows = [ShopStatement(s) for s in monthly_report(session, site_id, month, start, end)]
     by_code = {r.code: r for r in rows}
     for m in meters:
+        for code, fen in m.charged.items():
+            if code in by_code:
+                by_code[code].rolled_up_fen += fen
+                if code != m.account:  # a meter that left the shop in the month still shows its readings there
+                    by_code[code].meters.append(m)
         if m.account in by_code:
             by_code[m.account].meters.append(m)
-    first, last = month_days(month)
-    d = DailyUsage
-    charged = session.execute(
-        select(d.account_id, func.sum(d.charged_fen)).join(Account, Account.id == d.account_id)
-        .where(Account.site_id == site_id, d.day >= first, d.day <= last).group_by(d.account_id))
-    by_id = {r.money.account_id: r for r in rows}
-    for account_id, fen in charged:
-        if account_id in by_id:
-            by_id[account_id].rolled_up_fen = int(fen or 0)
     return rows
 
 

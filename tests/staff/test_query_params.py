@@ -30,7 +30,7 @@ def admin(login, make_staff, make_site):
     "/staff/billing/line-loss?month=0000-01",
     "/staff/billing/report?month=0000-01",
     "/staff/billing/report?month=9999-12",
-    "/staff/billing/report?page=99999999999999999999",
+    "/staff/reports/statement?page=99999999999999999999",
 ])
 def test_an_out_of_range_or_malformed_parameter_is_400(client, admin, url):
     res = client.get(url)
@@ -70,6 +70,6 @@ def test_an_id_past_the_integer_columns_is_no_row(client, admin, url):
 
 
 def test_parameters_in_range_still_answer(client, admin):
-    for url in ("/staff/?page=2", "/staff/counter/report?day=2026-01-31", "/staff/billing/report?month=2026-01&page=1",
-                "/staff/billing/line-loss?month=2000-01"):
+    for url in ("/staff/?page=2", "/staff/counter/report?day=2026-01-31",
+                "/staff/reports/statement?month=2026-01&page=1", "/staff/billing/line-loss?month=2000-01"):
         assert client.get(url).status_code == 200, url
