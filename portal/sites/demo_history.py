@@ -324,8 +324,8 @@ def _write_money(session: Session, site: Site, shops: list[ShopYear], history: H
         [dict(aid=s.account_id, balance=s.balance, arrears=s.fee_arrears) for s in shops])
     m = Meter.__table__
     session.execute(update(m).where(m.c.id == bindparam("mid")).values(
-        charge_remainder_e5=bindparam("rem"), purchase_count=bindparam("writes"), purchase_total_fen=bindparam("bought"),
-        deduction_total_fen=bindparam("taken")),
+        charge_remainder_e5=bindparam("rem"), purchase_count=bindparam("writes"),
+        purchase_total_fen=bindparam("bought"), deduction_total_fen=bindparam("taken")),
         [dict(mid=dm.id, rem=0 if dm.meter_mode else dm.remainder_e5, writes=dm.writes, bought=dm.purchased_fen,
               taken=dm.deducted_fen) for s in shops for dm in s.meters])
     off = [dm.id for s in shops if s.off_since is not None for dm in s.meters if not dm.meter_mode]

@@ -29,7 +29,7 @@ from datetime import date, datetime, timedelta
 
 from portal.models import Channel, EntryKind, OrderStatus
 from portal.sites.demo_shapes import quarter_hours
-from portal.tariffs.pricing import FEN_E5, E5_PER_UNIT
+from portal.tariffs.pricing import E5_PER_UNIT, FEN_E5
 
 #: how tenants pay: online channels and the counter's cash, with their weights
 CHANNELS = (("wechat_jsapi", 35), ("wechat_native", 15), ("alipay_wap", 20), ("alipay_qr", 10), ("cash", 20))
