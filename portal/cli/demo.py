@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session
 from portal.bulk import insert_rows
 from portal.control.balance import trip_threshold
 from portal.extensions import db
-from portal.models import Account, AllocationLine, AllocationRun, Meter, Site
+from portal.models import Account, AllocationLine, AllocationMember, AllocationRun, Meter, Site
 from portal.monthly.allocation import Skip, price_and_split
 from portal.monthly.fees import fee_for, set_fee_settings, split_fee
-from portal.monthly.groups import add_member, add_source, create_group
+from portal.monthly.groups import add_source, create_group
 from portal.settings import DEFAULT_PUBLIC_BASE_URL
 from portal.sites.demo import SITE_CODE, login_lines, openings, seed
 from portal.sites.demo_history import MonthlyRules, backfill, fast_sqlite
@@ -99,8 +99,9 @@ def _allocation_groups(session: Session, site: Site, accounts: list[Account]) ->
         for meter in commons:
             if common_trade(int(meter.code[-2:])) == trade:
                 add_source(session, group, meter, "system:demo")
-        for account in accounts:
-            add_member(session, group, account, "system:demo")
+        # every shop, by floor area: set-wise (the page's verb, one shop at a time, takes seconds for 300)
+        insert_rows(session, AllocationMember.__table__,
+                    [dict(group_id=group.id, account_id=a.id, share=1) for a in accounts])
         groups.append(group)
     return groups
 

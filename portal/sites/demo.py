@@ -116,9 +116,11 @@ def seed(session: Session, instance_dir: Path, *, history: bool = False) -> list
     """
     path = instance_dir / "demo-site.xlsx"
     fresh = session.scalar(select(Site.id).where(Site.code == SITE_CODE)) is None
-    report = import_site(session, build_workbook(path, openings=not (history and fresh)), SITE_CODE,
-                         actor="system:demo")
-    build_workbook(path)  # the file left in the instance folder is the whole site, openings too
+    if history and fresh:
+        report = import_site(session, build_workbook(path, openings=False), SITE_CODE, actor="system:demo")
+        build_workbook(path)  # the file left in the instance folder is the whole site, openings too
+    else:
+        report = import_site(session, build_workbook(path), SITE_CODE, actor="system:demo")
     site = session.execute(select(Site).where(Site.code == SITE_CODE)).scalar_one()
     site.name = SITE_NAME
     for username, role in STAFF:

@@ -4,7 +4,10 @@ Without it a newcomer sees empty charts, no days left and no usage. With it ever
 readings for the last `days` days up to the last quarter-hour before now (portal.sites.demo_shapes: each trade's
 day, weekends, holidays, the summer), and the shops the money those readings imply (portal.sites.demo_money):
 energy and water charges, payments by WeChat Pay, Alipay and cash, property fees, the common areas allocated,
-cut-offs and restores. Then the daily roll-ups are rebuilt from them, as `energy rebuild-daily` does.
+cut-offs and restores; and every meter's days (daily_usage), so reports and usage charts have the whole year.
+The days are written from the history's own totals, counted as portal.metering.daily counts them: rebuilding
+them from the table (`rebuild_daily`) gives the same rows (the tests hold it) but reads the year back, which
+takes minutes on SQLite.
 
 **Where the money starts.** The history begins at the workbook's opening balances: the mall moved to PayFirst a
 year ago, so each opening is posted at the history's first instant, under the importer's own key
@@ -38,11 +41,12 @@ from sqlalchemy.orm import Session
 from portal.bulk import insert_rows, postgresql
 from portal.control.balance import restore_level, trip_threshold
 from portal.ledger.receipts import number_receipt
-from portal.metering.daily import rebuild_daily
+from portal.metering.daily import posting_day, reading_day
 from portal.models import (
     Account,
     ControlCommand,
     ControlMode,
+    DailyUsage,
     EntryKind,
     FeeCharge,
     IntervalReading,
@@ -154,7 +158,7 @@ def backfill(session: Session, site: Site, openings: dict[str, int], monthly: Ca
         trade = common_trade(int(m.code[-2:]))
         register = rng.randint(50_000, 900_000) * 100
         deltas = [q for day, _, n in span.days() for q in quarter_hours(trade, COMMON_PEAK_W[trade], day, rng)[:n]]
-        writer.meter(m.id, register, deltas, billed=False)
+        writer.meter(m.id, None, register, deltas, billed=False)
     clock.lap("common meters")
     months = _months(span, rules)
     clock.lap("allocation")
@@ -169,13 +173,14 @@ def backfill(session: Session, site: Site, openings: dict[str, int], monthly: Ca
         for day, midnight, quarters in span.days():
             shop.live(day, midnight, quarters, _month_of(months, shop.account_id, day, rules))
         for m in shop.meters:
-            writer.meter(m.id, m.register, shop.deltas[m.id], billed=not m.meter_mode)
+            writer.meter(m.id, account.id, m.register, shop.deltas[m.id], billed=not m.meter_mode)
+            del shop.deltas[m.id]
         shops.append(shop)
     clock.lap("shops")
     history.readings = writer.written
     _write_money(session, site, shops, history)
     clock.lap("money")
-    history.days_rolled_up = rebuild_daily(session, span.first_day - timedelta(days=1), history.last, site.id).rows
+    history.days_rolled_up = _write_days(session, writer.days, shops)
     clock.lap("daily roll-ups")
     return history
 
@@ -200,11 +205,21 @@ def fast_sqlite(session: Session) -> Iterator[None]:
 
 
 class _Readings:
-    """Writes meters' readings set-wise: a register at each instant, its delta as the poll cycle writes it."""
+    """Writes meters' readings set-wise: a register at each instant, its delta as the poll cycle writes it; and
+    each meter's days as the roll-up counts them (portal.metering.daily), gathered on the way."""
 
     def __init__(self, session: Session, instants: list[datetime]):
         self.session, self.instants, self.written = session, instants, 0
+        self.days: list[dict] = []
         self.pg = postgresql(session)
+        # each business day's readings as a run of instants: (day, first index, last index)
+        tz, self.runs = business_tz(), []
+        for i, at in enumerate(instants):
+            day = reading_day(at, tz)
+            if self.runs and self.runs[-1][0] == day:
+                self.runs[-1][2] = i
+            else:
+                self.runs.append([day, i, i])
         if not self.pg:
             # the column's own conversion, once per instant rather than once per row
             column = IntervalReading.__table__.c.interval_start
@@ -212,7 +227,8 @@ class _Readings:
             convert = column.type._cached_bind_processor(dialect) or (lambda v: v)
             self.bound = [convert(at) for at in instants]
 
-    def meter(self, meter_id: int, register: int, deltas: list[int], *, billed: bool) -> None:
+    def meter(self, meter_id: int, account_id: int | None, register: int, deltas: list[int], *,
+              billed: bool) -> None:
         """The baseline at `register`, then one reading per delta."""
         totals, total = [register], register
         for d in deltas:
@@ -230,6 +246,12 @@ class _Readings:
                 "VALUES (?, ?, ?, ?, ?)",
                 [(meter_id, at, t, d, int(b)) for at, t, d, b in zip(self.bound, totals, moved, flags)])
         self.written += len(totals)
+        for day, a, b in self.runs:
+            self.days.append(dict(meter_id=meter_id, day=day, account_id=account_id,
+                                  opening_reading=totals[a] - (moved[a] or 0), closing_reading=totals[b],
+                                  first_at=self.instants[a], last_at=self.instants[b],
+                                  usage=totals[b] - totals[a] + (moved[a] or 0), charged_fen=0,
+                                  readings=b - a + 1))
 
 
 class _Clock:
@@ -293,6 +315,30 @@ def _shop_year(site: Site, account: Account, meters: list[Meter], prices: dict[i
         shop._post(EntryKind.OPENING, opening, f"opening:{site.code}:{account.code}", span.start,
                    memo="opening balance (import)", actor="system:demo")
     return shop
+
+
+def _write_days(session: Session, days: list[dict], shops: list[ShopYear]) -> int:
+    """The meters' days (portal.metering.daily's daily_usage), each with the energy or water money posted on it.
+
+    Written from the history's own totals rather than by `rebuild_daily`, which reads the year back from the
+    table it was just given (minutes on SQLite, whose readings have no index by time alone); both count the
+    same way, and the tests hold them equal.
+    """
+    charged: dict[tuple[int, date], int] = {}
+    tz = business_tz()
+    for s in shops:
+        for e in s.entries:
+            if e["meter_id"] is not None and e["kind"] in (EntryKind.ENERGY, EntryKind.WATER):
+                key = (e["meter_id"], posting_day(e["created_at"], tz))
+                charged[key] = charged.get(key, 0) - e["amount_fen"]
+    now = utcnow()
+    for row in days:
+        row["charged_fen"] = charged.pop((row["meter_id"], row["day"]), 0)
+        row["updated_at"] = now
+    if charged:  # money posted on a day without readings (cannot happen: each day's charge is of its readings)
+        raise ValueError(f"charges without readings: {sorted(charged)[:3]}")
+    insert_rows(session, DailyUsage.__table__, days)
+    return len(days)
 
 
 def _write_money(session: Session, site: Site, shops: list[ShopYear], history: History) -> None:

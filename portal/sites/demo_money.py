@@ -101,8 +101,10 @@ class ShopYear:
     # -- a day ------------------------------------------------------------------------------------
 
     def live(self, day: date, midnight: datetime, quarters: int, month: Month | None) -> None:
-        """One business day from `midnight` (UTC instant of 00:00), `quarters` of its 96 quarter-hours."""
-        if month is not None:
+        """One business day from `midnight` (UTC instant of 00:00), `quarters` of its 96 quarter-hours (fewer on
+        the history's last day, which ends at its last reading: nothing is dated after it)."""
+        self._day_end = midnight + (CHARGE_TIME if quarters == 96 else timedelta(minutes=15 * quarters))
+        if month is not None and quarters >= 3:
             self._first_of_month(day, midnight, month)
         pay_at = midnight + timedelta(hours=self.rng.randint(9, 20), minutes=self.rng.randint(0, 59),
                                       seconds=self.rng.randint(0, 59))
@@ -122,18 +124,12 @@ class ShopYear:
 
     def _charge_day(self, day: date, midnight: datetime, used: dict[int, list[int]], quarters: int) -> None:
         """Walk the day's quarter-hours; trip where the money runs out; post each meter's day at 23:59:59."""
-        cost = dict.fromkeys(used, 0)
+        cost = {m.id: sum(used[m.id]) * m.price_e4 * E5_PER_UNIT[m.kind] for m in self.meters}
+        owed = sum((cost[m.id] + m.remainder_e5) // FEN_E5 for m in self.meters)
         tripped_at = None
-        for q in range(quarters):
-            for m in self.meters:
-                if tripped_at is not None:
-                    used[m.id][q] = 0
-                    continue
-                cost[m.id] += used[m.id][q] * m.price_e4 * E5_PER_UNIT[m.kind]
-            if tripped_at is None and not self.exempt and self.off_since is None:
-                owed = sum((cost[m.id] + m.remainder_e5) // FEN_E5 for m in self.meters)
-                if self.balance - owed <= self.trip_at:
-                    tripped_at = midnight + timedelta(minutes=15 * (q + 1))
+        if not self.exempt and self.off_since is None and self.balance - owed <= self.trip_at:
+            tripped_at = self._trip_point(midnight, used, quarters)
+            cost = {m.id: sum(used[m.id]) * m.price_e4 * E5_PER_UNIT[m.kind] for m in self.meters}
         charged = 0
         for m in self.meters:
             d = used[m.id]
@@ -145,13 +141,25 @@ class ShopYear:
                 amount = sum(d) / (1000 if m.kind == "water" else 100)
                 what = "usage" if m.meter_mode else m.kind.replace("electric", "energy")
                 kind = EntryKind.WATER if m.kind == "water" else EntryKind.ENERGY
-                self._post(kind, -fen, f"{what}:{m.id}:history:{day.isoformat()}", midnight + CHARGE_TIME,
+                self._post(kind, -fen, f"{what}:{m.id}:history:{day.isoformat()}", self._day_end,
                            memo=f"{m.code} {day.isoformat()} {amount:.2f} {unit}: the day's readings (demo history)",
                            actor="system:billing", meter_id=m.id)
         if self.off_since is None and not tripped_at:
             self._daily = 0.8 * self._daily + 0.2 * charged
         if tripped_at is not None:
             self._switch("trip", tripped_at)
+
+    def _trip_point(self, midnight: datetime, used: dict[int, list[int]], quarters: int) -> datetime | None:
+        """The quarter-hour the day's use takes the balance to the trip point: supply off, nothing used after."""
+        cost = dict.fromkeys(used, 0)
+        for q in range(quarters):
+            for m in self.meters:
+                cost[m.id] += used[m.id][q] * m.price_e4 * E5_PER_UNIT[m.kind]
+            if self.balance - sum((cost[m.id] + m.remainder_e5) // FEN_E5 for m in self.meters) <= self.trip_at:
+                for d in used.values():
+                    d[q + 1:] = [0] * (len(d) - q - 1)
+                return midnight + timedelta(minutes=15 * (q + 1))
+        return None
 
     def _first_of_month(self, day: date, midnight: datetime, month: Month) -> None:
         if month.fee is not None:
