@@ -10,8 +10,9 @@ would have booked it:
   demo's history;
 - supply goes off the quarter-hour the day's charges take the balance to the trip point (cold stores are
   exempt, as SPEC §3 allows) and comes back when a payment lifts it to the restore level: no use in between;
-- tenants pay when the days left run short, bigger the closer they are, and top up a little now and then
-  (WeChat Pay, Alipay, or cash at the counter); a few late payers wait until they are cut off;
+- tenants pay when the days left run short (keeping enough for the 1st's bill at the end of a month), and top
+  up a little now and then (WeChat Pay, Alipay, or cash at the counter); a few late payers wait until they are
+  cut off;
 - on the 1st, the property fee (00:05) as the fee run splits it, then the common areas (00:30) as allocated;
   money in repays fee arrears first (`fee-repay:<cause>`), as a payment's crediting does;
 - a meter-mode shop's purchases and deductions count in its meter's one write sequence.
@@ -94,6 +95,7 @@ class ShopYear:
         self._daily = sum(sum(quarter_hours(m.trade, m.peak, date(2026, 3, 3), typical)) * m.price_e4
                           * E5_PER_UNIT[m.kind] for m in self.meters) / FEN_E5
         self.threshold_days = self.rng.uniform(3, 9)
+        self._bill = int(10 * self._daily)  # the 1st's fee and common areas, as last month's were
         self.patience = self.rng.randint(1, 3)
         for m in self.meters:
             self.deltas[m.id] = []
@@ -162,6 +164,7 @@ class ShopYear:
         return None
 
     def _first_of_month(self, day: date, midnight: datetime, month: Month) -> None:
+        self._bill = (month.fee[0] if month.fee else 0) + sum(fen for _, fen, _ in month.parts)
         if month.fee is not None:
             fee, basis = month.fee
             held = self.balance
@@ -194,9 +197,11 @@ class ShopYear:
             return
         if self.late_payer:
             return  # they wait for the cut
-        days_left = self.balance / daily
+        # the bill of the 1st is no surprise: a tenant keeps enough for it in the last days of a month
+        upcoming = self._bill if day.day >= 25 else 0
+        days_left = (self.balance - upcoming) / daily
         if days_left < self.threshold_days:
-            self._pay(day, at, _round_up(daily * self.rng.uniform(20, 45)))
+            self._pay(day, at, upcoming + _round_up(daily * self.rng.uniform(20, 45)))
         elif self.rng.random() < 0.06:
             self._pay(day, at, self.rng.choice((5_000, 10_000, 20_000, 30_000)))
 
