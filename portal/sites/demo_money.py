@@ -238,6 +238,8 @@ class ShopYear:
 
     def _post(self, kind: EntryKind, amount: int, key: str, at: datetime, *, memo: str, actor: str,
               meter_id: int | None = None, method: str | None = None, order: str | None = None) -> None:
+        if type(amount) is not int:  # money is integer fen, as post_entry insists
+            raise TypeError(f"{key}: amount must be an int, got {amount!r}")
         if self.entries and at <= self.entries[-1]["created_at"]:
             at = self.entries[-1]["created_at"] + timedelta(microseconds=1)  # distinct, ordered instants
         self.balance += amount
