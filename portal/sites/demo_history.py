@@ -156,7 +156,8 @@ def backfill(session: Session, site: Site, openings: dict[str, int], monthly: Ca
     for m in commons:
         rng = random.Random(f"demo:{m.code}")
         trade = common_trade(int(m.code[-2:]))
-        register = rng.randint(50_000, 900_000) * 100
+        # a DTSU666 answers in float32 kWh, exact to 0.01 kWh only below 2^15 kWh: where its register stands
+        register = rng.randint(1_000, 8_000) * 100
         deltas = [q for day, _, n in span.days() for q in quarter_hours(trade, COMMON_PEAK_W[trade], day, rng)[:n]]
         writer.meter(m.id, None, register, deltas, billed=False)
     clock.lap("common meters")
