@@ -249,3 +249,27 @@ def test_a_common_meters_year_stays_where_its_float32_register_is_exact():
     year = sum(sum(quarter_hours(trade, COMMON_PEAK_W[trade], date(2025, 12, 1) + timedelta(days=n), rng))
                for trade in ("escalator",) for n in range(366))
     assert 8_000 * 100 + year < 2**15 * 100
+
+
+@pytest.mark.no_db
+def test_a_late_payer_is_cut_off_uses_nothing_while_off_and_is_restored_by_paying():
+    from datetime import UTC, datetime
+
+    from portal.sites.demo_money import DemoMeter, ShopYear
+
+    meter = DemoMeter(id=1, code="E037", kind="electric", meter_mode=False, trade="retail", peak=3_000,
+                      price_e4=9_500, register=100_000)
+    shop = ShopYear(1, "S037", [meter], 0, random.Random(37), lambda fee, balance: (min(fee, balance), 0),
+                    late_payer=True)
+    shop._post(EntryKind.OPENING, 3_000, "opening:x:S037", datetime(2026, 3, 1, 16, tzinfo=UTC), memo="", actor="t")
+    for n in range(8):
+        midnight = datetime(2026, 3, 1, 16, tzinfo=UTC) + timedelta(days=n)
+        shop.live(date(2026, 3, 2) + timedelta(days=n), midnight, 96, None)
+    actions = [c["action"] for c in shop.commands]
+    assert actions[:2] == ["trip", "close"]
+    trip, close = shop.commands[0]["at"], shop.commands[1]["at"]
+    start = datetime(2026, 3, 1, 16, tzinfo=UTC)
+    dark = shop.deltas[1][int((trip - start) / timedelta(minutes=15)) + 1:int((close - start) / timedelta(minutes=15))]
+    assert dark and not any(dark)
+    assert any(e["kind"] in (EntryKind.PAYMENT, EntryKind.CASH) and e["created_at"] < close for e in shop.entries)
+    assert shop.balance == sum(e["amount_fen"] for e in shop.entries)
