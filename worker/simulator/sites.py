@@ -8,8 +8,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from portal.metering.books import held
 from portal.metering.books_check import queued_net
-from portal.metering.rows import last_intervals
-from portal.models import Gateway, Meter, Site, Tariff, TariffVersion
+from portal.models import Gateway, IntervalReading, Meter, Site, Tariff, TariffVersion
 from portal.sites.checks import text
 from portal.sites.reader import read_workbook
 from worker.simulator.specs import SimGatewaySpec, SimMeterSpec
@@ -27,7 +26,7 @@ def specs_for_site(session: Session, site_code: str, baud: int | None = None) ->
     meter_ids = session.execute(select(Meter.id).where(Meter.site_id == site.id)).scalars().all()
     queued = queued_net(session, meter_ids)
     # the registers carry on from the newest stored reading (a backfilled history, or the last demo's polls)
-    stored = {m: r.energy_total for m, r in last_intervals(session, meter_ids).items()}
+    stored = _newest_registers(session, site.id)
     specs = []
     for gw in session.execute(select(Gateway).where(Gateway.site_id == site.id).order_by(Gateway.code)).scalars():
         meters = session.execute(
@@ -77,6 +76,16 @@ def _meter_spec(meter: Meter, price_e4: int, queued_fen: int, stored: int | None
         energy_start=max((st.energy_total or 0) if st is not None else 0, stored or 0),
         base_load_w=800 if meter.account else 3_000, seed=meter.id,
     )
+
+
+def _newest_registers(session: Session, site_id: int) -> dict[int, int]:
+    """Each meter's newest stored reading: one index probe per meter (a max() per meter would read a year of
+    them on SQLite, where the readings have no other index)."""
+    r = IntervalReading
+    newest = (select(r.energy_total).where(r.meter_id == Meter.id).order_by(r.interval_start.desc()).limit(1)
+              .correlate(Meter).scalar_subquery())
+    rows = session.execute(select(Meter.id, newest).where(Meter.site_id == site_id)).tuples().all()
+    return {meter_id: energy for meter_id, energy in rows if energy is not None}
 
 
 def _flat_prices(session: Session, site: Site) -> dict[int, int]:
