@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from portal.models import Channel, EntryKind, OrderStatus
+from portal.models import Channel, EntryKind
 from portal.sites.demo_shapes import quarter_hours
 from portal.tariffs.pricing import E5_PER_UNIT, FEN_E5
 
@@ -215,11 +215,11 @@ class ShopYear:
             trade_no = f"DH{day:%y%m%d}{self.account_id:05d}{n:03d}"
             platform = (f"4200{self.account_id:06d}{day:%Y%m%d}{n:04d}" if channel.startswith("wechat")
                         else f"{day:%Y%m%d}2200{self.account_id:06d}{n:04d}")
+            # created now; paid and credited by the state machine when written (portal.sites.demo_history)
             self.orders.append(dict(out_trade_no=trade_no, account_id=self.account_id, amount_fen=amount,
-                                    channel=Channel(channel), status=OrderStatus.CREDITED,
-                                    platform_trade_no=platform, payer="", created_by=f"tenant:{self.code}",
-                                    expires_at=at + timedelta(minutes=30), paid_at=at, credited_at=at,
-                                    closed_at=None, refunded_fen=0, created_at=at - timedelta(seconds=40)))
+                                    channel=Channel(channel), payer="", created_by=f"tenant:{self.code}",
+                                    expires_at=at + timedelta(minutes=30), refunded_fen=0,
+                                    created_at=at - timedelta(seconds=40), paid_at=at, platform_trade_no=platform))
             key = f"payment:{trade_no}"
             self._post(EntryKind.PAYMENT, amount, key, at, memo=f"{channel} {platform}", actor=f"pay:{channel}",
                        order=trade_no)
