@@ -60,7 +60,7 @@ from portal.models import (
 )
 from portal.payments.states import move
 from portal.settings import business_tz
-from portal.sites.demo_money import DemoMeter, Month, ShopYear
+from portal.sites.demo_money import ALLOCATION_TIME, DemoMeter, Month, ShopYear
 from portal.sites.demo_shapes import COMMON_PEAK_W, WATER_PEAK_LPH, common_trade, quarter_hours, shop_peak_w, shop_trade
 from portal.tariffs.versions import Versions
 
@@ -284,8 +284,8 @@ def _months(span: Span, rules: MonthlyRules) -> dict[date, dict[int, list[tuple[
     """The 1st of each month in the span with the allocation of the month before (run by `rules.allocate`)."""
     tz, found = business_tz(), {}
     for day, midnight, _ in span.days():
-        if day.day != 1 or midnight <= span.start:
-            continue
+        if day.day != 1 or midnight <= span.start or midnight + ALLOCATION_TIME > span.end:
+            continue  # (a history ending before 00:30 on the 1st leaves that month's runs to the cron)
         previous = (day - timedelta(days=1)).replace(day=1)
         start = datetime.combine(previous, time(0), tz).astimezone(UTC)
         found[day] = rules.allocate(previous.strftime("%Y-%m"), start, midnight)

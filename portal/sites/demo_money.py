@@ -106,7 +106,7 @@ class ShopYear:
         """One business day from `midnight` (UTC instant of 00:00), `quarters` of its 96 quarter-hours (fewer on
         the history's last day, which ends at its last reading: nothing is dated after it)."""
         self._day_end = midnight + (CHARGE_TIME if quarters == 96 else timedelta(minutes=15 * quarters))
-        if month is not None and quarters >= 3:
+        if month is not None:
             self._first_of_month(day, midnight, month)
         pay_at = midnight + timedelta(hours=self.rng.randint(9, 20), minutes=self.rng.randint(0, 59),
                                       seconds=self.rng.randint(0, 59))
