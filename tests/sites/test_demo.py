@@ -55,7 +55,7 @@ def runs(app, tmp_path_factory):
     """`demo seed` run twice on empty tables (seconds each, so once per module), as snapshots.
 
     The demo writes its xlsx into the instance folder, here a temporary one. The tables are
-    emptied again after the first test, like after any test.
+    emptied again after the first test, like after any test. No history here: test_demo_history.py has it.
     """
     instance = tmp_path_factory.mktemp("instance")
     runner = app.test_cli_runner()
@@ -63,17 +63,17 @@ def runs(app, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp, app.app_context():
         mp.setattr(app, "instance_path", str(instance))
         for _ in range(2):
-            result = runner.invoke(args=["demo", "seed"])
+            result = runner.invoke(args=["demo", "seed", "--history-days", "0"])
             assert result.exit_code == 0, result.output
             snapshots.append(snapshot(result.output))
     first, second = snapshots
     return SimpleNamespace(first=first, second=second, xlsx=instance / "demo-site.xlsx")
 
 
-def test_demo_seed_builds_five_gateways_300_shops_and_50_common_meters(runs):
+def test_demo_seed_builds_five_gateways_300_shops_50_common_meters_and_two_water_meters(runs):
     assert runs.first.counts["Gateway"] == 5
     assert runs.first.counts["Account"] == 300
-    assert (runs.first.shop_meters, runs.first.common_meters) == (300, 50)
+    assert (runs.first.shop_meters, runs.first.common_meters) == (302, 50)
 
 
 def test_demo_seed_goes_through_an_import_file_in_the_instance_folder(runs):
@@ -111,7 +111,7 @@ def test_demo_seed_twice_changes_nothing(runs):
 def test_demo_seed_prints_links_to_the_port_the_demo_will_serve_on(app, tmp_path, monkeypatch):
     """The walk found the seed's links on :5000 whatever PORT was (`make demo` passes its PORT on)."""
     monkeypatch.setattr(app, "instance_path", str(tmp_path))
-    result = app.test_cli_runner().invoke(args=["demo", "seed", "--port", "5123"])
+    result = app.test_cli_runner().invoke(args=["demo", "seed", "--port", "5123", "--history-days", "0"])
     assert result.exit_code == 0, result.output
     assert "http://127.0.0.1:5123/auth/staff/login" in result.output
     assert "http://127.0.0.1:5123/auth/tenant/login" in result.output

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from portal.metering.books import held
 from portal.metering.books_check import queued_net
-from portal.models import Gateway, Meter, Site, Tariff, TariffVersion
+from portal.models import Gateway, IntervalReading, Meter, Site, Tariff, TariffVersion
 from portal.sites.checks import text
 from portal.sites.reader import read_workbook
 from worker.simulator.specs import SimGatewaySpec, SimMeterSpec
@@ -23,7 +23,10 @@ def specs_for_site(session: Session, site_code: str, baud: int | None = None) ->
     if site is None:
         raise LookupError(f"no site {site_code!r}")
     prices = _flat_prices(session, site)
-    queued = queued_net(session, session.execute(select(Meter.id).where(Meter.site_id == site.id)).scalars().all())
+    meter_ids = session.execute(select(Meter.id).where(Meter.site_id == site.id)).scalars().all()
+    queued = queued_net(session, meter_ids)
+    # the registers carry on from the newest stored reading (a backfilled history, or the last demo's polls)
+    stored = _newest_registers(session, site.id)
     specs = []
     for gw in session.execute(select(Gateway).where(Gateway.site_id == site.id).order_by(Gateway.code)).scalars():
         meters = session.execute(
@@ -33,7 +36,7 @@ def specs_for_site(session: Session, site_code: str, baud: int | None = None) ->
         specs.append(SimGatewaySpec(
             code=gw.code, host=gw.host, port=gw.port, protocol=gw.protocol.value, baud=baud,
             meters=tuple(_meter_spec(m, prices.get(m.tariff_id or site.default_tariff_id, DEFAULT_PRICE_E4),
-                                     queued.get(m.id, 0)) for m in meters),
+                                     queued.get(m.id, 0), stored.get(m.id)) for m in meters),
         ))
     return specs
 
@@ -54,10 +57,11 @@ def specs_from_file(path: str | Path, baud: int | None = None) -> list[SimGatewa
     ]
 
 
-def _meter_spec(meter: Meter, price_e4: int, queued_fen: int) -> SimMeterSpec:
+def _meter_spec(meter: Meter, price_e4: int, queued_fen: int, stored: int | None) -> SimMeterSpec:
     """A meter as the platform last knew it: a meter-mode meter holds what its books say (portal.metering.books),
     or, never read yet, the shop's balance less the writes still queued for it, with the platform's counts;
-    the energy register carries on from the last reading."""
+    the energy register carries on from the last reading or state, whichever is further (`stored`: the newest
+    interval reading), so the first poll's delta is what the simulator used since, never a reset."""
     meter_mode = meter.control_mode.value == "meter"
     remaining = 0
     if meter_mode and meter.account:
@@ -69,9 +73,19 @@ def _meter_spec(meter: Meter, price_e4: int, queued_fen: int) -> SimMeterSpec:
         price_e4=price_e4, remaining_fen=remaining,
         purchase_count=meter.purchase_count if meter_mode else 0,
         purchase_total_fen=meter.purchase_total_fen if meter_mode else 0,
-        energy_start=st.energy_total if st is not None and st.energy_total else 0,
+        energy_start=max((st.energy_total or 0) if st is not None else 0, stored or 0),
         base_load_w=800 if meter.account else 3_000, seed=meter.id,
     )
+
+
+def _newest_registers(session: Session, site_id: int) -> dict[int, int]:
+    """Each meter's newest stored reading: one index probe per meter (a max() per meter would read a year of
+    them on SQLite, where the readings have no other index)."""
+    r = IntervalReading
+    newest = (select(r.energy_total).where(r.meter_id == Meter.id).order_by(r.interval_start.desc()).limit(1)
+              .correlate(Meter).scalar_subquery())
+    rows = session.execute(select(Meter.id, newest).where(Meter.site_id == site_id)).tuples().all()
+    return {meter_id: energy for meter_id, energy in rows if energy is not None}
 
 
 def _flat_prices(session: Session, site: Site) -> dict[int, int]:
