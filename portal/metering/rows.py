@@ -189,10 +189,13 @@ def last_intervals(session: Session, meter_ids: list[int], now: datetime | None 
                 t.c.meter_id, t.c.interval_start, t.c.energy_total, tou)
             found.update((r.meter_id, r) for r in session.execute(stmt))
         return found
-    newest = (select(t.c.meter_id, func.max(t.c.interval_start).label("at"))
-              .where(t.c.meter_id.in_(meter_ids)).group_by(t.c.meter_id).subquery())
+    # SQLite (the demo): the newest reading's time by one probe of the primary key per meter, then that row (a
+    # max() grouped by meter reads every reading, a year of them after the demo's backfill: 1.3 s a gateway)
+    m = Meter.__table__
+    newest = (select(t.c.interval_start).where(t.c.meter_id == m.c.id).order_by(t.c.interval_start.desc()).limit(1)
+              .correlate(m).scalar_subquery())
     stmt = (select(t.c.meter_id, t.c.interval_start, t.c.energy_total, tou)
-            .join(newest, (t.c.meter_id == newest.c.meter_id) & (t.c.interval_start == newest.c.at)))
+            .join(m, m.c.id == t.c.meter_id).where(m.c.id.in_(meter_ids), t.c.interval_start == newest))
     return {r.meter_id: r for r in session.execute(stmt)}
 
 

@@ -104,3 +104,26 @@ def test_fees_allocation_and_reports_on_sqlite(session):
     assert sum(r.closing_fen for r in rows) == session.scalar(select(func.sum(Account.balance_fen)))
     [loss] = line_loss(session, site.id, MARCH, APRIL)
     assert (loss.used, loss.subs_used, loss.loss) == (300, 250, 50)
+
+
+def test_each_meters_newest_reading_on_sqlite(session):
+    from portal.metering.rows import last_intervals
+
+    site = Site(code="DEMO", name="demo")
+    session.add(site)
+    session.flush()
+    gw = Gateway(site_id=site.id, code="GW", name="gw", host="h", port=1, protocol=Protocol.MODBUS_TCP)
+    session.add(gw)
+    session.flush()
+    meters = [Meter(site_id=site.id, code=f"M{i}", name="m", kind=MeterKind.ELECTRIC, profile="chint-dtsu666",
+                    gateway_id=gw.id, unit_id=i + 1) for i in range(3)]
+    session.add_all(meters)
+    session.flush()
+    for i, meter in enumerate(meters[:2]):
+        for n in range(5 + i):
+            session.add(IntervalReading(meter_id=meter.id, interval_start=MARCH + timedelta(minutes=15 * n),
+                                        energy_total=100 * n + i, delta=100 if n else None))
+    session.commit()
+    found = last_intervals(session, [m.id for m in meters])
+    assert {k: (v.interval_start.replace(tzinfo=UTC), v.energy_total) for k, v in found.items()} == {
+        meters[0].id: (MARCH + timedelta(minutes=60), 400), meters[1].id: (MARCH + timedelta(minutes=75), 501)}
