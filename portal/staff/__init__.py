@@ -7,7 +7,8 @@ and `refunds` (the cashier's counter), `approvals` (the maker-checker queue), `m
 line loss, statements; `billing_groups` and `billing_runs`: allocation groups, runs started from the page),
 `tariffs` and `rules` (balance rules and the no-trip calendar), `users` and `api_tokens`
 (staff users and their tokens, for administrators), `imports` (the site workbook: template, upload, preview,
-commit, export), `reports` (the month's energy and its .xlsx) and `audit` (the audit log) register their routes on it.
+commit, export), `reports` (the month's energy and its .xlsx; its tabs `report_shops` and `report_common`, energy
+per shop and per common meter, drawn by `report_charts`) and `audit` (the audit log) register their routes on it.
 The meter list's filters are `meter_filters`; one meter's page is `meter_page` (its chart: `meter_chart`).
 """
 from portal.staff import (  # noqa: F401  (routes register on bp)
@@ -26,6 +27,8 @@ from portal.staff import (  # noqa: F401  (routes register on bp)
     meters,
     monthly,
     refunds,
+    report_common,
+    report_shops,
     reports,
     rules,
     tariffs,
