@@ -1,6 +1,7 @@
 """Energy per shop (`/staff/reports/shops`): each shop's month — kWh and m³ used, the money charged for them, what it
-bought — sortable and paged, with the site's days (shops and common areas stacked) and, loaded when scrolled to,
-its last 12 months (`/staff/reports/months`); and one shop's month and year (`/staff/reports/shops/<code>`).
+bought — sortable and paged, with the site's days (shops and common areas stacked) and its last 12 months
+(`/staff/reports/months`, which the page asks for once it has loaded); and one shop's month and year
+(`/staff/reports/shops/<code>`).
 
 All of it from the daily roll-ups and the ledger's sparse rows (portal.monthly.shop_energy), so a site of 10,000
 shops answers within SPEC §5's 2 s. The `shops` workbook has every shop.
@@ -65,8 +66,8 @@ def report_shops():
 @bp.get("/reports/months")
 @require_area("reports")
 def report_months():
-    """The site's last 12 months of electricity, shops and common areas stacked (the shops page loads it when
-    scrolled to; on its own, a page)."""
+    """The site's last 12 months of electricity, shops and common areas stacked (the shops page asks for it once
+    it has loaded; on its own, a page)."""
     sites, site, month = chosen()
     split = site_split_months(db.session, site.id, month)
     months = months_chart(split["shops"], split["common"])
