@@ -63,9 +63,13 @@ def shop_months(session: Session, site_id: int, month: str, tz) -> list[ShopMont
     """Every shop of the site that existed by the month's end (or has figures in it), by code, with its month."""
     first, last = month_days(month)
     start, end = month_bounds(month, tz)
-    shops = {a: ShopMonth(a, code, name) for a, code, name in session.execute(
-        select(Account.id, Account.code, Account.name).where(Account.site_id == site_id).order_by(Account.code))}
-    opened_later = set(session.scalars(select(Account.id).where(Account.site_id == site_id, Account.created_at >= end)))
+    shops, opened_later = {}, set()
+    for account_id, code, name, created in session.execute(
+            select(Account.id, Account.code, Account.name, Account.created_at)
+            .where(Account.site_id == site_id).order_by(Account.code)):
+        shops[account_id] = ShopMonth(account_id, code, name)
+        if created >= end:
+            opened_later.add(account_id)
     d = DailyUsage
     for account_id, kind, used, charged in session.execute(
             select(d.account_id, Meter.kind, func.sum(d.usage), func.sum(d.charged_fen))

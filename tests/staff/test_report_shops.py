@@ -195,14 +195,14 @@ def test_the_shops_workbook_cell_by_cell(client, manager, mall):
     assert res.status_code == 200 and res.headers["Content-Type"].startswith("application/vnd.openxmlformats")
     ws = openpyxl.load_workbook(io.BytesIO(res.data))["shops"]
     rows = [[c.value for c in row] for row in ws.iter_rows()]
-    assert rows[0] == ["account", "name", "electricity_kwh", "water_m3", "energy_yuan", "water_yuan", "charged_yuan",
-                       "purchased_yuan", "purchased_kwh", "net_yuan"]
+    assert rows[0] == ["account", "name", "electricity_kwh", "water_m3", "energy_yuan", "water_yuan", "purchased_yuan",
+                       "purchased_kwh"]
     assert ws["A1"].comment is not None
-    assert rows[1] == ["A1", "=Noodles", 465, 1.5, 279, 7.5, 286.5, 100, 166.67, -186.5]
-    assert rows[2] == ["A2", "Tea", 123.45, 0, 70, 0, 70, 30, 52.91, -40]
+    assert rows[1] == ["A1", "=Noodles", 465, 1.5, 279, 7.5, 100, 166.67]
+    assert rows[2] == ["A2", "Tea", 123.45, 0, 70, 0, 30, 52.91]
     assert len(rows) == 3
     assert ws["B2"].data_type == "s" and ws["B2"].quotePrefix  # text, never a formula
-    for column, fmt in zip("CDEFGHIJ", ("0.00", "0.000", "0.00", "0.00", "0.00", "0.00", "0.00", "0.00")):
+    for column, fmt in zip("CDEFGH", ("0.00", "0.000", "0.00", "0.00", "0.00", "0.00")):
         assert ws[f"{column}2"].data_type == "n" and ws[f"{column}2"].number_format == fmt
 
 
