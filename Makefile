@@ -28,6 +28,7 @@ static/vendor/.copied: node_modules/.installed
 	mkdir -p static/vendor
 	cp node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx.min.js
 	cp node_modules/weui/dist/style/weui.min.css static/vendor/weui.min.css
+	cp node_modules/echarts/dist/echarts.min.js static/vendor/echarts.min.js
 	touch $@
 
 translations: $(VENV)/.installed

@@ -255,6 +255,60 @@ def _statement_figures(app, site_id: int, month: str, runs: int) -> list[Figure]
                    note=f"{len(total.untied)} / {len(total.roll_up_gaps)}")]
 
 
+def _payments(session, site_id: int, month: str) -> int:
+    """Two payments per shop in the month (the ledger's sparse rows the shops report sums), set-wise."""
+    from sqlalchemy import text
+
+    from portal.monthly.periods import month_bounds
+    from portal.settings import business_tz
+
+    start, _end = month_bounds(month, business_tz())
+    session.execute(text("SET LOCAL session_replication_role = replica"))
+    added = session.execute(text("""
+        INSERT INTO ledger_entries (account_id, amount_fen, kind, idempotency_key, balance_after_fen, memo, actor,
+                                    created_at)
+        SELECT a.id, 5000 * n, 'payment', 'bench:pay:' || a.id || ':' || n, 0, '', 'bench',
+               CAST(:start AS timestamptz) + (n * 9 + a.id % 5) * interval '1 day'
+        FROM accounts a CROSS JOIN generate_series(1, 2) n WHERE a.site_id = :site"""),
+        {"site": site_id, "start": start}).rowcount
+    session.commit()
+    session.execute(text("ANALYZE ledger_entries"))
+    session.commit()
+    return added
+
+
+def _shop_report_figures(app, site_id: int, today, runs: int = 5) -> list[Figure]:
+    """The last complete month's energy per shop (/staff/reports/shops), the site's 12 months it loads after
+    (/staff/reports/months), and the shops' .xlsx, each timed through the app as the manager asks for it."""
+    from portal.extensions import db
+
+    month = f"{(today.replace(day=1) - timedelta(days=1)):%Y-%m}"
+    with app.app_context():
+        added = _payments(db.session, site_id, month)
+        db.session.remove()
+    app.config.update(WTF_CSRF_ENABLED=False)  # the bench signs in without fetching the form first
+    client = app.test_client()
+    answer = client.post("/auth/staff/login", data={"username": "bench-usage", "password": "bench-password"})
+    assert answer.status_code in (302, 303), answer.status_code
+    figures = []
+    for label, path in (("energy per shop page", f"/staff/reports/shops?site={SITE}&month={month}&sort=electric"),
+                        ("  its 12 months (loaded after it)", f"/staff/reports/months?site={SITE}&month={month}"),
+                        ("energy per shop .xlsx", f"/staff/reports/shops.xlsx?site={SITE}&month={month}")):
+        times, size = [], 0
+        for i in range(runs + 1):
+            began = time.perf_counter()
+            r = client.get(path)
+            took = time.perf_counter() - began
+            assert r.status_code == 200, (path, r.status_code)
+            size = len(r.data)
+            if i:  # one warm-up
+                times.append(took)
+        figures.append(Figure(f"{label}, {month}", max(times), "s", REPORT_BAR_S, fmt=".2f",
+                              note=f"worst of {runs}, median {statistics.median(times):.2f} s; 10,030 shops, "
+                                   f"{added:,} payments; {size / 1024:.0f} KB"))
+    return figures
+
+
 class _Upkeep:
     """The roll-ups' upkeep in the cycle (portal.metering.daily.DayTotals: gathering a batch's readings and
     money, and writing their days), timed, and switched off on demand."""
@@ -364,6 +418,7 @@ def run(args, database) -> list[Figure]:
                       note=f"{h['rebuilt_rows']:,} meter-days from {h['readings']:,} readings and the ledger")]
     figures += _usage_figures(app, site_id, today, args.usage_requests)
     figures += _report_figures(app, site_id, today)
+    figures += _shop_report_figures(app, site_id, today)
     for f in figures:
         print(f"  {f.line()}")
     cycle_figures = _cycle_figures(app, site_id, args.usage_cycles)

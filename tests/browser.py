@@ -35,11 +35,12 @@ expect.set_options(timeout=15_000)
 VENDOR = {
     "htmx.min.js": "node_modules/htmx.org/dist/htmx.min.js",
     "weui.min.css": "node_modules/weui/dist/style/weui.min.css",
+    "echarts.min.js": "node_modules/echarts/dist/echarts.min.js",
 }
 
 
 def ensure_vendor_files(static_folder: Path) -> None:
-    """Pages need htmx and WeUI in static/vendor; `make` copies them, a bare checkout lacks them."""
+    """Pages need htmx, WeUI and ECharts in static/vendor; `make` copies them, a bare checkout lacks them."""
     vendor = static_folder / "vendor"
     vendor.mkdir(exist_ok=True)
     for name, source in VENDOR.items():

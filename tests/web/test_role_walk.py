@@ -97,6 +97,7 @@ def url_of(endpoint: str, w: dict) -> str:
         "staff.account_page": {"code": w["shop"].code},
         "staff.import_page": {"import_id": w["upload"].id},
         "staff.import_export": {"site": w["site"].code},
+        "staff.report_shop": {"code": w["shop"].code},
     }.get(endpoint, {})
     with current_app.test_request_context():
         return url_for(endpoint, **args)
