@@ -6,14 +6,18 @@ never disagree.
 """
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import render_template
 
 from portal.counter.sales import month_sales
 from portal.extensions import db
+from portal.metering.usage import month_days
 from portal.models import utcnow
 from portal.settings import business_tz
 from portal.staff.blueprint import bp
 from portal.staff.counter import DETAIL_LABELS
+from portal.staff.report_charts import YUAN, chart
 from portal.staff.reports import chosen
 from portal.web.access import require_area
 from portal.web.labels import label
@@ -27,9 +31,16 @@ def channel_label(channel: str) -> str:
 @bp.get("/reports/sales")
 @require_area("reports")
 def report_sales():
-    """The month's days by channel (with the totals), and what each cashier took in and reversed."""
+    """The month's days by channel (with the totals, and a chart of every day stacked by channel), and what each
+    cashier took in and reversed."""
     sites, site, month = chosen()
     tz = business_tz()
     sales = month_sales(db.session, {site.id}, month, tz, utcnow().astimezone(tz).date())
+    days, channels = sales.by_day(), sales.channels()
+    first, last = month_days(month)
+    every_day = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    per_day = chart([f"{d:%d}" for d in every_day],
+                    [(channel_label(c), [days[d][c].amount_fen if c in days.get(d, {}) else 0 for d in every_day])
+                     for c in channels], YUAN, stack=True)
     return render_template("staff/reports/sales.html", sites=sites, site=site, month=month, sales=sales,
-                           channels=sales.channels(), days=sales.by_day(), channel_label=channel_label)
+                           channels=channels, days=days, channel_label=channel_label, per_day=per_day)
