@@ -11,7 +11,7 @@ commit, export), `reports` (the reports' overview, tabs and spreadsheets; each o
 module: `report_statement`, the month's energy and money per shop; `report_sales`, by day, channel and
 cashier) and `audit` (the audit log) register their routes on it.
 The meter list's filters are `meter_filters`; one meter's page is `meter_page` (its chart: `meter_chart`).
-More `report_*` tabs: `report_loss` (line loss).
+More `report_*` tabs: `report_loss` (line loss), `report_reconciliation` (the platforms' bills against our orders).
 """
 from portal.staff import (  # noqa: F401  (routes register on bp)
     account_forms,
@@ -30,6 +30,7 @@ from portal.staff import (  # noqa: F401  (routes register on bp)
     monthly,
     refunds,
     report_loss,
+    report_reconciliation,
     report_sales,
     report_statement,
     reports,
