@@ -71,3 +71,9 @@ def test_a_stranger_site_and_a_role_without_reports(client, login, make_staff, w
     assert client.get("/staff/reports/line-loss.xlsx?site=mall&month=2025-03").status_code == 404
     login.staff(make_staff(role=Role.CASHIER, sites=[wired]))
     assert client.get("/staff/reports/line-loss?site=mall").status_code == 403
+
+
+@pytest.mark.parametrize("query", ["month=0000-01", "month=2025-3", "site=%00"])
+def test_a_malformed_month_or_site_is_a_400(client, login, make_staff, wired, query):
+    login.staff(make_staff(role=Role.MANAGER, sites=[wired]))
+    assert client.get(f"/staff/reports/line-loss?{query}").status_code == 400

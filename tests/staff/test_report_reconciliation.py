@@ -159,3 +159,9 @@ def test_the_months_xlsx_lists_the_sites_mismatches(client, login, make_staff, b
     assert set(by_order) == {"LOST", "FOREIGN", "OFFBILL", "DIFFERS"}
     assert by_order["DIFFERS"][1] == "amount_differs" and by_order["DIFFERS"][6:8] == [9, 10]
     assert by_order["LOST"][5] == "A1" and by_order["FOREIGN"][5] is None
+
+
+@pytest.mark.parametrize("query", ["day=2026-02-30", "day=0001-01-01", "day=yesterday", "month=2026-13"])
+def test_a_malformed_day_or_month_is_a_400(client, login, make_staff, bills, query):
+    login.staff(make_staff(role=Role.MANAGER, sites=[bills[0]]))
+    assert client.get(f"/staff/reports/reconciliation?site=mall&{query}").status_code == 400
