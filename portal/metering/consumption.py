@@ -21,7 +21,7 @@ index, which also counts them for line loss: `failed_readings`).
 
 The roll-ups are kept in the transaction that writes the readings, so they are up to date whenever a reading is
 there; readings written before the roll-ups existed (an upgrade) are not. `catch_up` finds such meters by their
-first and last reading in the period (two probes each) and rebuilds the days before a monthly run reads them.
+first reading in the period and rebuilds the days before a monthly run reads them.
 """
 from __future__ import annotations
 
@@ -134,24 +134,22 @@ def failed_readings(session: Session, meter_ids: Iterable[int], start: datetime,
 
 
 def behind(session: Session, meter_ids: Iterable[int], first: date, last: date) -> set[int]:
-    """The meters whose roll-ups of days first..last miss some of their readings: the first or last reading
-    closing in those days is not the first or last the roll-ups hold (two index probes per meter)."""
+    """The meters whose roll-ups of days first..last miss readings: the first reading closing in those days is not
+    the first the roll-ups hold (one index probe per meter, and one over its ≤ 31 days). The roll-ups are written
+    in the transaction that writes the readings, so what they can miss is history from before they existed, which
+    lies at the start: a period wholly before (no roll-up at all) or one the upgrade cut (the first days missing)."""
     tz = business_tz()
     start, end = day_start(first, tz), day_start(last + timedelta(days=1), tz)
     r, d = IntervalReading, DailyUsage
-    window = and_(r.meter_id == Meter.id, r.interval_start > start, r.interval_start <= end)
-    days = and_(d.meter_id == Meter.id, d.day >= first, d.day <= last)
-
-    def probe(column, condition):
-        return select(column).where(condition).correlate(Meter).scalar_subquery()
-
+    read = (select(r.interval_start).where(r.meter_id == Meter.id, r.interval_start > start, r.interval_start <= end)
+            .order_by(r.interval_start).limit(1).correlate(Meter).scalar_subquery())
+    rolled = (select(func.min(d.first_at)).where(d.meter_id == Meter.id, d.day >= first, d.day <= last)
+              .correlate(Meter).scalar_subquery())
     stale: set[int] = set()
     for part in chunks(sorted(set(meter_ids))):
-        for meter_id, read_first, read_last, rolled_first, rolled_last in session.execute(select(
-                Meter.id, probe(func.min(r.interval_start), window), probe(func.max(r.interval_start), window),
-                probe(func.min(d.first_at), days), probe(func.max(d.last_at), days),
-        ).where(among(session, Meter.id, part))):
-            if (read_first, read_last) != (rolled_first, rolled_last):
+        for meter_id, read_first, rolled_first in session.execute(
+                select(Meter.id, read, rolled).where(among(session, Meter.id, part))):
+            if read_first != rolled_first:
                 stale.add(meter_id)
     return stale
 

@@ -84,3 +84,15 @@ def test_readings_without_their_roll_ups_are_found_and_caught_up(make_meter):
         stale.id: 500}
     assert {m: u.amount for m, u in period_consumption(db.session, [fresh.id, stale.id], MARCH, APRIL).items()} \
         == meters_used(db.session, [fresh.id, stale.id], *march)
+
+
+def test_roll_ups_that_begin_inside_the_period_are_caught_up_too(make_meter):
+    """An upgrade in mid-month: the cycle kept the days from then on, the first days have readings only."""
+    meter = make_meter()
+    written([meter], [[(4, 100), (100, 200), (100, 300)]], 180)
+    march = (date(2025, 3, 1), date(2025, 3, 31))
+    db.session.execute(DailyUsage.__table__.delete().where(DailyUsage.day <= date(2025, 3, 1)))
+    assert meters_used(db.session, [meter.id], *march) != {meter.id: raw_sum(meter.id, MARCH, APRIL)}
+    assert behind(db.session, [meter.id], *march) == {meter.id}
+    assert catch_up(db.session, [meter.id], *march)
+    assert meters_used(db.session, [meter.id], *march) == {meter.id: raw_sum(meter.id, MARCH, APRIL)}
