@@ -1,8 +1,10 @@
 """Common-area allocation (公摊): price a group's common meters for a period and split it over its shops.
 
 The common consumption of a period is the sum of the common meters' validated interval deltas whose
-reading closes inside it (interval_start in (start, end], as billing counts them), read off the
-registers (portal.metering.consumption) rather than summed interval by interval. It is priced with
+reading closes inside it (interval_start in (start, end], as billing counts them), read off the daily
+roll-ups for its whole business days (portal.metering.consumption: a month is whole days; only a tariff
+version starting inside a day cuts that one day by instant). A run first brings the roll-ups it reads up
+to date with the readings (`catch_up`: readings from before the roll-ups existed). It is priced with
 the group's tariff (else the site's default), which must be flat: common meters are not metered per
 time-of-use period and a tiered price per shop would make no sense for a shared meter. A price change
 inside the period prices each part with its own version. Whole fen are split; the sub-fen rest carries
@@ -31,7 +33,7 @@ from portal.control.balance import enforce_where_low
 from portal.control.commands import MoneyWrite, queue_many
 from portal.ledger.bulk import Movement, lock_balances, post_many
 from portal.metering.books_check import purses
-from portal.metering.consumption import period_consumption
+from portal.metering.consumption import catch_up, used_between, whole_days
 from portal.models import (
     Account,
     AccountStatus,
@@ -196,6 +198,8 @@ def _plans(session: Session, period: str, site_ids: set[int] | None, group_ids: 
         outcome.run_id = _run_of(session, group, period)
         planned = None
         if outcome.run_id is None:
+            if lock:
+                _catch_up(session, group, start, end)
             try:
                 planned = price_and_split(session, group, start, end)
             except Skip as why:
@@ -209,6 +213,21 @@ def finished_period(period: str, now: datetime | None = None) -> tuple[datetime,
     if end > (now or utcnow()):
         raise PeriodError(f"{period} is not over yet in the business time zone")
     return start, end
+
+
+def _catch_up(session: Session, group: AllocationGroup, start: datetime, end: datetime) -> None:
+    """Bring the roll-ups of the meters the group's split reads (its common meters; its members' own for a split
+    by consumption) up to date with their readings before a run reads them."""
+    days = whole_days(start, end)
+    if days is None:
+        return
+    meters = set(session.scalars(select(allocation_sources.c.meter_id)
+                                 .where(allocation_sources.c.group_id == group.id)))
+    if group.method == AllocationMethod.CONSUMPTION:
+        meters |= set(session.scalars(select(Meter.id).join(AllocationMember,
+                                                            AllocationMember.account_id == Meter.account_id)
+                                      .where(AllocationMember.group_id == group.id)))
+    catch_up(session, meters, *days)
 
 
 def _groups(site_ids: set[int] | None, group_ids: set[int] | None):
@@ -257,10 +276,10 @@ def _price(session: Session, tariff_id: int, kind: str, meter_ids: list[int], st
         if version.kind != "flat":
             raise Skip("common-area allocation needs a flat tariff", "not_flat")
         until = cuts[i + 1][0] if i + 1 < len(cuts) else end
-        used = period_consumption(session, meter_ids, since, until)
-        for meter_id, u in used.items():
-            by_meter[meter_id] = by_meter.get(meter_id, 0) + u.amount
-        cost += cost_e5(version, kind, sum(u.amount for u in used.values()))
+        used = used_between(session, meter_ids, since, until)
+        for meter_id, amount in used.items():
+            by_meter[meter_id] = by_meter.get(meter_id, 0) + amount
+        cost += cost_e5(version, kind, sum(used.values()))
     return cost, cuts[-1][1].unit_price_e4, by_meter
 
 
@@ -279,8 +298,8 @@ def member_weights(session: Session, group: AllocationGroup, kind: str, start: d
         select(Meter.id, Meter.account_id).join(AllocationMember, AllocationMember.account_id == Meter.account_id)
         .where(AllocationMember.group_id == group.id, Meter.kind == kind)).tuples().all())
     used: dict[int, int] = {}
-    for meter_id, u in period_consumption(session, owners, start, end).items():
-        used[owners[meter_id]] = used.get(owners[meter_id], 0) + u.amount
+    for meter_id, amount in used_between(session, owners, start, end).items():
+        used[owners[meter_id]] = used.get(owners[meter_id], 0) + amount
     return {a: max(used.get(a, 0), 0) for a, _, _ in rows}
 
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from portal.metering.consumption import period_consumption
+from portal.metering.consumption import failed_readings, used_between
 from portal.models import Account, EntryKind, FeeCharge, LedgerEntry, Meter
 from portal.models.billing_runs import SPARSE_KINDS
 
@@ -124,7 +124,9 @@ class LineLoss:
 
 
 def line_loss(session: Session, site_id: int, start: datetime, end: datetime) -> list[LineLoss]:
-    """Every master meter of the site with its direct sub-meters, for readings closing in (start, end]."""
+    """Every master meter of the site with its direct sub-meters, for readings closing in (start, end]: read off
+    the daily roll-ups for a period of whole business days (a month), with the count of readings that failed
+    validation off their small partial index."""
     subs = session.execute(
         select(Meter.id, Meter.code, Meter.name, Meter.parent_meter_id)
         .where(Meter.site_id == site_id, Meter.parent_meter_id.is_not(None)).order_by(Meter.code)).all()
@@ -133,10 +135,11 @@ def line_loss(session: Session, site_id: int, start: datetime, end: datetime) ->
     master_ids = {p for _, _, _, p in subs}
     masters = {m.id: LineLoss(m.id, m.code, m.name, m.kind.value) for m in session.execute(
         select(Meter.id, Meter.code, Meter.name, Meter.kind).where(Meter.id.in_(master_ids)).order_by(Meter.code))}
-    used = period_consumption(session, master_ids | {row[0] for row in subs}, start, end)
+    meter_ids = master_ids | {row[0] for row in subs}
+    used, gaps = used_between(session, meter_ids, start, end), failed_readings(session, meter_ids, start, end)
     for master in masters.values():
-        master.used, master.gaps = used[master.meter_id].amount, used[master.meter_id].gaps
+        master.used, master.gaps = used[master.meter_id], gaps[master.meter_id]
     for meter_id, code, name, parent in subs:
-        masters[parent].subs.append((code, name, used[meter_id].amount))
-        masters[parent].gaps += used[meter_id].gaps
+        masters[parent].subs.append((code, name, used[meter_id]))
+        masters[parent].gaps += gaps[meter_id]
     return list(masters.values())

@@ -168,7 +168,7 @@ def reconcile_day(session: Session, the_day: date) -> dict:
     report = reconciliation_report(the_day, session)
     for m in report:
         order = session.get(PaymentOrder, m.order_id) if m.order_id else None
-        site_id = order.account.site_id if order else _any_site(session)
+        site_id = order.account.site_id if order else home_site(session)
         if site_id is not None:
             raise_alarm(session, AlarmKind.PAYMENT_ANOMALY, _alarm_subject(m),
                         site_id, f"{the_day} {m.kind} {m.source} {m.out_trade_no}: {m.detail}",
@@ -186,5 +186,7 @@ def _alarm_subject(m: Mismatch) -> str:
     return f"recon:{key}"
 
 
-def _any_site(session: Session) -> int | None:
+def home_site(session: Session) -> int | None:
+    """The site a mismatch that is no order of ours is filed under (its alarm, its line on the results page): the
+    first site. A trade number we do not know belongs to no shop, and someone must see it."""
     return session.execute(select(Site.id).order_by(Site.id).limit(1)).scalar_one_or_none()

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.models import NotifyOutcome, OrderStatus, PaymentNotification, PaymentOrder
+from portal.payments.credit import credit_paid_order
 from portal.payments.notify import VerifiedPayment, accept_payment
 from portal.payments.orders import close_order
 from portal.payments.providers.registry import provider_for
@@ -155,6 +156,32 @@ def _accept(session: Session, order: PaymentOrder, payment: VerifiedPayment) -> 
     if outcome == NotifyOutcome.ANOMALY:
         log.warning("order %s: the platform's answer is an anomaly (see its payment notification)", order.out_trade_no)
     return "waiting"
+
+
+def settle_from_bill(session: Session, order_id: int) -> str:
+    """A payment a platform's bill shows but we have not credited, settled on a manager's word through the paths
+    the notify and the sweep use, so it is credited once however often it is asked for:
+
+    - "credited": the order was paid and its credit had not run (a lost job): credited now (`credit_paid_order`);
+    - "queued": open or closed here, and the platform confirms the payment: accepted as a query (the sweep's way),
+      its credit queued;
+    - "already": credited meanwhile (or by a concurrent request); "unpaid": the platform says it is not paid;
+      "unasked": no platform to ask (the sandbox); "anomaly": the platform's answer does not match the order.
+    """
+    order = session.get(PaymentOrder, order_id)
+    if order is None or order.status in (OrderStatus.CREDITED, OrderStatus.REFUNDED):
+        return "already"
+    if order.status == OrderStatus.PAID:
+        return "credited" if credit_paid_order(session, order_id) else "already"
+    view = provider_for(order.channel).query(order.out_trade_no)
+    if view is None:
+        return "unasked"
+    if view.payment is None or not view.payment.success:
+        return "unpaid"
+    if _accept(session, order, view.payment) == "credited":
+        return "queued"
+    session.refresh(order, ["status"])  # a notify or another request may have moved it meanwhile
+    return "already" if order.status != OrderStatus.CREATED and order.status != OrderStatus.CLOSED else "anomaly"
 
 
 def close_at_platforms(session: Session, order_ids: list[int]) -> list[str]:

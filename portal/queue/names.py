@@ -26,8 +26,11 @@ POLL_GATEWAY = JobRef("worker.jobs.polling.poll_gateway_job", "polling")
 #: commit a checked site workbook (the import page); long, rare office work like the monthly runs: "reports"
 IMPORT_SITE = JobRef("worker.jobs.imports.commit_site_import", "reports")
 
+#: download a day's bills again and reconcile it (the reconciliation results page; the cron runs it daily)
+RECONCILE_DAY = JobRef("worker.jobs.payments.daily_reconciliation", "reports")
+
 #: every job domain code enqueues by name
-ENQUEUED_BY_NAME = (CREDIT_ORDER, POLL_GATEWAY, IMPORT_SITE)
+ENQUEUED_BY_NAME = (CREDIT_ORDER, POLL_GATEWAY, IMPORT_SITE, RECONCILE_DAY)
 
 #: names written to outbox rows before these jobs moved to worker.jobs (rows pending at an upgrade)
 FORMER_NAMES = {

@@ -9,8 +9,9 @@ line loss, statements; `billing_groups` and `billing_runs`: allocation groups, r
 (staff users and their tokens, for administrators), `imports` (the site workbook: template, upload, preview,
 commit, export), `reports` (the reports' overview, tabs and spreadsheets; each other report a `report_*`
 module: `report_shops` and `report_common`, energy per shop and per common meter, drawn by `report_charts`;
-`report_statement`, the month's energy and money per shop; `report_sales`, by day, channel and cashier) and
-`audit` (the audit log) register their routes on it.
+`report_statement`, the month's energy and money per shop; `report_sales`, by day, channel and cashier;
+`report_loss`, line loss; `report_reconciliation`, the platforms' bills against our orders) and `audit` (the
+audit log) register their routes on it.
 The meter list's filters are `meter_filters`; one meter's page is `meter_page` (its chart: `meter_chart`).
 """
 from portal.staff import (  # noqa: F401  (routes register on bp)
@@ -30,6 +31,8 @@ from portal.staff import (  # noqa: F401  (routes register on bp)
     monthly,
     refunds,
     report_common,
+    report_loss,
+    report_reconciliation,
     report_sales,
     report_shops,
     report_statement,

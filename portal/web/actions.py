@@ -24,6 +24,8 @@ ACTIONS = {
     "order.created": _l("Payment order created"),
     "order.pay_started": _l("Payment started"),
     "order.closed": _l("Payment order closed"),
+    "order.credit_from_bill": _l("Payment credited from the platform's bill"),
+    "bills.download": _l("Platform bills downloaded again"),
     "payment.held": _l("Payment held"),
     "refund.requested": _l("Refund requested"),
     "refund.approved": _l("Refund approved"),

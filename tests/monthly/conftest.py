@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from portal.extensions import db
+from portal.metering.daily import roll_up_readings
 from portal.models import (
     AllocationGroup,
     AllocationMember,
@@ -64,17 +65,21 @@ def add_readings(meter: Meter, deltas: list[int | None], start: datetime,
     """Readings closing at start + step, start + 2 step... as the poller writes them: each register is the
     previous one plus the delta; None is a reading that failed validation (the register jumps, no delta).
     A meter never read before first gets a baseline reading (no delta) at `start`. Add them in time order.
+    Their days are rolled up in the same transaction, as the poll cycle does (portal.metering.daily).
     """
     previous = db.session.execute(
         select(IntervalReading.energy_total).where(IntervalReading.meter_id == meter.id)
         .order_by(IntervalReading.interval_start.desc()).limit(1)).scalar_one_or_none()
+    rows = []
     if previous is None:
-        db.session.add(IntervalReading(meter_id=meter.id, interval_start=start, energy_total=0, delta=None))
+        rows.append(dict(meter_id=meter.id, interval_start=start, energy_total=0, delta=None, billed=False))
     total = previous or 0
     for i, delta in enumerate(deltas, start=1):
         total += JUMP if delta is None else delta
-        db.session.add(IntervalReading(meter_id=meter.id, interval_start=start + i * step, energy_total=total,
-                                       delta=delta, billed=False))
+        rows.append(dict(meter_id=meter.id, interval_start=start + i * step, energy_total=total, delta=delta,
+                         billed=False))
+    db.session.add_all(IntervalReading(**row) for row in rows)
+    roll_up_readings(db.session, rows, {meter.id: meter.account_id})
     db.session.commit()
 
 

@@ -6,10 +6,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.models import Alarm, BillLine, NotifyOutcome, OrderStatus, utcnow
+from portal.models import Alarm, BillLine, LedgerEntry, NotifyOutcome, OrderStatus, utcnow
 from portal.payments.notify import VerifiedPayment, accept_payment
 from portal.payments.providers.alipay import api as alipay
 from portal.payments.reconciliation import download_bills, reconciliation_report
+from portal.payments.recovery import settle_from_bill
 from portal.settings import PaymentSettings
 from tests.payments.standin_alipay import BEIJING
 from tests.payments.wechat_fixtures import (
@@ -136,3 +137,22 @@ def test_reconcile_command(alipay_env, no_wechat, paid_trade, runner):
     assert out.exit_code == 0, out.output
     assert "0 mismatches" in out.output
     assert runner.invoke(args=["payments", "reconcile", "--date", "2024-13-01"]).exit_code == 2
+
+
+def test_settling_a_payment_from_the_bill_asks_the_platform_and_credits_once(alipay_env, no_wechat, paid_trade,
+                                                                              make_order):
+    """The results page's "credit it" (portal.payments.recovery.settle_from_bill): a lost notify is accepted as the
+    sweep's query, its credit runs once; asked again, nothing more; a trade the platform has not seen paid, nothing."""
+    lost, _ = paid_trade(1500)
+    assert settle_from_bill(db.session, lost.id) == "queued"
+    db.session.commit()  # the credit job runs after the commit
+    db.session.expire_all()
+    assert lost.status == OrderStatus.CREDITED
+    assert settle_from_bill(db.session, lost.id) == "already"
+    db.session.commit()
+    assert db.session.scalar(select(func.count()).select_from(LedgerEntry)
+                             .where(LedgerEntry.order_id == lost.id)) == 1
+    never_paid = make_order(800)
+    assert settle_from_bill(db.session, never_paid.id) == "unpaid"
+    db.session.expire_all()
+    assert never_paid.status == OrderStatus.CREATED
