@@ -14,7 +14,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from bench import audit_page, billing_runs, imports, meter_mode, notify, staff_pages, usage
+from bench import audit_page, billing_runs, imports, meter_mode, notify, sms, staff_pages, usage
 from bench import farm as farm_mod
 from bench.figures import (
     CycleClock,
@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     audit_page.add_arguments(ap)
     staff_pages.add_arguments(ap)
     usage.add_arguments(ap)
+    sms.add_arguments(ap)
     args = ap.parse_args(argv)
 
     print(f"PayFirst bench {datetime.now().astimezone():%Y-%m-%d %H:%M %Z} on {platform.node()}: "
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     figures: list[Figure] = []
     try:
         # --<part>-only runs that part alone; the poll-cycle figures run with none of them, or with the meter mode's
-        parts = ("billing", "notify", "meter_mode", "import", "audit", "staff", "usage")
+        parts = ("billing", "notify", "meter_mode", "import", "audit", "staff", "usage", "sms")
         only = {part for part in parts if getattr(args, f"{part}_only")}
         figures = run(args, database) if not only or "meter_mode" in only else []
         # fee, allocation, monthly report (bench/billing_runs.py)
@@ -79,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         # a tenant's 30-day and 12-month usage, the roll-ups' upkeep in the cycle (bench/usage.py)
         if not args.no_usage and (not only or "usage" in only):
             figures += usage.run(args, database)
+        # the Aliyun SMS channel against its stand-in (bench/sms.py)
+        if not args.no_sms and (not only or "sms" in only):
+            figures += sms.run(args, database)
     finally:
         from portal.extensions import db
 
