@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-#: queues by the kind of work
-QUEUES = ("payments", "control", "polling", "notify", "reports")
+#: queues by the kind of work; "sms_modem" is the GSM modem's own (one modem, one sender at a time): its worker
+#: runs on the machine the modem is plugged into, as "polling" and "control" run where the gateways are reached
+QUEUES = ("payments", "control", "polling", "notify", "reports", "sms_modem")
 
 
 class JobRef(NamedTuple):

@@ -10,7 +10,8 @@ in between is simply set up again.
 One modem, one sender at a time: the port is opened with `exclusive=True`, a `flock` on the device itself,
 so two worker processes (or two channel objects in one) never interleave their AT commands, whichever name
 (`/dev/ttyUSB0` or its `/dev/serial/by-id/...` link) each was given. A send that cannot have the modem within
-`lock_timeout` is RETRY: the queue brings it back.
+`lock_timeout` is RETRY: the queue brings it back. Modem sends have a queue of their own, `sms_modem`
+(portal.queue.names), for a worker on the machine the modem is plugged into.
 
 A SIM locks for good (PUK) after three wrong PINs, so a PIN the SIM refused is never offered again by itself:
 the refusal is remembered in a file beside the lock (`state_dir`, shared by the machine's processes) until the
