@@ -1,10 +1,11 @@
 """A GSM modem on a pseudo-terminal: the far end of the pty, a thread that answers AT commands as a modem does.
 
 The channel opens the pty's slave name with pyserial, like any `/dev/ttyUSB0`. The stand-in answers with echo
-until `ATE0`, `OK`/`ERROR`, `+CPIN:` (a SIM that wants a PIN, counting the PINs offered), `+CREG:` (registered
-only after some polls, or never), the `> ` prompt of `AT+CMGS` and then `+CMGS: <mr>`, or a `+CMS ERROR` asked
-for; it can keep silent (from the start, or from a given command on). It shares no code with the channel:
-it keeps the PDUs it was given, as hex, for the tests to decode by their own reading of TS 23.040.
+until `ATE0`, `OK`/`ERROR`, `+CPIN:` (a SIM that wants a PIN, counting the PINs offered, or no SIM at all),
+`+CREG:` (registered only after some polls, or never), the `> ` prompt of `AT+CMGS` and then `+CMGS: <mr>`, or
+a `+CMS ERROR` asked for; it can keep silent (from the start, or from a given command on). It shares no code
+with the channel: it keeps the PDUs it was given, as hex, for the tests to decode by their own reading of
+TS 23.040.
 
 `log` holds every command in the order received (a PDU as `PDU:<hex>`, ESC as `ESC`), for the tests to check
 that each sender's commands came as one whole sequence.
@@ -23,9 +24,10 @@ class StandinModem:
 
     def __init__(self, *, pin: str | None = None, registered_after: int = 0, never_registers: bool = False,
                  cms_errors: list[int | None] | None = None, silent: bool = False, silent_from: str | None = None,
-                 in_prompt: bool = False):
+                 in_prompt: bool = False, no_sim: bool = False):
         self.pin = pin
         self.unlocked = pin is None
+        self.no_sim = no_sim
         self.pins_offered: list[str] = []
         self.registered_after, self.never_registers = registered_after, never_registers
         self.creg_polls = 0
@@ -105,6 +107,8 @@ class StandinModem:
         elif command == "ATE0":
             self.echo = False
             self._say("OK")
+        elif command == "AT+CPIN?" and self.no_sim:
+            self._say("+CME ERROR: 10")
         elif command == "AT+CPIN?":
             self._say("+CPIN: READY" if self.unlocked else "+CPIN: SIM PIN", "OK")
         elif match := re.fullmatch(r'AT\+CPIN="(\d+)"', command):

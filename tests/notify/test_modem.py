@@ -122,6 +122,13 @@ def test_a_sim_that_wants_a_pin_none_is_set_for_fails_without_a_try(channel):
     assert modem.pins_offered == []
 
 
+def test_a_modem_without_a_sim_fails_by_its_cme_error(channel):
+    with StandinModem(no_sim=True) as modem:
+        result = channel(modem).send(bill())
+    assert result.outcome == Outcome.FAILED and "+CME ERROR: 10" in result.error and "SIM not inserted" in result.error
+    assert "AT+CREG?" not in modem.log
+
+
 def test_a_slow_registration_is_waited_for(channel):
     with StandinModem(registered_after=5) as modem:
         result = channel(modem).send(bill())
