@@ -68,14 +68,13 @@ class AtSession:
         self.port.reset_input_buffer()
         self._buffer.clear()
 
-    def command(self, command: str, timeout: float | None = None) -> list[str]:
+    def command(self, command: str) -> list[str]:
         """Send `command`, return the lines before its `OK`; ModemError on an error answer, ModemTimeout."""
         self.port.write(command.encode("ascii") + b"\r")
-        seconds = self.timeout if timeout is None else timeout
-        deadline = time.monotonic() + seconds
+        deadline = time.monotonic() + self.timeout
         lines = []
         while True:
-            line = self._line(command, deadline, seconds)
+            line = self._line(command, deadline, self.timeout)
             if line == "OK":
                 return lines
             self._raise_if_error(command, line)
