@@ -3,9 +3,9 @@
 Each send opens the port, talks, and closes it again:
 `AT` (the handshake), `ATE0` (no echo), `AT+CMEE=1` (numeric error codes), `AT+CPIN?` (and the PIN when the SIM
 asks for one), `AT+CREG?` until the modem is registered (home `0,1` or roaming `0,5`), `AT+CMGF=0` (PDU mode),
-then `AT+CMGS` once per part. Opening per send costs a few milliseconds of AT commands against one to five
-seconds for the network to take a message, and it means a modem that was unplugged, reset or re-registered
-in between is simply set up again.
+then `AT+CMGS` once per part. Opening per send costs well under a tenth of a second (the set-up's AT commands
+and the pause after ESC) against one to five seconds for the network to take a message, and it means a modem
+that was unplugged, reset or re-registered in between is simply set up again.
 
 One modem, one sender at a time: the port is opened with `exclusive=True`, a `flock` on the device itself,
 so two worker processes (or two channel objects in one) never interleave their AT commands, whichever name
@@ -14,8 +14,9 @@ so two worker processes (or two channel objects in one) never interleave their A
 (portal.queue.names), for a worker on the machine the modem is plugged into.
 
 A SIM locks for good (PUK) after three wrong PINs, so a PIN the SIM refused is never offered again by itself:
-the refusal is remembered in a file beside the lock (`state_dir`, shared by the machine's processes) until the
-setting changes to another PIN, or the SIM turns out unlocked by hand.
+the refusal is remembered, in the process and in a file of `state_dir` (the temporary folder, which the
+machine's processes share), until the setting changes to another PIN; a SIM unlocked by hand meanwhile is
+simply used.
 """
 from __future__ import annotations
 
