@@ -13,7 +13,7 @@ from portal.notify.channels.modem import ModemChannel, from_settings
 from portal.notify.channels.modem_codes import CME, CMS
 from portal.settings import Settings
 from tests.notify.modem_pdu import read_submit
-from tests.notify.standin_modem import StandinModem
+from tests.notify.modem_standin import StandinModem
 
 pytestmark = pytest.mark.no_db
 
