@@ -98,7 +98,7 @@ class WeChatTemplateChannel:
                 "data": {name: {"value": value} for name, value in message.params.items()}}
         if message.link:
             body["url"] = self._absolute(message.link)
-        if message.key:
+        if message.key:  # a digest: the same 32 characters however long our keys grow
             body["client_msg_id"] = hashlib.sha256(message.key.encode()).hexdigest()[:32]
         try:
             answer = self._deliver(body)
@@ -138,7 +138,7 @@ class WeChatTemplateChannel:
 
 def result_of(errcode: int | None, errmsg: str | None) -> Result:
     """The outcome of a refused send by `ERRCODES` (no errcode: an HTTP error, passing)."""
-    outcome, meaning = ERRCODES.get(errcode, (Outcome.RETRY, "")) if errcode is not None else (Outcome.RETRY, "")
+    outcome, meaning = ERRCODES.get(errcode, (Outcome.RETRY, ""))
     error = f"{errcode if errcode is not None else 'HTTP error'} {errmsg or ''}".strip()
     if meaning:
         error += f" ({meaning})"
