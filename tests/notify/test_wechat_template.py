@@ -14,7 +14,7 @@ from portal.notify.channels import wechat
 from portal.notify.channels.base import Message, Outcome
 from portal.queue.dispatch import connect_redis
 from portal.settings import Settings
-from tests.notify.standin_wechat_mp import OfficialAccountStandIn
+from tests.notify.wechat_mp_standin import OfficialAccountStandIn
 
 pytestmark = pytest.mark.no_db
 
