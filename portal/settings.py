@@ -152,7 +152,10 @@ class WeChatSettings:
     pay_public_key_file: str | None = None
     pay_public_key_id: str | None = None
     pay_api_base: str = PRODUCTION_PAY_API
+    #: WECHAT_API_BASE: the official account's API (OAuth code exchange, access token, template messages);
+    #: None: https://api.weixin.qq.com/ (a stand-in's address in tests)
     api_base: str | None = None
+    #: WECHAT_OPEN_BASE: the OAuth authorize page; None: https://open.weixin.qq.com/connect/
     open_base: str | None = None
     #: template message ids by event (WECHAT_TEMPLATE_<EVENT>), event names lower-case
     templates: tuple[tuple[str, str], ...] = ()
