@@ -163,6 +163,9 @@ def backfill(session: Session, site: Site, openings: dict[str, int], monthly: Ca
         deltas = [q for day, _, n in span.days() for q in quarter_hours(trade, COMMON_PEAK_W[trade], day, rng)[:n]]
         writer.meter(m.id, None, register, deltas, billed=False)
     clock.lap("common meters")
+    # the allocation prices the common meters' days off the roll-ups (portal.monthly.allocation): theirs first
+    common_ids = {m.id for m in commons}
+    written = _write_days(session, [d for d in writer.days if d["meter_id"] in common_ids], [])
     months = _months(span, rules)
     clock.lap("allocation")
     accounts = session.execute(select(Account).where(Account.site_id == site.id).order_by(Account.id)).scalars().all()
@@ -183,7 +186,8 @@ def backfill(session: Session, site: Site, openings: dict[str, int], monthly: Ca
     history.readings = writer.written
     _write_money(session, site, shops, history)
     clock.lap("money")
-    history.days_rolled_up = _write_days(session, writer.days, shops)
+    history.days_rolled_up = written + _write_days(session, [d for d in writer.days if d["meter_id"] not in common_ids],
+                                                   shops)
     clock.lap("daily roll-ups")
     return history
 
