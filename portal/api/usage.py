@@ -24,6 +24,9 @@ DEFAULT_DAYS = 30
 def get_account_usage(code: str):
     """A shop's meters of one kind (electricity unless it has only water, or `kind` says) summed per day."""
     account = find_in_scope(Account, code)
+    for name in ("from", "to"):  # left out means the default; given, it is a date (an empty one is no date)
+        if name in request.args and not request.args[name]:
+            raise ApiError(400, "invalid_request", f"{name} must be a date YYYY-MM-DD")
     last = day_arg("to") or posting_day(utcnow())
     first = day_arg("from") or last - timedelta(days=DEFAULT_DAYS - 1)
     if first > last:

@@ -60,6 +60,7 @@ def test_without_dates_the_last_30_days(api, mall):
     ("from=2026-02-30", "from"),  # the day parser's message, in the caller's language
     ("to=1999-12-31", "to "),
     ("kind=gas", "kind must be electric or water"),
+    ("from=&to=", "must be a date"),  # given but empty: not the default (the document's pattern)
 ])
 def test_a_bad_period_is_a_400_with_a_message(api, mall, query, message):
     _, token = mall
