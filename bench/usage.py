@@ -83,7 +83,7 @@ def _history(session, site_id: int, today, reading_days: int) -> dict:
                96 * (1 + m.id % 7), 96 * (1 + m.id % 7) * :price / 10000, 96, now()
         FROM meters m CROSS JOIN generate_series(CAST(:first AS date), CAST(:raw AS date) - 1, interval '1 day') d
         WHERE m.site_id = :site
-        ORDER BY d, m.id"""), p)  # day by day, as the upkeep writes them
+        ORDER BY 2, 1"""), p)  # day by day (the day, then the meter), as the upkeep writes them
     session.commit()
     session.execute(text("ANALYZE"))  # as autovacuum would have, over a year
     session.commit()
