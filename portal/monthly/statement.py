@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
 from sqlalchemy.orm import Session
 
@@ -53,11 +54,13 @@ class ShopStatement:
 
     def fen(self, column: str) -> int:
         """A money column, signed: opening, closing, or one of MONEY."""
-        if column == "opening":
-            return self.money.opening_fen
-        if column == "closing":
-            return self.money.closing_fen
-        return sum(self.money.column(c) for c in MONEY[column])
+        return self._columns[column]
+
+    @cached_property
+    def _columns(self) -> dict[str, int]:
+        """Every column once (the page and the sheet ask for each several times): the money is read-only here."""
+        out = {c: sum(self.money.column(k) for k in kinds) for c, kinds in MONEY.items()}
+        return {"opening": self.money.opening_fen, **out, "closing": self.money.closing_fen}
 
     @property
     def ledger_closing_fen(self) -> int:
