@@ -185,6 +185,9 @@ def backfill(session: Session, site: Site, openings: dict[str, int], monthly: Ca
     clock.lap("shops")
     history.readings = writer.written
     _write_money(session, site, shops, history)
+    # the shops were open all the year their history covers (a month's statement lists the shops open in it)
+    session.execute(update(Account).where(Account.site_id == site.id, Account.created_at > span.start)
+                    .values(created_at=span.start))
     clock.lap("money")
     history.days_rolled_up = written + _write_days(session, [d for d in writer.days if d["meter_id"] not in common_ids],
                                                    shops)

@@ -18,6 +18,7 @@ import portal.sites.demo as demo_site
 from portal.extensions import db
 from portal.ledger.entries import ledger_mismatches
 from portal.metering.daily import reading_day, rebuild_daily
+from portal.metering.energy_report import energy_rows
 from portal.models import (
     Account,
     AllocationLine,
@@ -28,9 +29,14 @@ from portal.models import (
     IntervalReading,
     LedgerEntry,
     Meter,
+    MeterKind,
     PaymentOrder,
     Receipt,
+    Site,
 )
+from portal.monthly.periods import month_bounds
+from portal.monthly.statement import statement, totals
+from portal.settings import business_tz
 from portal.sites.demo_shapes import COMMON_PEAK_W, quarter_hours
 from tests.conftest import empty_tables
 from worker.simulator.sites import specs_for_site
@@ -65,7 +71,12 @@ def snapshot() -> SimpleNamespace:
     rebuild_daily(db.session, first, last)
     rebuilt = {(r[0], r[1]): tuple(r[2:]) for r in db.session.execute(days_query)}
     db.session.rollback()
+    site = db.session.execute(select(Site).where(Site.code == demo_site.SITE_CODE)).scalar_one()
+    month = f"{first:%Y-%m}"  # the month the history began in
+    start, end = month_bounds(month, business_tz())
+    shops_statement = statement(db.session, site.id, month, start, end, energy_rows(db.session, site, month))
     return SimpleNamespace(
+        statement=shops_statement,
         readings=readings, days=days, rebuilt=rebuilt, entries=entries, specs=specs,
         balances=dict(db.session.execute(select(Account.id, Account.balance_fen)).all()),
         s010=db.session.scalar(select(Account.balance_fen).where(Account.code == "S010")),
@@ -273,3 +284,11 @@ def test_a_late_payer_is_cut_off_uses_nothing_while_off_and_is_restored_by_payin
     assert dark and not any(dark)
     assert any(e["kind"] in (EntryKind.PAYMENT, EntryKind.CASH) and e["created_at"] < close for e in shop.entries)
     assert shop.balance == sum(e["amount_fen"] for e in shop.entries)
+
+
+def test_the_statement_of_the_month_the_history_began_in_lists_every_shop_and_ties_out(seeded):
+    rows = seeded.left.statement
+    assert len(rows) == 12  # the shops were open all the year their history covers
+    total = totals(rows)
+    assert total.ties_out and total.roll_up_gaps == []
+    assert total.fen["energy"] < 0 and total.fen["paid"] > 0 and total.usage[MeterKind.ELECTRIC] > 0
