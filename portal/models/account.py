@@ -51,6 +51,11 @@ class Account(CreatedMixin, Base):
     fee_rate_e4_per_m2: Mapped[int | None]
     fee_fixed_fen: Mapped[int | None]
     closed_at: Mapped[datetime | None]
+    #: the binding code printed on the shop's bills and meter-box sticker, hashed (portal.auth.binding): with
+    #: the account code it binds a tenant who is not the phone on file
+    binding_code_hash: Mapped[str | None] = mapped_column(String(128))
+    #: the sticker's QR token: /r/<token> opens the shop's recharge page (anyone may pay in)
+    sticker_token: Mapped[str | None] = mapped_column(String(32), unique=True)
 
     site = relationship("Site")
     meters: Mapped[list[Meter]] = relationship(back_populates="account", order_by="Meter.code")  # noqa: F821
