@@ -64,7 +64,7 @@ def upgrade():
     )
     op.create_table('deliveries',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('site_id', sa.Integer(), nullable=False),
+    sa.Column('site_id', sa.Integer(), nullable=True),
     sa.Column('account_id', sa.Integer(), nullable=True),
     sa.Column('alarm_id', sa.Integer(), nullable=True),
     sa.Column('event', sa.String(length=40), nullable=False),

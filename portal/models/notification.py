@@ -48,7 +48,8 @@ class Delivery(CreatedMixin, Base):
     )
 
     id: Mapped[int] = mapped_column(BIGINT_PK, primary_key=True)
-    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    #: the site it concerns (None: a sign-in code to a phone, before anyone knows which shop)
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"))
     #: the shop it is about (a tenant's message, or a staff alarm about a shop)
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     alarm_id: Mapped[int | None] = mapped_column(ForeignKey("alarms.id"))
