@@ -16,14 +16,15 @@ Columns are signed as the ledger is: money in positive, charges negative, so the
 from __future__ import annotations
 
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 
 from sqlalchemy.orm import Session
 
-from portal.metering.energy_report import EnergyRow, as_number
-from portal.models import MeterKind
+from portal.metering.energy_report import EnergyRow, as_number, energy_rows
+from portal.models import MeterKind, Site
 from portal.monthly.reports import Statement, monthly_report
 from portal.sheets import report_xlsx, yuan_number
 
@@ -100,7 +101,11 @@ def statement(session: Session, site_id: int, month: str, start: datetime, end: 
               meters: Iterable[EnergyRow]) -> list[ShopStatement]:
     """Every shop of the site that existed during the month, by code, with its meters among `meters` (the
     month's energy rows of the site: portal.metering.energy_report.energy_rows), and what their roll-ups charged it."""
-    rows = [ShopStatement(s) for s in monthly_report(session, site_id, month, start, end)]
+    return _joined(monthly_report(session, site_id, month, start, end), meters)
+
+
+def _joined(money: Iterable[Statement], meters: Iterable[EnergyRow]) -> list[ShopStatement]:
+    rows = [ShopStatement(s) for s in money]
     by_code = {r.code: r for r in rows}
     for m in meters:
         for code, fen in m.charged.items():
@@ -111,6 +116,19 @@ def statement(session: Session, site_id: int, month: str, start: datetime, end: 
         if m.account in by_code:
             by_code[m.account].meters.append(m)
     return rows
+
+
+def read_statement(session: Session, site: Site, month: str, start: datetime, end: datetime) -> list[ShopStatement]:
+    """The site's statement for the month, its two halves read side by side: the ledger's on a connection of its
+    own (in a thread) while the roll-ups are read on the session's. Each is mostly a wait on the database (about
+    half a second apiece for 10,000 shops), so together they take about as long as the longer one.
+
+    The other connection sees what is committed: a report reads what other transactions wrote, so nothing of
+    the session's own unflushed work is missed in practice; tests that build rows commit them first."""
+    with Session(bind=session.get_bind()) as ledger_side, ThreadPoolExecutor(1) as pool:
+        money = pool.submit(monthly_report, ledger_side, site.id, month, start, end)
+        meters = energy_rows(session, site, month)
+        return _joined(money.result(), meters)
 
 
 def totals(rows: list[ShopStatement]) -> Totals:

@@ -10,11 +10,11 @@ from __future__ import annotations
 from flask import render_template
 
 from portal.extensions import db
-from portal.metering.energy_report import as_number, energy_rows
+from portal.metering.energy_report import as_number
 from portal.metering.usage import unit
 from portal.models import MeterKind, Site
 from portal.monthly.periods import month_bounds
-from portal.monthly.statement import MONEY, ShopStatement, reading_text, statement, statement_xlsx, totals
+from portal.monthly.statement import MONEY, ShopStatement, read_statement, reading_text, statement_xlsx, totals
 from portal.settings import business_tz
 from portal.staff.blueprint import bp
 from portal.staff.reports import chosen, export
@@ -28,7 +28,7 @@ PAGE = 100
 def site_statement(site: Site, month: str) -> list[ShopStatement]:
     """The statement of every shop of the site for the month."""
     start, end = month_bounds(month, business_tz())
-    return statement(db.session, site.id, month, start, end, energy_rows(db.session, site, month))
+    return read_statement(db.session, site, month, start, end)
 
 
 @bp.get("/reports/statement")
