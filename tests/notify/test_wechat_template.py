@@ -76,6 +76,20 @@ def test_a_message_goes_with_its_events_template_its_params_and_its_link(account
     assert delivery.url == "https://pay.example.cn/t/a/1"
 
 
+def test_a_library_templates_keys_are_filled_from_the_params_the_setting_names(account, settings):
+    channel = wechat.from_settings(settings(
+        WECHAT_TEMPLATE_LOW_BALANCE_1="tpl-lib-7 thing1=shop_name amount2=balance character_string3=shop"))
+    message = Message(event="low_balance_1", recipient=OPENID, text="",
+                      params={"shop": "A0101", "shop_name": "一楼东铺", "balance": "12.34", "level": "20.00"})
+
+    assert channel.send(message).outcome is Outcome.SENT
+
+    [delivery] = account.delivered
+    assert delivery.template_id == "tpl-lib-7"
+    assert delivery.data == {"thing1": {"value": "一楼东铺"}, "amount2": {"value": "12.34"},
+                             "character_string3": {"value": "A0101"}}
+
+
 def test_a_whole_link_is_left_as_it_is(account, settings):
     message = Message(event="supply_off", recipient=OPENID, text="", params={"first": "已停电"},
                       link="https://other.example.cn/x")

@@ -91,11 +91,11 @@ class WeChatTemplateChannel:
 
     def send(self, message: Message) -> Result:
         """Send one template message; what WeChat answers decides SENT, RETRY or FAILED."""
-        template = self.templates.get(message.event)
-        if not template:
+        configured = self.templates.get(message.event)
+        if not configured:
             return Result.failed(f"no template for {message.event} (WECHAT_TEMPLATE_{message.event.upper()})")
-        body = {"touser": message.recipient, "template_id": template,
-                "data": {name: {"value": value} for name, value in message.params.items()}}
+        template, fields = template_fields(configured)
+        body = {"touser": message.recipient, "template_id": template, "data": template_data(fields, message.params)}
         if message.link:
             body["url"] = self._absolute(message.link)
         if message.key:  # a digest: the same 32 characters however long our keys grow
@@ -134,6 +134,27 @@ class WeChatTemplateChannel:
     def _absolute(self, link: str) -> str:
         """WeChat opens only whole URLs: a path of ours is put under PUBLIC_BASE_URL."""
         return self.public_base_url + link if link.startswith("/") and self.public_base_url else link
+
+
+def template_fields(configured: str) -> tuple[str, dict[str, str]]:
+    """A WECHAT_TEMPLATE_<EVENT> value as (template id, {template key: our param}).
+
+    A template picked from WeChat's library has keys of its own (`thing1`, `amount2`, `time3`...), so the value
+    may name which of the event's params fills each: `TEMPLATE_ID thing1=shop_name amount2=balance time3=at`.
+    The id alone sends the params under their own names (a template whose keys were made to match them)."""
+    template, *pairs = configured.split()
+    fields = {}
+    for pair in pairs:
+        key, _, param = pair.partition("=")
+        fields[key] = param or key
+    return template, fields
+
+
+def template_data(fields: dict[str, str], params: dict[str, str]) -> dict[str, dict[str, str]]:
+    """The template's `data`: each key with its param's value (a param the event lacks is sent empty)."""
+    if not fields:
+        return {name: {"value": value} for name, value in params.items()}
+    return {key: {"value": params.get(param, "")} for key, param in fields.items()}
 
 
 def result_of(errcode: int | None, errmsg: str | None) -> Result:
