@@ -68,7 +68,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     compress.init_app(app)  # the tenant page must weigh under 150 KB on the wire (WeUI alone is 188 KB)
     dispatch.init_app(app)
     params.init_app(app)  # before the blueprints: it bounds the `<int:...>` of their routes
-    for blueprint in (auth.bp, tenant.bp, staff.bp, pay.bp, api.bp, health.bp):
+    for blueprint in (auth.bp, tenant.bp, tenant.sticker_bp, staff.bp, pay.bp, api.bp, health.bp):
         app.register_blueprint(blueprint)
     errors.init_app(app)  # after the blueprints: the API's own 404/405 answers are asked first
     app.add_url_rule("/", "index", landing)

@@ -1,7 +1,7 @@
 """Login forms (Flask-WTF: CSRF on every form)."""
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField
+from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 
@@ -13,6 +13,29 @@ class StaffLoginForm(FlaskForm):
 class TenantDemoLoginForm(FlaskForm):
     account = StringField(_l("Shop account code"), validators=[DataRequired(), Length(max=32)])
     phone = StringField(_l("Phone number"), validators=[DataRequired(), Length(max=32)])
+
+
+class SmsPhoneForm(FlaskForm):
+    """Step one of the SMS sign-in: the mobile number a code goes to (portal.auth.login_codes checks it)."""
+
+    phone = StringField(_l("Mobile number"), validators=[DataRequired(_l("Enter your mobile number.")),
+                                                          Length(max=32)])
+
+
+class SmsCodeForm(FlaskForm):
+    """Step two: the number again (a hidden field) and the code it received."""
+
+    phone = HiddenField(validators=[DataRequired(), Length(max=32)])
+    code = StringField(_l("SMS code"), validators=[DataRequired(_l("Enter the 6-digit code from the SMS.")),
+                                                   Length(max=12)])
+
+
+class BindForm(FlaskForm):
+    """A shop to bind: its account code, and its binding code unless the tenant's phone is the one on file."""
+
+    account = StringField(_l("Shop account code"), validators=[DataRequired(_l("Enter the shop's account code.")),
+                                                               Length(max=32)])
+    binding_code = StringField(_l("Binding code"), validators=[Length(max=20)])
 
 
 class PasswordChangeForm(FlaskForm):

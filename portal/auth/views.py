@@ -1,7 +1,7 @@
 """Login and logout for staff and tenants, and the language switch."""
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, session, url_for
+from flask import abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -21,6 +21,7 @@ from portal.auth.guards import (
     tenant_phone,
     verify_password,
 )
+from portal.auth.sms import login_page_context
 from portal.extensions import db, limiter
 from portal.models import StaffUser, TenantUser
 from portal.settings import current
@@ -53,7 +54,8 @@ def staff_login():
 @limiter.limit(PER_ADDRESS, methods=["POST"])
 @limiter.limit(PER_PHONE, key_func=tenant_phone, methods=["POST"], deduct_when=failed)
 def tenant_login():
-    """Outside the embedded demo: WeChat. In the demo: a shop's account code and the phone on file too."""
+    """WeChat, or a mobile number and its SMS code (portal.auth.sms); in the embedded demo also a shop's account
+    code and the phone on file, the page's first form there (`?by=sms` switches to the SMS code)."""
     demo = current().auth.tenant_demo_login
     form = TenantDemoLoginForm()
     if demo and form.validate_on_submit():
@@ -65,8 +67,9 @@ def tenant_login():
         flash(_("No shop with that account code and phone number."), "error")
     elif not demo and form.is_submitted():
         abort(404)  # account code + phone is not a way in here
-    return render_template("auth/tenant_login.html", form=form, demo_login=demo,
-                           wechat_login=current().wechat.oauth_configured)
+    context = login_page_context()
+    context["by_sms"] = not demo or request.args.get("by") == "sms"
+    return render_template("auth/tenant_login.html", form=form, **context)
 
 
 @bp.post("/logout")

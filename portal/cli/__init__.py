@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from flask import Flask
 
-from portal.cli import admin, demo, energy, monthly, payments
+from portal.cli import accounts, admin, demo, energy, monthly, payments
 
 
 def register_cli(app: Flask) -> None:
     """Attach every command group of the portal to the app."""
-    for group in (admin, demo, energy, monthly, payments):
+    for group in (accounts, admin, demo, energy, monthly, payments):
         group.register(app)

@@ -18,6 +18,8 @@ from portal.payments.notify import RAW_LIMIT
 from portal.payments.providers import sandbox
 from portal.payments.providers.alipay.api import AlipayConfigError
 from portal.payments.providers.alipay.notify import InvalidNotify, accept_notify, parse_form
+from portal.web.visitor import PREFIX as VISITOR_PREFIX
+from portal.web.visitor import payer_actors
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +58,7 @@ def sandbox_pay(out_trade_no: str):
         abort(404)
     order = db.session.execute(select(PaymentOrder).where(PaymentOrder.out_trade_no == out_trade_no,
                                                           PaymentOrder.channel == Channel.SANDBOX)).scalar_one_or_none()
-    if order is None or getattr(current_user, "actor", None) != order.created_by:
+    if order is None or order.created_by not in payer_actors():
         abort(404)  # only the session that made the order may see or pay it
     if request.method == "GET":
         return render_template("pay/sandbox.html", order=order)
@@ -70,7 +72,7 @@ def sandbox_pay(out_trade_no: str):
             log.error("sandbox notify for %s answered %s %r", out_trade_no, status, text[:200])
             flash(_notice_undelivered(status), "error")
             return redirect(request.path)
-    return redirect(_tenant_order_page(out_trade_no) or request.path)
+    return redirect(_order_page(order) or request.path)
 
 
 def _notice_undelivered(status: int | None) -> str:
@@ -81,8 +83,13 @@ def _notice_undelivered(status: int | None) -> str:
     return _("The payment notice could not be delivered (%(status)s). Please tell an administrator.", status=status)
 
 
-def _tenant_order_page(out_trade_no: str) -> str | None:
-    path = f"/t/orders/{out_trade_no}"
+def _order_page(order: PaymentOrder) -> str | None:
+    """The payer's page of the order: a tenant's, or a visitor's on the sticker's page (portal.web.visitor)."""
+    token = order.account.sticker_token
+    if order.created_by.startswith(VISITOR_PREFIX) and token:
+        path = f"/r/{token}/orders/{order.out_trade_no}"
+    else:
+        path = f"/t/orders/{order.out_trade_no}"
     try:
         current_app.url_map.bind("localhost").match(path, method="GET")
     except NotFound:

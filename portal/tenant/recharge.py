@@ -1,12 +1,14 @@
 """The tenant pays: amount chips and channels on the shop page, then the order page that follows the payment.
 
-The POST creates the order and asks its platform for pay data (QR, pay URL or WeChat JSAPI
-parameters); that answer is kept in the order's audit entry `order.pay_started`, so the order page
-can show it again after a reload without asking the platform twice.
+The POST (`start_recharge`, shared with the sticker's public page, portal.tenant.sticker) creates the order and
+asks its platform for pay data (QR, pay URL or WeChat JSAPI parameters); that answer is kept in the order's audit
+entry `order.pay_started`, so the order page can show it again after a reload without asking the platform twice.
 """
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from flask import abort, current_app, request, url_for
 from flask_babel import gettext as _
@@ -43,21 +45,69 @@ def _amount_message(code: str) -> str:
     }[code]
 
 
+def _openid() -> str | None:
+    """The payer's WeChat openid (JSAPI needs it): a signed-in tenant's, when WeChat signed them in."""
+    return getattr(current_user, "wechat_openid", None)
+
+
 def recharge_context(acct: Account, **extra) -> dict:
-    """What the recharge section needs: the chips, the channels this browser may use."""
-    channels = pay_options(request.user_agent.string, current_user.wechat_openid, available())
+    """What the recharge section needs: the chips, the channels this browser may use, where the form posts."""
+    channels = pay_options(request.user_agent.string, _openid(), available())
     context = dict(presets=PRESETS_FEN, channels=channels, channel_labels=CHANNEL_LABELS,
-                   in_wechat=in_wechat(request.user_agent.string), error=None, chosen=None, custom="")
+                   in_wechat=in_wechat(request.user_agent.string), error=None, chosen=None, custom="",
+                   pay_url=url_for("tenant.pay", account_id=acct.id))
     context.update(extra)
     return context
 
 
-def _refuse(acct: Account, message: str, chosen=None, custom: str = ""):
+@dataclass(frozen=True)
+class Refused:
+    """A recharge form not taken: why (for the payer), and what they had chosen (to show the form again)."""
+
+    message: str
+    chosen: str | None
+    custom: str
+
+
+def start_recharge(acct: Account, actor: str, order_page: Callable[[str], str]) -> PaymentOrder | Refused:
+    """Take this request's recharge form for `acct`: the order made and started with its platform (not yet
+    committed), or why not. `order_page(out_trade_no)` is the order's page, where the platform sends the payer
+    back."""
+    chosen, custom = request.form.get("amount"), (request.form.get("custom") or "").strip()
+    try:
+        amount = parse_amount(chosen, custom)
+    except AmountError as exc:
+        return Refused(_amount_message(exc.code), chosen, custom)
+    channel, openid = request.form.get("channel", ""), _openid() or ""
+    if channel not in pay_options(request.user_agent.string, openid, available()):
+        return Refused(_("Choose a way to pay."), chosen, custom)
+    if acct.status != AccountStatus.ACTIVE:
+        return Refused(_("This account is closed."), chosen, custom)
+    room = cap_room_fen(db.session, acct)  # orders still open count: paid together they must fit too
+    if room is not None and amount > room:
+        return Refused(_("The balance may not exceed ¥%(cap)s; choose a smaller amount.",
+                         cap=format_yuan(acct.site.max_balance_fen)), chosen, custom)
+    try:
+        order = create_order(db.session, acct, amount, channel, actor, payer=openid)
+        data = start_payment(order, {"client_ip": request.remote_addr or "127.0.0.1", "openid": openid,
+                                     "return_url": public_url(order_page(order.out_trade_no))})
+    except PaymentError as exc:
+        return Refused(str(exc), chosen, custom)
+    except ChannelUnavailable:
+        current_app.logger.exception("channel %s could not start a payment", channel)
+        return Refused(_("This way to pay is not available right now; please try another."), chosen, custom)
+    audit(db.session, actor, "order.pay_started", "payment_order", order.id, acct.site_id,
+          **{k: v for k, v in data.items() if k in ("pay_url", "qr_code", "qr_svg", "code_url", "jsapi_params")})
+    return order
+
+
+def _refuse(acct: Account, refused: Refused):
     """The form again with the message: the section alone for htmx, the whole page otherwise."""
     db.session.rollback()
     acct = own_account(acct.id, selectinload(Account.meters).selectinload(Meter.state))
     return render("tenant/account.html", "tenant/_recharge.html", refused=True, page_only=lambda: days_context(acct),
-                  account=acct, **recharge_context(acct, error=message, chosen=chosen, custom=custom[:12]))
+                  account=acct, **recharge_context(acct, error=refused.message, chosen=refused.chosen,
+                                                   custom=refused.custom[:12]))
 
 
 @bp.post("/a/<int:account_id>/pay")
@@ -65,38 +115,11 @@ def _refuse(acct: Account, message: str, chosen=None, custom: str = ""):
 def pay(account_id: int):
     """Create the order, ask its platform for pay data, and go to the order page."""
     acct = own_account(account_id)
-    chosen, custom = request.form.get("amount"), (request.form.get("custom") or "").strip()
-    try:
-        amount = parse_amount(chosen, custom)
-    except AmountError as exc:
-        return _refuse(acct, _amount_message(exc.code), chosen, custom)
-    channel = request.form.get("channel", "")
-    if channel not in pay_options(request.user_agent.string, current_user.wechat_openid, available()):
-        return _refuse(acct, _("Choose a way to pay."), chosen, custom)
-    if acct.status != AccountStatus.ACTIVE:
-        return _refuse(acct, _("This account is closed."), chosen, custom)
-    room = cap_room_fen(db.session, acct)  # orders still open count: paid together they must fit too
-    if room is not None and amount > room:
-        return _refuse(acct, _("The balance may not exceed ¥%(cap)s; choose a smaller amount.",
-                               cap=format_yuan(acct.site.max_balance_fen)), chosen, custom)
-    openid = current_user.wechat_openid or ""
-    try:
-        order = create_order(db.session, acct, amount, channel, current_user.actor, payer=openid)
-        data = start_payment(order, {"client_ip": request.remote_addr or "127.0.0.1", "openid": openid,
-                                     "return_url": _public(url_for("tenant.order", out_trade_no=order.out_trade_no))})
-    except PaymentError as exc:
-        return _refuse(acct, str(exc), chosen, custom)
-    except ChannelUnavailable:
-        current_app.logger.exception("channel %s could not start a payment", channel)
-        return _refuse(acct, _("This way to pay is not available right now; please try another."), chosen, custom)
-    audit(db.session, current_user.actor, "order.pay_started", "payment_order", order.id, acct.site_id,
-          **{k: v for k, v in data.items() if k in ("pay_url", "qr_code", "qr_svg", "code_url", "jsapi_params")})
+    started = start_recharge(acct, current_user.actor, lambda no: url_for("tenant.order", out_trade_no=no))
+    if isinstance(started, Refused):
+        return _refuse(acct, started)
     db.session.commit()
-    return go_to(url_for("tenant.order", out_trade_no=order.out_trade_no))
-
-
-def _public(path: str) -> str:
-    return public_url(path)
+    return go_to(url_for("tenant.order", out_trade_no=started.out_trade_no))
 
 
 @bp.get("/orders/<out_trade_no>")
@@ -108,10 +131,15 @@ def order(out_trade_no: str):
     ).scalar_one_or_none()
     if found is None or not is_own(found.account_id):
         abort(404)
-    return render("tenant/order.html", "tenant/_order_progress.html",
-                  page_only=lambda: {"pay": _pay_data(found) if found.status == OrderStatus.CREATED else {},
-                                     "channel_labels": CHANNEL_LABELS},
-                  order=found, progress=order_progress(db.session, found))
+    return render("tenant/order.html", "tenant/_order_progress.html", page_only=lambda: order_page_context(found),
+                  order=found, progress=order_progress(db.session, found),
+                  order_url=url_for("tenant.order", out_trade_no=found.out_trade_no),
+                  shop_url=url_for("tenant.account", account_id=found.account_id))
+
+
+def order_page_context(order: PaymentOrder) -> dict:
+    """What only the whole order page shows: how to pay, while the order waits for it."""
+    return {"pay": _pay_data(order) if order.status == OrderStatus.CREATED else {}, "channel_labels": CHANNEL_LABELS}
 
 
 def _pay_data(order: PaymentOrder) -> dict:

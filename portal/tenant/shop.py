@@ -29,10 +29,12 @@ def load_shop(account_id: int) -> Account:
 
 @bp.get("/")
 def home():
-    """The tenant's shops; one shop goes straight to its page."""
+    """The tenant's shops; one shop goes straight to its page, none to linking one."""
     accounts = current_user.accounts
     if len(accounts) == 1:
         return redirect(url_for("tenant.account", account_id=accounts[0].id))
+    if not accounts:
+        return redirect(url_for("auth.tenant_bind"))
     return render("tenant/home.html", "tenant/_accounts.html", accounts=accounts)
 
 

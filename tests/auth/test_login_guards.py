@@ -176,7 +176,8 @@ def test_with_the_demo_login_off_code_and_phone_let_nobody_in(client, make_accou
     monkeypatch.setenv("TENANT_DEMO_LOGIN", "0")
     reload_settings()
     page = client.get("/auth/tenant/login").get_data(as_text=True)
-    assert 'name="phone"' not in page and "微信" in page
+    # the SMS code's form (a phone, then its code) and WeChat; no account code
+    assert 'name="account"' not in page and "/auth/tenant/login/code" in page and "微信" in page
     response = client.post("/auth/tenant/login", data={"account": shop.code, "phone": tenant.phone})
     assert response.status_code == 404
     assert client.get("/t/").status_code == 302  # still nobody: sent to log in

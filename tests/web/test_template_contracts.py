@@ -79,10 +79,15 @@ def open_every_tenant_page(client, login, make_account, make_meter, make_tenant,
     shop.site.emergency_credit_fen = 2_000
     other = make_account(site=shop.site, code="S2")
     make_meter(account=shop, code="E1")
-    login.tenant(make_tenant([shop, other]), shop)
+    tenant = make_tenant([shop, other])
+    login.tenant(tenant, shop)
     order = PaymentOrder(out_trade_no="T" * 20, account_id=shop.id, amount_fen=10_000, channel=Channel.SANDBOX,
                          created_by="tenant:test", payer="", expires_at=utcnow() + timedelta(minutes=15))
-    db_session.add(order)
+    stranger = make_account(site=shop.site, code="S3", sticker_token="sticker-of-s3")  # not the tenant's shop
+    paid_in = PaymentOrder(out_trade_no="R" * 20, account_id=stranger.id, amount_fen=10_000,
+                           channel=Channel.SANDBOX, created_by=tenant.actor, payer="",
+                           expires_at=utcnow() + timedelta(minutes=15))
+    db_session.add_all([order, paid_in])
     db_session.commit()
     month = utcnow().strftime("%Y-%m")
     answers = [
@@ -95,6 +100,11 @@ def open_every_tenant_page(client, login, make_account, make_meter, make_tenant,
         client.post(f"/t/a/{shop.id}/pay", data={"amount": "custom", "custom": "lots"}, headers=HX),
         client.get(f"/t/orders/{order.out_trade_no}"), client.get(f"/t/orders/{order.out_trade_no}", headers=HX),
         client.post(f"/t/a/{shop.id}/emergency", headers=HX), client.post(f"/t/a/{shop.id}/emergency", headers=HX),
+        client.get("/r/sticker-of-s3"),
+        client.post("/r/sticker-of-s3/pay", data={"amount": "custom", "custom": "lots"}),
+        client.post("/r/sticker-of-s3/pay", data={"amount": "custom", "custom": "lots"}, headers=HX),
+        client.get(f"/r/sticker-of-s3/orders/{paid_in.out_trade_no}"),
+        client.get(f"/r/sticker-of-s3/orders/{paid_in.out_trade_no}", headers=HX),
     ]
     assert all(a.status_code in (200, 422) for a in answers), [a.status_code for a in answers]
 
