@@ -6,7 +6,8 @@ batch. Each channel runs in a thread of its own (on PostgreSQL), so a channel th
 a WeChat outage does not keep a supply-off text in the queue behind it. A batch is claimed urgent first, so a
 burst of ten thousand low-balance messages does not hold up a supply-off queued after it either.
 
-A run ends when nothing of its channels is due, or after RUN_SECONDS; a batch stops starting sends when half the
+A run ends when nothing of its channels is due (it goes round once more when a delivery fell back from one of its
+channels to another), or after RUN_SECONDS; a batch stops starting sends when half the
 lease (NOTIFY_LEASE_SECONDS) has passed since its claim and gives the rest back, so that no delivery of a live
 sender is ever taken for one a dead sender left. At its end a run wakes the senders of whatever is still due:
 its own queue again when it made progress and work is left, the modem's queue whenever the modem has work.
@@ -57,14 +58,21 @@ def send_due(channels: Sequence[str], *, now: datetime | None = None, batch: int
     lease = timedelta(seconds=current().notify.lease_seconds)
     with Session(db.engine) as session:
         counts = recover(session, now or utcnow(), lease)
-    work = partial(_send_channel, app, now=now, batch=batch, deadline=time.monotonic() + run_seconds, lease=lease)
-    if len(channels) > 1 and db.engine.dialect.name == "postgresql":
-        with ThreadPoolExecutor(len(channels), thread_name_prefix="payfirst-notify") as pool:
-            for done in pool.map(work, channels):
-                counts += done
-    else:  # SQLite (the demo) has one writer at a time: the channels take turns
-        for name in channels:
-            counts += work(name)
+    deadline = time.monotonic() + run_seconds
+    work = partial(_send_channel, app, now=now, batch=batch, deadline=deadline, lease=lease)
+    while True:
+        done = Counter()
+        if len(channels) > 1 and db.engine.dialect.name == "postgresql":
+            with ThreadPoolExecutor(len(channels), thread_name_prefix="payfirst-notify") as pool:
+                for one in pool.map(work, channels):
+                    done += one
+        else:  # SQLite (the demo) has one writer at a time: the channels take turns
+            for name in channels:
+                done += work(name)
+        counts += done
+        # a fallback may have moved deliveries to a channel whose turn had ended: once more for them
+        if not done["fallback"] or time.monotonic() >= deadline:
+            break
     _wake(channels, progressed=counts["claimed"] > 0 or counts["resent"] > 0, now=now)
     if counts:
         log.info("notifications sent on %s: %s", ",".join(channels), dict(counts))
