@@ -46,6 +46,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
 
 def run(args, database) -> list[Figure]:
     """Build the site, run the fee, send the burst; the figures."""
+    # the app's modules only when this part runs, as the other parts load them
     from portal.extensions import db
     from portal.models import Account, Alarm, AlarmKind, Delivery, utcnow
     from portal.monthly.fees import run_fees
@@ -129,7 +130,7 @@ def run(args, database) -> list[Figure]:
 
 def _send(app, senders: int) -> tuple[list[int], float]:
     """Run `senders` senders at once until everything due is sent; what each sent, and the time."""
-    from portal.notify.send import send_due
+    from portal.notify.send import send_due  # as in run(): only when this part runs
 
     sent = [0] * senders
 
