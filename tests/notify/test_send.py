@@ -235,6 +235,7 @@ def test_a_slow_channel_does_not_hold_up_another(aliyun, wechat_mp, configure, m
     assert {r.status for r in rows()} == {DeliveryStatus.SENT}
 
 
+@pytest.mark.slow
 def test_a_supply_off_after_a_burst_of_ten_thousand_goes_in_the_first_batch(make_site, make_account):
     site = make_site()
     db.session.execute(insert(Account.__table__), [
