@@ -16,6 +16,7 @@ from portal.models import (
     TenantUser,
     utcnow,
 )
+from portal.notify.events import EVENTS
 from portal.notify.hours import next_time
 from portal.notify.route import ShopEvent, tell_phone, tell_shop, tell_shops, tell_staff
 
@@ -253,3 +254,10 @@ def test_a_code_to_a_phone():
     assert tell_phone(db.session, "13700000000", "login_code", "code:1", {"code": "123456"}) == 1
     [row] = deliveries()
     assert "123456" in row.text and row.site_id is None and row.urgent
+
+
+def test_an_events_sentence_in_either_language_however_often_it_is_written():
+    low = EVENTS["low_balance_1"]
+    english = "A-1 茶铺: your balance is ¥9.50, below ¥10.00. Please top up."
+    assert [low.text(LOW, "en"), low.text(LOW, "zh"), low.text(LOW, "en")] == [
+        english, "A-1 茶铺：余额 ¥9.50，已低于 ¥10.00，请及时充值。", english]
