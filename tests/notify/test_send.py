@@ -9,9 +9,10 @@ from __future__ import annotations
 import threading
 import time
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
-from rq import Queue
+from rq import Queue, SimpleWorker
 from sqlalchemy import insert, select
 
 from portal.extensions import db
@@ -25,6 +26,8 @@ from portal.queue.dispatch import redis_connection
 from tests.notify.modem_pdu import read_submit
 from tests.notify.modem_standin import StandinModem
 from tests.notify.test_route import around_now
+from worker.jobs.notify import send_notifications
+from worker.schedule import periodic
 
 pytestmark = pytest.mark.usefixtures("redis_app")
 
@@ -185,6 +188,21 @@ def test_the_modems_deliveries_wait_for_the_modems_own_sender(configure, make_ac
         configure(SMS_MODEM_DEVICE=modem.device)
         assert send_due(MODEM_CHANNELS)["sent"] == 1
     assert len(modem.pdus) == 1 and rows()[0].status is DeliveryStatus.SENT
+
+
+def test_the_modems_worker_sends_what_the_commit_queued_for_it(configure, make_account):
+    shop = make_account(phone="13900000017")
+    with StandinModem() as modem:
+        configure(SMS_BACKEND="modem", SMS_MODEM_DEVICE=modem.device)
+        tell_shop(db.session, shop.id, "supply_off", "entry:1", OFF)
+        db.session.commit()
+        conn = redis_connection()
+        SimpleWorker([Queue("sms_modem", connection=conn)], connection=conn).work(burst=True)
+    assert len(modem.pdus) == 1 and rows()[0].status is DeliveryStatus.SENT
+
+
+def test_the_cron_runs_the_sender_every_minute():
+    assert any(p.func is send_notifications and p.cron == "* * * * *" for p in periodic(ZoneInfo("Asia/Shanghai")))
 
 
 def test_a_wechat_message_opens_the_shops_page(wechat_mp, configure, make_account):
