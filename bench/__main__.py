@@ -14,7 +14,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from bench import audit_page, billing_runs, imports, meter_mode, notify, sms, staff_pages, usage
+from bench import audit_page, billing_runs, imports, meter_mode, notify, notify_burst, sms, staff_pages, usage
 from bench import farm as farm_mod
 from bench.figures import (
     CycleClock,
@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     staff_pages.add_arguments(ap)
     usage.add_arguments(ap)
     sms.add_arguments(ap)
+    notify_burst.add_arguments(ap)
     args = ap.parse_args(argv)
 
     print(f"PayFirst bench {datetime.now().astimezone():%Y-%m-%d %H:%M %Z} on {platform.node()}: "
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     figures: list[Figure] = []
     try:
         # --<part>-only runs that part alone; the poll-cycle figures run with none of them, or with the meter mode's
-        parts = ("billing", "notify", "meter_mode", "import", "audit", "staff", "usage", "sms")
+        parts = ("billing", "notify", "meter_mode", "import", "audit", "staff", "usage", "sms", "burst")
         only = {part for part in parts if getattr(args, f"{part}_only")}
         figures = run(args, database) if not only or "meter_mode" in only else []
         # fee, allocation, monthly report (bench/billing_runs.py)
@@ -83,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         # the Aliyun SMS channel against its stand-in (bench/sms.py)
         if not args.no_sms and (not only or "sms" in only):
             figures += sms.run(args, database)
+        # a fee run pushing 10,030 shops across a level: its messages queued, sent once each (bench/notify_burst.py)
+        if not args.no_burst and (not only or "burst" in only):
+            figures += notify_burst.run(args, database)
     finally:
         from portal.extensions import db
 

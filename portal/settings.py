@@ -8,9 +8,11 @@ Nothing reads a setting at import time, so a test or a second app may hold other
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -203,6 +205,17 @@ class SmsSettings:
 
 
 @dataclass(frozen=True)
+class NotifySettings:
+    """When tenants are not disturbed, and when a message a sender was holding is taken for lost."""
+
+    #: NOTIFY_QUIET_HOURS ("22:00-08:00", business time; "off": none): a shop's messages that are not urgent wait
+    #: for their end (a shop's own preference overrides them)
+    quiet_hours: tuple[time, time] | None = (time(22), time(8))
+    #: NOTIFY_LEASE_SECONDS: a delivery left `sending` longer than this was held by a sender that died
+    lease_seconds: int = 120
+
+
+@dataclass(frozen=True)
 class PollingSettings:
     """How the poller talks to the gateways."""
 
@@ -256,6 +269,7 @@ class Settings:
     alipay: AlipaySettings = AlipaySettings()
     wechat: WeChatSettings = WeChatSettings()
     sms: SmsSettings = SmsSettings()
+    notify: NotifySettings = NotifySettings()
     polling: PollingSettings = PollingSettings()
     auth: AuthSettings = AuthSettings()
     imports: ImportSettings = ImportSettings()
@@ -266,7 +280,8 @@ class Settings:
         env = _Env(os.environ if environ is None else environ)
         core = _core(env)
         return cls(core=core, payments=_payments(env), alipay=_alipay(env), wechat=_wechat(env),
-                   sms=_sms(env), polling=_polling(env), auth=_auth(env, core), imports=_imports(env))
+                   sms=_sms(env), notify=_notify(env), polling=_polling(env), auth=_auth(env, core),
+                   imports=_imports(env))
 
 
 def _core(env: _Env) -> CoreSettings:
@@ -326,6 +341,28 @@ def _sms(env: _Env) -> SmsSettings:
                        aliyun_templates=env.by_prefix("ALIYUN_SMS_TEMPLATE_"),
                        aliyun_endpoint=env.str("ALIYUN_SMS_ENDPOINT"), modem_device=env.str("SMS_MODEM_DEVICE"),
                        modem_baud=env.int("SMS_MODEM_BAUD", 115_200), modem_pin=env.str("SMS_MODEM_PIN"))
+
+
+_HOURS = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)-([01]?\d|2[0-3]):([0-5]\d)")
+
+
+def _notify(env: _Env) -> NotifySettings:
+    d = NotifySettings()
+    raw = env.str("NOTIFY_QUIET_HOURS")
+    quiet = d.quiet_hours
+    if raw is not None and raw.lower() in ("off", "none"):
+        quiet = None
+    elif raw is not None:
+        found = _HOURS.fullmatch(raw.replace(" ", ""))
+        if found is None:
+            raise SettingsError(f"NOTIFY_QUIET_HOURS is HH:MM-HH:MM in business time (or off), got {raw!r}")
+        h1, m1, h2, m2 = map(int, found.groups())
+        quiet = (time(h1, m1), time(h2, m2)) if (h1, m1) != (h2, m2) else None
+    lease = env.int("NOTIFY_LEASE_SECONDS", d.lease_seconds)
+    if not 30 <= lease <= 540:
+        # WeChat drops a repeat of a client_msg_id for ten minutes: a held message is resent within them
+        raise SettingsError("NOTIFY_LEASE_SECONDS must be between 30 and 540 (WeChat's ten minutes, with margin)")
+    return NotifySettings(quiet_hours=quiet, lease_seconds=lease)
 
 
 def _polling(env: _Env) -> PollingSettings:

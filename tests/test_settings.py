@@ -54,3 +54,20 @@ def test_secrets_do_not_show_in_a_printed_settings_object():
                            "WECHAT_APP_SECRET": "appsecret"})
     shown = repr(s)
     assert not any(secret in shown for secret in ("hush", "1234", "sesame", "k" * 32, "v" * 32, "appsecret"))
+
+
+def test_quiet_hours_are_the_nights_by_default_and_may_be_moved_or_turned_off():
+    from datetime import time
+
+    assert Settings.from_env(BASE).notify.quiet_hours == (time(22), time(8))
+    assert Settings.from_env(BASE).notify.lease_seconds == 120
+    moved = Settings.from_env({**BASE, "NOTIFY_QUIET_HOURS": "21:30 - 7:00", "NOTIFY_LEASE_SECONDS": "60"}).notify
+    assert (moved.quiet_hours, moved.lease_seconds) == ((time(21, 30), time(7)), 60)
+    assert Settings.from_env({**BASE, "NOTIFY_QUIET_HOURS": "off"}).notify.quiet_hours is None
+
+
+@pytest.mark.parametrize("name, value", [("NOTIFY_QUIET_HOURS", "22-8"), ("NOTIFY_QUIET_HOURS", "25:00-08:00"),
+                                         ("NOTIFY_LEASE_SECONDS", "5"), ("NOTIFY_LEASE_SECONDS", "900")])
+def test_malformed_notify_settings_are_named(name, value):
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({**BASE, name: value})

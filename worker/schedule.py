@@ -14,7 +14,7 @@ from croniter import croniter
 from flask import Flask
 from rq.cron import CronScheduler
 
-from worker.jobs import control, housekeeping, monthly, payments, polling
+from worker.jobs import control, housekeeping, monthly, notify, payments, polling
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,8 @@ def periodic(tz: ZoneInfo) -> list[Periodic]:
         Periodic(monthly.allocation_job, cron=monthly_cron(0, 30, tz)),  # 00:30, the month just ended
         Periodic(control.enforce_arrears, cron="* * * * *"),
         Periodic(payments.sweep_open_orders, cron="* * * * *"),  # orders open past PAY_QUERY_AFTER_MINUTES
+        # retries and the ends of quiet hours come due, dead senders' deliveries are recovered, the modem woken
+        Periodic(notify.send_notifications, cron="* * * * *"),
         Periodic(payments.daily_reconciliation, cron=daily_cron(10, 0, tz)),  # 10:00 business time, yesterday
         Periodic(housekeeping.readings_partitions_job, cron=daily_cron(3, 20, tz)),  # months ahead; retention
     ]

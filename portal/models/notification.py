@@ -77,6 +77,7 @@ class Delivery(CreatedMixin, Base):
     urgent: Mapped[bool] = mapped_column(default=False)
     status: Mapped[DeliveryStatus] = mapped_column(
         str_enum(DeliveryStatus, "delivery_status"), default=DeliveryStatus.PENDING)
+    #: tries on the current channel (a fallback to the next channel counts afresh; `error` keeps the earlier's word)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     #: not before: the end of quiet hours, or a retry's backoff
     due_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -84,7 +85,7 @@ class Delivery(CreatedMixin, Base):
     sent_at: Mapped[datetime | None]
     #: the provider's id for the message (Aliyun's BizId, WeChat's msgid, the modem's references)
     provider_id: Mapped[str | None] = mapped_column(String(80))
-    #: the last failure, in the provider's words
+    #: the last failure of each channel tried, in the providers' words ("aliyun: ... | modem: ...")
     error: Mapped[str | None] = mapped_column(String(300))
 
 

@@ -30,8 +30,14 @@ IMPORT_SITE = JobRef("worker.jobs.imports.commit_site_import", "reports")
 #: download a day's bills again and reconcile it (the reconciliation results page; the cron runs it daily)
 RECONCILE_DAY = JobRef("worker.jobs.payments.daily_reconciliation", "reports")
 
+#: send the deliveries that are due (after a transaction that queued some, and each minute); the GSM modem's are
+#: sent by a job of its own queue, on the machine the modem is plugged into
+SEND_NOTIFICATIONS = JobRef("worker.jobs.notify.send_notifications", "notify")
+SEND_MODEM_NOTIFICATIONS = JobRef("worker.jobs.notify.send_modem_notifications", "sms_modem")
+
 #: every job domain code enqueues by name
-ENQUEUED_BY_NAME = (CREDIT_ORDER, POLL_GATEWAY, IMPORT_SITE, RECONCILE_DAY)
+ENQUEUED_BY_NAME = (CREDIT_ORDER, POLL_GATEWAY, IMPORT_SITE, RECONCILE_DAY, SEND_NOTIFICATIONS,
+                    SEND_MODEM_NOTIFICATIONS)
 
 #: names written to outbox rows before these jobs moved to worker.jobs (rows pending at an upgrade)
 FORMER_NAMES = {

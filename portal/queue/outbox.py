@@ -28,13 +28,17 @@ class Handover:
     dedupe_key: str | None
 
 
-def enqueue(session: Session, func, *args, queue: str | None = None, dedupe_key: str | None = None) -> int:
+def enqueue(session: Session, func, *args, queue: str | None = None, dedupe_key: str | None = None,
+            once: bool = False) -> int | None:
     """Write an outbox row for `func(*args)`; it is dispatched only after the session commits. Returns its id.
 
     `func` is a `JobRef` of `portal.queue.names`, a job function (it carries `job_name` and `queue`), or a
     dotted name with `queue`. The row is one Core INSERT (no ORM unit of work: this is on the path of every
-    payment notify).
+    payment notify). With `once`, a transaction that asked for the job of `dedupe_key` already writes nothing
+    (None): code that runs once per shop of a burst asks for its follow-up job once, not once per shop.
     """
+    if once and any(h.dedupe_key == dedupe_key for h in session.info.get("outbox_ready", ())):
+        return None
     if isinstance(func, JobRef):
         name, queue = func
     elif isinstance(func, str):
