@@ -2,5 +2,6 @@
 their recipients' channels, sent with retries and logged.
 
 `channels` holds one small module per way out (WeChat template messages, Aliyun SMS, a GSM modem, the demo's
-log), each behind the one interface of `channels.base`.
+log), each behind the one interface of `channels.base`. `deliveries` reads the delivery log back for staff and the
+API and queues a message again; `recipients` keeps a site's staff recipients.
 """

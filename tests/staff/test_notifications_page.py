@@ -136,7 +136,7 @@ def test_a_shop_filter_covers_the_chosen_site_only(client, login, make_staff, lo
 
 
 def test_days_are_business_days(client, login, make_staff, make_account, make_delivery, log):
-    here, _, shop, _ = log
+    _, _, shop, _ = log
     login.staff(make_staff(role=Role.ADMIN))
     # 2026-03-01 23:30 in Shanghai is 15:30 UTC; 2026-03-02 00:30 there is 16:30 UTC the day before
     late = make_delivery(shop, created_at=datetime(2026, 3, 1, 15, 30, tzinfo=UTC))
