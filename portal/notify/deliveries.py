@@ -77,17 +77,21 @@ def shop_scopes(account_ids: Iterable[int]) -> list[ColumnElement[bool]]:
 
 def newest(session: Session, scopes: Sequence[ColumnElement[bool]], query: LogQuery = LogQuery(), *, limit: int,
            before: Delivery | None = None) -> list[Delivery]:
-    """The newest `limit` deliveries of the scopes that match, older than `before` when given; newest first."""
-    rows: list[Delivery] = []
+    """The newest `limit` deliveries of the scopes that match, older than `before` when given; newest first.
+
+    Each scope answers the keys of its newest rows; the rows are loaded once the page's keys are known.
+    """
+    keys: list[tuple[datetime, int]] = []
     for scope in scopes:
-        q = select(Delivery).where(scope, *query.conditions())
+        q = select(Delivery.created_at, Delivery.id).where(scope, *query.conditions())
         if before is not None:
             # `created_at <=` as well: the scope's index on (..., created_at) can use it, not the pair alone
             q = q.where(Delivery.created_at <= before.created_at,
                         tuple_(Delivery.created_at, Delivery.id) < tuple_(before.created_at, before.id))
-        rows += session.scalars(q.order_by(Delivery.created_at.desc(), Delivery.id.desc()).limit(limit))
-    rows.sort(key=lambda d: (d.created_at, d.id), reverse=True)
-    return rows[:limit]
+        keys += session.execute(q.order_by(Delivery.created_at.desc(), Delivery.id.desc()).limit(limit)).tuples()
+    ids = [i for _at, i in sorted(keys, reverse=True)[:limit]]
+    rows = {d.id: d for d in session.scalars(select(Delivery).where(Delivery.id.in_(ids)))} if ids else {}
+    return [rows[i] for i in ids]
 
 
 def masked(address: str) -> str:

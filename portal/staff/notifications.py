@@ -5,16 +5,19 @@ The log: the deliveries of the reader's sites, newest first, 50 a page, paged by
 id of the last row shown) and never counted (the table grows by thousands a day; portal.notify.deliveries reads
 it one site or shop at a time, along their indexes). Filters: site, shop code, event, status, channel, first and
 last day (business time); one that makes no sense answers 400 with the page saying why (htmx: 200, the table
-saying why). A row's message is shown on expanding it. Managers (and admins) see numbers whole and may send a
+saying why). No index serves an event, status or channel (a site's rows are read newest first until enough
+match), so without a shop such a filter looks at WINDOW_DAYS at most (`_window`): a month of a site is one
+index range however rare the match (an index on (site_id, status, created_at) would lift that for the status).
+A row's message is shown on expanding it. Managers (and admins) see numbers whole and may send a
 failed or uncertain message again, after a confirmation page; others see 139****0001.
 
 The demo's messages: with SMS_BACKEND listing `log`, nothing leaves the machine, and this tab shows what would
 have been sent — the deliveries on the `log` channel, read from the table (the web and the worker are separate
-processes: the log channel's memory is the worker's).
+processes: the log channel's memory is the worker's); the last WINDOW_DAYS when the log is only a fallback.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, time, timedelta
 
 from flask import abort, flash, request, url_for
@@ -51,6 +54,8 @@ STATUSES = {"pending": _l("pending"), "sending": _l("sending"), "sent": _l("sent
             "uncertain": _l("uncertain")}
 #: the longest site or shop code a filter takes
 CODE_MAX = 40
+#: the most days a filter that no index serves looks at (see the module docstring)
+WINDOW_DAYS = 31
 
 
 def log_configured() -> bool:
@@ -129,6 +134,23 @@ def _scopes(f: LogFilters, sites: list[Site]):
     return site_scopes([s.id for s in chosen], siteless=site_ids() is None and not f.site)
 
 
+def _window(f: LogFilters) -> LogFilters:
+    """A filter by event, status or channel without a shop looks at WINDOW_DAYS at most: without a first day the
+    last WINDOW_DAYS up to the last day (or today), without a last day WINDOW_DAYS from the first."""
+    if f.shop or not (f.event or f.status or f.channel):
+        return f
+    span = timedelta(days=WINDOW_DAYS - 1)
+    if f.day_from is None:
+        last = f.day_to or datetime.now(business_tz()).date()
+        return replace(f, day_from=last - span, day_to=last)
+    if f.day_to is None:
+        return replace(f, day_to=f.day_from + span)
+    if f.day_to - f.day_from > span:
+        raise BadParameter(_("A filter by event, status or channel without a shop covers at most %(n)s days: "
+                             "narrow the days, or give a shop.", n=WINDOW_DAYS))
+    return f
+
+
 def _business_midnight(day: date) -> datetime:
     return datetime.combine(day, time(), business_tz())
 
@@ -167,6 +189,13 @@ def _page(f: LogFilters, sites: list[Site], query: LogQuery) -> tuple[list[dict]
     return found[:PAGE_SIZE], older
 
 
+def _query(f: LogFilters) -> LogQuery:
+    """The log's query of these filters, days as business days."""
+    return LogQuery(event=f.event or None, status=DeliveryStatus(f.status) if f.status else None,
+                    channel=f.channel or None, since=_business_midnight(f.day_from) if f.day_from else None,
+                    until=_business_midnight(f.day_to + timedelta(days=1)) if f.day_to else None)
+
+
 @bp.get("/notifications")
 @require_area("notifications")
 def notifications():
@@ -175,19 +204,18 @@ def notifications():
     context = {"tabs": tabs(), "sites": sites, "events": EVENTS, "statuses": STATUSES, "channels": CHANNELS,
                "form": {name: (request.args.get(name) or "")[:CODE_MAX] for name in
                         ("site", "shop", "event", "status", "channel", "from", "to")},
-               "f": LogFilters(), "rows": [], "older": None, "error": None, "tz_name": str(business_tz())}
+               "f": LogFilters(), "rows": [], "older": None, "error": None, "tz_name": str(business_tz()),
+               "window": None}
     try:
         f = parse_filters(request.args)
         context["f"] = f
-        query = LogQuery(event=f.event or None, status=DeliveryStatus(f.status) if f.status else None,
-                         channel=f.channel or None,
-                         since=_business_midnight(f.day_from) if f.day_from else None,
-                         until=_business_midnight(f.day_to + timedelta(days=1)) if f.day_to else None)
-        deliveries, older = _page(f, sites, query)
+        window = _window(f)
+        deliveries, older = _page(f, sites, _query(window))
     except BadParameter as exc:
         return refuse_query("staff/notifications/log.html", "staff/notifications/_log.html",
                             **{**context, "error": str(exc)})
-    context |= {"rows": rows_of(deliveries), "older": older}
+    context |= {"rows": rows_of(deliveries), "older": older,
+                "window": (window.day_from, window.day_to) if window != f else None}
     return render("staff/notifications/log.html", "staff/notifications/_log.html", **context)
 
 
@@ -232,14 +260,17 @@ def notify_demo():
     if not log_configured():
         abort(404)
     sites = my_sites()
-    context = {"tabs": tabs(), "rows": [], "older": None, "error": None, "f": LogFilters()}
+    # with the log as the only backend every message is on it (no window is needed), and nothing can reach a
+    # phone: the page is where a demo's sign-in code is read
+    only_log = current().sms.backends == ("log",)
+    context = {"tabs": tabs(), "rows": [], "older": None, "error": None, "f": LogFilters(), "window": None}
     try:
-        f = LogFilters(before=parse_filters({"before": request.args.get("before", "")}).before)
-        deliveries, older = _page(f, sites, LogQuery(channel="log"))
+        f = LogFilters(channel="log", before=parse_filters({"before": request.args.get("before", "")}).before)
+        window = f if only_log else _window(f)
+        deliveries, older = _page(f, sites, _query(window))
     except BadParameter as exc:
         return refuse_query("staff/notifications/demo.html", "staff/notifications/_demo.html",
                             **{**context, "error": str(exc)})
-    # with the log as the only backend nothing can reach a phone: the page is where a demo's sign-in code is read
-    reveal = current().sms.backends == ("log",)
-    context |= {"rows": rows_of(deliveries, reveal_codes=reveal), "older": older}
+    context |= {"rows": rows_of(deliveries, reveal_codes=only_log), "older": older,
+                "window": (window.day_from, window.day_to) if window != f else None}
     return render("staff/notifications/demo.html", "staff/notifications/_demo.html", **context)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -145,6 +146,17 @@ def test_days_are_business_days(client, login, make_staff, make_account, make_de
     assert shown(page(client, **{"from": "2026-03-02", "to": "2026-03-02"})) == [early.id]
 
 
+def test_a_filter_no_index_serves_looks_at_a_month_unless_told_other_days(client, manager, log, make_delivery):
+    _, _, shop, rows = log
+    old = make_delivery(shop, status=DeliveryStatus.FAILED, created_at=NOW - timedelta(days=40))
+    html = page(client, status="failed")
+    assert shown(html) == [rows["failed"].id] and 'data-testid="log-window"' in html
+    day = (NOW - timedelta(days=40)).astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    assert shown(page(client, status="failed", **{"from": day})) == [old.id]
+    assert shown(page(client)) == [rows["staff"].id, rows["failed"].id, rows["sent"].id, old.id]  # no filter
+    assert old.id in shown(page(client, status="failed", shop="S001"))  # a shop's own index serves it
+
+
 @pytest.mark.parametrize("args, words", [
     ({"site": "THERE"}, "There is no site THERE among yours"),
     ({"shop": "S900"}, "No shop of yours has the code S900"),
@@ -153,6 +165,7 @@ def test_days_are_business_days(client, login, make_staff, make_account, make_de
     ({"from": "2026-02-30"}, "from must be a day"),
     ({"from": "2026-03-02", "to": "2026-03-01"}, "is after the last"),
     ({"before": "x"}, "before must be an id"),
+    ({"status": "failed", "from": "2026-01-01", "to": "2026-03-01"}, "covers at most 31 days"),
 ])
 def test_a_filter_that_makes_no_sense_is_a_400_saying_why(client, manager, log, args, words):
     response = client.get(URL, query_string=args, headers=EN)
@@ -243,7 +256,7 @@ def test_an_uncertain_message_warns_that_it_may_have_gone(client, manager, log):
 def test_a_sent_message_is_not_sent_again(client, manager, log):
     *_, rows = log
     assert 'data-testid="not-resendable"' in page(client, f"{URL}/{rows['sent'].id}/send-again")
-    client.post(f"{URL}/{rows['sent'].id}/send-again")
+    client.post(f"{URL}/{rows['sent'].id}/send-again", headers=EN)
     assert fresh(rows["sent"]).status == DeliveryStatus.SENT and audits() == []
     assert "there is nothing to send again" in client.get(URL, headers=EN).get_data(as_text=True)
 
