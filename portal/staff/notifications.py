@@ -183,7 +183,7 @@ def rows_of(deliveries: list[Delivery], *, reveal_codes: bool = False) -> list[d
     } for d in deliveries]
 
 
-def _page(f: LogFilters, sites: list[Site], query: LogQuery) -> tuple[list[dict], int | None]:
+def _page(f: LogFilters, sites: list[Site], query: LogQuery) -> tuple[list[Delivery], int | None]:
     found = newest(db.session, _scopes(f, sites), query, limit=PAGE_SIZE + 1, before=_cursor(f.before))
     older = found[PAGE_SIZE - 1].id if len(found) > PAGE_SIZE else None
     return found[:PAGE_SIZE], older
