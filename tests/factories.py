@@ -9,6 +9,8 @@ from portal.extensions import db
 from portal.models import (
     Account,
     ControlMode,
+    Delivery,
+    DeliveryStatus,
     Gateway,
     Meter,
     MeterKind,
@@ -19,6 +21,7 @@ from portal.models import (
     StaffUser,
     TenantBinding,
     TenantUser,
+    utcnow,
 )
 
 _seq = itertools.count(1)
@@ -130,3 +133,24 @@ def login(client):
             return client.post("/auth/tenant/login", data={"account": account.code, "phone": tenant.phone})
 
     return Login()
+
+
+@pytest.fixture
+def make_delivery():
+    """make_delivery(account or site, event, status, channel, ...) writes a row of the delivery log directly."""
+    from portal.notify.events import EVENTS
+
+    def make(account: Account | None = None, site: Site | None = None, event: str = "low_balance_1",
+             status: DeliveryStatus = DeliveryStatus.SENT, channel: str = "aliyun", recipient: str = "13900000001",
+             **kw) -> Delivery:
+        n = next(_seq)
+        site_id = site.id if site else (account.site_id if account else None)
+        delivery = Delivery(site_id=site_id, account_id=account.id if account else None, event=event,
+                            audience=EVENTS[event].audience, dedupe_key=f"test:{n}", recipient=recipient,
+                            channel=channel, text=kw.pop("text", f"message {n}"), status=status,
+                            created_at=kw.pop("created_at", None) or utcnow(), **kw)
+        db.session.add(delivery)
+        db.session.commit()
+        return delivery
+
+    return make

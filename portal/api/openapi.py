@@ -5,8 +5,10 @@ from apispec import APISpec
 from flask import jsonify
 
 from portal.api.blueprint import NO_NUL, bp
+from portal.api.notifications import MAX_LIMIT
 from portal.api.payments import CASH_MAX_FEN, OPTIONAL_TEXT, ORDER_CHANNELS
 from portal.control.commands import ACTIONS
+from portal.models import DeliveryStatus
 from portal.settings import current, public_url
 
 ERROR = {
@@ -107,6 +109,32 @@ USAGE_PARAMS = (
     {"name": "kind", "in": "query", "required": False, "schema": {"type": "string", "enum": ["electric", "water"]},
      "description": "which meters to sum (default: electric, or water for a shop with water meters only)"},
 )
+#: the channels and statuses of a delivery (portal.notify.channels, portal.models.DeliveryStatus)
+DELIVERY_CHANNELS = ["wechat", "aliyun", "modem", "log"]
+DELIVERIES = {
+    "type": "array", "description": "newest first", "items": {
+        "type": "object",
+        "required": ["event", "channel", "recipient", "status", "attempts", "created_at", "sent_at"],
+        "properties": {
+            "event": {"type": "string", "description": "what happened: low_balance_1, supply_off, meter_offline..."},
+            "channel": {"type": "string", "description": "the channel of the current or last attempt: "
+                                                         + ", ".join(DELIVERY_CHANNELS)},
+            "recipient": {"type": "string", "description": "a phone number or a WeChat openid; masked "
+                                                           "(139****0001) unless the caller keeps the recipients"},
+            "status": {"type": "string", "enum": [s.value for s in DeliveryStatus]},
+            "attempts": {"type": "integer", "minimum": 0},
+            "created_at": {"type": "string", "format": "date-time"},
+            "sent_at": {"type": "string", "format": "date-time", "nullable": True},
+        }},
+}
+NOTIFICATIONS_PARAMS = (
+    {"name": "account", "in": "query", "required": True, "schema": {"type": "string", "minLength": 1,
+                                                                     "pattern": NO_NUL},
+     "description": "the shop's code"},
+    {"name": "limit", "in": "query", "required": False,
+     "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+     "description": "how many, newest first (default 50)"},
+)
 CASH_RESULT = {
     "type": "object",
     "required": ["entry_id", "account", "amount_fen", "balance_fen"],
@@ -175,6 +203,7 @@ def _operation(summary: str, status: str, result: str, errors: tuple[str, ...], 
 #: links between operations (the workflows a client follows, and Schemathesis's stateful tests)
 ACCOUNT_LINKS = {
     "GetAccountUsage": {"operationId": "getAccountUsage", "parameters": {"code": "$response.body#/code"}},
+    "GetNotifications": {"operationId": "getNotifications", "parameters": {"account": "$response.body#/code"}},
     "PostCashRecharge": {"operationId": "postCashRecharge", "parameters": {"code": "$response.body#/code"}},
     "PostOrder": {"operationId": "postOrder", "requestBody": {"account": "$response.body#/code",
                                                               "amount_fen": 1000, "channel": "alipay_wap"}},
@@ -197,6 +226,10 @@ def _paths() -> dict:
             **_operation(f"A shop's use and charges per business day, from the daily roll-ups ({found})", "200",
                          "Usage", ("404", "409"), params=("code",), headers=USAGE_PARAMS),
             "operationId": "getAccountUsage"}},
+        "/notifications": {"get": {
+            **_operation(f"A shop's delivery log: every message about it, to its tenants and to staff recipients "
+                         f"for its alarms (403: a cashier; {found})", "200", "Deliveries", ("403", "404", "409"),
+                         headers=NOTIFICATIONS_PARAMS), "operationId": "getNotifications"}},
         "/meters/{code}": {"get": {
             **_operation(f"A meter's latest state ({found})", "200", "Meter", ("404", "409"), params=("code",),
                          links=METER_LINKS), "operationId": "getMeter"}},
@@ -234,7 +267,7 @@ def build_spec() -> dict:
     for name, schema in (("Error", ERROR), ("Account", ACCOUNT), ("Meter", METER), ("CommandRequest", COMMAND_REQUEST),
                          ("CommandAccepted", COMMAND_ACCEPTED), ("Order", ORDER), ("OrderRequest", _order_request()),
                          ("CashRecharge", CASH_REQUEST), ("CashRechargeResult", CASH_RESULT),
-                         ("Usage", USAGE)):
+                         ("Usage", USAGE), ("Deliveries", DELIVERIES)):
         spec.components.schema(name, schema)
     spec.components.response("Error", {"description": "error", "content": {
         "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})

@@ -6,5 +6,6 @@ when: preferences, quiet hours, duty hours), in the caller's transaction; `kick`
 commits; `send` is the sender (a job per queue: `notify`, and `sms_modem` for the GSM modem), `claims` a
 delivery's states in SQL, `registry` the process's channels, `hours` the windows of the day. `channels` holds one
 small module per way out (WeChat template messages, Aliyun SMS, a GSM modem, the demo's log), each behind the one
-interface of `channels.base`.
+interface of `channels.base`. `deliveries` reads the delivery log back for staff and the
+API and queues a message again; `recipients` keeps a site's staff recipients.
 """

@@ -12,6 +12,7 @@ from portal.settings import business_tz
 from portal.staff.blueprint import bp
 from portal.staff.counter import DETAIL_LABELS, SECTION_TITLES
 from portal.staff.dashboard_figures import dashboard_figures
+from portal.staff.notifications import log_configured
 from portal.web.access import site_ids
 from portal.web.alarm_text import kind_label
 from portal.web.htmx import render
@@ -28,11 +29,14 @@ OFF_REASONS = {
 
 @bp.get("/")
 def index():
-    """Meters and gateways online, shops off and in arrears, keep-power, open alarms and today's takings."""
+    """Meters and gateways online, shops off and in arrears, keep-power, open alarms and today's takings; in the
+    demo (texts to the log), a link to the messages it would have sent."""
     tz = business_tz()
     now: datetime = utcnow()
     figures = dashboard_figures(db.session, site_ids(), now.astimezone(tz).date(), tz,
                                 with_takings=may_open(current_user.role, "counter"))
     return render("staff/dashboard.html", "staff/_dashboard.html", f=figures, now=now, poll_seconds=POLL_SECONDS,
                   kind_label=kind_label, off_reasons=OFF_REASONS, detail_label=lambda d: DETAIL_LABELS.get(d, d),
-                  section_titles=SECTION_TITLES)
+                  section_titles=SECTION_TITLES,
+                  page_only=lambda: {"demo_messages": log_configured() and may_open(current_user.role,
+                                                                                   "notifications")})

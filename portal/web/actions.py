@@ -97,6 +97,12 @@ ACTIONS = {
     "api_token.created": _l("API token created"),
     "api_token.revoked": _l("API token revoked"),
     "alarm.acknowledged": _l("Alarm acknowledged"),
+    # notifications: a message queued again, a site's staff recipients
+    "delivery.sent_again": _l("Message sent again"),
+    "notify_recipient.created": _l("Notification recipient added"),
+    "notify_recipient.changed": _l("Notification recipient changed"),
+    "notify_recipient.deactivated": _l("Notification recipient switched off"),
+    "notify_recipient.activated": _l("Notification recipient switched on"),
 }
 
 #: what an entry acts on -> its words
@@ -114,6 +120,8 @@ TARGETS = {
     "api_token": _l("API token"),
     "alarm": _l("Alarm"),
     "site_import": _l("Site import"),
+    "delivery": _l("Message"),
+    "notify_recipient": _l("Notification recipient"),
 }
 
 

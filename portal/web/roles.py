@@ -44,6 +44,14 @@ AREAS: dict[str, Area] = {
     "api_tokens": Area(frozenset(), "staff.api_tokens", _l("API tokens")),
     # who did what (portal.staff.audit): managers their sites' entries; auditors, like admins, open it too
     "audit": Area(frozenset({Role.MANAGER}), "staff.audit_log", _l("Audit log")),
+    # what was sent to whom (portal.staff.notifications): the delivery log, the templates and the demo's messages
+    # for electricians and managers (auditors read); not the counter's business
+    "notifications": Area(frozenset({Role.OPERATOR, Role.MANAGER}), "staff.notifications", _l("Notifications")),
+    # a site's staff recipients: managers keep them (auditors read them); sending a message again is a manager's
+    "notify_recipients": Area(frozenset({Role.MANAGER, Role.AUDITOR})),
+    "notify_manage": Area(frozenset({Role.MANAGER})),
+    # phone numbers and openids in the delivery log: whole for those who keep the recipients, else 139****0001
+    "notify_numbers": Area(frozenset({Role.MANAGER})),
     # approving or rejecting what another person proposed (portal.approvals), and the refunds a cashier asked for
     "approval_decisions": Area(frozenset({Role.MANAGER})),
     "refund_decisions": Area(frozenset({Role.MANAGER})),

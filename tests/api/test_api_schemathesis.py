@@ -18,7 +18,7 @@ from portal.models import ControlMode, Role, Supply
 from portal.staffing.tokens import create_token
 from tests.payments.conftest import alipay_env, alipay_keys, standin
 
-#: examples per operation and generation mode (7 operations, positive and negative)
+#: examples per operation and generation mode (8 operations, positive and negative)
 MAX_EXAMPLES = 25
 #: workflows along the links, and steps in each
 WORKFLOWS, STEPS = 15, 6
@@ -59,6 +59,8 @@ def api_schema(app, monkeypatch, alipay_env, site, make_account, make_meter):
         "operations": [
             {"include-path-regex": "^/accounts/", "parameters": {
                 "path.code": {"dictionary": "accounts", "probability": 0.5}}},
+            {"include-path": "/notifications", "parameters": {
+                "query.account": {"dictionary": "accounts", "probability": 0.5}}},
             {"include-path-regex": "^/meters/", "parameters": {
                 "path.code": {"dictionary": "meters", "probability": 0.5}}},
             # a period is two days that each match the document; that `from` comes first and the two lie at most

@@ -12,7 +12,7 @@ from portal.web.roles import AREAS, COMMANDS, may_command, may_open, navigation
 NAV = {"meters": "/staff/meters", "alarms": "/staff/alarms", "counter": "/staff/counter/",
        "approvals": "/staff/approvals", "monthly": "/staff/billing/", "reports": "/staff/reports",
        "tariffs": "/staff/tariffs", "rules": "/staff/rules", "import": "/staff/import", "users": "/staff/users",
-       "api_tokens": "/staff/api-tokens", "audit": "/staff/audit"}
+       "api_tokens": "/staff/api-tokens", "audit": "/staff/audit", "notifications": "/staff/notifications"}
 
 
 def nav_links(html: str) -> set[str]:
@@ -35,14 +35,14 @@ def test_an_unknown_command_is_nobodys():
 
 
 @pytest.mark.parametrize("role, areas", [
-    (Role.OPERATOR, {"meters", "alarms", "approvals"}),
+    (Role.OPERATOR, {"meters", "alarms", "approvals", "notifications"}),
     (Role.CASHIER, {"meters", "alarms", "counter", "approvals"}),
     (Role.MANAGER, {"meters", "alarms", "counter", "approvals", "monthly", "reports", "tariffs", "rules", "import",
-                    "audit"}),
+                    "audit", "notifications"}),
     (Role.ADMIN, {"meters", "alarms", "counter", "approvals", "monthly", "reports", "tariffs", "rules", "import",
-                  "users", "api_tokens", "audit"}),
+                  "users", "api_tokens", "audit", "notifications"}),
     (Role.AUDITOR, {"meters", "alarms", "counter", "approvals", "monthly", "reports", "tariffs", "rules", "import",
-                    "users", "api_tokens", "audit"}),
+                    "users", "api_tokens", "audit", "notifications"}),
 ])
 def test_the_navigation_links_the_areas_the_role_may_open(client, login, make_staff, role, areas):
     login.staff(make_staff(role=role))

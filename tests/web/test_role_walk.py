@@ -23,6 +23,9 @@ from portal.models import (
     AllocationGroup,
     AllocationMethod,
     ApiToken,
+    Delivery,
+    DeliveryStatus,
+    NotifyRecipient,
     Role,
     SiteImport,
     Supply,
@@ -56,8 +59,8 @@ def allowed(app, role: Role, endpoint: str) -> bool:
 
 @pytest.fixture
 def world(make_site, make_account, make_meter, make_staff):
-    """A site with a shop, its meters, a receipt, an alarm, an allocation group, another user, a token and an
-    import."""
+    """A site with a shop, its meters, a receipt, an alarm, an allocation group, another user, a token, an
+    import, a staff recipient and a failed message."""
     site = make_site("walk", name="Walk Mall")
     shop = make_account(site=site, code="A101", name="Bakery", balance_fen=10_000)
     meter = make_meter(account=shop, code="E101", state={"online": True, "supply_actual": Supply.ON})
@@ -74,10 +77,15 @@ def world(make_site, make_account, make_meter, make_staff):
                         status=ImportStatus.INVALID, errors=[{"sheet": "meters", "row": 2, "column": "unit_id",
                                                               "message": "is required"}])
     db.session.add(upload)
+    recipient = NotifyRecipient(site_id=site.id, name="Duty desk", phone="13900000001")
+    delivery = Delivery(site_id=site.id, account_id=shop.id, event="low_balance_1", audience="tenant",
+                        dedupe_key="walk", recipient="13900000002", channel="aliyun", text="balance low",
+                        status=DeliveryStatus.FAILED, attempts=3, error="isv.BUSINESS_LIMIT_CONTROL")
+    db.session.add_all([recipient, delivery])
     db.session.commit()
     token = db.session.query(ApiToken).one()
     return dict(site=site, shop=shop, meter=meter, entry=entry, group=group, other=other, token=token,
-                upload=upload)
+                upload=upload, recipient=recipient, delivery=delivery)
 
 
 def url_of(endpoint: str, w: dict) -> str:
@@ -98,6 +106,8 @@ def url_of(endpoint: str, w: dict) -> str:
         "staff.import_page": {"import_id": w["upload"].id},
         "staff.import_export": {"site": w["site"].code},
         "staff.report_shop": {"code": w["shop"].code},
+        "staff.confirm_send_again": {"delivery_id": w["delivery"].id},
+        "staff.notify_recipient": {"recipient_id": w["recipient"].id},
     }.get(endpoint, {})
     with current_app.test_request_context():
         return url_for(endpoint, **args)
