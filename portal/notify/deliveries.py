@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from portal.audit import audit
 from portal.models import Delivery, DeliveryStatus, utcnow
+from portal.notify.kick import kick
 
 #: what may be sent again: what no channel took (failed), or what may or may not have gone (uncertain)
 RESENDABLE = frozenset({DeliveryStatus.FAILED, DeliveryStatus.UNCERTAIN})
@@ -137,3 +138,4 @@ def send_again(session: Session, delivery: Delivery, actor: str) -> None:
     audit(session, actor, "delivery.sent_again", "delivery", delivery.id, delivery.site_id, event=delivery.event,
           channel=delivery.channel, account_id=delivery.account_id, error=was[2], provider_id=was[3],
           changed={"status": [was[0], delivery.status.value], "attempts": [was[1], 0]})
+    kick(session, [delivery.channel])  # its sender runs once this commits, not at the cron's next minute
