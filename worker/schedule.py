@@ -41,6 +41,7 @@ def periodic(tz: ZoneInfo) -> list[Periodic]:
         Periodic(notify.send_notifications, cron="* * * * *"),
         Periodic(payments.daily_reconciliation, cron=daily_cron(10, 0, tz)),  # 10:00 business time, yesterday
         Periodic(housekeeping.readings_partitions_job, cron=daily_cron(3, 20, tz)),  # months ahead; retention
+        Periodic(housekeeping.forget_sign_in_codes, interval=3600),
     ]
 
 

@@ -77,6 +77,21 @@ def test_asking_queues_a_six_digit_code_as_an_urgent_sms_to_the_number(sms):
     assert row.expires_at - row.created_at == timedelta(minutes=5)
 
 
+def test_old_codes_are_forgotten_and_sent_messages_lose_their_code():
+    code = issue()  # sent at once (the log channel, inline)
+    now = utcnow()
+
+    assert login_codes.forget_old_codes(db.session, now) == (0, 0)  # young: the code may still be typed
+    assert login_codes.forget_old_codes(db.session, now + timedelta(minutes=6)) == (0, 1)
+    db.session.commit()
+    message = db.session.scalars(select(Delivery)).one()
+    assert code not in message.text and message.params == {"code": "••••••"}
+    assert login_codes.forget_old_codes(db.session, now + timedelta(minutes=7)) == (0, 0)  # once
+    assert login_codes.forget_old_codes(db.session, now + timedelta(days=1, minutes=6)) == (1, 0)
+    db.session.commit()
+    assert codes() == []
+
+
 def test_the_plain_code_is_never_stored_only_a_keyed_salted_hash(sms):
     sms.send(PHONE)
     code, row = sent_codes(PHONE)[0], codes()[0]

@@ -1,10 +1,12 @@
-"""Housekeeping jobs: the outbox sweep, which hands over rows left pending; the readings' partitions."""
+"""Housekeeping jobs: the outbox sweep, which hands over rows left pending; the readings' partitions; sign-in
+codes forgotten."""
 from __future__ import annotations
 
 import logging
 
 from flask import current_app
 
+from portal.auth.login_codes import forget_old_codes
 from portal.extensions import db
 from portal.metering.partitions import drop_expired, ensure_ahead
 from portal.models import utcnow
@@ -34,3 +36,11 @@ def readings_partitions_job() -> dict:
     if created or dropped:
         log.info("readings partitions: %s", summary)
     return summary
+
+
+@job("reports", timeout=600)
+def forget_sign_in_codes() -> dict:
+    """Sign-in codes past a day deleted, and the codes blotted out of their sent messages."""
+    codes, messages = forget_old_codes(db.session)
+    db.session.commit()
+    return {"codes": codes, "messages": messages}
