@@ -20,17 +20,21 @@ from portal.bulk import among, chunks
 from portal.models import Alarm, AlarmKind, utcnow
 from portal.models.base import upsert_insert
 
+_ALARMS = Alarm.__table__
 #: what raising and clearing return of each alarm they opened or closed
-ALARM_COLUMNS = (Alarm.id, Alarm.kind, Alarm.subject, Alarm.site_id, Alarm.account_id, Alarm.meter_id,
-                 Alarm.gateway_id, Alarm.data, Alarm.message, Alarm.raised_at, Alarm.cleared_at)
+ALARM_COLUMNS = tuple(_ALARMS.c[name] for name in (
+    "id", "kind", "subject", "site_id", "account_id", "meter_id", "gateway_id", "data", "message", "raised_at",
+    "cleared_at"))
 
 
 def raise_alarm(session: Session, kind: AlarmKind, subject: str, site_id: int, message: str,
                 data: dict | None = None, **refs) -> Row | None:
     """Open an alarm unless one is already open for (kind, subject); the alarm when this call opened it."""
-    stmt = upsert_insert(session, Alarm).values(
+    # Core, not the ORM: an ORM insert sets up its RETURNING entities again on every call (a fee run raises
+    # thousands, one by one)
+    stmt = upsert_insert(session, _ALARMS).values(
         kind=kind, subject=subject, site_id=site_id, message=message[:300], data=data, raised_at=utcnow(), **refs
-    ).on_conflict_do_nothing(index_elements=["kind", "subject"], index_where=Alarm.cleared_at.is_(None))
+    ).on_conflict_do_nothing(index_elements=["kind", "subject"], index_where=_ALARMS.c.cleared_at.is_(None))
     return session.execute(stmt.returning(*ALARM_COLUMNS)).one_or_none()
 
 
@@ -39,8 +43,8 @@ def raise_many(session: Session, rows: list[dict]) -> Sequence[Row]:
     if not rows:
         return []
     now = utcnow()
-    stmt = upsert_insert(session, Alarm).on_conflict_do_nothing(
-        index_elements=["kind", "subject"], index_where=Alarm.cleared_at.is_(None))
+    stmt = upsert_insert(session, _ALARMS).on_conflict_do_nothing(
+        index_elements=["kind", "subject"], index_where=_ALARMS.c.cleared_at.is_(None))
     refs = {"data": None, "account_id": None, "meter_id": None, "gateway_id": None}
     return session.execute(stmt.returning(*ALARM_COLUMNS),
                            [{**refs, **r, "raised_at": now, "message": r["message"][:300]} for r in rows]).all()
