@@ -7,7 +7,8 @@ again, and each delivery's crossing is the alarm's id. A block of code that rais
 balance rules after a fee run) holds them in `together` and tells them set-wise when it ends.
 
 Every alarm kind is told except a reconciliation's payment anomalies: the daily reconciliation tells its
-mismatches as one message per site, platform and day (portal.payments.reconciliation).
+mismatches as one message per site, platform and day (portal.payments.reconciliation). A meter's failed write is
+an offline alarm of its own subject (meter:<id>:write) and is told as `meter_write_failed`.
 """
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ TENANT = {
     AlarmKind.ARREARS: "arrears",
     AlarmKind.OVER_POWER: "over_power",
 }
-#: the staff's event of each alarm kind for the staff
+#: the staff's event of each alarm kind for the staff (a meter's failed write, an offline alarm of its own subject,
+#: is meter_write_failed)
 STAFF = {
     AlarmKind.METER_OFFLINE: "meter_offline",
     AlarmKind.GATEWAY_OFFLINE: "gateway_offline",
@@ -72,15 +74,12 @@ def tell_raised(session: Session, alarms: Sequence[Row | None]) -> int:
     facts = _Facts(session, alarms)
     items, told = [], 0
     for a in alarms:
-        if a.kind in TENANT and a.account_id is not None and a.account_id in facts.shops:
+        if a.kind in TENANT and a.account_id in facts.shops:
             shop = facts.shops[a.account_id]
-            items.append(ShopEvent(a.account_id, TENANT[a.kind], f"alarm:{a.id}", {**shop.params(),
-                                                                                    **_tenant(a)}))
+            items.append(ShopEvent(a.account_id, TENANT[a.kind], f"alarm:{a.id}", {**shop.params(), **_tenant(a)}))
         elif a.kind in STAFF and (a.data or {}).get("what") != "reconciliation":
-            params = _staff(a, facts)
-            if params is not None:
-                told += tell_staff(session, a.site_id, STAFF[a.kind], f"alarm:{a.id}", params,
-                                   account_id=a.account_id, alarm_id=a.id)
+            told += tell_staff(session, a.site_id, _staff_event(a), f"alarm:{a.id}", _staff(a, facts),
+                               account_id=a.account_id, alarm_id=a.id)
     return told + (tell_shops(session, items) if items else 0)
 
 
@@ -105,6 +104,13 @@ def tell_cleared(session: Session, alarms: Sequence[Row]) -> int:
     return told
 
 
+def _staff_event(a: Row) -> str:
+    """The staff's event of an alarm: its kind's, or meter_write_failed for a write the meter did not take."""
+    if a.kind == AlarmKind.METER_OFFLINE and not _whole_subject(a):
+        return "meter_write_failed"
+    return STAFF[a.kind]
+
+
 def _whole_subject(a: Row) -> bool:
     """An offline alarm about the meter or gateway itself (a meter's failed write is another subject)."""
     return a.subject in (f"meter:{a.meter_id}", f"gateway:{a.gateway_id}", f"gateway:{a.gateway_id}:poll")
@@ -127,12 +133,13 @@ def _tenant(a: Row) -> dict[str, str]:
     return params
 
 
-def _staff(a: Row, facts: _Facts) -> dict[str, str] | None:
-    """The staff's params of the alarm; None for an alarm no staff event says (a meter's failed write)."""
+def _staff(a: Row, facts: _Facts) -> dict[str, str]:
+    """The staff's params of the alarm."""
     data, site = a.data or {}, facts.site(a)
+    if a.kind == AlarmKind.METER_OFFLINE and not _whole_subject(a):  # a write the meter did not take
+        return {"site": site, "meter": facts.meter(a), "shop": facts.shop_code(a),
+                "write": word("write", str(data.get("write", ""))), "error": str(data.get("error") or a.message)}
     if a.kind == AlarmKind.METER_OFFLINE:
-        if not _whole_subject(a):
-            return None
         return {"site": site, "meter": facts.meter(a), "shop": facts.shop_code(a),
                 "at": when(facts.meter_seen.get(a.meter_id) or a.raised_at)}
     if a.kind == AlarmKind.GATEWAY_OFFLINE:

@@ -54,6 +54,16 @@ WORDS = {
         "keep_power": _l("keep-power"),
         "refund": _l("a refund"),
     },
+    # what the platform writes into a meter (a write's kind, portal.metering.cycle / worker.relays)
+    "write": {
+        "supply": _l("supply switch"),
+        "keep_power": _l("keep-power"),
+        "power_limit": _l("power limit"),
+        "price": _l("price"),
+        "purchase": _l("purchase write"),
+        "deduction": _l("deduction write"),
+        "error": _l("reconciliation of its state"),
+    },
     # whose bill a reconciliation read
     "bill": {"alipay": _l("Alipay"), "wechat": _l("WeChat Pay")},
     # a meter without a shop; the platform's own jobs as an actor

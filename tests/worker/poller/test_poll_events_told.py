@@ -9,7 +9,7 @@ from portal.control.commands import command_meter
 from portal.control.polls import record_poll_failure
 from portal.extensions import db
 from portal.metering.cycle import GATEWAY_OFFLINE_AFTER, METER_OFFLINE_AFTER, OVER_LIMIT_READS, PROBE_EVERY
-from portal.models import Account, Alarm, AlarmKind
+from portal.models import Account, Alarm, AlarmKind, ControlCommand
 from portal.money import yuan
 from portal.notify.params import when
 from portal.payments.credit import cash_recharge
@@ -191,3 +191,20 @@ def test_money_put_into_a_meter_behind_the_platforms_back_is_told_as_tamper_and_
     data = alarm.data
     assert sms.params == {"site": "S1", "shop": "GW1-A1", "ledger": yuan(data["ledger_fen"]),
                           "meters": yuan(data["held_fen"] + data["queued_fen"])}
+
+
+def test_a_write_the_meter_refuses_is_told_to_the_staff_once_and_its_recovery_not_as_a_meter_back(farm):
+    f = farm(GW("GW1", (M(1, control_mode="meter", balance_fen=5_000, remaining_fen=5_000),)))
+    on_duty(f.site_id)
+    f.cycle(0)
+    db.session.add(ControlCommand(meter_id=f.meter("GW1", 1).id, action="purchase", actor="staff:old",
+                                  reason="purchase", payload={"amount_fen": 20_000_000}, idempotency_key="too-much"))
+    db.session.commit()  # queued before amounts were checked when asked for: the meter answers exception 03
+
+    f.cycle(60)
+    f.cycle(60)
+
+    [sms] = told("meter_write_failed")
+    assert (sms.params["meter"], sms.params["shop"], sms.params["write"]) == ("GW1-1", "GW1-A1", "充值写入")
+    assert "exception 03" in sms.params["error"]
+    assert told("meter_offline") == []
