@@ -51,7 +51,7 @@ def tell_supply(session: Session, changes: Sequence[SupplyChange], now: datetime
     items, crossing = {}, now.isoformat()
     for c in changes:
         shop = found.get(c.meter.account_id)
-        if shop is None:
+        if shop is None or not shop.open:
             continue
         if c.supply == Supply.ON:
             items[(shop.id, "supply_restored")] = ShopEvent(shop.id, "supply_restored", f"{shop.id}:{crossing}", {

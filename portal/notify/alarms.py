@@ -74,9 +74,10 @@ def tell_raised(session: Session, alarms: Sequence[Row | None]) -> int:
     facts = _Facts(session, alarms)
     items, told = [], 0
     for a in alarms:
-        if a.kind in TENANT and a.account_id in facts.shops:
-            shop = facts.shops[a.account_id]
-            items.append(ShopEvent(a.account_id, TENANT[a.kind], f"alarm:{a.id}", {**shop.params(), **_tenant(a)}))
+        if a.kind in TENANT:
+            shop = facts.shops.get(a.account_id)
+            if shop is not None and shop.open:
+                items.append(ShopEvent(shop.id, TENANT[a.kind], f"alarm:{a.id}", {**shop.params(), **_tenant(a)}))
         elif a.kind in STAFF and (a.data or {}).get("what") != "reconciliation":
             told += tell_staff(session, a.site_id, _staff_event(a), f"alarm:{a.id}", _staff(a, facts),
                                account_id=a.account_id, alarm_id=a.id)

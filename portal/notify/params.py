@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.bulk import among, chunks
-from portal.models import Account, Gateway, Meter, Site
+from portal.models import Account, AccountStatus, Gateway, Meter, Site
 from portal.money import yuan
 from portal.settings import business_tz
 
@@ -115,6 +115,8 @@ class Shop(NamedTuple):
     name: str
     site_id: int
     balance_fen: int
+    #: not closed: a closed shop is told nothing more (its balance and its supply are no longer its news)
+    open: bool
 
     def params(self) -> dict[str, str]:
         """The params every tenant event starts with."""
@@ -127,8 +129,8 @@ def shops(session: Session, ids: Iterable[int]) -> dict[int, Shop]:
     found: dict[int, Shop] = {}
     for part in chunks(sorted(set(ids))):
         found.update((r.id, Shop(*r)) for r in session.execute(
-            select(Account.id, Account.code, Account.name, Account.site_id, Account.balance_fen)
-            .where(among(session, Account.id, part))))
+            select(Account.id, Account.code, Account.name, Account.site_id, Account.balance_fen,
+                   Account.status == AccountStatus.ACTIVE).where(among(session, Account.id, part))))
     return found
 
 

@@ -7,11 +7,12 @@ from datetime import timedelta
 import pytest
 
 from portal.control.emergency import take_emergency_credit
-from portal.counter.operations import counter_recharge
+from portal.counter.operations import close_account, counter_recharge
 from portal.extensions import db
 from portal.models import Alarm
 from tests.control.conftest import WORKDAY, pay, use
 from tests.notify.told import SHOP_PHONE, told, with_phone
+from worker.jobs.control import enforce_arrears
 
 LEVELS = [5_000, 2_000, 500]  # the site's defaults
 
@@ -120,3 +121,14 @@ def test_taking_emergency_credit_and_repaying_it_are_told_once_each(phoned):
     [repaid] = told("emergency_repaid", account)
     assert (repaid.params["amount"], repaid.params["balance"]) == ("20.00", "35.00")
     assert [d.params["amount"] for d in told("payment_credited", account)] == ["5.00", "30.00", "10.00"]
+
+
+def test_a_closed_shop_is_told_nothing_when_the_arrears_rules_look_at_it_again(phoned):
+    account = phoned(3_000)
+    close_account(db.session, account, "lease ended", "staff:c")
+    db.session.commit()
+
+    enforce_arrears(now=WORKDAY)  # its balance is 0 now: at the trip point
+    db.session.commit()
+
+    assert told("arrears") == [] and told("low_balance_1") == []
