@@ -161,10 +161,11 @@ class _Facts:
 
     def __init__(self, session: Session, alarms: Sequence[Row]):
         self.shops: dict[int, Shop] = shops(session, {a.account_id for a in alarms if a.account_id is not None})
-        self.sites = codes(session, Site, {a.site_id for a in alarms})
-        self.meters = codes(session, Meter, {a.meter_id for a in alarms})
-        self.gateways = codes(session, Gateway, {a.gateway_id for a in alarms})
-        offline = [a for a in alarms if a.cleared_at is None]
+        staff = [a for a in alarms if a.kind not in TENANT]  # a shop's sentence names only the shop
+        self.sites = codes(session, Site, {a.site_id for a in staff})
+        self.meters = codes(session, Meter, {a.meter_id for a in staff})
+        self.gateways = codes(session, Gateway, {a.gateway_id for a in staff})
+        offline = [a for a in staff if a.cleared_at is None]
         self.meter_seen = _seen(session, MeterState.meter_id, MeterState.last_seen_at,
                                 {a.meter_id for a in offline if a.kind == AlarmKind.METER_OFFLINE})
         self.gateway_seen = _seen(session, Gateway.id, Gateway.last_seen_at,
