@@ -86,7 +86,7 @@ def tell_raised(session: Session, alarms: Sequence[Row | None]) -> int:
 
 def tell_cleared(session: Session, alarms: Sequence[Row]) -> int:
     """Tell the staff that what an offline alarm closed now was about answers again; deliveries queued."""
-    back = [a for a in alarms if a.kind in RECOVERED and _whole_subject(a)]
+    back = [a for a in alarms if a.kind in RECOVERED and not _failed_write(a)]
     if not back:
         return 0
     facts, told, seen = _Facts(session, back), 0, set()
@@ -107,14 +107,12 @@ def tell_cleared(session: Session, alarms: Sequence[Row]) -> int:
 
 def _staff_event(a: Row) -> str:
     """The staff's event of an alarm: its kind's, or meter_write_failed for a write the meter did not take."""
-    if a.kind == AlarmKind.METER_OFFLINE and not _whole_subject(a):
-        return "meter_write_failed"
-    return STAFF[a.kind]
+    return "meter_write_failed" if _failed_write(a) else STAFF[a.kind]
 
 
-def _whole_subject(a: Row) -> bool:
-    """An offline alarm about the meter or gateway itself (a meter's failed write is another subject)."""
-    return a.subject in (f"meter:{a.meter_id}", f"gateway:{a.gateway_id}", f"gateway:{a.gateway_id}:poll")
+def _failed_write(a: Row) -> bool:
+    """A meter's offline alarm about a write it did not take (subject meter:<id>:write), not about its silence."""
+    return a.kind == AlarmKind.METER_OFFLINE and a.subject.endswith(":write")
 
 
 def _tenant(a: Row) -> dict[str, str]:
@@ -137,7 +135,7 @@ def _tenant(a: Row) -> dict[str, str]:
 def _staff(a: Row, facts: _Facts) -> dict[str, str]:
     """The staff's params of the alarm."""
     data, site = a.data or {}, facts.site(a)
-    if a.kind == AlarmKind.METER_OFFLINE and not _whole_subject(a):  # a write the meter did not take
+    if _failed_write(a):
         return {"site": site, "meter": facts.meter(a), "shop": facts.shop_code(a),
                 "write": word("write", str(data.get("write", ""))), "error": str(data.get("error") or a.message)}
     if a.kind == AlarmKind.METER_OFFLINE:
