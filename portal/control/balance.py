@@ -15,6 +15,8 @@ with T = -site.overdraft_limit_fen (透支门限) and R = max(site.restore_min_f
 - Money in repays emergency credit first, then property-fee arrears; only the rest is the shop's.
   Energy used while a safeguard holds is simply a negative balance, which the next payment covers.
 - Emergency credit (portal.control.emergency.take_emergency_credit): a fixed advance, once until repaid.
+- Each low-level and arrears alarm opened is told to the shop (portal.notify.alarms); where the rules run over
+  many shops at once (a fee run, billing, the arrears job) they are told together when the run is done.
 
 Meter-mode meters keep their own money and trip themselves; these rules leave their relays alone.
 """
