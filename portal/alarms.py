@@ -4,48 +4,68 @@ Each alarm keeps an English sentence (`message`, for logs and the command line) 
 (`data`: {"what": <message id>, ...values}), which the staff pages render in the reader's language
 (portal.web.alarm_text). A message id names one sentence; its values are codes, integers (fen, watts) and
 free text the platform or a device gave (an error), never a sentence of ours.
+
+Raising and clearing return the alarms they opened or closed (`Row`s of `ALARM_COLUMNS`), so that the caller
+can tell who is concerned in the same transaction (portal.notify.alarms): only an alarm opened now is a new
+crossing, and only one closed now a recovery.
 """
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from collections.abc import Sequence
+
+from sqlalchemy import Row, select, update
 from sqlalchemy.orm import Session
 
 from portal.bulk import among, chunks
 from portal.models import Alarm, AlarmKind, utcnow
 from portal.models.base import upsert_insert
 
+_ALARMS = Alarm.__table__
+#: what raising and clearing return of each alarm they opened or closed
+ALARM_COLUMNS = tuple(_ALARMS.c[name] for name in (
+    "id", "kind", "subject", "site_id", "account_id", "meter_id", "gateway_id", "data", "message", "raised_at",
+    "cleared_at"))
+
 
 def raise_alarm(session: Session, kind: AlarmKind, subject: str, site_id: int, message: str,
-                data: dict | None = None, **refs) -> bool:
-    """Open an alarm unless one is already open for (kind, subject); True when this call opened it."""
-    stmt = upsert_insert(session, Alarm).values(
+                data: dict | None = None, **refs) -> Row | None:
+    """Open an alarm unless one is already open for (kind, subject); the alarm when this call opened it."""
+    # Core, not the ORM: an ORM insert sets up its RETURNING entities again on every call (a fee run raises
+    # thousands, one by one)
+    stmt = upsert_insert(session, _ALARMS).values(
         kind=kind, subject=subject, site_id=site_id, message=message[:300], data=data, raised_at=utcnow(), **refs
-    ).on_conflict_do_nothing(index_elements=["kind", "subject"], index_where=Alarm.cleared_at.is_(None))
-    return session.execute(stmt.returning(Alarm.id)).scalar_one_or_none() is not None
+    ).on_conflict_do_nothing(index_elements=["kind", "subject"], index_where=_ALARMS.c.cleared_at.is_(None))
+    return session.execute(stmt.returning(*ALARM_COLUMNS)).one_or_none()
 
 
-def raise_many(session: Session, rows: list[dict]) -> None:
-    """Open many alarms at once (a poll cycle); already-open ones are left as they are."""
-    if rows:
-        now = utcnow()
-        stmt = upsert_insert(session, Alarm).on_conflict_do_nothing(
-            index_elements=["kind", "subject"], index_where=Alarm.cleared_at.is_(None))
-        refs = {"data": None, "account_id": None, "meter_id": None, "gateway_id": None}
-        session.execute(stmt, [{**refs, **r, "raised_at": now, "message": r["message"][:300]} for r in rows])
+def raise_many(session: Session, rows: list[dict]) -> Sequence[Row]:
+    """Open many alarms at once (a poll cycle); already-open ones are left as they are. The alarms opened now."""
+    if not rows:
+        return []
+    now = utcnow()
+    stmt = upsert_insert(session, _ALARMS).on_conflict_do_nothing(
+        index_elements=["kind", "subject"], index_where=_ALARMS.c.cleared_at.is_(None))
+    refs = {"data": None, "account_id": None, "meter_id": None, "gateway_id": None}
+    return session.execute(stmt.returning(*ALARM_COLUMNS),
+                           [{**refs, **r, "raised_at": now, "message": r["message"][:300]} for r in rows]).all()
 
 
 def clear_alarm(session: Session, kind: AlarmKind, subjects: str | list[str]) -> int:
     """Close the open alarm(s) of this kind for the subject(s); returns how many closed."""
+    return len(clear_many(session, kind, subjects))
+
+
+def clear_many(session: Session, kind: AlarmKind, subjects: str | list[str]) -> Sequence[Row]:
+    """Close the open alarm(s) of this kind for the subject(s); the alarms closed now."""
     subjects = [subjects] if isinstance(subjects, str) else subjects
     if not subjects:
-        return 0
-    # "fetch" (RETURNING the ids) keeps loaded alarms in step at the cost of the rows matched; the default
-    # ("evaluate") scans the whole identity map per call, quadratic in a poll cycle holding 10,000 meters
-    result = session.execute(
+        return []
+    # "fetch" keeps loaded alarms in step from the RETURNING rows; the default ("evaluate") scans the whole
+    # identity map per call, quadratic in a poll cycle holding 10,000 meters
+    return session.execute(
         update(Alarm).where(Alarm.kind == kind, Alarm.subject.in_(subjects), Alarm.cleared_at.is_(None))
-        .values(cleared_at=utcnow()).execution_options(synchronize_session="fetch")
-    )
-    return result.rowcount
+        .values(cleared_at=utcnow()).returning(*ALARM_COLUMNS).execution_options(synchronize_session="fetch")
+    ).all()
 
 
 def open_subjects(session: Session, kind: AlarmKind, subjects: list[str]) -> set[str]:

@@ -26,6 +26,7 @@ from portal.metering.books_check import check_books, start_books
 from portal.metering.cycle import CycleRecorder, Observation, due_for_poll
 from portal.metering.rows import GatewayRow, MeterRow, load_cycle, lock_buses
 from portal.models import AlarmKind, ControlCommand, ControlMode, Meter, Site, Supply, utcnow
+from portal.notify.alarms import tell_raised
 from portal.settings import current
 from portal.tariffs.versions import Versions
 from worker.buses import Buses, GatewayPlan, responsive
@@ -226,10 +227,11 @@ def _trip_over_power(session: Session, row: MeterRow) -> None:
     meter.supply_desired, meter.desired_reason = Supply.OFF, "over_power"
     session.add(ControlCommand(meter_id=meter.id, action="trip", actor="system:power-limit",
                                reason=f"power above {meter.power_limit_w} W"))
-    raise_alarm(session, AlarmKind.OVER_POWER, f"meter:{meter.id}", meter.site_id,
-                f"{meter.code}: power {power_w} W above the limit {meter.power_limit_w} W; tripped",
-                data=dict(what="over_power", meter=meter.code, power_w=power_w, limit_w=meter.power_limit_w),
-                meter_id=meter.id, account_id=meter.account_id)
+    opened = raise_alarm(session, AlarmKind.OVER_POWER, f"meter:{meter.id}", meter.site_id,
+                         f"{meter.code}: power {power_w} W above the limit {meter.power_limit_w} W; tripped",
+                         data=dict(what="over_power", meter=meter.code, power_w=power_w, limit_w=meter.power_limit_w),
+                         meter_id=meter.id, account_id=meter.account_id)
+    tell_raised(session, [opened])  # the shop hears it at once, and not again as a plain supply off
     audit(session, "system:power-limit", "meter.over_power", "meter", meter.id, meter.site_id,
           power_w=power_w, limit_w=meter.power_limit_w)
     request_poll(session, meter.gateway_id)

@@ -32,6 +32,7 @@ from portal.models import (
     utcnow,
 )
 from portal.models.base import upsert_insert
+from portal.notify.approvals import tell_waiting
 from portal.payments.orders import cap_room_fen
 
 
@@ -59,7 +60,8 @@ def set_counter_limit(session: Session, site: Site, limit_fen: int | None, actor
 def _propose(session: Session, kind: ProposalKind, account: Account, actor: str, form_key: str, *,
              amount_fen: int | None, reason: str = "", params: dict | None = None,
              meter: Meter | None = None) -> Proposal:
-    """Insert the proposal once per form key; the same form again gets it back, another form's content is refused."""
+    """Insert the proposal once per form key (the site's staff are told it waits); the same form again gets it back,
+    another form's content is refused."""
     key = f"{kind.value}:{form_key}"
     values = dict(site_id=account.site_id, kind=kind, status=ProposalStatus.PROPOSED, key=key, account_id=account.id,
                   meter_id=meter.id if meter else None, amount_fen=amount_fen, params=params or {},
@@ -74,6 +76,8 @@ def _propose(session: Session, kind: ProposalKind, account: Account, actor: str,
     proposal = session.get(Proposal, new_id)
     audit(session, actor, "proposal.proposed", "proposal", proposal.id, account.site_id, kind=kind.value,
           account=account.code, amount_fen=amount_fen, reason=values["reason"])
+    tell_waiting(session, account.site_id, kind.value, f"proposal:{proposal.id}", shop=account.code,
+                 amount_fen=amount_fen, actor=actor, account_id=account.id)
     return proposal
 
 

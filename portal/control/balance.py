@@ -15,6 +15,8 @@ with T = -site.overdraft_limit_fen (透支门限) and R = max(site.restore_min_f
 - Money in repays emergency credit first, then property-fee arrears; only the rest is the shop's.
   Energy used while a safeguard holds is simply a negative balance, which the next payment covers.
 - Emergency credit (portal.control.emergency.take_emergency_credit): a fixed advance, once until repaid.
+- Each low-level and arrears alarm opened is told to the shop (portal.notify.alarms); where the rules run over
+  many shops at once (a fee run, billing, the arrears job) they are told together when the run is done.
 
 Meter-mode meters keep their own money and trip themselves; these rules leave their relays alone.
 """
@@ -46,6 +48,7 @@ from portal.models import (
     utcnow,
 )
 from portal.models.meter import SWITCHABLE_PROFILES
+from portal.notify.alarms import tell_raised, together
 
 LOW_KINDS = (AlarmKind.LOW_BALANCE_1, AlarmKind.LOW_BALANCE_2, AlarmKind.LOW_BALANCE_3)
 BALANCE_KINDS = (*LOW_KINDS, AlarmKind.ARREARS)
@@ -109,15 +112,18 @@ def open_balance_alarms(session: Session, account: Account) -> set[AlarmKind]:
 
 def sync_balance_alarms(session: Session, account: Account, now: datetime,
                         actor: str = "system:balance") -> None:
-    """Raise newly crossed low-balance levels and arrears, clear those the balance is back above."""
+    """Raise newly crossed low-balance levels and arrears (each told to the shop once), clear those the balance
+    is back above."""
     site, balance, subject = account.site, account.balance_fen, f"account:{account.id}"
     is_open = open_balance_alarms(session, account)
+    opened = []
     for n, (kind, level) in enumerate(zip(LOW_KINDS, low_levels(site)), start=1):
         if balance <= level and kind not in is_open:
-            raise_alarm(session, kind, subject, site.id,
-                        f"{account.code} balance {balance} fen at or below low level {n} ({level} fen)",
-                        data=dict(what="low_balance", account=account.code, balance_fen=balance, level=n,
-                                  level_fen=level), account_id=account.id)
+            opened.append(raise_alarm(
+                session, kind, subject, site.id,
+                f"{account.code} balance {balance} fen at or below low level {n} ({level} fen)",
+                data=dict(what="low_balance", account=account.code, balance_fen=balance, level=n, level_fen=level),
+                account_id=account.id))
         elif balance > level and kind in is_open:
             clear_alarm(session, kind, subject)
     if balance <= trip_threshold(site):
@@ -128,14 +134,19 @@ def sync_balance_alarms(session: Session, account: Account, now: datetime,
         if AlarmKind.ARREARS not in is_open:
             minutes = site.warning_minutes
             warning = f", supply off after a {minutes}-minute warning" if minutes else ""
-            raise_alarm(session, AlarmKind.ARREARS, subject, site.id,
-                        f"{account.code} balance {balance} fen: in arrears{warning}",
-                        data=dict(what="arrears", account=account.code, balance_fen=balance, warning_minutes=minutes),
-                        account_id=account.id)
+            # when supply goes off unless money comes: the warning's end, or now (a safeguard may hold it on)
+            trip_at = max(Safeguards(account, now).warning_ends() or now, now)
+            opened.append(raise_alarm(
+                session, AlarmKind.ARREARS, subject, site.id,
+                f"{account.code} balance {balance} fen: in arrears{warning}",
+                data=dict(what="arrears", account=account.code, balance_fen=balance, warning_minutes=minutes,
+                          trip_at=trip_at.isoformat(), restore_fen=restore_level(site)),
+                account_id=account.id))
     elif balance >= restore_level(site):
         account.arrears_warned_at = None
         if AlarmKind.ARREARS in is_open:
             clear_alarm(session, AlarmKind.ARREARS, subject)
+    tell_raised(session, opened)
 
 
 def switch_for_money(session: Session, meter: Meter, supply: Supply, actor: str, **detail) -> None:
@@ -235,10 +246,11 @@ def enforce_where_low(session: Session, after: dict[int, int], actor: str) -> in
             if after[account_id] <= ceilings[site_id]:
                 low.append(account_id)
     switched = 0
-    for part in chunks(low):
-        for account in session.execute(select(Account).where(among(session, Account.id, part)).options(
-                joinedload(Account.site), selectinload(Account.meters))).scalars().all():
-            switched += len(enforce_balance(session, account, actor=actor))
+    with together(session):  # a fee run can push thousands of shops across a level: told set-wise
+        for part in chunks(low):
+            for account in session.execute(select(Account).where(among(session, Account.id, part)).options(
+                    joinedload(Account.site), selectinload(Account.meters))).scalars().all():
+                switched += len(enforce_balance(session, account, actor=actor))
     return switched
 
 
@@ -268,11 +280,12 @@ def apply_balance_rules(session: Session, account_ids: Iterable[int], now: datet
         busy += session.execute(select(a.c.id).where(among(session, a.c.id, part), or_(
             a.c.balance_fen <= level, a.c.arrears_warned_at.is_not(None), alarmed.exists(), tripped.exists())
         )).scalars().all()
-    for part in chunks(sorted(busy)):
-        for account in session.execute(select(Account).where(among(session, Account.id, part)).options(
-                joinedload(Account.site), selectinload(Account.meters))
-                .execution_options(populate_existing=True)).scalars().all():
-            enforce_balance(session, account, actor=actor, now=now)
+    with together(session):
+        for part in chunks(sorted(busy)):
+            for account in session.execute(select(Account).where(among(session, Account.id, part)).options(
+                    joinedload(Account.site), selectinload(Account.meters))
+                    .execution_options(populate_existing=True)).scalars().all():
+                enforce_balance(session, account, actor=actor, now=now)
 
 
 def arrears_candidates(session: Session) -> list[int]:
@@ -293,14 +306,15 @@ def enforce_arrears(session: Session, now: datetime, actor: str = "system:arrear
     them; the rules only write when something changes, so running it twice is harmless.
     """
     switched = 0
-    for account_id in arrears_candidates(session):
-        # A payment or a poll cycle holding the account applies the same rules itself: skip, never wait
-        # (waiting could deadlock with a cycle that locks accounts in another order).
-        account = session.execute(
-            select(Account).where(Account.id == account_id).with_for_update(skip_locked=True, of=Account)
-            .options(joinedload(Account.site), selectinload(Account.meters))
-            .execution_options(populate_existing=True)
-        ).scalar_one_or_none()
-        if account is not None:
-            switched += len(enforce_balance(session, account, actor=actor, now=now))
+    with together(session):  # shops whose warning ran out at the same minute are told at once
+        for account_id in arrears_candidates(session):
+            # A payment or a poll cycle holding the account applies the same rules itself: skip, never wait
+            # (waiting could deadlock with a cycle that locks accounts in another order).
+            account = session.execute(
+                select(Account).where(Account.id == account_id).with_for_update(skip_locked=True, of=Account)
+                .options(joinedload(Account.site), selectinload(Account.meters))
+                .execution_options(populate_existing=True)
+            ).scalar_one_or_none()
+            if account is not None:
+                switched += len(enforce_balance(session, account, actor=actor, now=now))
     return switched

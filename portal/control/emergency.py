@@ -2,7 +2,8 @@
 
 A site may offer a fixed advance, taken once until repaid: it restores supply at once. Money that comes in
 later (a payment, a counter recharge) repays the emergency credit first, then property-fee arrears; only
-the rest is the shop's. Every repayment is a ledger entry keyed by the money's cause.
+the rest is the shop's. Every repayment is a ledger entry keyed by the money's cause. The shop is told when it
+takes the credit and when the credit is repaid in full (once per advance).
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from portal.audit import audit
 from portal.control.balance import enforce_balance, low_levels, restore_level
 from portal.ledger.entries import post_entry
 from portal.models import Account, AccountStatus, ControlMode, EntryKind, LedgerEntry, Site
+from portal.notify.params import money, shops
+from portal.notify.route import tell_shop
 
 
 def repay_first(session: Session, account: Account, amount_fen: int, cause: str, actor: str) -> int:
@@ -28,7 +31,7 @@ def repay_first(session: Session, account: Account, amount_fen: int, cause: str,
              (EntryKind.FEE, "fee_arrears_fen", f"fee-repay:{cause}"))
     done = dict(session.execute(select(LedgerEntry.idempotency_key, LedgerEntry.amount_fen)
                                 .where(LedgerEntry.idempotency_key.in_([key for _, _, key in debts]))).all())
-    left = amount_fen
+    left, repaid = amount_fen, False
     for kind, column, key in debts:
         if key in done:  # a rerun: this money already repaid (and lowered) the debt
             left += done[key]  # a repayment is negative
@@ -44,7 +47,22 @@ def repay_first(session: Session, account: Account, amount_fen: int, cause: str,
         audit(session, actor, f"account.{column.removesuffix('_fen')}_repaid", "account", account.id,
               account.site_id, amount_fen=part, still_owed_fen=owed - part, cause=cause)
         left -= part
+        repaid = repaid or (kind == EntryKind.EMERGENCY and part == owed)
+    if repaid:
+        _tell_repaid(session, account)
     return left
+
+
+def _tell_repaid(session: Session, account: Account) -> None:
+    """Tell the shop its emergency credit is repaid in full: once per advance, the advance's amount."""
+    advance = session.execute(select(LedgerEntry.id, LedgerEntry.amount_fen).where(
+        LedgerEntry.account_id == account.id, LedgerEntry.kind == EntryKind.EMERGENCY, LedgerEntry.amount_fen > 0,
+    ).order_by(LedgerEntry.id.desc()).limit(1)).one_or_none()
+    if advance is None:  # a debt set without an advance (data from before advances were entries)
+        return
+    shop = shops(session, [account.id])[account.id]
+    tell_shop(session, account.id, "emergency_repaid", f"emergency:{advance.id}", {
+        **shop.params(), "amount": money(advance.amount_fen), "balance": money(shop.balance_fen)})
 
 
 class EmergencyRefused(Exception):
@@ -100,4 +118,7 @@ def take_emergency_credit(session: Session, account: Account, actor: str,
     locked.emergency_owed_fen = amount
     audit(session, actor, "account.emergency_credit", "account", locked.id, locked.site_id, amount_fen=amount)
     enforce_balance(session, locked, actor=actor, now=now)
+    shop = shops(session, [locked.id])[locked.id]
+    tell_shop(session, locked.id, "emergency_taken", f"entry:{posted.entry.id}", {
+        **shop.params(), "amount": money(amount), "balance": money(shop.balance_fen)})
     return posted.entry

@@ -36,6 +36,7 @@ from portal.models import (
     utcnow,
 )
 from portal.money import format_yuan
+from portal.notify.alarms import tell_raised
 from portal.tariffs.versions import Versions
 
 
@@ -171,9 +172,11 @@ def check_books(session: Session, account_ids: Iterable[int], prices: dict[int, 
         Alarm.kind == AlarmKind.BOOKS_MISMATCH, Alarm.cleared_at.is_(None))).scalars()} & ids
     differing = compare_books(session, ids, prices, now, differing_only=True)
     bad = [b for b in differing if not b.agree]
-    raise_many(session, [dict(kind=AlarmKind.BOOKS_MISMATCH, subject=f"account:{b.account_id}", site_id=b.site_id,
-                              account_id=b.account_id, message=b.message(), data=b.data())
-                         for b in bad if b.account_id not in is_open])
+    opened = raise_many(session, [
+        dict(kind=AlarmKind.BOOKS_MISMATCH, subject=f"account:{b.account_id}", site_id=b.site_id,
+             account_id=b.account_id, message=b.message(), data=b.data())
+        for b in bad if b.account_id not in is_open])
+    tell_raised(session, opened)
     still = {b.account_id for b in bad}
     recovered = [b.account_id for b in compare_books(session, is_open - still, prices, now) if b.agree]
     clear_alarm(session, AlarmKind.BOOKS_MISMATCH, [f"account:{i}" for i in recovered])

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 
-from portal.alarms import clear_alarm, raise_many
+from portal.alarms import clear_many, raise_many
 from portal.bulk import insert_rows
 from portal.metering.books import BooksRecorder, Usage
 from portal.metering.daily import DayTotals
@@ -29,6 +29,7 @@ from portal.metering.rows import (
     load_states,
     new_state,
 )
+from portal.metering.supply import SupplyChange, tell_supply
 from portal.models import (
     AlarmKind,
     CommandStatus,
@@ -39,6 +40,7 @@ from portal.models import (
     MeterState,
     Supply,
 )
+from portal.notify.alarms import tell_cleared, tell_raised
 
 INTERVAL = timedelta(minutes=15)
 #: missed polls before a meter is offline (alarm), and cycles before a gateway is
@@ -133,6 +135,7 @@ class CycleRecorder:
         self._failed: list[dict] = []  # command id, error: a value no register can hold, never to be written
         self._write_failed: set[int] = set()  # meters a write failed on this cycle
         self._write_done: set[int] = set()  # meters written without a failure this cycle
+        self._supply: list[SupplyChange] = []  # shop meters whose relay or valve went off or on
         #: meter-mode books: reads, acknowledged writes, usage debits (portal.metering.books)
         self.books = BooksRecorder(now)
         #: the daily roll-ups of the readings flushed and of the money billed for them, written by the caller
@@ -166,6 +169,7 @@ class CycleRecorder:
         if fields.get("keep_power") is not None:
             st["keep_power_actual"] = fields["keep_power"]
         if fields.get("supply") is not None:
+            self._supply_now(meter, st, Supply(fields["supply"]), fields.get("trip_reason"))
             st["supply_actual"], st["supply_inferred"] = Supply(fields["supply"]), False
         self.books.read(meter, fields)
         if energy is None:
@@ -229,7 +233,16 @@ class CycleRecorder:
 
     def set_state(self, meter: MeterRow, **values) -> None:
         """What a write changed on the meter (supply, keep-power): written with the next flush."""
-        self._state(meter).update(values)
+        st = self._state(meter)
+        if values.get("supply_actual") is not None:
+            self._supply_now(meter, st, Supply(values["supply_actual"]), None)
+        st.update(values)
+
+    def _supply_now(self, meter: MeterRow, st: dict, supply: Supply, tripped_for: str | None) -> None:
+        """The meter's supply is seen (read, or acknowledged after a write): a shop's that changed is told."""
+        before = st["supply_actual"]
+        if meter.account_id is not None and before is not None and Supply(before) != supply:
+            self._supply.append(SupplyChange(meter, supply, tripped_for))
 
     def money_written(self, meter: MeterRow, action: str, count: int, amount_fen: int) -> None:
         """A purchase or deduction the meter acknowledged as write number `count` (its books need it)."""
@@ -310,12 +323,17 @@ class CycleRecorder:
             s.execute(update(c).where(c.c.id == bindparam("cid"), c.c.status == CommandStatus.PENDING)
                       .values(status=CommandStatus.FAILED, error=bindparam("error")), self._failed)
             self._failed.clear()
-        for kind, subjects in self._cleared.items():
-            clear_alarm(s, kind, subjects)
+        closed = [a for kind, subjects in self._cleared.items() for a in clear_many(s, kind, subjects)]
         self._cleared.clear()
-        raise_many(s, self._alarms + self.books.alarms)
+        opened = raise_many(s, self._alarms + self.books.alarms)
         self._alarms.clear()
         self.books.alarms.clear()
+        # who is concerned is told in the same transaction: the staff of what went offline, broke or came back,
+        # the shops of what their supply did
+        tell_cleared(s, closed)
+        tell_raised(s, opened)
+        tell_supply(s, self._supply, self.now)
+        self._supply.clear()
 
     # -- rules -----------------------------------------------------------------------------------
 

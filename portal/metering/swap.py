@@ -37,6 +37,7 @@ from portal.models import (
 )
 from portal.models.meter import ENERGY_MAX, REMAINING_MAX_FEN, REMAINING_MIN_FEN
 from portal.money import format_yuan, parse_units
+from portal.notify.alarms import tell_raised
 
 
 class SwapRefused(Exception):
@@ -146,12 +147,13 @@ def _close_books(session: Session, meter: Meter, state: MeterState, final_fen: i
                    now)
         return final_fen, used
     if used < 0:
-        raise_alarm(session, AlarmKind.TAMPER, f"meter:{meter.id}:remaining", meter.site_id,
-                    f"{meter.code}: read ¥{format_yuan(final_fen)} off the replaced meter, ¥{format_yuan(-used)} "
-                    f"more than its books (¥{format_yuan(books)}); the new meter is given the books' amount",
-                    data=dict(what="swap_over_books", meter=meter.code, read_fen=final_fen, over_fen=-used,
-                              books_fen=books),
-                    meter_id=meter.id, account_id=meter.account_id)
+        opened = raise_alarm(
+            session, AlarmKind.TAMPER, f"meter:{meter.id}:remaining", meter.site_id,
+            f"{meter.code}: read ¥{format_yuan(final_fen)} off the replaced meter, ¥{format_yuan(-used)} "
+            f"more than its books (¥{format_yuan(books)}); the new meter is given the books' amount",
+            data=dict(what="swap_over_books", meter=meter.code, read_fen=final_fen, over_fen=-used, books_fen=books),
+            meter_id=meter.id, account_id=meter.account_id)
+        tell_raised(session, [opened])
     return books, 0
 
 

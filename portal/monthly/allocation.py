@@ -17,7 +17,8 @@ to the group's next run. The split is by largest remainder, so the parts add up 
 One AllocationRun per group and period (unique) is the idempotency gate, with one AllocationLine per
 member for the tenant's breakdown; the ledger key is alloc:<group>:<period>:<account>. A meter-mode shop's
 part is also written into its meter as a deduction (扣费, key deduction:alloc:...), in full: it is energy,
-and the meter trips itself if it runs out, as it would for its own consumption.
+and the meter trips itself if it runs out, as it would for its own consumption. Each shop charged is told of
+its part (set-wise, once per group, period and shop).
 """
 from __future__ import annotations
 
@@ -49,6 +50,8 @@ from portal.models import (
     utcnow,
 )
 from portal.monthly.periods import PeriodError, month_bounds
+from portal.notify.params import money, shops
+from portal.notify.route import ShopEvent, tell_shops
 from portal.settings import business_tz
 from portal.tariffs.pricing import cost_e5, to_fen
 from portal.tariffs.versions import Versions
@@ -110,7 +113,7 @@ def allocate(session: Session, period: str, *, site_ids: set[int] | None = None,
                                                                               len(planned.parts))
         movements += [Movement(a, -fen, f"alloc:{group.id}:{period}:{a}", memo=f"{group.code} {period}")
                       for a, fen in planned.parts.items() if fen]
-    _post(session, movements, actor)
+    _post(session, movements, period, actor)
     return outcomes
 
 
@@ -303,8 +306,8 @@ def member_weights(session: Session, group: AllocationGroup, kind: str, start: d
     return {a: max(used.get(a, 0), 0) for a, _, _ in rows}
 
 
-def _post(session: Session, movements: list[Movement], actor: str) -> None:
-    """Post every group's parts at once, then apply the balance rules where they left a shop low."""
+def _post(session: Session, movements: list[Movement], period: str, actor: str) -> None:
+    """Post every group's parts at once, tell the shops, then apply the balance rules where they left a shop low."""
     if not movements:
         return
     balances = lock_balances(session, (m.account_id for m in movements))
@@ -316,6 +319,10 @@ def _post(session: Session, movements: list[Movement], actor: str) -> None:
     queue_many(session, [MoneyWrite(in_meters[m.account_id].meter_id, in_meters[m.account_id].gateway_id,
                                     m.amount_fen, f"deduction:{m.key}", f"common area {m.memo}")
                          for m in posted if m.account_id in in_meters], actor)
+    found = shops(session, after)
+    tell_shops(session, [ShopEvent(m.account_id, "allocation_posted", m.key, {
+        **found[m.account_id].params(), "amount": money(-m.amount_fen), "month": period,
+        "balance": money(found[m.account_id].balance_fen)}) for m in posted])
     enforce_where_low(session, after, actor)
 
 

@@ -12,7 +12,8 @@ is written into the meter as a deduction (扣费, key deduction:fee:<account>:<Y
 the meter stay one set of books (portal.metering.books).
 
 One run per site and month: the accounts are locked in id order, a `fee_charges` row per shop is the
-run's idempotency gate (the ledger key fee:<account>:<YYYY-MM> a second one), so a rerun posts nothing.
+run's idempotency gate (the ledger key fee:<account>:<YYYY-MM> a second one), so a rerun posts nothing. Each
+shop charged is told of its fee (set-wise, once per shop and month), and of any low-balance level it crossed.
 """
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ from portal.metering.books_check import purses
 from portal.models import Account, AccountStatus, EntryKind, FeeCharge, Site, utcnow
 from portal.money import format_price
 from portal.monthly.periods import PeriodError, month_bounds
+from portal.notify.params import money, shops
+from portal.notify.route import ShopEvent, tell_shops
 from portal.settings import business_tz
 
 
@@ -142,11 +145,12 @@ def _run_site(session: Session, site: Site, month: str, actor: str) -> FeeRun:
     in_meters = purses(session, due)
     charges = _plan(site, month, due, balances, in_meters, actor)
     created = _insert_charges(session, charges)
-    movements, arrears = [], {}
+    movements, arrears, charged = [], {}, []
     for c in charges:
         if c["account_id"] not in created:
             continue  # charged meanwhile by a concurrent run
         _tally(result, c)
+        charged.append(c)
         if c["posted_fen"]:
             movements.append(Movement(c["account_id"], -c["posted_fen"], f"fee:{c['account_id']}:{month}",
                                       memo=f"{month} {c['basis']}"))
@@ -158,8 +162,17 @@ def _run_site(session: Session, site: Site, month: str, actor: str) -> FeeRun:
                                     m.amount_fen, f"deduction:{m.key}", f"property fee {month}")
                          for m in posted if m.account_id in in_meters], actor)
     after = {m.account_id: balances[m.account_id] + m.amount_fen for m in posted}
+    _tell_charged(session, charged, month)
     result.switched = enforce_where_low(session, after, actor)
     return result
+
+
+def _tell_charged(session: Session, charges: list[dict], month: str) -> None:
+    """Tell each shop charged of its fee for the month and the balance it left (one statement per 20,000)."""
+    found = shops(session, [c["account_id"] for c in charges])
+    tell_shops(session, [ShopEvent(shop.id, "fee_posted", f"fee:{shop.id}:{month}", {
+        **shop.params(), "amount": money(c["fee_fen"]), "month": month, "balance": money(shop.balance_fen)})
+        for c in charges if (shop := found.get(c["account_id"])) is not None])
 
 
 def _fees_due(session: Session, site: Site, month: str) -> dict[int, tuple[int, str]]:

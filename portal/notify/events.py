@@ -128,6 +128,10 @@ EVENTS: dict[str, Event] = {e.name: e for e in (
            ("site", "channel", "day", "count")),
     _staff("approval_waiting", _l("Approval waiting"),
            _l("{site}: {what} by {by} waits for a second person's approval."), ("site", "what", "by")),
+    # a meter that answers but refuses a write (or holds a value no register can): its alarm reaches the staff too
+    _staff("meter_write_failed", _l("Meter write failed"),
+           _l("{site}: meter {meter} ({shop}) did not take the {write}: {error}."),
+           ("site", "meter", "shop", "write", "error")),
 )}
 
 #: what a shop can turn off, for its preferences page

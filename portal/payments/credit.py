@@ -1,7 +1,8 @@
 """Crediting: a paid order becomes one ledger entry, then money reaches the meters and supply returns.
 
 Money already paid is never refused: a payment for a closed account, or one that lifts the balance above the
-site's maximum, is credited all the same and held for a refund (`portal.payments.held`).
+site's maximum, is credited all the same and held for a refund (`portal.payments.held`). An open shop is told
+of each payment and counter recharge credited (once per ledger entry).
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from portal.control.commands import queue_money
 from portal.control.emergency import repay_first
 from portal.ledger.entries import Posted, post_entry
 from portal.models import Account, AccountStatus, ControlMode, EntryKind, LedgerEntry, OrderStatus, PaymentOrder, utcnow
+from portal.notify.params import money, word
+from portal.notify.route import tell_shop
 from portal.payments.held import above_cap_fen, hold_for_refund
 from portal.payments.orders import AccountClosed, PaymentError, cap_room_fen
 from portal.payments.states import move
@@ -29,9 +32,9 @@ def credit_paid_order(session: Session, order_id: int) -> bool:
     if order is None or order.status != OrderStatus.PAID:
         return False
     key, account = f"payment:{order.out_trade_no}", order.account
-    post_entry(session, order.account_id, order.amount_fen, EntryKind.PAYMENT, key,
-               memo=f"{order.channel.value} {order.platform_trade_no or ''}", actor=f"pay:{order.channel.value}",
-               order_id=order.id)
+    posted = post_entry(session, order.account_id, order.amount_fen, EntryKind.PAYMENT, key,
+                        memo=f"{order.channel.value} {order.platform_trade_no or ''}",
+                        actor=f"pay:{order.channel.value}", order_id=order.id)
     # Locked above and seen paid, so this move cannot lose; only paid -> credited counts as a credit.
     move(session, order.id, OrderStatus.CREDITED, allowed_from=(OrderStatus.PAID,), credited_at=utcnow())
     session.refresh(account, ["balance_fen", "status"])
@@ -43,7 +46,15 @@ def credit_paid_order(session: Session, order_id: int) -> bool:
     over = above_cap_fen(account)  # open orders paid together can pass the cap that each one respected
     if over:
         hold_for_refund(session, order, account, min(over, order.amount_fen), ABOVE_CAP_REASON)
+    tell_credited(session, account, posted.entry, order.channel.value)
     return True
+
+
+def tell_credited(session: Session, account: Account, entry: LedgerEntry, channel: str) -> None:
+    """Tell the shop that money it paid is on its account (once per entry), with the balance it has now."""
+    tell_shop(session, account.id, "payment_credited", f"entry:{entry.id}", {
+        "shop": account.code, "shop_name": account.name, "amount": money(entry.amount_fen),
+        "channel": word("paid", channel), "balance": money(account.balance_fen)})
 
 
 def after_money_in(session: Session, account: Account, amount_fen: int, cause: str, actor: str) -> None:
@@ -74,6 +85,7 @@ def post_cash(session: Session, account: Account, amount_fen: int, note: str, ac
                         method=method)
     if posted.created:
         after_money_in(session, account, amount_fen, f"cash:{key}", actor)
+        tell_credited(session, account, posted.entry, method or "cash")
     return posted
 
 

@@ -16,6 +16,8 @@ from portal.alarms import raise_alarm
 from portal.audit import audit
 from portal.models import Account, AccountStatus, AlarmKind, ControlMode, PaymentOrder, Refund, utcnow
 from portal.money import format_yuan
+from portal.notify.alarms import tell_raised
+from portal.notify.approvals import tell_waiting
 
 #: who asks for a refund the platform proposes itself
 HELD_ACTOR = "system:held"
@@ -41,12 +43,14 @@ def hold_for_refund(session: Session, order: PaymentOrder, account: Account, amo
     """
     meter_mode = any(m.control_mode == ControlMode.METER for m in account.meters)
     refundable = account.status != AccountStatus.ACTIVE or not meter_mode
-    raise_alarm(session, AlarmKind.PAYMENT_ANOMALY, f"order:{order.id}", account.site_id,
-                f"{order.out_trade_no} for {account.code}: {why}; "
-                + (f"refund of ¥{format_yuan(amount_fen)} proposed" if refundable else "settle it at closure"),
-                data=dict(what="payment_held", order=order.out_trade_no, account=account.code, why=why,
-                          refund_fen=amount_fen if refundable else None),
-                account_id=account.id)
+    opened = raise_alarm(
+        session, AlarmKind.PAYMENT_ANOMALY, f"order:{order.id}", account.site_id,
+        f"{order.out_trade_no} for {account.code}: {why}; "
+        + (f"refund of ¥{format_yuan(amount_fen)} proposed" if refundable else "settle it at closure"),
+        data=dict(what="payment_held", order=order.out_trade_no, account=account.code, why=why,
+                  refund_fen=amount_fen if refundable else None),
+        account_id=account.id)
+    tell_raised(session, [opened])
     audit(session, HELD_ACTOR, "payment.held", "payment_order", order.id, account.site_id,
           amount_fen=amount_fen, why=why)
     if not refundable or amount_fen <= 0:
@@ -59,4 +63,6 @@ def hold_for_refund(session: Session, order: PaymentOrder, account: Account, amo
     session.flush()
     audit(session, HELD_ACTOR, "refund.requested", "refund", refund.id, account.site_id,
           out_trade_no=order.out_trade_no, amount_fen=amount_fen, reason=why[:200])
+    tell_waiting(session, account.site_id, "refund", f"refund:{refund.id}", shop=account.code,
+                 amount_fen=amount_fen, actor=HELD_ACTOR, account_id=account.id)
     return refund

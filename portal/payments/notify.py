@@ -28,6 +28,7 @@ from portal.models import (
     Site,
     utcnow,
 )
+from portal.notify.alarms import tell_raised
 from portal.payments.states import move
 from portal.queue.names import CREDIT_ORDER
 from portal.queue.outbox import enqueue
@@ -78,10 +79,12 @@ def accept_payment(session: Session, paid: VerifiedPayment, raw: str = "",
         # one alarm per order whose money is held (the credit job raises the same one), else one per notify
         subject = f"order:{order.id}" if reason == CLOSED else f"notify:{note_id}"
         if site_id is not None:
-            raise_alarm(session, AlarmKind.PAYMENT_ANOMALY, subject, site_id,
-                        f"{paid.source} notify for {paid.out_trade_no}: {reason}",
-                        data=dict(what="notify_anomaly", source=paid.source, order=paid.out_trade_no, why=reason),
-                        account_id=order.account_id if order else None)
+            opened = raise_alarm(
+                session, AlarmKind.PAYMENT_ANOMALY, subject, site_id,
+                f"{paid.source} notify for {paid.out_trade_no}: {reason}",
+                data=dict(what="notify_anomaly", source=paid.source, order=paid.out_trade_no, why=reason),
+                account_id=order.account_id if order else None)
+            tell_raised(session, [opened])  # anomalies are rare: an accepted notify writes nothing more
     return outcome
 
 

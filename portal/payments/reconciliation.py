@@ -9,7 +9,8 @@ of the same bill stores nothing new). `reconciliation_report(day)` lists every m
 - amount_differs: a bill line whose amount is not the order's.
 
 Refund lines are stored but not reconciled here. The daily job runs at 10:00 business time (both platforms
-publish the previous day's bill by then) for yesterday and opens a payment-anomaly alarm per mismatch.
+publish the previous day's bill by then) for yesterday and opens a payment-anomaly alarm per mismatch. Each
+site's staff are told once per platform and day how many mismatches its bill has (not once per alarm).
 """
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ from portal.alarms import raise_alarm
 from portal.extensions import db
 from portal.models import AlarmKind, BillLine, Channel, OrderStatus, PaymentOrder, Site, utcnow
 from portal.models.base import upsert_insert
+from portal.notify.params import word
+from portal.notify.route import tell_staff
 from portal.payments.providers.base import BillRow
 from portal.payments.providers.registry import bill_providers, provider_for
 
@@ -166,18 +169,31 @@ def reconcile_day(session: Session, the_day: date) -> dict:
     downloaded = download_bills(the_day, session)
     session.commit()
     report = reconciliation_report(the_day, session)
+    counts: dict[tuple[int, str], int] = {}
     for m in report:
         order = session.get(PaymentOrder, m.order_id) if m.order_id else None
         site_id = order.account.site_id if order else home_site(session)
         if site_id is not None:
+            counts[site_id, m.source] = counts.get((site_id, m.source), 0) + 1
             raise_alarm(session, AlarmKind.PAYMENT_ANOMALY, _alarm_subject(m),
                         site_id, f"{the_day} {m.kind} {m.source} {m.out_trade_no}: {m.detail}",
                         data=dict(what="reconciliation", day=str(the_day), mismatch=m.kind, source=m.source,
                                   order=m.out_trade_no, detail=str(m.detail)[:200]),
                         account_id=order.account_id if order else None)
+    _tell_mismatches(session, the_day, counts)
     if report:
         log.warning("reconciliation of %s: %d mismatches", the_day, len(report))
     return {"day": the_day.isoformat(), "downloaded": downloaded, "mismatches": [m.as_dict() for m in report]}
+
+
+def _tell_mismatches(session: Session, the_day: date, counts: dict[tuple[int, str], int]) -> None:
+    """Tell each site's staff how many places a platform's bill of the day differs in (once per site, platform
+    and day: a rerun tells nothing new)."""
+    sites = dict(session.execute(select(Site.id, Site.code).where(Site.id.in_({s for s, _ in counts}))).tuples().all())
+    for (site_id, source), count in sorted(counts.items()):
+        tell_staff(session, site_id, "reconciliation_mismatch", f"{the_day}:{source}", {
+            "site": sites.get(site_id, ""), "channel": word("bill", source), "day": str(the_day),
+            "count": str(count)})
 
 
 def _alarm_subject(m: Mismatch) -> str:

@@ -33,6 +33,7 @@ from portal.models import (
     utcnow,
 )
 from portal.money import format_yuan
+from portal.notify.approvals import tell_waiting
 from portal.payments.held import new_out_refund_no
 from portal.payments.providers.base import RefundAnswer, RefundNotice
 from portal.payments.providers.registry import ChannelUnavailable, can_refund, configured
@@ -99,7 +100,7 @@ def _check(session: Session, order: PaymentOrder, amount_fen: int, refund_id: in
 
 
 def request_refund(session: Session, order: PaymentOrder, amount_fen: int, reason: str, actor: str) -> Refund:
-    """A cashier asks to send part or all of a credited payment back (a manager decides)."""
+    """A cashier asks to send part or all of a credited payment back (a manager decides, the staff are told)."""
     reason = (reason or "").strip()
     if not reason:
         raise RefundRefused(_l("Give the reason for the refund."))
@@ -112,6 +113,8 @@ def request_refund(session: Session, order: PaymentOrder, amount_fen: int, reaso
     session.flush()
     audit(session, actor, "refund.requested", "refund", refund.id, order.account.site_id,
           out_trade_no=order.out_trade_no, amount_fen=amount_fen, reason=reason[:200])
+    tell_waiting(session, order.account.site_id, "refund", f"refund:{refund.id}", shop=order.account.code,
+                 amount_fen=amount_fen, actor=actor, account_id=order.account_id)
     return refund
 
 

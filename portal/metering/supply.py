@@ -1,0 +1,67 @@
+"""A shop's supply seen going off or coming back, told to the shop (SPEC §3: supply off and restore are told
+at any hour).
+
+The poll cycle sees it where the relay state is confirmed: a meter read back in another state than the one
+recorded, or a switch the meter acknowledged (portal.metering.cycle). A crossing is one shop's supply going off
+(or on) in one cycle, so a shop whose electricity and water both go off at once hears it once.
+
+Supply off for power above the limit is told by the over-power alarm's own message (portal.notify.alarms), and
+a closed shop's supply going off is no news to it: neither is told here again.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from portal.control.balance import restore_level
+from portal.metering.rows import MeterRow
+from portal.models import Site, Supply
+from portal.notify.params import money, shops, when, word
+from portal.notify.route import ShopEvent, tell_shops
+
+#: reasons whose supply off is told elsewhere or to nobody
+UNTOLD = ("over_power", "closure")
+
+
+@dataclass(frozen=True)
+class SupplyChange:
+    """A shop meter's supply seen in a new state; `tripped_for` is the reason the meter gives for opening."""
+
+    meter: MeterRow
+    supply: Supply
+    tripped_for: str | None = None
+
+
+def off_reason(change: SupplyChange) -> str:
+    """Why it went off: the platform's decision when it wanted it off, else what the meter says."""
+    meter = change.meter
+    if meter.supply_desired == Supply.OFF and meter.desired_reason:
+        return meter.desired_reason
+    return change.tripped_for or "unknown"
+
+
+def tell_supply(session: Session, changes: Sequence[SupplyChange], now: datetime) -> int:
+    """Tell each shop whose supply went off or came back in this cycle; deliveries queued."""
+    if not changes:
+        return 0
+    found = shops(session, {c.meter.account_id for c in changes})
+    items, crossing = {}, now.isoformat()
+    for c in changes:
+        shop = found.get(c.meter.account_id)
+        if shop is None or not shop.open:
+            continue
+        if c.supply == Supply.ON:
+            items[(shop.id, "supply_restored")] = ShopEvent(shop.id, "supply_restored", f"{shop.id}:{crossing}", {
+                **shop.params(), "at": when(now), "balance": money(shop.balance_fen)})
+            continue
+        reason = off_reason(c)
+        if reason in UNTOLD:
+            continue
+        site = session.get(Site, shop.site_id)
+        items.setdefault((shop.id, "supply_off"), ShopEvent(shop.id, "supply_off", f"{shop.id}:{crossing}", {
+            **shop.params(), "at": when(now), "reason": word("reason", reason),
+            "restore": money(restore_level(site))}))
+    return tell_shops(session, list(items.values())) if items else 0
