@@ -24,6 +24,8 @@ from portal.notify.route import ShopEvent, tell_shops
 
 #: reasons whose supply off is told elsewhere or to nobody
 UNTOLD = ("over_power", "closure")
+#: the one reason that paying undoes: any other (staff switched it off, the meter did) is for the office to undo
+PAID_BACK = "arrears"
 
 
 @dataclass(frozen=True)
@@ -60,8 +62,10 @@ def tell_supply(session: Session, changes: Sequence[SupplyChange], now: datetime
         reason = off_reason(c)
         if reason in UNTOLD:
             continue
-        site = session.get(Site, shop.site_id)
-        items.setdefault((shop.id, "supply_off"), ShopEvent(shop.id, "supply_off", f"{shop.id}:{crossing}", {
-            **shop.params(), "at": when(now), "reason": word("reason", reason),
-            "restore": money(restore_level(site))}))
+        params = {**shop.params(), "at": when(now), "reason": word("reason", reason)}
+        if reason == PAID_BACK:
+            event, params["restore"] = "supply_off", money(restore_level(session.get(Site, shop.site_id)))
+        else:  # paying would not bring it back: the shop is told whom to call instead
+            event = "supply_off_by_office"
+        items.setdefault((shop.id, "supply_off"), ShopEvent(shop.id, event, f"{shop.id}:{crossing}", params))
     return tell_shops(session, list(items.values())) if items else 0

@@ -81,6 +81,10 @@ EVENTS: dict[str, Event] = {e.name: e for e in (
             _l("{shop} {shop_name}: supply was switched off at {at} ({reason}). Pay ¥{restore} or more to "
                "restore it."),
             (*_SHOP, "at", "reason", "restore"), urgent=True, mutable=False),
+    _tenant("supply_off_by_office", _l("Supply off (call the office)"),
+            _l("{shop} {shop_name}: supply was switched off at {at} ({reason}). Please contact the property office "
+               "to have it restored."),
+            (*_SHOP, "at", "reason"), urgent=True, mutable=False),
     _tenant("supply_restored", _l("Supply restored"),
             _l("{shop} {shop_name}: supply was restored at {at}. Balance ¥{balance}."),
             (*_SHOP, "at", "balance"), urgent=True, mutable=False),

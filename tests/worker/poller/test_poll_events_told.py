@@ -61,7 +61,7 @@ def test_supply_restored_is_told_when_the_relay_closes_after_a_recharge(farm):
     assert len(told("supply_off", shop)) == 1
 
 
-def test_a_staff_trip_is_told_with_its_reason(farm):
+def test_a_staff_trip_is_told_with_its_reason_and_whom_to_call_not_to_pay(farm):
     f = farm(GW("GW1", (M(1, balance_fen=10_000, load=1_000),)))
     shop = shop_of(f)
     f.cycle()
@@ -70,8 +70,10 @@ def test_a_staff_trip_is_told_with_its_reason(farm):
 
     f.cycle()
 
-    [sms] = told("supply_off", shop)
-    assert sms.params["reason"] == "物业操作断电"
+    [sms] = told("supply_off_by_office", shop)  # paying would not bring it back
+    assert sms.params["reason"] == "物业操作断电" and "restore" not in sms.params
+    assert "请联系物业恢复供电" in sms.text and "缴费" not in sms.text
+    assert told("supply_off", shop) == []
 
 
 def test_a_meter_mode_meter_out_of_money_tripping_itself_is_told(farm):
