@@ -30,7 +30,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import String, case, cast, literal, or_, select, union, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from portal.alarms import clear_alarm, raise_alarm
+from portal.alarms import clear_alarm, clear_many, raise_alarm, raise_many
 from portal.audit import audit
 from portal.bulk import among, chunks
 from portal.control.calendar import is_no_trip_time
@@ -110,20 +110,25 @@ def open_balance_alarms(session: Session, account: Account) -> set[AlarmKind]:
     )).scalars())
 
 
+def _low_alarm(account_id: int, code: str, site_id: int, balance: int, n: int, level: int) -> dict:
+    """The LOW_BALANCE_n alarm of a shop whose balance is at or below level n, as raise_many takes it."""
+    return dict(kind=LOW_KINDS[n - 1], subject=f"account:{account_id}", site_id=site_id, account_id=account_id,
+                message=f"{code} balance {balance} fen at or below low level {n} ({level} fen)",
+                data=dict(what="low_balance", account=code, balance_fen=balance, level=n, level_fen=level))
+
+
 def sync_balance_alarms(session: Session, account: Account, now: datetime,
-                        actor: str = "system:balance") -> None:
+                        actor: str = "system:balance", low: bool = True) -> None:
     """Raise newly crossed low-balance levels and arrears (each told to the shop once), clear those the balance
-    is back above."""
+    is back above; without `low`, only arrears (the caller did the levels set-wise: sync_low_levels)."""
     site, balance, subject = account.site, account.balance_fen, f"account:{account.id}"
     is_open = open_balance_alarms(session, account)
     opened = []
     for n, (kind, level) in enumerate(zip(LOW_KINDS, low_levels(site)), start=1):
+        if not low:
+            break
         if balance <= level and kind not in is_open:
-            opened.append(raise_alarm(
-                session, kind, subject, site.id,
-                f"{account.code} balance {balance} fen at or below low level {n} ({level} fen)",
-                data=dict(what="low_balance", account=account.code, balance_fen=balance, level=n, level_fen=level),
-                account_id=account.id))
+            opened += raise_many(session, [_low_alarm(account.id, account.code, site.id, balance, n, level)])
         elif balance > level and kind in is_open:
             clear_alarm(session, kind, subject)
     if balance <= trip_threshold(site):
@@ -149,6 +154,32 @@ def sync_balance_alarms(session: Session, account: Account, now: datetime,
     tell_raised(session, opened)
 
 
+def sync_low_levels(session: Session, account_ids: Iterable[int]) -> None:
+    """The low-balance levels of many shops at once (a fee run pushes thousands across one): the levels newly
+    crossed raised and those the balance is back above cleared, a few statements per 20,000 shops; the opened
+    ones told to their shops (together, when inside `together`)."""
+    levels = {site.id: low_levels(site) for site in session.execute(select(Site)).scalars()}
+    opened = []
+    for part in chunks(sorted(set(account_ids))):
+        shops = session.execute(select(Account.id, Account.code, Account.site_id, Account.balance_fen)
+                                .where(among(session, Account.id, part))).all()
+        is_open = set(session.execute(select(Alarm.kind, Alarm.subject).where(
+            Alarm.kind.in_(LOW_KINDS), Alarm.cleared_at.is_(None),
+            among(session, Alarm.subject, [f"account:{a.id}" for a in shops]))).tuples())
+        raised, cleared = [], {kind: [] for kind in LOW_KINDS}
+        for account_id, code, site_id, balance in shops:
+            subject = f"account:{account_id}"
+            for n, (kind, level) in enumerate(zip(LOW_KINDS, levels[site_id]), start=1):
+                if balance <= level and (kind, subject) not in is_open:
+                    raised.append(_low_alarm(account_id, code, site_id, balance, n, level))
+                elif balance > level and (kind, subject) in is_open:
+                    cleared[kind].append(subject)
+        opened += raise_many(session, raised)
+        for kind, subjects in cleared.items():
+            clear_many(session, kind, subjects)
+    tell_raised(session, opened)
+
+
 def switch_for_money(session: Session, meter: Meter, supply: Supply, actor: str, **detail) -> None:
     """Move a meter's desired supply (arrears trip or restore), replacing supply commands still waiting."""
     session.execute(
@@ -166,11 +197,12 @@ def switch_for_money(session: Session, meter: Meter, supply: Supply, actor: str,
 
 
 def enforce_balance(session: Session, account: Account, actor: str = "system:balance",
-                    now: datetime | None = None) -> list[Meter]:
-    """Apply every balance rule to one account at `now`; returns the meters whose desired supply changed."""
+                    now: datetime | None = None, low: bool = True) -> list[Meter]:
+    """Apply every balance rule to one account at `now`; returns the meters whose desired supply changed.
+    Without `low` the low-balance levels are left to the caller (sync_low_levels, for many shops at once)."""
     now = now or utcnow()
     site, balance = account.site, account.balance_fen
-    sync_balance_alarms(session, account, now, actor)
+    sync_balance_alarms(session, account, now, actor, low=low)
     in_arrears, recovered = balance <= trip_threshold(site), balance >= restore_level(site)
     guard = Safeguards(account, now)
     changed = []
@@ -245,13 +277,7 @@ def enforce_where_low(session: Session, after: dict[int, int], actor: str) -> in
                 ceilings[site_id] = max([trip_threshold(site), *low_levels(site)])
             if after[account_id] <= ceilings[site_id]:
                 low.append(account_id)
-    switched = 0
-    with together(session):  # a fee run can push thousands of shops across a level: told set-wise
-        for part in chunks(low):
-            for account in session.execute(select(Account).where(among(session, Account.id, part)).options(
-                    joinedload(Account.site), selectinload(Account.meters))).scalars().all():
-                switched += len(enforce_balance(session, account, actor=actor))
-    return switched
+    return _apply_rules(session, low, actor, None)
 
 
 def apply_balance_rules(session: Session, account_ids: Iterable[int], now: datetime | None,
@@ -280,12 +306,34 @@ def apply_balance_rules(session: Session, account_ids: Iterable[int], now: datet
         busy += session.execute(select(a.c.id).where(among(session, a.c.id, part), or_(
             a.c.balance_fen <= level, a.c.arrears_warned_at.is_not(None), alarmed.exists(), tripped.exists())
         )).scalars().all()
+    _apply_rules(session, busy, actor, now)
+
+
+def _apply_rules(session: Session, account_ids: list[int], actor: str, now: datetime | None) -> int:
+    """The balance rules for many shops: their low levels set-wise (a fee run pushes thousands across one), then
+    the arrears rules shop by shop for the few they can concern (at or below the trip point, or in an arrears
+    episode: warned, alarmed or off for arrears), all told together; returns how many meters changed supply."""
+    a, m = Account.__table__, Meter.__table__
+    trip = case(*((a.c.site_id == site.id, trip_threshold(site)) for site in session.execute(select(Site)).scalars()),
+                else_=None)
+    alarmed = select(Alarm.id).where(Alarm.kind == AlarmKind.ARREARS, Alarm.cleared_at.is_(None),
+                                     Alarm.subject == literal("account:") + cast(a.c.id, String))
+    tripped = select(m.c.id).where(m.c.account_id == a.c.id, m.c.supply_desired == Supply.OFF,
+                                   m.c.desired_reason == "arrears")
+    switched = 0
     with together(session):
-        for part in chunks(sorted(busy)):
-            for account in session.execute(select(Account).where(among(session, Account.id, part)).options(
+        sync_low_levels(session, account_ids)
+        for part in chunks(sorted(account_ids)):
+            arrears = session.execute(select(a.c.id).where(among(session, a.c.id, part), or_(
+                a.c.balance_fen <= trip, a.c.arrears_warned_at.is_not(None), alarmed.exists(), tripped.exists())
+            )).scalars().all()
+            if not arrears:
+                continue
+            for account in session.execute(select(Account).where(among(session, Account.id, arrears)).options(
                     joinedload(Account.site), selectinload(Account.meters))
                     .execution_options(populate_existing=True)).scalars().all():
-                enforce_balance(session, account, actor=actor, now=now)
+                switched += len(enforce_balance(session, account, actor=actor, now=now, low=False))
+    return switched
 
 
 def arrears_candidates(session: Session) -> list[int]:

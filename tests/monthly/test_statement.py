@@ -81,7 +81,10 @@ def test_every_statement_ties_out_and_equals_the_ledger(make_site, make_account,
     gateway = make_gateway(site=site)
     shops = [make_account(site=site, code=f"A{i}", created_at=datetime(2026, 1, 1, tzinfo=SH)) for i in range(3)]
     meters = [make_meter(account=shop, gateway=gateway, code=f"E{i}") for i, shop in enumerate(shops)]
-    water = make_meter(account=shops[0], gateway=gateway, code="W0", kind=MeterKind.WATER, profile="payfirst-water-v1")
+    # each shop its own water meter: a meter charges the shop it belongs to (the roll-ups keep one shop per
+    # meter and day), and a water charge on another shop's meter is no case the billing makes
+    waters = [make_meter(account=shop, gateway=gateway, code=f"W{i}", kind=MeterKind.WATER,
+                         profile="payfirst-water-v1") for i, shop in enumerate(shops)]
     begin = datetime(2026, 8, 1, tzinfo=SH)
     timed = sorted(((begin + timedelta(days=30 * month_n - 1, minutes=minute)), shop, kind, amount)
                    for shop, kind, amount, month_n, minute in entries)
@@ -89,7 +92,7 @@ def test_every_statement_ties_out_and_equals_the_ledger(make_site, make_account,
         meter_id = None
         if kind in (EntryKind.ENERGY, EntryKind.WATER):  # charges are debits of a shop's meter
             amount = -abs(amount)
-            meter_id = (water if kind == EntryKind.WATER else meters[shop]).id
+            meter_id = (waters if kind == EntryKind.WATER else meters)[shop].id
         post_at(shops[shop], amount, kind, at, n, meter_id)
     db.session.commit()
     rebuild_daily(db.session, date(2026, 7, 1), date(2026, 11, 30), site.id)
