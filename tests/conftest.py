@@ -64,6 +64,9 @@ def app(database_url):
     # The suite logs tenants in as the embedded demo does (account code + phone); tests/auth checks it is
     # off on PostgreSQL unless asked for.
     os.environ["TENANT_DEMO_LOGIN"] = "1"
+    # Quiet hours depend on the clock: a test would send at 14:00 and hold at 23:00. They are off unless a test
+    # sets them (tests/notify/test_hours.py, test_send.py's quiet-hours cases).
+    os.environ["NOTIFY_QUIET_HOURS"] = "off"
     from portal import create_app
     from worker import cli as worker_cli
 

@@ -23,12 +23,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from portal.models import Delivery, DeliveryStatus, LoginCode, utcnow
-from portal.notify.deliveries import BLOT
-from portal.notify.events import EVENTS
+from portal.models import LoginCode, utcnow
 from portal.notify.route import tell_phone
 from portal.settings import current
 
@@ -141,20 +139,3 @@ def check_login_code(session: Session, phone: str, code: str, now: datetime | No
     session.flush()
     return Checked.WRONG if row.tries < MAX_TRIES else Checked.DEAD
 
-
-#: how long a spent or expired code's row is kept (limits count the last hour's codes), and its message's code
-KEEP_CODES = timedelta(days=1)
-
-
-def forget_old_codes(session: Session, now: datetime | None = None) -> tuple[int, int]:
-    """Delete the codes past KEEP_CODES, and blot the code out of sign-in messages no longer waiting to be sent
-    (the code lived in them for the sender only). Returns (codes deleted, messages blotted)."""
-    now = now or utcnow()
-    codes = session.execute(delete(LoginCode).where(LoginCode.expires_at < now - KEEP_CODES)).rowcount
-    waiting = (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
-    blotted = session.execute(
-        update(Delivery).where(Delivery.event == "login_code", Delivery.status.notin_(waiting),
-                               Delivery.created_at < now - CODE_TTL, Delivery.text.not_like(f"%{BLOT}%"))
-        .values(params={"code": BLOT}, text=EVENTS["login_code"].text({"code": BLOT}))
-        .execution_options(synchronize_session=False)).rowcount
-    return codes, blotted

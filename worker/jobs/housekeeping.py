@@ -6,10 +6,10 @@ import logging
 
 from flask import current_app
 
-from portal.auth.login_codes import forget_old_codes
 from portal.extensions import db
 from portal.metering.partitions import drop_expired, ensure_ahead
 from portal.models import utcnow
+from portal.notify.codes import forget_old_codes
 from portal.settings import current
 from worker.jobs.base import job
 
