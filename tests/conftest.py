@@ -5,6 +5,7 @@ commit from many threads (the ledger concurrency tests) the same way as the rest
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 
@@ -115,6 +116,36 @@ def empty_tables() -> None:
         conn.execute(text("UPDATE sites SET default_tariff_id = NULL"))  # the one reference cycle
         for table in reversed(db.metadata.sorted_tables):
             conn.execute(table.delete())
+
+
+@pytest.fixture
+def sqlite_app(tmp_path, app):
+    """sqlite_app(admin=False, **config) -> an app on an SQLite file built by the migrations, as `make demo` builds
+    it, whose app context the test runs in from then on (closed, with its connections, afterwards); `admin`: with
+    an administrator `boss` (password tests.factories.PASSWORD)."""
+    from flask_migrate import upgrade
+
+    from portal import create_app
+    from portal.extensions import db
+    from portal.models import Role, StaffUser
+    from tests.factories import PASSWORD
+
+    with contextlib.ExitStack() as stack:
+        def make(admin: bool = False, **config):
+            demo = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'demo.db'}",
+                               "SQLALCHEMY_ENGINE_OPTIONS": {}, **config})
+            stack.enter_context(demo.app_context())
+            stack.callback(db.engine.dispose)
+            stack.callback(db.session.remove)
+            upgrade()
+            if admin:
+                user = StaffUser(username="boss", role=Role.ADMIN, active=True)
+                user.set_password(PASSWORD)
+                db.session.add(user)
+                db.session.commit()
+            return demo
+
+        yield make
 
 
 @pytest.fixture

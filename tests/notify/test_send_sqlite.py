@@ -16,20 +16,12 @@ pytestmark = pytest.mark.no_db
 
 
 @pytest.fixture
-def demo(tmp_path, app):
-    """An app on an SQLite file built by the migrations, its jobs run inline after each commit."""
-    from flask_migrate import upgrade
-
-    from portal import create_app
+def demo(sqlite_app):
+    """The embedded demo's session, its jobs run inline after each commit."""
     from portal.extensions import db
 
-    demo = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'demo.db'}",
-                       "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"timeout": 30}}, "JOBS_INLINE": True})
-    with demo.app_context():
-        upgrade()
-        yield db.session
-        db.session.remove()
-        db.engine.dispose()
+    sqlite_app(SQLALCHEMY_ENGINE_OPTIONS={"connect_args": {"timeout": 30}}, JOBS_INLINE=True)
+    return db.session
 
 
 def test_a_demo_shop_is_told_on_commit_and_a_retry_waits_on_sqlite(demo, monkeypatch):

@@ -23,20 +23,11 @@ pytestmark = pytest.mark.no_db
 
 
 @pytest.fixture
-def demo(tmp_path, app, monkeypatch):
-    """An app on an SQLite file built by the migrations, as `make demo` builds it; polls recorded, not run."""
-    from flask_migrate import upgrade
-
-    from portal import create_app
-
-    demo = create_app({"TESTING": True, "JOBS_INLINE": True,
-                       "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'demo.db'}", "SQLALCHEMY_ENGINE_OPTIONS": {}})
+def demo(sqlite_app, monkeypatch):
+    """The embedded demo's app; the polls that commands ask for are recorded, not run."""
+    demo = sqlite_app(JOBS_INLINE=True)
     monkeypatch.setattr(demo.extensions["payfirst.dispatcher"].runner, "submit", lambda func, args: None)
-    with demo.app_context():
-        upgrade()
-        yield demo
-        db.session.remove()
-        db.engine.dispose()
+    return demo
 
 
 def test_an_expired_keep_power_ends_and_the_shop_in_arrears_goes_off_on_sqlite(demo):

@@ -13,24 +13,9 @@ pytestmark = pytest.mark.no_db
 
 
 @pytest.fixture
-def demo(tmp_path, app):
-    """An app on an SQLite file built by the migrations, as `make demo` builds it, with an administrator."""
-    from flask_migrate import upgrade
-
-    from portal import create_app
-    from portal.extensions import db
-
-    demo = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'demo.db'}",
-                       "SQLALCHEMY_ENGINE_OPTIONS": {}, "WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False})
-    with demo.app_context():
-        upgrade()
-        user = StaffUser(username="boss", role=Role.ADMIN, active=True)
-        user.set_password(PASSWORD)
-        db.session.add(user)
-        db.session.commit()
-        yield demo
-        db.session.remove()
-        db.engine.dispose()
+def demo(sqlite_app):
+    """The embedded demo's app with an administrator."""
+    return sqlite_app(admin=True, WTF_CSRF_ENABLED=False, RATELIMIT_ENABLED=False)
 
 
 def test_the_demo_tab_pages_through_what_the_routing_queued_on_the_log(demo):

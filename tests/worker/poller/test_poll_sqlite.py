@@ -17,26 +17,17 @@ QUARTER = 15 * 60
 
 
 @pytest.fixture
-def sqlite_farm(tmp_path, app, monkeypatch):
-    """start_farm(...) on an SQLite file built by the migrations, as `make demo` builds it; the polls that
-    commands ask for are recorded, not run, so the test drives every cycle at simulated time."""
-    from flask_migrate import upgrade
-
-    from portal import create_app
-
-    demo = create_app({"TESTING": True, "JOBS_INLINE": True,
-                       "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'demo.db'}", "SQLALCHEMY_ENGINE_OPTIONS": {}})
+def sqlite_farm(sqlite_app, monkeypatch):
+    """start_farm(...) on the embedded demo's SQLite; the polls that commands ask for are recorded, not run, so the
+    test drives every cycle at simulated time."""
+    demo = sqlite_app(JOBS_INLINE=True)
     demo.polls = []
     monkeypatch.setattr(demo.extensions["payfirst.dispatcher"].runner, "submit",
                         lambda func, args: demo.polls.extend(args))
     farms = []
-    with demo.app_context():
-        upgrade()
-        yield lambda *gateways: farms.append(start_farm(*gateways)) or farms[-1]
-        for f in farms:
-            f.sim.stop()
-        db.session.remove()
-        db.engine.dispose()
+    yield lambda *gateways: farms.append(start_farm(*gateways)) or farms[-1]
+    for f in farms:
+        f.sim.stop()
 
 
 def test_cycles_read_bill_trip_and_restore_on_sqlite(sqlite_farm):
