@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import String, and_, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from portal.metering.consumption import failed_readings, used_between
@@ -78,11 +78,12 @@ def monthly_report(session: Session, site_id: int, month: str, start: datetime, 
     in_month = and_(Account.site_id == site_id, LedgerEntry.created_at >= start, LedgerEntry.created_at < end)
     for condition in (SPARSE_KINDS, LedgerEntry.kind == EntryKind.WATER):
         for account_id, kind, total in session.execute(
-                select(LedgerEntry.account_id, LedgerEntry.kind, func.sum(LedgerEntry.amount_fen))
+                # the kind as its stored text: the enum's result processing cost more than the query's rows
+                select(LedgerEntry.account_id, type_coerce(LedgerEntry.kind, String), func.sum(LedgerEntry.amount_fen))
                 .join(Account, Account.id == LedgerEntry.account_id).where(in_month, condition)
                 .group_by(LedgerEntry.account_id, LedgerEntry.kind)):
             if account_id in rows:
-                rows[account_id].by_kind[EntryKind(kind).value] = int(total)
+                rows[account_id].by_kind[kind] = int(total)
     for s in rows.values():
         energy = s.closing - s.opening_fen - sum(s.by_kind.values())
         if energy:

@@ -131,6 +131,13 @@ def read_statement(session: Session, site: Site, month: str, start: datetime, en
         return _joined(money.result(), meters)
 
 
+def money_statement(session: Session, site_id: int, month: str, start: datetime,
+                    end: datetime) -> list[ShopStatement]:
+    """The statement's money alone, the ledger's side: what the workbook's columns are (SPEC §4 `statement`), without
+    the meters and the roll-ups' check that the page shows beside them."""
+    return [ShopStatement(s) for s in monthly_report(session, site_id, month, start, end)]
+
+
 def totals(rows: list[ShopStatement]) -> Totals:
     """The columns summed over every shop, and the shops that do not tie out or whose roll-ups lag."""
     fen = {c: sum(r.fen(c) for r in rows) for c in ("opening", *MONEY, "closing")}
