@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from portal.bulk import among, chunks
 from portal.models import AlarmKind, Gateway, Meter, MeterState, Site
 from portal.notify.params import Shop, codes, money, shops, when, word
-from portal.notify.route import ShopEvent, tell_shops, tell_staff
+from portal.notify.route import ShopEvent, StaffEvent, tell_shops, tell_staffs
 
 #: the shop's event of each alarm kind that concerns a shop
 TENANT = {
@@ -72,16 +72,16 @@ def tell_raised(session: Session, alarms: Sequence[Row | None]) -> int:
     if not alarms:
         return 0
     facts = _Facts(session, alarms)
-    items, told = [], 0
+    shops, staff = [], []
     for a in alarms:
         if a.kind in TENANT:
             shop = facts.shops.get(a.account_id)
             if shop is not None and shop.open:
-                items.append(ShopEvent(shop.id, TENANT[a.kind], f"alarm:{a.id}", {**shop.params(), **_tenant(a)}))
+                shops.append(ShopEvent(shop.id, TENANT[a.kind], f"alarm:{a.id}", {**shop.params(), **_tenant(a)}))
         elif a.kind in STAFF and (a.data or {}).get("what") != "reconciliation":
-            told += tell_staff(session, a.site_id, _staff_event(a), f"alarm:{a.id}", _staff(a, facts),
-                               account_id=a.account_id, alarm_id=a.id)
-    return told + (tell_shops(session, items) if items else 0)
+            staff.append(StaffEvent(a.site_id, _staff_event(a), f"alarm:{a.id}", _staff(a, facts),
+                                    account_id=a.account_id, alarm_id=a.id))
+    return tell_staffs(session, staff) + (tell_shops(session, shops) if shops else 0)
 
 
 def tell_cleared(session: Session, alarms: Sequence[Row]) -> int:
@@ -89,7 +89,7 @@ def tell_cleared(session: Session, alarms: Sequence[Row]) -> int:
     back = [a for a in alarms if a.kind in RECOVERED and not _failed_write(a)]
     if not back:
         return 0
-    facts, told, seen = _Facts(session, back), 0, set()
+    facts, items, seen = _Facts(session, back), [], set()
     for a in back:
         about = (a.kind, a.meter_id, a.gateway_id)
         if about in seen:  # a gateway's two alarms (not answering, a failed poll) close at once: one message
@@ -100,9 +100,9 @@ def tell_cleared(session: Session, alarms: Sequence[Row]) -> int:
             params.update(meter=facts.meter(a), shop=facts.shop_code(a))
         else:
             params.update(gateway=facts.gateway(a))
-        told += tell_staff(session, a.site_id, RECOVERED[a.kind], f"alarm:{a.id}", params,
-                           account_id=a.account_id, alarm_id=a.id)
-    return told
+        items.append(StaffEvent(a.site_id, RECOVERED[a.kind], f"alarm:{a.id}", params,
+                                account_id=a.account_id, alarm_id=a.id))
+    return tell_staffs(session, items)
 
 
 def _staff_event(a: Row) -> str:
