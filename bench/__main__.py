@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         # a tenant's 30-day and 12-month usage, the roll-ups' upkeep in the cycle (bench/usage.py)
         if not args.no_usage and (not only or "usage" in only):
             figures += usage.run(args, database)
-        # the Aliyun SMS channel against its stand-in (bench/sms.py)
+        # each sending channel (Aliyun SMS, WeChat template messages, the GSM modem) against its stand-in (bench/sms.py)
         if not args.no_sms and (not only or "sms" in only):
             figures += sms.run(args, database)
         # a fee run pushing 10,030 shops across a level: its messages queued, sent once each (bench/notify_burst.py)

@@ -16,7 +16,9 @@ with T = -site.overdraft_limit_fen (透支门限) and R = max(site.restore_min_f
   Energy used while a safeguard holds is simply a negative balance, which the next payment covers.
 - Emergency credit (portal.control.emergency.take_emergency_credit): a fixed advance, once until repaid.
 - Each low-level and arrears alarm opened is told to the shop (portal.notify.alarms); where the rules run over
-  many shops at once (a fee run, billing, the arrears job) they are told together when the run is done.
+  many shops at once (a fee run, billing, the arrears job) they are told together when the run is done. An
+  arrears alarm raised while a safeguard holds all the shop's supply on (exempt, keep-power on every switched
+  meter, a no-trip time) records it as `held`, and the shop is told it is in arrears without a trip time.
 
 Meter-mode meters keep their own money and trip themselves; these rules leave their relays alone.
 """
@@ -102,6 +104,18 @@ class Safeguards:
             return "warning"
         return None
 
+    def holding_shop(self) -> str | None:
+        """The safeguard that keeps all the shop's supply on now, whatever its balance: the shop exempt, keep-power
+        on every meter the platform switches for money, or a no-trip time; None when a trip would go ahead."""
+        if self.account.exempt:
+            return "exempt"
+        switched = [m for m in self.account.meters if money_switched(m)]
+        if switched and all(m.keep_power for m in switched):
+            return "keep_power"
+        if self._no_trip is None:
+            self._no_trip = is_no_trip_time(self.account.site, self.now)
+        return "no_trip_time" if self._no_trip else None
+
 
 def open_balance_alarms(session: Session, account: Account) -> set[AlarmKind]:
     """Which balance alarms (low levels, arrears) are open for the account: one indexed query."""
@@ -137,15 +151,18 @@ def sync_balance_alarms(session: Session, account: Account, now: datetime,
             audit(session, actor, "account.arrears_warned", "account", account.id, site.id,
                   balance_fen=balance, warning_minutes=site.warning_minutes)
         if AlarmKind.ARREARS not in is_open:
-            minutes = site.warning_minutes
+            minutes, guard = site.warning_minutes, Safeguards(account, now)
             warning = f", supply off after a {minutes}-minute warning" if minutes else ""
-            # when supply goes off unless money comes: the warning's end, or now (a safeguard may hold it on)
-            trip_at = max(Safeguards(account, now).warning_ends() or now, now)
+            # when supply goes off unless money comes: the warning's end, or now; unless a safeguard holds all of
+            # the shop's supply on now (`held`: the shop is told so, not a trip time)
+            trip_at, held = max(guard.warning_ends() or now, now), guard.holding_shop()
             opened.append(raise_alarm(
                 session, AlarmKind.ARREARS, subject, site.id,
-                f"{account.code} balance {balance} fen: in arrears{warning}",
+                f"{account.code} balance {balance} fen: in arrears"
+                + (f", supply kept on ({held})" if held else warning),
                 data=dict(what="arrears", account=account.code, balance_fen=balance, warning_minutes=minutes,
-                          trip_at=trip_at.isoformat(), restore_fen=restore_level(site)),
+                          trip_at=trip_at.isoformat(), restore_fen=restore_level(site),
+                          **({"held": held} if held else {})),
                 account_id=account.id))
     elif balance >= restore_level(site):
         account.arrears_warned_at = None

@@ -6,6 +6,9 @@ and hand them here in the same transaction: an alarm that was already open is no
 again, and each delivery's crossing is the alarm's id. A block of code that raises alarms shop by shop (the
 balance rules after a fee run) holds them in `together` and tells them set-wise when it ends.
 
+An arrears alarm raised while a safeguard holds the shop's supply on (its data's `held`) is told as
+`arrears_held`: in arrears, why supply stays on, what to pay, and no trip time.
+
 Every alarm kind is told except a reconciliation's payment anomalies: the daily reconciliation tells its
 mismatches as one message per site, platform and day (portal.payments.reconciliation). A meter's failed write is
 an offline alarm of its own subject (meter:<id>:write) and is told as `meter_write_failed`.
@@ -22,7 +25,7 @@ from sqlalchemy.orm import Session
 from portal.bulk import among, chunks
 from portal.models import AlarmKind, Gateway, Meter, MeterState, Site
 from portal.notify.params import Shop, codes, money, shops, when, word
-from portal.notify.route import ShopEvent, tell_shops, tell_staff
+from portal.notify.route import ShopEvent, StaffEvent, tell_shops, tell_staffs
 
 #: the shop's event of each alarm kind that concerns a shop
 TENANT = {
@@ -72,16 +75,16 @@ def tell_raised(session: Session, alarms: Sequence[Row | None]) -> int:
     if not alarms:
         return 0
     facts = _Facts(session, alarms)
-    items, told = [], 0
+    shops, staff = [], []
     for a in alarms:
         if a.kind in TENANT:
             shop = facts.shops.get(a.account_id)
             if shop is not None and shop.open:
-                items.append(ShopEvent(shop.id, TENANT[a.kind], f"alarm:{a.id}", {**shop.params(), **_tenant(a)}))
+                shops.append(ShopEvent(shop.id, _tenant_event(a), f"alarm:{a.id}", {**shop.params(), **_tenant(a)}))
         elif a.kind in STAFF and (a.data or {}).get("what") != "reconciliation":
-            told += tell_staff(session, a.site_id, _staff_event(a), f"alarm:{a.id}", _staff(a, facts),
-                               account_id=a.account_id, alarm_id=a.id)
-    return told + (tell_shops(session, items) if items else 0)
+            staff.append(StaffEvent(a.site_id, _staff_event(a), f"alarm:{a.id}", _staff(a, facts),
+                                    account_id=a.account_id, alarm_id=a.id))
+    return tell_staffs(session, staff) + (tell_shops(session, shops) if shops else 0)
 
 
 def tell_cleared(session: Session, alarms: Sequence[Row]) -> int:
@@ -89,7 +92,7 @@ def tell_cleared(session: Session, alarms: Sequence[Row]) -> int:
     back = [a for a in alarms if a.kind in RECOVERED and not _failed_write(a)]
     if not back:
         return 0
-    facts, told, seen = _Facts(session, back), 0, set()
+    facts, items, seen = _Facts(session, back), [], set()
     for a in back:
         about = (a.kind, a.meter_id, a.gateway_id)
         if about in seen:  # a gateway's two alarms (not answering, a failed poll) close at once: one message
@@ -100,9 +103,9 @@ def tell_cleared(session: Session, alarms: Sequence[Row]) -> int:
             params.update(meter=facts.meter(a), shop=facts.shop_code(a))
         else:
             params.update(gateway=facts.gateway(a))
-        told += tell_staff(session, a.site_id, RECOVERED[a.kind], f"alarm:{a.id}", params,
-                           account_id=a.account_id, alarm_id=a.id)
-    return told
+        items.append(StaffEvent(a.site_id, RECOVERED[a.kind], f"alarm:{a.id}", params,
+                                account_id=a.account_id, alarm_id=a.id))
+    return tell_staffs(session, items)
 
 
 def _staff_event(a: Row) -> str:
@@ -115,6 +118,11 @@ def _failed_write(a: Row) -> bool:
     return a.kind == AlarmKind.METER_OFFLINE and a.subject.endswith(":write")
 
 
+def _tenant_event(a: Row) -> str:
+    """The shop's event of an alarm: its kind's, or arrears_held for arrears while a safeguard holds supply on."""
+    return "arrears_held" if a.kind == AlarmKind.ARREARS and (a.data or {}).get("held") else TENANT[a.kind]
+
+
 def _tenant(a: Row) -> dict[str, str]:
     """A shop's params of the alarm, from what the alarm recorded when it was raised."""
     data = a.data or {}
@@ -123,8 +131,11 @@ def _tenant(a: Row) -> dict[str, str]:
                 "limit": str(data.get("limit_w", "")), "at": when(a.raised_at)}
     params = {"balance": money(data["balance_fen"])} if "balance_fen" in data else {}
     if a.kind == AlarmKind.ARREARS:
-        trip_at = data.get("trip_at")
-        params["trip_at"] = when(datetime.fromisoformat(trip_at) if trip_at else a.raised_at)
+        if data.get("held"):  # no trip time: say why supply stays on
+            params["why"] = word("held", data["held"])
+        else:
+            trip_at = data.get("trip_at")
+            params["trip_at"] = when(datetime.fromisoformat(trip_at) if trip_at else a.raised_at)
         if "restore_fen" in data:
             params["restore"] = money(data["restore_fen"])
     elif "level_fen" in data:

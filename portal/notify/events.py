@@ -77,6 +77,11 @@ EVENTS: dict[str, Event] = {e.name: e for e in (
             _l("{shop} {shop_name}: your balance is ¥{balance}. Supply will be switched off at {trip_at} unless "
                "you pay ¥{restore} or more."),
             (*_SHOP, "balance", "trip_at", "restore")),
+    # arrears while a safeguard holds the shop's supply on: no trip time to announce (`why`: WORDS["held"])
+    _tenant("arrears_held", _l("Arrears (supply kept on)"),
+            _l("{shop} {shop_name}: your balance is ¥{balance}, in arrears. Supply stays on ({why}); please pay "
+               "¥{restore} or more."),
+            (*_SHOP, "balance", "why", "restore")),
     _tenant("supply_off", _l("Supply off"),
             _l("{shop} {shop_name}: supply was switched off at {at} ({reason}). Pay ¥{restore} or more to "
                "restore it."),

@@ -33,6 +33,12 @@ WORDS = {
         "over_power": _l("power above the limit"),
         "unknown": _l("switched off at the meter"),
     },
+    # why a shop in arrears keeps its supply (portal.control.balance.Safeguards.holding_shop)
+    "held": {
+        "exempt": _l("your shop is exempt from switch-off"),
+        "keep_power": _l("keep-power is granted"),
+        "no_trip_time": _l("it is a time when supply is not switched off"),
+    },
     # how money came in: a payment order's channel, a counter recharge's method
     "paid": {
         "alipay_wap": _l("Alipay"),

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from portal.bulk import among, chunks, insert_rows
@@ -98,7 +98,11 @@ def _row(event: Event, crossing: str, site_id: int | None, addresses: Sequence[t
 
 def _insert(session: Session, rows: Iterable[dict | None]) -> int:
     """Write the deliveries, skipping crossings already told, and wake their senders; how many were new."""
-    rows = [r for r in rows if r is not None]
+    unique: dict[str, dict] = {}  # a crossing twice in one call is told once, as in two calls
+    for r in rows:
+        if r is not None:
+            unique.setdefault(r["dedupe_key"], r)
+    rows = list(unique.values())
     told = len(insert_rows(session, Delivery.__table__, rows, conflict=("dedupe_key",), returning="id"))
     if told:
         kick(session, {r["channel"] for r in rows})
@@ -198,24 +202,60 @@ def tell_shop(session: Session, account_id: int, event: str, crossing: str, para
 # --- staff and phones ------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class StaffEvent:
+    """One occurrence of an event for a site's staff, for `tell_staffs`."""
+
+    site_id: int
+    event: str
+    #: what makes this occurrence one (an alarm id, a proposal, a day and platform)
+    crossing: str
+    params: dict[str, str] = field(default_factory=dict)
+    account_id: int | None = None
+    alarm_id: int | None = None
+
+
+def _recipients(session: Session, site_ids: Iterable[int]) -> dict[int, list[Row]]:
+    """{site id: its active staff recipients}, loaded in one statement per chunk of sites."""
+    found = defaultdict(list)
+    r = NotifyRecipient
+    for part in chunks(sorted(site_ids)):
+        for row in session.execute(select(r.id, r.site_id, r.events, r.phone, r.wechat_openid, r.duty_start,
+                                          r.duty_end).where(among(session, r.site_id, part), r.active.is_(True))
+                                   .order_by(r.id)):
+            found[row.site_id].append(row)
+    return found
+
+
+def tell_staffs(session: Session, items: Sequence[StaffEvent]) -> int:
+    """Tell each site's staff recipients who take its event (each from their next duty when off duty), set-wise:
+    the recipients loaded once per site, the deliveries written in one statement; how many were queued."""
+    if not items:
+        return 0
+    settings, now = current(), utcnow()
+    sms, tz = settings.sms.backends, settings.core.tz
+    recipients = _recipients(session, {i.site_id for i in items})
+    wechat = {e: wechat_template(settings, e) for e in {i.event for i in items}}
+    rows = []
+    for item in items:
+        spec = EVENTS[item.event]
+        for r in recipients.get(item.site_id, ()):
+            if r.events and item.event not in r.events:
+                continue
+            addresses = ([("wechat", r.wechat_openid)] if wechat[item.event] and r.wechat_openid else []) + \
+                ([(c, r.phone) for c in sms] if r.phone else [])
+            duty = (r.duty_start, r.duty_end) if r.duty_start is not None and r.duty_end is not None else None
+            rows.append(_row(spec, item.crossing, item.site_id, addresses, item.params, now=now,
+                             due_at=duty_from(now, duty, tz), account_id=item.account_id, alarm_id=item.alarm_id,
+                             recipient_id=r.id, who=f"staff:{r.id}"))
+    return _insert(session, rows)
+
+
 def tell_staff(session: Session, site_id: int, event: str, crossing: str, params: dict[str, str], *,
                account_id: int | None = None, alarm_id: int | None = None) -> int:
     """Tell a site's staff recipients who take this event (each from their next duty when off duty); how many
     deliveries were queued."""
-    settings, now = current(), utcnow()
-    spec, sms, tz = EVENTS[event], settings.sms.backends, settings.core.tz
-    wechat = wechat_template(settings, event)
-    rows = []
-    for r in session.execute(select(NotifyRecipient).where(
-            NotifyRecipient.site_id == site_id, NotifyRecipient.active.is_(True))).scalars():
-        if r.events and event not in r.events:
-            continue
-        addresses = ([("wechat", r.wechat_openid)] if wechat and r.wechat_openid else []) + \
-            ([(c, r.phone) for c in sms] if r.phone else [])
-        duty = (r.duty_start, r.duty_end) if r.duty_start is not None and r.duty_end is not None else None
-        rows.append(_row(spec, crossing, site_id, addresses, params, now=now, due_at=duty_from(now, duty, tz),
-                         account_id=account_id, alarm_id=alarm_id, recipient_id=r.id, who=f"staff:{r.id}"))
-    return _insert(session, rows)
+    return tell_staffs(session, [StaffEvent(site_id, event, crossing, params, account_id, alarm_id)])
 
 
 def tell_phone(session: Session, phone: str, event: str, crossing: str, params: dict[str, str], *,

@@ -28,7 +28,7 @@ from portal.extensions import db
 from portal.models import AlarmKind, BillLine, Channel, OrderStatus, PaymentOrder, Site, utcnow
 from portal.models.base import upsert_insert
 from portal.notify.params import word
-from portal.notify.route import tell_staff
+from portal.notify.route import StaffEvent, tell_staffs
 from portal.payments.providers.base import BillRow
 from portal.payments.providers.registry import bill_providers, provider_for
 
@@ -190,10 +190,9 @@ def _tell_mismatches(session: Session, the_day: date, counts: dict[tuple[int, st
     """Tell each site's staff how many places a platform's bill of the day differs in (once per site, platform
     and day: a rerun tells nothing new)."""
     sites = dict(session.execute(select(Site.id, Site.code).where(Site.id.in_({s for s, _ in counts}))).tuples().all())
-    for (site_id, source), count in sorted(counts.items()):
-        tell_staff(session, site_id, "reconciliation_mismatch", f"{the_day}:{source}", {
-            "site": sites.get(site_id, ""), "channel": word("bill", source), "day": str(the_day),
-            "count": str(count)})
+    tell_staffs(session, [StaffEvent(site_id, "reconciliation_mismatch", f"{the_day}:{source}", {
+        "site": sites.get(site_id, ""), "channel": word("bill", source), "day": str(the_day), "count": str(count)})
+        for (site_id, source), count in sorted(counts.items())])
 
 
 def _alarm_subject(m: Mismatch) -> str:

@@ -17,6 +17,7 @@ TEXTS = {
     "low_balance": _l("%(account)s: balance %(balance_yuan)s, at or below low level %(level)s "
                       "(%(level_yuan)s)"),
     "arrears": _l("%(account)s: in arrears, balance %(balance_yuan)s"),
+    "arrears_held": _l("%(account)s: in arrears, balance %(balance_yuan)s; a safeguard keeps supply on"),
     "arrears_warned": _l("%(account)s: in arrears, balance %(balance_yuan)s; supply off after a "
                          "%(warning_minutes)s-minute warning"),
     "over_power": _l("%(meter)s: power %(power_w)s W above the limit %(limit_w)s W; tripped"),
@@ -82,6 +83,8 @@ def alarm_text(alarm: Alarm) -> str:
 def _variant(data: dict) -> str | None:
     """The message id, with the variants the data decides (a warning time, a refund or a closure)."""
     what = data.get("what")
+    if what == "arrears" and data.get("held"):
+        return "arrears_held"
     if what == "arrears" and data.get("warning_minutes"):
         return "arrears_warned"
     if what == "payment_held" and data.get("refund_fen") is None:

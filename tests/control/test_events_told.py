@@ -5,12 +5,18 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from flask_babel import force_locale
+from sqlalchemy import select
 
+from portal.control.calendar import add_no_trip_window
+from portal.control.commands import command_meter
 from portal.control.emergency import take_emergency_credit
 from portal.counter.operations import close_account, counter_recharge
 from portal.extensions import db
-from portal.models import Alarm
-from tests.control.conftest import WORKDAY, pay, use
+from portal.models import Alarm, AlarmKind
+from portal.notify.events import EVENTS
+from portal.web.alarm_text import alarm_text
+from tests.control.conftest import WORKDAY, local, pay, use
 from tests.notify.told import SHOP_PHONE, told, with_phone
 from worker.jobs.control import enforce_arrears
 
@@ -80,6 +86,75 @@ def test_arrears_without_a_warning_period_says_supply_goes_off_now(phoned):
 
     [sms] = told("arrears", account)
     assert (sms.params["trip_at"], sms.params["restore"]) == ("2026-03-02 10:00", "0.01")
+
+
+def held_sms(account):
+    """The one arrears message the shop was told, which must be the variant without a trip time."""
+    assert told("arrears", account) == []
+    [sms] = told("arrears_held", account)
+    assert "trip_at" not in sms.params and not sms.urgent
+    return sms
+
+
+def test_arrears_of_an_exempt_shop_says_supply_stays_on_and_why(shop):
+    account = with_phone(shop(balance_fen=100, exempt=True, restore_min_fen=1_000))
+
+    use(account, 150, now=WORKDAY)
+
+    sms = held_sms(account)
+    assert sms.params == {"shop": account.code, "shop_name": account.name, "balance": "-0.50",
+                          "why": "本店为免断电商户", "restore": "10.00"}
+    assert sms.text == (f"{account.code} {account.name}：余额 ¥-0.50，已欠费。本店为免断电商户，暂不断电；"
+                        "请缴费 ¥10.00 及以上。")
+    english = {**sms.params, "why": "your shop is exempt from switch-off"}  # params are written in Chinese
+    assert EVENTS["arrears_held"].text(english, "en") == (
+        f"{account.code} {account.name}: your balance is ¥-0.50, in arrears. Supply stays on (your shop is exempt "
+        "from switch-off); please pay ¥10.00 or more.")
+
+
+def test_arrears_with_keep_power_on_every_meter_says_keep_power(shop):
+    account = with_phone(shop(balance_fen=100, meters=2))
+    for meter in account.meters:
+        command_meter(db.session, meter, "keep_power_on", "staff:manager")
+    db.session.commit()
+
+    use(account, 100, now=WORKDAY)
+
+    assert held_sms(account).params["why"] == "已批准保电"
+
+
+def test_arrears_with_keep_power_on_one_meter_of_two_still_warns_of_the_trip(shop):
+    account = with_phone(shop(balance_fen=100, meters=2))
+    command_meter(db.session, account.meters[0], "keep_power_on", "staff:manager")
+    db.session.commit()
+
+    use(account, 100, now=WORKDAY)
+
+    assert told("arrears_held", account) == []
+    assert told("arrears", account)[0].params["trip_at"] == "2026-03-02 10:00"
+
+
+def test_arrears_in_a_no_trip_window_says_it_is_a_no_trip_time(shop):
+    account = with_phone(shop(balance_fen=100))
+    add_no_trip_window(db.session, account.site, 0, "08:00", "12:00", "staff:manager")  # Monday mornings
+    db.session.commit()
+
+    use(account, 100, now=WORKDAY)  # Monday 10:00
+
+    assert held_sms(account).params["why"] == "现为不断电时段"
+    [alarm] = db.session.scalars(select(Alarm).where(Alarm.account_id == account.id,
+                                                     Alarm.kind == AlarmKind.ARREARS)).all()
+    assert alarm.data["held"] == "no_trip_time"
+    with force_locale("en"):
+        assert alarm_text(alarm) == f"{account.code}: in arrears, balance ¥0.00; a safeguard keeps supply on"
+
+
+def test_arrears_on_a_public_holiday_says_it_is_a_no_trip_time(shop):
+    account = with_phone(shop(balance_fen=100, protect_holidays=True))
+
+    use(account, 100, now=local(2026, 10, 1, 10))  # National Day
+
+    assert held_sms(account).params["why"] == "现为不断电时段"
 
 
 def test_a_shop_without_a_phone_on_file_is_told_nothing(shop):
