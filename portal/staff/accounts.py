@@ -159,8 +159,9 @@ def _whole_page(account: Account) -> dict:
                                 .order_by(PaymentOrder.created_at.desc(), PaymentOrder.id.desc()).limit(RECENT)).all()
     refunds = db.session.scalars(select(Refund).join(Refund.order).where(PaymentOrder.account_id == account.id)
                                  .options(selectinload(Refund.order)).order_by(Refund.id.desc()).limit(RECENT)).all()
+    # each names the account and the page's address too: the same ones
     sections = {**emergency_context(account), **fee_context(account), **bindings_context(account),
-                **sticker_context(account), **notes_context(account)}  # each names the account and the page's address too: the same ones
+                **sticker_context(account), **notes_context(account)}
     return dict(sections, meters=meters, orders=orders, refunds=refunds, order_labels=ORDER_LABELS,
                 refund_labels=REFUND_LABELS, off_reasons=OFF_REASONS,
                 may_counter=may_open(current_user.role, "counter"))
