@@ -15,6 +15,24 @@ class TenantDemoLoginForm(FlaskForm):
     phone = StringField(_l("Phone number"), validators=[DataRequired(), Length(max=32)])
 
 
+class WechatBindForm(FlaskForm):
+    """Binding a WeChat to a shop: its account code, and the phone on file or the shop's binding code."""
+
+    account = StringField(_l("Shop account code"), validators=[DataRequired(_l("Enter the shop's account code.")),
+                                                               Length(max=32)])
+    phone = StringField(_l("Phone number"), validators=[Length(max=32)])
+    binding_code = StringField(_l("Binding code"), validators=[Length(max=20)])
+
+    def validate(self, extra_validators=None) -> bool:
+        """One of the two proofs is needed."""
+        if not super().validate(extra_validators):
+            return False
+        if not (self.phone.data or "").strip() and not (self.binding_code.data or "").strip():
+            self.phone.errors.append(_l("Enter the phone number on file for the shop, or its binding code."))
+            return False
+        return True
+
+
 class SmsPhoneForm(FlaskForm):
     """Step one of the SMS sign-in: the mobile number a code goes to (portal.auth.login_codes checks it)."""
 

@@ -1,8 +1,10 @@
 """WeChat official-account login (网页授权, snsapi_base): openid → tenant, bound to a shop once.
 
 /auth/wechat/start sends the visitor to WeChat with a state bound to this session; the callback turns
-the code into an openid. A known openid logs in; an unknown one binds itself to a shop with the demo
-check (account code + the phone on file) and logs in. JSAPI payments then use the tenant's openid.
+the code into an openid. A known openid logs in; an unknown one binds itself to a shop, with its account code and
+either the phone on file or the binding code printed on its bills and meter-box sticker (portal.auth.binding), and
+logs in. Failed tries are limited as on /auth/tenant/bind: per WeChat user and per address. JSAPI payments then use
+the tenant's openid.
 """
 from __future__ import annotations
 
@@ -19,9 +21,10 @@ from wechatpy.oauth import WeChatOAuth
 from portal import settings
 from portal.audit import audit
 from portal.auth import sessions
+from portal.auth.binding import bind_by_code, tidy_code
 from portal.auth.blueprint import bp, safe_next
-from portal.auth.forms import TenantDemoLoginForm
-from portal.auth.guards import PER_ADDRESS, PER_OPENID, failed
+from portal.auth.forms import WechatBindForm
+from portal.auth.guards import BIND_PER_ADDRESS, PER_ADDRESS, PER_OPENID, failed, too_many_binding_tries
 from portal.extensions import db, limiter
 from portal.models import Account, AccountStatus, TenantBinding, TenantUser
 
@@ -95,22 +98,49 @@ def _pending_openid() -> str:
 
 @bp.route("/wechat/bind", methods=["GET", "POST"])
 @limiter.limit(PER_ADDRESS, methods=["POST"])
-@limiter.limit(PER_OPENID, key_func=_pending_openid, methods=["POST"], deduct_when=failed)
+@limiter.limit(PER_OPENID, key_func=_pending_openid, methods=["POST"], deduct_when=failed,
+               error_message=too_many_binding_tries)
+@limiter.limit(BIND_PER_ADDRESS, methods=["POST"], deduct_when=failed, error_message=too_many_binding_tries)
 def wechat_bind():
-    """Bind this WeChat to a shop: the account code and the phone number on file, as at the counter."""
+    """Bind this WeChat to a shop: the account code, and the phone number on file or the shop's binding code."""
     openid = session.get(OPENID_KEY)
     if not openid:
         return redirect(url_for("auth.tenant_login"))
-    form = TenantDemoLoginForm()
+    form = WechatBindForm()
     if form.validate_on_submit():
-        tenant = bind_openid(db.session, openid, form.account.data.strip(), form.phone.data.strip())
+        account_code, typed = form.account.data.strip(), tidy_code(form.binding_code.data)
+        tenant = (bind_openid_by_code(db.session, openid, account_code, typed) if typed
+                  else bind_openid(db.session, openid, account_code, form.phone.data.strip()))
         if tenant is not None:
             db.session.commit()
             session.pop(OPENID_KEY, None)
             return _login(tenant)
         db.session.rollback()
-        flash(_("No shop with that account code and phone number, or it is bound to another WeChat."), "error")
+        flash(_("No shop has that account code and binding code. Check both on the bill or the meter-box sticker.")
+              if typed else
+              _("No shop with that account code and phone number, or it is bound to another WeChat."), "error")
+    elif form.is_submitted():
+        flash(next(iter(form.errors.values()))[0], "error")
     return render_template("auth/wechat_bind.html", form=form)
+
+
+def bind_openid_by_code(s, openid: str, code: str, typed: str) -> TenantUser | None:
+    """Bind the shop with this account code and binding code to the WeChat's tenant (theirs, or a new one with this
+    openid and no phone); None if no shop matches."""
+    tenant = s.execute(select(TenantUser).where(TenantUser.wechat_openid == openid)).scalar_one_or_none()
+    if tenant is None:
+        tenant = TenantUser(wechat_openid=openid)
+        s.add(tenant)
+        s.flush()
+    shops = bind_by_code(s, tenant, code, typed)
+    if not shops:
+        return None
+    if not tenant.name:
+        tenant.name = shops[0].tenant_name
+    for account in shops:
+        audit(s, tenant.actor, "tenant.wechat_bound", "account", account.id, account.site_id, by="binding_code")
+    s.flush()
+    return tenant
 
 
 def bind_openid(s, openid: str, code: str, phone: str) -> TenantUser | None:

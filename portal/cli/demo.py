@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.bulk import insert_rows
+from portal.cli.demo_notify import notify_lines, seed_binding_codes, seed_recipients
 from portal.control.balance import trip_threshold
 from portal.extensions import db
 from portal.models import Account, AllocationLine, AllocationMember, AllocationRun, Meter, Site
@@ -43,17 +44,22 @@ def seed_command(port: int | None, history_days: int):
     """Create (or refresh) the demo site, users and tenants, backfill its history, and print the logins."""
     began = time.perf_counter()
     session = db.session
+    instance = Path(current_app.instance_path)
     with fast_sqlite(session):
-        lines = seed(session, Path(current_app.instance_path), history=history_days > 0)
+        lines = seed(session, instance, history=history_days > 0)
+        site = session.execute(select(Site).where(Site.code == SITE_CODE)).scalar_one()
         if history_days:
-            site = session.execute(select(Site).where(Site.code == SITE_CODE)).scalar_one()
             lines += backfill(session, site, openings(), lambda: _monthly_rules(session, site),
                               days=history_days).lines()
+        recipients = seed_recipients(session, site)
+        codes, shown = seed_binding_codes(session, site, instance)
+        lines.append(f"Staff recipients: {recipients} added; binding codes: {codes} issued.")
         session.commit()
     base = current_app.config["PUBLIC_BASE_URL"]
     if port is not None and base == DEFAULT_PUBLIC_BASE_URL:
         base = f"http://127.0.0.1:{port}"
-    for line in [*lines, f"Seeded in {time.perf_counter() - began:.1f} s.", *login_lines(base)]:
+    for line in [*lines, f"Seeded in {time.perf_counter() - began:.1f} s.", *login_lines(base),
+                 *notify_lines(base, shown)]:
         click.echo(line)
 
 

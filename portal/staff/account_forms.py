@@ -1,9 +1,10 @@
 """The forms of a shop's staff page (/staff/accounts/<code>): its own property fee, emergency credit for a tenant
-who calls the office, revoking a tenant's binding, and notes.
+who calls the office, revoking a tenant's binding, a new binding code, and notes.
 
 Each form answers htmx with its section (a refusal with the reason in it, and 200 so that htmx shows it) and a plain
 browser post with a flash and the page again. The rules are the domain's: portal.monthly.fee_overrides,
-portal.control.emergency (the same verb as the tenant's own button) and portal.sites.shop_records.
+portal.control.emergency (the same verb as the tenant's own button), portal.sites.shop_records, and
+portal.auth.binding (the same verb as `accounts binding-codes`).
 """
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from flask import abort, flash, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from portal.auth.binding import issue_binding_codes, printed
 from portal.control.emergency import EmergencyRefused, take_emergency_credit
 from portal.extensions import db
+from portal.models import AccountStatus
 from portal.money import format_yuan, parse_units
 from portal.monthly.fee_overrides import OverrideRefused, set_fee_override
 from portal.sites.shop_records import NOTE_MAX, BindingMissing, NoteRefused, add_note, revoke_binding
@@ -24,6 +27,7 @@ from portal.staff.accounts import (
     emergency_context,
     fee_context,
     notes_context,
+    sticker_context,
 )
 from portal.staff.blueprint import bp
 from portal.web.access import require_area
@@ -90,6 +94,25 @@ def account_revoke_binding(code: str, tenant_user_id: int):
     message = _("%(who)s no longer sees this shop.", who=tenant.name or tenant.phone or _("The tenant"))
     return answer_form("staff/accounts/_bindings.html", account_url(account),
                        lambda: bindings_context(account, message=message), message=message, redirect_code=303)
+
+
+@bp.post("/accounts/<code>/binding-code")
+@require_area("account_binding_codes", to_change=True)
+def account_binding_code(code: str):
+    """Issue the shop a new binding code (managers; audited): the one printed on its bills and sticker stops
+    working, the sticker's QR code stays good; the new code is shown this once."""
+    account = account_or_404(code)
+    error = new = None
+    if account.status != AccountStatus.ACTIVE:
+        error = _("The account is closed: nobody can bind it, so it takes no binding code.")
+    else:
+        [(_account, issued)] = issue_binding_codes(db.session, [account], current_user.actor, reissue=True)
+        db.session.commit()
+        new = printed(issued)
+    message = None if error else _("The new binding code is %(code)s. Write it down now: it is not shown again. The "
+                                   "code printed before no longer works.", code=new)
+    return answer_form("staff/accounts/_sticker.html", account_url(account),
+                       lambda: sticker_context(account, error, new), error=error, message=message, redirect_code=303)
 
 
 @bp.post("/accounts/<code>/notes")

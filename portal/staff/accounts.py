@@ -1,5 +1,5 @@
 """/staff/accounts/<code>: one shop for the office — its head, ledger, orders and refunds, meters, own property fee,
-emergency credit, tenant bindings and notes.
+emergency credit, tenant bindings, its meter-box sticker and binding code, and notes.
 
 An account code is unique per site, not across sites: `?site=CODE` names the site; without it, one match among
 the user's sites is shown, several get a short chooser, none (or only another site's) a 404. Every staff role
@@ -16,6 +16,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
+from portal.auth.binding import STICKER_PATH
 from portal.control.emergency import emergency_limit, emergency_refusal
 from portal.extensions import db
 from portal.ledger.receipts import RECEIPT_KINDS, receipt_numbers
@@ -32,6 +33,7 @@ from portal.models import (
     TenantUser,
 )
 from portal.monthly.fee_overrides import basis_of, next_fee
+from portal.settings import public_url
 from portal.sites.shop_records import NOTE_MAX
 from portal.staff.account_ledger import KIND_LABELS, ledger_filters, ledger_page
 from portal.staff.blueprint import bp
@@ -131,6 +133,16 @@ def bindings_context(account: Account, error: str | None = None, message: str | 
                 account_url=account_url)
 
 
+def sticker_context(account: Account, error: str | None = None, new_code: str | None = None) -> dict:
+    """The shop's meter-box sticker address (once it has a token), whether it has a binding code, and the form that
+    issues a new one (managers); `new_code`: the one just issued, shown this once."""
+    return dict(account=account, sticker_url=public_url(STICKER_PATH + account.sticker_token)
+                if account.sticker_token else None, has_binding_code=account.binding_code_hash is not None,
+                new_binding_code=new_code, sticker_error=error,
+                may_issue_code=may_open(current_user.role, "account_binding_codes") and may_change(current_user.role),
+                account_url=account_url)
+
+
 def notes_context(account: Account, error: str | None = None, typed: str = "") -> dict:
     """The shop's notes, newest first, and the form (for everyone who may change anything)."""
     notes = db.session.scalars(select(AccountNote).where(AccountNote.account_id == account.id)
@@ -147,8 +159,9 @@ def _whole_page(account: Account) -> dict:
                                 .order_by(PaymentOrder.created_at.desc(), PaymentOrder.id.desc()).limit(RECENT)).all()
     refunds = db.session.scalars(select(Refund).join(Refund.order).where(PaymentOrder.account_id == account.id)
                                  .options(selectinload(Refund.order)).order_by(Refund.id.desc()).limit(RECENT)).all()
+    # each names the account and the page's address too: the same ones
     sections = {**emergency_context(account), **fee_context(account), **bindings_context(account),
-                **notes_context(account)}  # each names the account and the page's address too: the same ones
+                **sticker_context(account), **notes_context(account)}
     return dict(sections, meters=meters, orders=orders, refunds=refunds, order_labels=ORDER_LABELS,
                 refund_labels=REFUND_LABELS, off_reasons=OFF_REASONS,
                 may_counter=may_open(current_user.role, "counter"))

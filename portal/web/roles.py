@@ -62,6 +62,8 @@ AREAS: dict[str, Area] = {
     # for a tenant who calls is given by whoever handles the shop's money at the counter
     "account_fees": Area(frozenset({Role.MANAGER})),
     "account_bindings": Area(frozenset({Role.MANAGER})),
+    # a new binding code for the shop (the printed one stops working): a manager's, like its bindings
+    "account_binding_codes": Area(frozenset({Role.MANAGER})),
     "account_emergency": Area(frozenset({Role.CASHIER, Role.MANAGER})),
     # a meter's settings (its power limit) on the meter page
     "meter_settings": Area(frozenset({Role.MANAGER})),
