@@ -86,6 +86,23 @@ def browser_page(base_url: str, *, width: int, height: int, locale: str, accept_
         yield page
 
 
+@contextmanager
+def wechat_phone(browser, base_url: str, *, width: int = 390, height: int = 844):
+    """A page of a phone inside WeChat (its user agent, Chinese preferred, touch) at this size, its relative URLs on
+    `base_url`; `page.requested` lists every request made and `page.finished` every one that completed."""
+    context = browser.new_context(viewport={"width": width, "height": height}, user_agent=WECHAT_UA, locale="zh-CN",
+                                  base_url=base_url, is_mobile=True, has_touch=True)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    page.requested, page.finished = [], []
+    page.on("request", lambda request: page.requested.append(request))
+    page.on("requestfinished", lambda request: page.finished.append(request))
+    try:
+        yield page
+    finally:
+        context.close()
+
+
 #: where the browser tests leave screenshots of what a person saw, to be looked at (a CJK font must be installed)
 SCREENSHOTS = Path(tempfile.gettempdir()) / "payfirst-screens"
 

@@ -14,7 +14,7 @@ from portal.auth.binding import hash_binding_code
 from portal.extensions import db
 from portal.models import Supply
 from tests.auth.conftest import sent_codes
-from tests.browser import WECHAT_UA, foreign_requests, screenshot
+from tests.browser import foreign_requests, screenshot, wechat_phone
 
 pytestmark = pytest.mark.browser
 
@@ -25,14 +25,8 @@ def phone(browser, base_url, csrf_on, monkeypatch, reload_settings):
     request made."""
     monkeypatch.setenv("TENANT_DEMO_LOGIN", "0")
     reload_settings()
-    context = browser.new_context(viewport={"width": 390, "height": 844}, user_agent=WECHAT_UA, locale="zh-CN",
-                                  base_url=base_url, is_mobile=True, has_touch=True)
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    page.requested = []
-    page.on("request", lambda request: page.requested.append(request))
-    yield page
-    context.close()
+    with wechat_phone(browser, base_url) as page:
+        yield page
 
 
 def ask_for_a_code(page, number: str) -> None:

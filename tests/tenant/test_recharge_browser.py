@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from portal.extensions import db
 from portal.models import OrderStatus, PaymentOrder, Supply
-from tests.browser import WECHAT_UA, foreign_requests, log_in_tenant
+from tests.browser import foreign_requests, log_in_tenant, wechat_phone
 
 pytestmark = pytest.mark.browser
 PAGE_WEIGHT_LIMIT = 150 * 1024
@@ -28,14 +28,8 @@ def base_url(sandbox_server):
 @pytest.fixture
 def phone(browser, base_url):
     """A 390x844 phone inside WeChat; `phone.finished` lists every request that completed."""
-    context = browser.new_context(viewport={"width": 390, "height": 844}, user_agent=WECHAT_UA, locale="zh-CN",
-                                  base_url=base_url, is_mobile=True, has_touch=True)
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    page.finished = []
-    page.on("requestfinished", lambda request: page.finished.append(request))
-    yield page
-    context.close()
+    with wechat_phone(browser, base_url) as page:
+        yield page
 
 
 def transferred(requests) -> int:

@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from portal.extensions import db
 from portal.models import OrderStatus, PaymentOrder
-from tests.browser import WECHAT_UA, foreign_requests, screenshot
+from tests.browser import foreign_requests, screenshot, wechat_phone
 
 pytestmark = pytest.mark.browser
 
@@ -27,14 +27,8 @@ def base_url(sandbox_server):
 @pytest.fixture
 def phone(browser, base_url, csrf_on):
     """A 390x844 phone in WeChat, Chinese preferred, signed in nowhere."""
-    context = browser.new_context(viewport={"width": 390, "height": 844}, user_agent=WECHAT_UA, locale="zh-CN",
-                                  base_url=base_url, is_mobile=True, has_touch=True)
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    page.requested = []
-    page.on("request", lambda request: page.requested.append(request))
-    yield page
-    context.close()
+    with wechat_phone(browser, base_url) as page:
+        yield page
 
 
 def test_a_passer_by_pays_into_the_shop_from_its_sticker(phone, make_account):
