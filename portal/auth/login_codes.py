@@ -27,11 +27,11 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from portal.models import LoginCode, utcnow
+from portal.notify.codes import CODE_TTL
 from portal.notify.route import tell_phone
 from portal.settings import current
 
 #: how long a code is valid, how many wrong tries burn it, and how soon the same phone may ask for another
-CODE_TTL = timedelta(minutes=5)
 MAX_TRIES = 5
 RESEND_AFTER = timedelta(seconds=60)
 CODE_DIGITS = 6

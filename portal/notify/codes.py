@@ -13,8 +13,8 @@ from portal.models import Delivery, DeliveryStatus, LoginCode, utcnow
 from portal.notify.deliveries import BLOT
 from portal.notify.events import EVENTS
 
-#: a code is typed within its 5 minutes; a message older than that waits for nobody
-CODE_TTL = timedelta(minutes=5)  # portal.auth.login_codes.CODE_TTL (not imported: see above)
+#: how long a sign-in code may be typed (portal.auth.login_codes issues them)
+CODE_TTL = timedelta(minutes=5)
 
 
 #: how long a spent or expired code's row is kept (the limits count the last hour's codes)

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date
 
 from flask_babel import lazy_gettext as _l
+
+from portal.web.params import KeysetFilters
 
 #: the oldest and newest day a date filter may name (anything else is a typing mistake)
 FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
@@ -27,7 +29,7 @@ class BadFilter(ValueError):
 
 
 @dataclass(frozen=True)
-class AuditFilters:
+class AuditFilters(KeysetFilters):
     """What the reader asked for; empty strings and None mean "any"."""
 
     who: str = ""
@@ -39,12 +41,6 @@ class AuditFilters:
     q: str = ""
     #: the keyset cursor: show entries older than this one
     before: int | None = None
-
-    def query_args(self) -> dict[str, str]:
-        """The filters as query-string arguments (without the cursor), for links that keep them."""
-        names = {"day_from": "from", "day_to": "to"}
-        return {names.get(k, k): (v.isoformat() if isinstance(v, date) else str(v))
-                for k, v in asdict(self).items() if k != "before" and v not in ("", None)}
 
     @property
     def any(self) -> bool:

@@ -17,7 +17,7 @@ processes: the log channel's memory is the worker's); the last WINDOW_DAYS when 
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 
 from flask import abort, flash, request, url_for
@@ -44,7 +44,7 @@ from portal.settings import business_tz, current
 from portal.staff.blueprint import bp
 from portal.web.access import require_area, scoped_or_404, site_ids
 from portal.web.htmx import go_to, refuse_query, render
-from portal.web.params import BadParameter, one_of, parse_day, parse_id, short_text
+from portal.web.params import BadParameter, KeysetFilters, one_of, parse_day, parse_id, short_text
 from portal.web.roles import may_open
 
 PAGE_SIZE = 50
@@ -74,7 +74,7 @@ def tabs() -> list[tuple[str, object]]:
 
 
 @dataclass(frozen=True)
-class LogFilters:
+class LogFilters(KeysetFilters):
     """What the reader asked of the log; empty strings and None mean any."""
 
     site: str = ""
@@ -86,12 +86,6 @@ class LogFilters:
     day_to: date | None = None
     #: the keyset cursor: rows older than this delivery
     before: int | None = None
-
-    def query_args(self) -> dict[str, str]:
-        """The filters as query-string arguments (without the cursor), for links that keep them."""
-        names = {"day_from": "from", "day_to": "to"}
-        return {names.get(k, k): (v.isoformat() if isinstance(v, date) else str(v))
-                for k, v in asdict(self).items() if k != "before" and v not in ("", None)}
 
 
 def parse_filters(args) -> LogFilters:

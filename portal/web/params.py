@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import date
 from typing import TypeVar
 
@@ -145,3 +146,14 @@ def init_app(app: Flask) -> None:
     """Bound `<int:...>` route parts and refuse NUL characters; before any blueprint adds its routes."""
     app.url_map.converters["int"] = IdConverter
     app.before_request(refuse_nul)
+
+
+class KeysetFilters:
+    """A page's filters as a dataclass whose `before` is its keyset cursor (the audit log, the delivery log)."""
+
+    def query_args(self) -> dict[str, str]:
+        """The filters as query-string arguments (without the cursor), for links that keep them: empty ones left
+        out, days as ISO dates under the names the forms use (`from`, `to`)."""
+        names = {"day_from": "from", "day_to": "to"}
+        return {names.get(k, k): (v.isoformat() if isinstance(v, date) else str(v))
+                for k, v in asdict(self).items() if k != "before" and v not in ("", None)}
