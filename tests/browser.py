@@ -125,6 +125,15 @@ def foreign_requests(urls: list[str]) -> list[str]:
     ]
 
 
+def log_in_staff(page, username: str, password: str) -> None:
+    """Sign a staff user in through the login form and wait for the staff area."""
+    page.goto("/auth/staff/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/staff/"))
+
+
 def log_in_tenant(page, account_code: str, phone_number: str) -> None:
     """Fill in and send the tenant login form."""
     page.goto("/auth/tenant/login")

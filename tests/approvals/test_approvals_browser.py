@@ -11,7 +11,7 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.models import EntryKind, LedgerEntry, Proposal, ProposalStatus, Role
 from tests.approvals.conftest import balance
-from tests.browser import browser_page, screenshot
+from tests.browser import browser_page, log_in_staff, screenshot
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -28,11 +28,7 @@ def desk(base_url, csrf_on):
 
 
 def log_in(page, user) -> None:
-    page.goto("/auth/staff/login")
-    page.fill("input[name=username]", user.username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r"/staff/"))
+    log_in_staff(page, user.username, PASSWORD)
 
 
 def test_a_cashier_proposes_and_another_manager_approves(desk, shop, make_account, make_staff, site):

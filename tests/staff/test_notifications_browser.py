@@ -9,18 +9,14 @@ import pytest
 from playwright.sync_api import expect
 
 from portal.models import DeliveryStatus, Role, utcnow
-from tests.browser import browser_page, screenshot
+from tests.browser import browser_page, log_in_staff, screenshot
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.browser
 
 
 def log_in(page, user) -> None:
-    page.goto("/auth/staff/login")
-    page.fill("input[name=username]", user.username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r"/staff/"))
+    log_in_staff(page, user.username, PASSWORD)
 
 
 def test_the_log_renders_opens_a_message_and_filters(base_url, make_site, make_account, make_staff, make_delivery):
