@@ -139,7 +139,7 @@ def test_download_again_queues_the_daily_job_for_that_day(client, login, make_st
     [queued] = db.session.scalars(select(OutboxMessage).where(OutboxMessage.job == RECONCILE_DAY.name)).all()
     assert (queued.queue, queued.args) == ("reports", [DAY.isoformat()])
     assert db.session.scalar(select(func.count()).where(AuditEntry.action == "bills.download")) == 1
-    today = DAY + timedelta(days=1)
+    today = utcnow().astimezone(BILL_TZ).date()  # asked now: the run may have crossed midnight since DAY was set
     client.post("/staff/reports/reconciliation/download?site=mall", data={"day": today.isoformat()})
     assert db.session.scalar(select(func.count()).select_from(OutboxMessage)
                              .where(OutboxMessage.job == RECONCILE_DAY.name)) == 1  # no bill of today yet
