@@ -9,15 +9,23 @@ million rows: summing them would take seconds, these probes take milliseconds.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import String, and_, func, select, type_coerce
+from sqlalchemy.engine import Connectable
 from sqlalchemy.orm import Session
 
+from portal.bulk import among, chunks
 from portal.metering.consumption import failed_readings, used_between
 from portal.models import Account, EntryKind, FeeCharge, LedgerEntry, Meter
 from portal.models.billing_runs import SPARSE_KINDS
+from portal.snapshot import shared_snapshot, shares_snapshots
+
+#: shops per balance query when a report is read side by side (its first rows are written while the rest is read)
+PART = 2000
 
 #: the report's columns and the entry kinds each one adds up (everything else is "other")
 COLUMNS = {
@@ -71,10 +79,60 @@ def monthly_report(session: Session, site_id: int, month: str, start: datetime, 
     Energy charges, the one dense kind (an entry per meter per 15 minutes), are not summed: they are
     what remains of closing - opening once the other kinds (few rows, found by partial indexes) are.
     """
-    rows = {r[0]: Statement(r[0], r[1], r[2], int(r[3]), closing=int(r[4])) for r in session.execute(
-        select(Account.id, Account.code, Account.name, func.coalesce(_balance_before(start), 0),
-               func.coalesce(_balance_before(end), 0))
-        .where(Account.site_id == site_id, Account.created_at < end).order_by(Account.code))}
+    moved, unpaid = _movements(session, site_id, month, start, end)
+    return [_with_movements(s, moved, unpaid) for s in _balances(session, site_id, start, end)]
+
+
+def monthly_report_side_by_side(bind: Connectable, site_id: int, month: str, start: datetime, end: datetime,
+                                part: int = PART) -> Iterator[Statement]:
+    """`monthly_report`, yielded shop by shop while it is still being read: the month's movements on one
+    connection and the balances, `part` shops a query, on another, both in one snapshot
+    (portal.snapshot), so a spreadsheet can be written from the first shops while the rest are read.
+    On a database that cannot share a snapshot (the demo's SQLite) it is read in one go."""
+    if not shares_snapshots(bind):
+        with Session(bind=bind) as session:
+            yield from monthly_report(session, site_id, month, start, end)
+        return
+    with shared_snapshot(bind, 2) as (shops, movements), ThreadPoolExecutor(1) as shop_side, \
+            ThreadPoolExecutor(1) as movement_side:
+        moves = movement_side.submit(_movements, movements, site_id, month, start, end)
+        parts = iter(chunks(shops.scalars(_shops(site_id, end)).all(), part))
+        reading = _next_part(shop_side, shops, site_id, start, end, parts)
+        while reading is not None:
+            done = reading.result()
+            reading = _next_part(shop_side, shops, site_id, start, end, parts)  # read while these are written
+            moved, unpaid = moves.result()
+            for s in done:
+                yield _with_movements(s, moved, unpaid)
+
+
+def _next_part(pool: ThreadPoolExecutor, session: Session, site_id: int, start: datetime, end: datetime,
+               parts: Iterator[Sequence[int]]) -> Future[list[Statement]] | None:
+    ids = next(parts, None)
+    return None if ids is None else pool.submit(_balances, session, site_id, start, end, ids)
+
+
+def _shops(site_id: int, end: datetime):
+    """The site's shops that existed before `end`, by code."""
+    return select(Account.id).where(Account.site_id == site_id, Account.created_at < end).order_by(Account.code)
+
+
+def _balances(session: Session, site_id: int, start: datetime, end: datetime,
+              ids: Sequence[int] | None = None) -> list[Statement]:
+    """The shops (those of `ids` only, when given) with their balances at the month's ends, by code."""
+    query = _shops(site_id, end).with_only_columns(
+        Account.id, Account.code, Account.name, func.coalesce(_balance_before(start), 0),
+        func.coalesce(_balance_before(end), 0))
+    if ids is not None:
+        query = query.where(among(session, Account.id, ids))
+    return [Statement(r[0], r[1], r[2], int(r[3]), closing=int(r[4])) for r in session.execute(query)]
+
+
+def _movements(session: Session, site_id: int, month: str, start: datetime,
+               end: datetime) -> tuple[dict[int, dict[str, int]], dict[int, int]]:
+    """The month's movements of the site's shops other than energy charges, signed fen by account and kind; and
+    the month's property fee each left unpaid."""
+    moved: dict[int, dict[str, int]] = {}
     in_month = and_(Account.site_id == site_id, LedgerEntry.created_at >= start, LedgerEntry.created_at < end)
     for condition in (SPARSE_KINDS, LedgerEntry.kind == EntryKind.WATER):
         for account_id, kind, total in session.execute(
@@ -82,19 +140,21 @@ def monthly_report(session: Session, site_id: int, month: str, start: datetime, 
                 select(LedgerEntry.account_id, type_coerce(LedgerEntry.kind, String), func.sum(LedgerEntry.amount_fen))
                 .join(Account, Account.id == LedgerEntry.account_id).where(in_month, condition)
                 .group_by(LedgerEntry.account_id, LedgerEntry.kind)):
-            if account_id in rows:
-                rows[account_id].by_kind[kind] = int(total)
-    for s in rows.values():
-        energy = s.closing - s.opening_fen - sum(s.by_kind.values())
-        if energy:
-            s.by_kind[EntryKind.ENERGY.value] = energy
-    unpaid = session.execute(
+            moved.setdefault(account_id, {})[kind] = int(total)
+    unpaid = {account_id: int(arrears) for account_id, arrears in session.execute(
         select(FeeCharge.account_id, FeeCharge.arrears_fen).join(Account, Account.id == FeeCharge.account_id)
-        .where(Account.site_id == site_id, FeeCharge.month == month, FeeCharge.arrears_fen > 0))
-    for account_id, arrears in unpaid:
-        if account_id in rows:
-            rows[account_id].fee_unpaid_fen = int(arrears)
-    return list(rows.values())
+        .where(Account.site_id == site_id, FeeCharge.month == month, FeeCharge.arrears_fen > 0))}
+    return moved, unpaid
+
+
+def _with_movements(s: Statement, moved: dict[int, dict[str, int]], unpaid: dict[int, int]) -> Statement:
+    """The shop's statement completed: its sparse movements, energy as the rest, its unpaid fee."""
+    s.by_kind = dict(moved.get(s.account_id, {}))
+    energy = s.closing - s.opening_fen - sum(s.by_kind.values())
+    if energy:
+        s.by_kind[EntryKind.ENERGY.value] = energy
+    s.fee_unpaid_fen = unpaid.get(s.account_id, 0)
+    return s
 
 
 @dataclass

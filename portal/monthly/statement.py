@@ -15,7 +15,7 @@ Columns are signed as the ledger is: money in positive, charges negative, so the
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from portal.metering.energy_report import EnergyRow, as_number, energy_rows
 from portal.models import MeterKind, Site
-from portal.monthly.reports import Statement, monthly_report
+from portal.monthly.reports import Statement, monthly_report, monthly_report_side_by_side
 from portal.sheets import report_xlsx, yuan_number
 
 #: SPEC §4: the sheet's columns, in order
@@ -132,10 +132,13 @@ def read_statement(session: Session, site: Site, month: str, start: datetime, en
 
 
 def money_statement(session: Session, site_id: int, month: str, start: datetime,
-                    end: datetime) -> list[ShopStatement]:
+                    end: datetime) -> Iterator[ShopStatement]:
     """The statement's money alone, the ledger's side: what the workbook's columns are (SPEC §4 `statement`), without
-    the meters and the roll-ups' check that the page shows beside them."""
-    return [ShopStatement(s) for s in monthly_report(session, site_id, month, start, end)]
+    the meters and the roll-ups' check that the page shows beside them. Yielded shop by shop as it is read, on
+    connections of its own that share one snapshot (portal.monthly.reports.monthly_report_side_by_side), so the
+    workbook's first rows are written while the rest are read; like `read_statement`, it sees what is committed."""
+    for s in monthly_report_side_by_side(session.get_bind(), site_id, month, start, end):
+        yield ShopStatement(s)
 
 
 def totals(rows: list[ShopStatement]) -> Totals:
@@ -146,7 +149,7 @@ def totals(rows: list[ShopStatement]) -> Totals:
                   [r.code for r in rows if r.roll_up_gap_fen])
 
 
-def statement_xlsx(rows: list[ShopStatement]) -> bytes:
+def statement_xlsx(rows: Iterable[ShopStatement]) -> bytes:
     """The `statement` workbook of SPEC §4: one row per shop, yuan as numbers with two decimals (exact from
     fen), the account code as text that no spreadsheet evaluates."""
     money = dict.fromkeys(range(1, len(COLUMNS)), "0.00")
