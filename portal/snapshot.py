@@ -10,8 +10,10 @@ of `shared_snapshot` sees the database as of one instant, whichever thread reads
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connectable
@@ -46,3 +48,13 @@ def shared_snapshot(bind: Connectable, count: int) -> Iterator[list[Session]]:
             s.execute(text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))  # must come first in the transaction
             s.execute(text("SET TRANSACTION READ ONLY"))
         yield sessions
+
+
+def side_by_side(bind: Connectable, *reads: Callable[[Session], Any]) -> list[Any]:
+    """Each read run with a session of its own, all at once on threads of their own, in one snapshot; their
+    results in order. On a database that cannot share a snapshot they run one after the other on one session."""
+    if not shares_snapshots(bind):
+        with Session(bind=bind) as session:
+            return [read(session) for read in reads]
+    with shared_snapshot(bind, len(reads)) as sessions, ThreadPoolExecutor(len(reads)) as pool:
+        return [f.result() for f in [pool.submit(read, s) for read, s in zip(reads, sessions, strict=True)]]

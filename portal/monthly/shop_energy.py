@@ -10,16 +10,19 @@ shop's own average electricity price of the month (what it was charged per kWh):
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.engine import Connectable
 from sqlalchemy.orm import Session
 
 from portal.metering.daily import posting_day
 from portal.metering.usage import Used, by_month, month_days
 from portal.models import Account, DailyUsage, EntryKind, LedgerEntry, Meter, MeterKind
 from portal.monthly.periods import month_bounds, previous_month
+from portal.snapshot import side_by_side
 
 #: money a shop puts in: platform payments and counter recharges, net of the counter's reversals of them
 PURCHASE_KINDS = (EntryKind.PAYMENT, EntryKind.CASH, EntryKind.REVERSAL)
@@ -61,21 +64,49 @@ class ShopMonth:
 
 def shop_months(session: Session, site_id: int, month: str, tz) -> list[ShopMonth]:
     """Every shop of the site that existed by the month's end (or has figures in it), by code, with its month."""
+    return _shop_months(month_bounds(month, tz)[1], *(read(session) for read in _reads(site_id, month, tz)))
+
+
+def shop_months_side_by_side(bind: Connectable, site_id: int, month: str, tz) -> list[ShopMonth]:
+    """`shop_months` with its three queries (the shops, their roll-ups, their purchases) side by side on
+    connections of their own that share one snapshot (portal.snapshot): about as long as the roll-ups' alone.
+    It sees what is committed."""
+    return _shop_months(month_bounds(month, tz)[1], *side_by_side(bind, *_reads(site_id, month, tz)))
+
+
+def _reads(site_id: int, month: str, tz) -> tuple[Callable[[Session], list], ...]:
     first, last = month_days(month)
     start, end = month_bounds(month, tz)
-    shops, opened_later = {}, set()
-    for account_id, code, name, created in session.execute(
-            select(Account.id, Account.code, Account.name, Account.created_at)
-            .where(Account.site_id == site_id).order_by(Account.code)):
-        shops[account_id] = ShopMonth(account_id, code, name)
-        if created >= end:
-            opened_later.add(account_id)
     d = DailyUsage
-    for account_id, kind, used, charged in session.execute(
+
+    def shops(session: Session) -> list:
+        return session.execute(select(Account.id, Account.code, Account.name, Account.created_at)
+                               .where(Account.site_id == site_id).order_by(Account.code)).all()
+
+    def rolled_up(session: Session) -> list:
+        return session.execute(
             select(d.account_id, Meter.kind, func.sum(d.usage), func.sum(d.charged_fen))
             .join(Meter, Meter.id == d.meter_id)
             .where(Meter.site_id == site_id, d.day >= first, d.day <= last, d.account_id.is_not(None))
-            .group_by(d.account_id, Meter.kind)):
+            .group_by(d.account_id, Meter.kind)).all()
+
+    def purchased(session: Session) -> list:
+        return session.execute(
+            select(LedgerEntry.account_id, func.sum(LedgerEntry.amount_fen))
+            .join(Account, Account.id == LedgerEntry.account_id)
+            .where(Account.site_id == site_id, LedgerEntry.created_at >= start, LedgerEntry.created_at < end,
+                   LedgerEntry.kind.in_(PURCHASE_KINDS),
+                   # spelled as the partial index on the sparse kinds is, so the planner need not prove it
+                   LedgerEntry.kind.notin_((EntryKind.ENERGY, EntryKind.WATER)))
+            .group_by(LedgerEntry.account_id)).all()
+
+    return shops, rolled_up, purchased
+
+
+def _shop_months(end: datetime, shop_rows: list, rolled_up: list, purchased: list) -> list[ShopMonth]:
+    shops = {account_id: ShopMonth(account_id, code, name) for account_id, code, name, _created in shop_rows}
+    opened_later = {account_id for account_id, _code, _name, created in shop_rows if created >= end}
+    for account_id, kind, used, charged in rolled_up:
         shop = shops.get(account_id)
         if shop is None:  # a roll-up of a shop opened after the month (cannot happen) or of another site's shop
             continue
@@ -83,14 +114,7 @@ def shop_months(session: Session, site_id: int, month: str, tz) -> list[ShopMont
             shop.water, shop.water_fen = int(used), int(charged)
         else:
             shop.electric, shop.energy_fen = int(used), int(charged)
-    for account_id, fen in session.execute(
-            select(LedgerEntry.account_id, func.sum(LedgerEntry.amount_fen))
-            .join(Account, Account.id == LedgerEntry.account_id)
-            .where(Account.site_id == site_id, LedgerEntry.created_at >= start, LedgerEntry.created_at < end,
-                   LedgerEntry.kind.in_(PURCHASE_KINDS),
-                   # spelled as the partial index on the sparse kinds is, so the planner need not prove it
-                   LedgerEntry.kind.notin_((EntryKind.ENERGY, EntryKind.WATER)))
-            .group_by(LedgerEntry.account_id)):
+    for account_id, fen in purchased:
         if account_id in shops:
             shops[account_id].purchased_fen = int(fen)
     # a shop opened after the month is left out, unless the month has figures of its (an import of old books)

@@ -2,20 +2,22 @@
 the statement's workbook is being read is in none of its parts, so every shop still adds up."""
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from portal.extensions import db
 from portal.ledger.entries import post_entry
-from portal.models import EntryKind, LedgerEntry, utcnow
+from portal.models import Account, EntryKind, LedgerEntry, utcnow
 from portal.monthly.periods import month_bounds, month_of
 from portal.monthly.reports import monthly_report, monthly_report_side_by_side
 from portal.monthly.statement import MONEY, ShopStatement
 from portal.settings import business_tz
-from portal.snapshot import shared_snapshot
+from portal.snapshot import shared_snapshot, shares_snapshots, side_by_side
 from tests.monthly.conftest import SH
 
 
@@ -60,3 +62,33 @@ def test_a_payment_committed_while_the_statement_is_read_leaves_every_shop_addin
     assert [r.fen("energy") for r in read] == [-2_500] * 3 and all(r.ties_out for r in read)
     after = monthly_report(db.session, site.id, month, start, end)
     assert after[-1].by_kind[EntryKind.PAYMENT.value] == 17_700  # the next read has it
+
+
+def test_reads_side_by_side_see_one_instant_and_come_back_in_order(make_account, sqlite_app):
+    shop = make_account(code="A1")
+    post_entry(db.session, shop, 1000, EntryKind.PAYMENT, "before")
+    db.session.commit()
+    count = select(func.count()).select_from(LedgerEntry)
+
+    engine, shop_id, paid = db.engine, shop.id, threading.Event()
+
+    def count_then_pay(session):
+        seen = session.scalar(count)
+        with Session(bind=engine) as other:  # a payment committed meanwhile (threads have no app context)
+            post_entry(other, other.get(Account, shop_id), 500, EntryKind.PAYMENT, "while")
+            other.commit()
+        paid.set()
+        return seen
+
+    def count_after_the_payment(session):
+        assert paid.wait(10)
+        return session.scalar(count)
+
+    def code(session):
+        return session.scalar(select(Account.code))
+
+    assert side_by_side(db.engine, count_then_pay, count_after_the_payment, code) == [1, 1, "A1"]
+    assert db.session.scalar(count) == 2
+    sqlite_app()  # the demo's SQLite cannot share a snapshot: one read after the other
+    assert not shares_snapshots(db.engine)
+    assert side_by_side(db.engine, lambda s: s.scalar(select(func.count()).select_from(Account)), code) == [0, None]
