@@ -8,7 +8,7 @@ PORT ?= 5000
 # Two workers: the suite is I/O-bound on PostgreSQL and the browser; each worker has its own database.
 PYTEST_ARGS ?= -n 2
 
-.PHONY: wrk install demo test bench translations clean browser
+.PHONY: wrk install demo test bench translations clean browser dist
 
 install: $(VENV)/.installed node_modules/.installed static/vendor/.copied translations
 
@@ -23,16 +23,21 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
 	touch $@
 
-# Third-party front-end files are copied from node_modules at build time, never committed.
-static/vendor/.copied: node_modules/.installed
-	mkdir -p static/vendor
-	cp node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx.min.js
-	cp node_modules/weui/dist/style/weui.min.css static/vendor/weui.min.css
-	cp node_modules/echarts/dist/echarts.min.js static/vendor/echarts.min.js
+# Third-party front-end files are copied from node_modules at build time, never committed; the catalogues are
+# compiled. portal/assets.py does both, as the wheel's build does (setup.py).
+static/vendor/.copied: node_modules/.installed portal/assets.py
+	$(BIN)/python portal/assets.py vendor
 	touch $@
 
 translations: $(VENV)/.installed
-	$(BIN)/pybabel compile -d portal/translations >/dev/null
+	$(BIN)/python portal/assets.py translations
+
+# The wheel that is the whole app (templates, static files with the front-end packages, migrations, compiled
+# catalogues): what docs/deploy.md installs on a server.
+dist: install
+	rm -rf build dist
+	$(BIN)/pip wheel --no-deps --no-build-isolation -q -w dist .
+	@ls dist/*.whl
 
 # Headless Chromium for the browser tests comes from Debian's package, and a Chinese font with it, so that the
 # screenshots the browser tests keep show the pages' Chinese instead of boxes (a missing font fails nothing).
@@ -74,4 +79,4 @@ bench: install wrk
 	$(BIN)/python scripts/test_services.py -- $(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) node_modules static/vendor instance/*.db
+	rm -rf $(VENV) node_modules static/vendor instance/*.db build dist

@@ -1,20 +1,20 @@
 """PayFirst portal: the Flask application factory."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from portal import assets, paths
 from portal.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
 from portal.settings import Settings
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def create_app(test_config: dict | None = None) -> Flask:
-    """Create the app; `test_config` overrides settings read from the environment."""
-    app = Flask(__name__, instance_relative_config=True, template_folder="../templates", static_folder="../static")
+    """Create the app; `test_config` overrides settings read from the environment. A half-built install (no
+    front-end files or compiled catalogues: portal.assets) is refused here, before anything is served."""
+    assets.check(paths.STATIC, paths.PACKAGE)
+    app = Flask(__name__, instance_relative_config=True, instance_path=str(paths.INSTANCE),
+                template_folder=str(paths.TEMPLATES), static_folder=str(paths.STATIC))
     settings = Settings.from_env()  # the one read of the environment
     core = settings.core
     app.config.from_mapping(
@@ -55,7 +55,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from portal.web.i18n import select_locale
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(ROOT / "migrations"), compare_type=True, render_as_batch=True)
+    migrate.init_app(app, db, directory=str(paths.MIGRATIONS), compare_type=True, render_as_batch=True)
     login_manager.init_app(app)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)

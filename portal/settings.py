@@ -13,12 +13,13 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import time
-from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import current_app, has_app_context
 
-INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
+from portal import paths
+
+INSTANCE_DIR = paths.INSTANCE
 #: the business time zone when none is configured (and outside an app, e.g. in the simulator)
 DEFAULT_TZ = "Asia/Shanghai"
 #: where the app is reached when PUBLIC_BASE_URL is not set: the embedded demo on its default port
