@@ -54,6 +54,19 @@ def redis_url():
     return url
 
 
+@pytest.fixture
+def empty_database():
+    """A database of its own, empty (no schema), for a test that builds one itself; dropped afterwards."""
+    name = f"payfirst_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(_plain(TEST_DATABASE_URL), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield _with_database(TEST_DATABASE_URL, name)
+    finally:
+        with psycopg.connect(_plain(TEST_DATABASE_URL), autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session")
 def app(database_url):
     """The app on the test database, schema created by `flask db upgrade` (Alembic)."""

@@ -17,15 +17,12 @@ import sys
 import sysconfig
 import time
 import urllib.request
-import uuid
 from pathlib import Path
 
-import psycopg
 import pytest
 from playwright.sync_api import expect
 
 from tests.browser import ROOT, chromium, screenshot, wechat_phone
-from tests.conftest import TEST_DATABASE_URL, _plain, _with_database
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -34,18 +31,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@pytest.fixture
-def fresh_database():
-    name = f"payfirst_test_wheel_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(_plain(TEST_DATABASE_URL), autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield _with_database(TEST_DATABASE_URL, name)
-    finally:
-        with psycopg.connect(_plain(TEST_DATABASE_URL), autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def installed_wheel(tmp: Path) -> Path:
@@ -63,12 +48,12 @@ def installed_wheel(tmp: Path) -> Path:
     return python
 
 
-def test_the_wheel_installed_outside_the_checkout_serves_chinese_pages_with_htmx(tmp_path, fresh_database):
+def test_the_wheel_installed_outside_the_checkout_serves_chinese_pages_with_htmx(tmp_path, empty_database):
     python = installed_wheel(tmp_path)
     run = tmp_path / "run"  # the working directory: no checkout anywhere near
     run.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PAYFIRST", "FLASK", "TENANT_DEMO"))}
-    env.update(DATABASE_URL=fresh_database, SECRET_KEY="wheel-test-secret", SMS_BACKEND="log",
+    env.update(DATABASE_URL=empty_database, SECRET_KEY="wheel-test-secret", SMS_BACKEND="log",
                PYTHONPATH="", NOTIFY_QUIET_HOURS="off")
     env.pop("REDIS_URL", None)
     where = subprocess.run([python, "-c", "import portal, wsgi; print(portal.__file__); print(wsgi.__file__)"],
