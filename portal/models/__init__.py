@@ -6,6 +6,7 @@ from portal.models.approval import Proposal, ProposalKind, ProposalStatus
 from portal.models.audit import AuditEntry, OutboxMessage
 from portal.models.base import Base, utcnow
 from portal.models.billing_runs import AllocationLine, AllocationRun, FeeCharge
+from portal.models.invoice import InvoiceRequest, InvoiceStatus, InvoiceTitle
 from portal.models.ledger import EntryKind, LedgerEntry
 from portal.models.meter import (
     CommandStatus,
@@ -71,6 +72,9 @@ __all__ = [
     "Gateway",
     "ImportStatus",
     "IntervalReading",
+    "InvoiceRequest",
+    "InvoiceStatus",
+    "InvoiceTitle",
     "LedgerEntry",
     "LoginCode",
     "Meter",

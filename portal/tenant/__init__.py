@@ -2,10 +2,11 @@
 
 `blueprint` checks the tenant session and ownership; `shop` (the shop page), `days` (days left),
 `history`, `recharge` (paying, with `progress` for the order's live state) and `emergency` (emergency
-credit) register their routes on it. `sticker` is the one page outside it: `/r/<token>`, a shop's recharge page
+credit) register their routes on it; so do `receipts` (a payment's printable e-receipt) and `invoices` (invoice
+requests, 发票). `sticker` is the one page outside it: `/r/<token>`, a shop's recharge page
 for anyone, opened by the QR code on its meter box (its own blueprint, `sticker_bp`, needs no session).
 """
-from portal.tenant import days, emergency, history, recharge, shop  # noqa: F401  (routes register on bp)
+from portal.tenant import days, emergency, history, invoices, receipts, recharge, shop  # noqa: F401  (routes on bp)
 from portal.tenant.blueprint import bp
 from portal.tenant.sticker import bp as sticker_bp
 

@@ -34,6 +34,8 @@ ACTIONS = {
     "refund.failed": _l("Refund failed"),
     "refund.unanswered": _l("Refund unanswered"),
     "refund.reversed": _l("Refund reversed"),
+    "invoice.requested": _l("Invoice requested"),
+    "invoice.issued": _l("Invoice issued"),
     # shops
     "account.emergency_credit": _l("Emergency credit taken"),
     "account.emergency_owed_repaid": _l("Emergency credit repaid"),
@@ -115,6 +117,7 @@ TARGETS = {
     "ledger_entry": _l("Ledger entry"),
     "payment_order": _l("Payment order"),
     "refund": _l("Refund"),
+    "invoice_request": _l("Invoice request"),
     "proposal": _l("Proposal"),
     "staff_user": _l("Staff user"),
     "api_token": _l("API token"),

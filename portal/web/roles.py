@@ -32,6 +32,8 @@ AREAS: dict[str, Area] = {
     # maker-checker: cashiers and electricians see what they proposed (money; keep-power), and may withdraw it;
     # managers see the site's whole queue
     "approvals": Area(frozenset({Role.OPERATOR, Role.CASHIER, Role.MANAGER}), "staff.approvals", _l("Approvals")),
+    # invoice requests (发票, portal.staff.invoices): those who handle the money issue them; auditors read
+    "invoices": Area(frozenset({Role.CASHIER, Role.MANAGER}), "staff.invoices", _l("Invoices")),
     "monthly": Area(frozenset({Role.MANAGER}), "staff.billing", _l("Fees and allocation")),
     # the month's energy and its spreadsheets (portal.staff.reports): managers; auditors read
     "reports": Area(frozenset({Role.MANAGER}), "staff.reports", _l("Reports")),

@@ -10,7 +10,8 @@ from portal.models import Role
 from portal.web.roles import AREAS, COMMANDS, may_command, may_open, navigation
 
 NAV = {"meters": "/staff/meters", "alarms": "/staff/alarms", "counter": "/staff/counter/",
-       "approvals": "/staff/approvals", "monthly": "/staff/billing/", "reports": "/staff/reports",
+       "approvals": "/staff/approvals", "invoices": "/staff/invoices", "monthly": "/staff/billing/",
+       "reports": "/staff/reports",
        "tariffs": "/staff/tariffs", "rules": "/staff/rules", "import": "/staff/import", "users": "/staff/users",
        "api_tokens": "/staff/api-tokens", "audit": "/staff/audit", "notifications": "/staff/notifications"}
 
@@ -36,13 +37,13 @@ def test_an_unknown_command_is_nobodys():
 
 @pytest.mark.parametrize("role, areas", [
     (Role.OPERATOR, {"meters", "alarms", "approvals", "notifications"}),
-    (Role.CASHIER, {"meters", "alarms", "counter", "approvals"}),
+    (Role.CASHIER, {"meters", "alarms", "counter", "approvals", "invoices"}),
     (Role.MANAGER, {"meters", "alarms", "counter", "approvals", "monthly", "reports", "tariffs", "rules", "import",
-                    "audit", "notifications"}),
+                    "audit", "notifications", "invoices"}),
     (Role.ADMIN, {"meters", "alarms", "counter", "approvals", "monthly", "reports", "tariffs", "rules", "import",
-                  "users", "api_tokens", "audit", "notifications"}),
+                  "users", "api_tokens", "audit", "notifications", "invoices"}),
     (Role.AUDITOR, {"meters", "alarms", "counter", "approvals", "monthly", "reports", "tariffs", "rules", "import",
-                    "users", "api_tokens", "audit", "notifications"}),
+                    "users", "api_tokens", "audit", "notifications", "invoices"}),
 ])
 def test_the_navigation_links_the_areas_the_role_may_open(client, login, make_staff, role, areas):
     login.staff(make_staff(role=role))

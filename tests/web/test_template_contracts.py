@@ -15,7 +15,8 @@ import pytest
 from flask import Flask, before_render_template
 from jinja2 import meta, nodes
 
-from portal.models import Channel, PaymentOrder, utcnow
+from portal.ledger.entries import post_entry
+from portal.models import Channel, EntryKind, PaymentOrder, utcnow
 from portal.web import templating
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,14 +89,22 @@ def open_every_tenant_page(client, login, make_account, make_meter, make_tenant,
                            channel=Channel.SANDBOX, created_by=tenant.actor, payer="",
                            expires_at=utcnow() + timedelta(minutes=15))
     db_session.add_all([order, paid_in])
+    paid = post_entry(db_session, shop, 5_000, EntryKind.CASH, "cash:contracts", method="cash").entry
     db_session.commit()
     month = utcnow().strftime("%Y-%m")
+    bad_invoice = {"entry": paid.id, "title_kind": "company", "title": "", "tax_id": "bad"}
     answers = [
         client.get("/t/"), client.get("/t/", headers=HX),
         client.get(f"/t/a/{shop.id}"), client.get(f"/t/a/{shop.id}", headers=HX),
         client.get(f"/t/a/{shop.id}/days", headers=HX),
         client.get(f"/t/a/{shop.id}/history"), client.get(f"/t/a/{shop.id}/history", headers=HX),
         client.get(f"/t/a/{shop.id}/history?month={month}", headers=HX),
+        client.get(f"/t/a/{shop.id}/history?month={month}&kind=payments"),
+        client.get(f"/t/a/{shop.id}/receipts/{paid.id}"),
+        client.get(f"/t/a/{shop.id}/invoices"), client.get(f"/t/a/{shop.id}/invoices", headers=HX),
+        client.get(f"/t/a/{shop.id}/invoices/new"), client.get(f"/t/a/{shop.id}/invoices/new?entry={paid.id}"),
+        client.post(f"/t/a/{shop.id}/invoices", data=bad_invoice),
+        client.post(f"/t/a/{shop.id}/invoices", data=bad_invoice, headers=HX),
         client.post(f"/t/a/{shop.id}/pay", data={"amount": "custom", "custom": "lots"}),
         client.post(f"/t/a/{shop.id}/pay", data={"amount": "custom", "custom": "lots"}, headers=HX),
         client.get(f"/t/orders/{order.out_trade_no}"), client.get(f"/t/orders/{order.out_trade_no}", headers=HX),
