@@ -51,8 +51,8 @@ class KindUsage:
         return usage_text(amount, self.kind)
 
     def daily_bars(self) -> list[Bar]:
-        """The 30 days, a tick label every week (MM-DD)."""
-        return bars(self.days, self.kind, lambda d: f"{d.period:%m-%d}", lambda n: n % 7 == 0)
+        """The 30 days, a tick label every week (MM-DD), none so near the right edge that it would be cut."""
+        return bars(self.days, self.kind, lambda d: f"{d.period:%m-%d}", lambda n: n % 7 == 0 and n <= DAYS - 6)
 
     def monthly_bars(self) -> list[Bar]:
         """The 12 months, each labelled with its month number."""

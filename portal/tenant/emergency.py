@@ -41,7 +41,8 @@ def take_emergency(account_id: int):
         error, message = None, _("Emergency credit of ¥%(amount)s added: it is repaid first from your next payment.",
                                  amount=format_yuan(entry.amount_fen))
     response = answer_form("tenant/_status.html", url_for("tenant.account", account_id=account_id),
-                           lambda: status_context(load_shop(account_id), emergency_error=error),
+                           lambda: status_context(load_shop(account_id), emergency_error=error,
+                                                  emergency_message=message),
                            error=error, message=message)
     if error is None:  # the status comes back in the answer; the rest of the page (the chips) looks again
         response.headers["HX-Trigger"] = TAKEN

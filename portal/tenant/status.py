@@ -24,12 +24,13 @@ def meters_hold(acct: Account) -> int | None:
     return sum(held) if held else None
 
 
-def status_context(acct: Account, emergency_error: str | None = None) -> dict:
+def status_context(acct: Account, emergency_error: str | None = None, emergency_message: str | None = None) -> dict:
     """What the shop's status shows: balance, days left, supply and its reason, emergency credit, meters, the
     common-area split."""
     return dict(account=acct, **days_context(acct), supply=supply_state(acct), meters_hold_fen=meters_hold(acct),
                 emergency_refusal=emergency_refusal(acct), emergency_limit_fen=emergency_limit(acct.site),
-                emergency_error=emergency_error, allocation=breakdown(db.session, acct.id))
+                emergency_error=emergency_error, emergency_message=emergency_message,
+                allocation=breakdown(db.session, acct.id))
 
 
 def load_shop(account_id: int) -> Account:

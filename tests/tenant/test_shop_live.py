@@ -45,6 +45,7 @@ def test_after_emergency_credit_the_status_says_the_supply_is_coming_back(client
     html = res.get_data(as_text=True)
     assert res.status_code == 200 and html.startswith("<section id=\"status\"")
     assert "¥45.00" in html  # the balance with the credit
+    assert 'data-testid="emergency-message"' in html
     assert supply_of(html) == "restoring" and "已断电" not in html
     assert 'hx-trigger="every 2s, shop-changed from:body"' in html  # looks again until the relay is read closed
     assert res.headers["HX-Trigger"] == "emergency-taken"  # the chips fetch themselves
