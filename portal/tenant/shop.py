@@ -4,7 +4,7 @@ The page is parts that keep themselves current (htmx): the status (`#status`: ba
 reason, meters) polls slowly, and every two seconds while the supply is on its way back; today's orders
 (`#today-orders`, portal.tenant.recharge) poll while one is under way and announce `shop-changed` when one moves
 on, which the status and the recharge form listen to. Emergency credit answers with the new status and announces
-`shop-changed` too.
+`emergency-taken`, on which the recharge form (its chips) fetches itself again.
 """
 from __future__ import annotations
 

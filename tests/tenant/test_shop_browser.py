@@ -2,6 +2,7 @@
 status along without a reload, up to the supply read back on."""
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -9,8 +10,10 @@ from playwright.sync_api import expect
 
 from portal.extensions import db
 from portal.models import DailyUsage, Meter, Supply
+from portal.payments.orders import create_order
 from portal.tenant.charts import business_today
 from tests.browser import foreign_requests, log_in_tenant, screenshot, wechat_phone
+from tests.tenant.test_recharge import credit
 from tests.tenant.test_recharge_browser import PAGE_WEIGHT_LIMIT, transferred
 
 pytestmark = pytest.mark.browser
@@ -72,3 +75,19 @@ def test_the_chart_draws_and_emergency_credit_updates_the_status_without_a_reloa
     expect(phone.locator("#recharge [data-testid=restore-chip]")).to_have_count(0)  # the chips followed
     assert phone.evaluate("window.__samePage") == 1
     screenshot(phone, "shop-after-emergency-360")
+
+
+def test_a_payment_credited_elsewhere_updates_the_shop_page_without_a_reload(phone, tripped):
+    shop, meter, tenant = tripped
+    order = create_order(db.session, shop, 20_000, "alipay_qr", tenant.actor)  # paid by a QR code on another screen
+    db.session.commit()
+    log_in_tenant(phone, shop.code, tenant.phone)
+    expect(phone.locator("#today-orders .today-order")).to_have_attribute("data-state", "waiting")
+    phone.evaluate("window.__samePage = 1")
+
+    credit(order)  # the platform's notify: paid, credited, the trip lifted
+    expect(phone.locator("#today-orders .today-order")).to_have_attribute("data-state", re.compile("credited"))
+    expect(phone.get_by_test_id("balance")).to_have_text("¥195.00")  # told by today's orders: shop-changed
+    expect(phone.locator("#supply")).to_have_attribute("data-state", "restoring")
+    assert phone.evaluate("window.__samePage") == 1
+    screenshot(phone, "shop-after-payment-360")
