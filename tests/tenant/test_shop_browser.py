@@ -78,7 +78,7 @@ def test_the_chart_draws_and_emergency_credit_updates_the_status_without_a_reloa
 
 
 def test_a_payment_credited_elsewhere_updates_the_shop_page_without_a_reload(phone, tripped):
-    shop, meter, tenant = tripped
+    shop, _meter, tenant = tripped
     order = create_order(db.session, shop, 20_000, "alipay_qr", tenant.actor)  # paid by a QR code on another screen
     db.session.commit()
     log_in_tenant(phone, shop.code, tenant.phone)
