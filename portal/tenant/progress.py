@@ -37,16 +37,19 @@ class AmountError(ValueError):
         self.code = code
 
 
-def parse_amount(choice: str | None, custom: str | None, presets: tuple[int, ...] = PRESETS_FEN) -> int:
-    """The custom yuan amount when one is typed, else the chip chosen ("5000"...) among the chips offered
-    (`presets`), as integer fen within limits."""
+def parse_amount(choice: str | None, custom: str | None) -> int:
+    """The custom yuan amount when one is typed, else the chip chosen ("5000"...), as integer fen within limits.
+
+    A chip is any whole-yuan amount in fen: the chips are suggested per shop and move with its use and supply
+    (suggest_presets), so the one a page showed a moment ago must still be taken; any amount may be typed anyway.
+    """
     custom = (custom or "").strip()
     if choice == "custom" or custom:
         try:
             fen = parse_yuan(custom)
         except ValueError:
             raise AmountError("format") from None
-    elif choice and choice.isdigit() and int(choice) in presets:
+    elif choice and choice.isdigit() and int(choice) > 0 and int(choice) % 100 == 0:
         fen = int(choice)
     else:
         raise AmountError("choose")

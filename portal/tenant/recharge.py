@@ -113,14 +113,13 @@ class Refused:
     custom: str
 
 
-def start_recharge(acct: Account, actor: str, order_page: Callable[[str], str],
-                   presets: tuple[int, ...] = PRESETS_FEN) -> PaymentOrder | Refused:
+def start_recharge(acct: Account, actor: str, order_page: Callable[[str], str]) -> PaymentOrder | Refused:
     """Take this request's recharge form for `acct`: the order made and started with its platform (not yet
     committed), or why not. `order_page(out_trade_no)` is the order's page, where the platform sends the payer
-    back; `presets` are the chips the form offered."""
+    back."""
     chosen, custom = request.form.get("amount"), (request.form.get("custom") or "").strip()
     try:
-        amount = parse_amount(chosen, custom, presets)
+        amount = parse_amount(chosen, custom)
     except AmountError as exc:
         return Refused(_amount_message(exc.code), chosen, custom)
     channel, openid = request.form.get("channel", ""), _openid() or ""
@@ -146,12 +145,6 @@ def start_recharge(acct: Account, actor: str, order_page: Callable[[str], str],
     return order
 
 
-def _chips(acct: Account) -> tuple[int, ...]:
-    """The chips the tenant's form offered for this shop (a chip not among them is refused)."""
-    offered = shop_suggestions(acct)
-    return suggest_presets(offered["daily_fen"], offered["restore_fen"])
-
-
 def _refuse(acct: Account, refused: Refused):
     """The form again with the message: the section alone for htmx, the whole page otherwise."""
     db.session.rollback()
@@ -171,9 +164,8 @@ def _whole_page(acct: Account) -> dict:
 @limiter.limit("20 per minute")
 def pay(account_id: int):
     """Create the order, ask its platform for pay data, and go to the order page."""
-    acct = own_account(account_id, selectinload(Account.meters).selectinload(Meter.state))
-    started = start_recharge(acct, current_user.actor, lambda no: url_for("tenant.order", out_trade_no=no),
-                             _chips(acct))
+    acct = own_account(account_id)
+    started = start_recharge(acct, current_user.actor, lambda no: url_for("tenant.order", out_trade_no=no))
     if isinstance(started, Refused):
         return _refuse(acct, started)
     db.session.commit()
