@@ -31,8 +31,10 @@ class SupplyState:
 
     `state`: on, off, restoring (switched back on, the relay not yet read closed), unknown (never read) or
     none (no meter the platform or the meter can switch). `reason` says why it is off; `restore_fen` is what
-    to pay to bring it back (only for money reasons); `notices` are the safeguards that hold now (keep_power,
-    exempt, no_trip_time, warning) with `keep_until` / `trip_at` for the first and last.
+    to pay to bring it back (off for money), or to keep it on (in arrears under a warning or a no-trip time);
+    `notices` are the safeguards that hold now (keep_power, exempt, no_trip_time, warning) with `keep_until` /
+    `trip_at` for the first and last; `settling`: a meter coming back is online, so the page should look again
+    in a few seconds (an offline one may take hours: the slow polling does).
     """
 
     state: str
@@ -41,16 +43,7 @@ class SupplyState:
     notices: tuple[str, ...] = ()
     keep_until: datetime | None = None
     trip_at: datetime | None = None
-
-    @property
-    def by_staff(self) -> bool:
-        """Off for a reason paying does not undo: the owner must call the office."""
-        return self.state == "off" and self.reason not in PAID_BACK
-
-    @property
-    def settling(self) -> bool:
-        """The page should look again soon: the supply is on its way back."""
-        return self.state == "restoring"
+    settling: bool = False
 
 
 def meter_supply(meter: Meter) -> tuple[str, str | None]:
@@ -109,7 +102,8 @@ def supply_state(account: Account, now: datetime | None = None) -> SupplyState:
     state = "restoring" if "restoring" in states else ("unknown" if "unknown" in states else "on")
     # in arrears and still on (a warning, a no-trip time): what to pay before it goes off
     paying = restore_payment(account, "arrears", meters) if {"warning", "no_trip_time"} & set(notices) else None
-    return SupplyState(state, None, paying, notices, keep_until, trip_at)
+    settling = any(state == "restoring" and m.state.online for m, state, _why in seen)
+    return SupplyState(state, None, paying, notices, keep_until, trip_at, settling)
 
 
 def _safeguards(account: Account, meters: list[Meter], now: datetime):

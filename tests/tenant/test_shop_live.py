@@ -21,8 +21,11 @@ READY = {name: [] for name in ("alipay_wap", "alipay_qr", "wechat_native", "wech
 
 
 @pytest.fixture
-def tripped(make_site, make_account, make_meter, make_tenant, login):
+def tripped(make_site, make_account, make_meter, make_tenant, monkeypatch, login):
     """A logged-in tenant's shop at -¥5.00 off for arrears, at a site offering ¥50.00 emergency credit."""
+    # the poll the switch asks for is the worker's: run inline here it would find no gateway and mark the meter
+    # offline, where the page rightly stops looking every two seconds
+    monkeypatch.setattr("portal.control.balance.request_poll", lambda session, gateway_id: None)
     site = make_site(emergency_credit_fen=5_000, protect_holidays=False, low_balance_levels_fen=[2_000])
     acct = make_account(site=site, code="S500", name="Noodle bar", balance_fen=-500)
     acct.meter = make_meter(account=acct, code="E500", state={"online": True, "supply_actual": Supply.OFF})

@@ -174,3 +174,11 @@ def test_a_meter_mode_shop_shows_what_its_meters_hold(client, shop, make_meter):
     html = page(client, acct, **EN)
     assert 'data-testid="balance">¥50.00<' in html
     assert "Held by the meter: ¥40.00 · the rest is being written to it" in html
+
+
+def test_a_meter_coming_back_while_offline_is_not_polled_every_two_seconds(client, shop):
+    acct = shop()
+    acct.meter.state.supply_actual, acct.meter.state.online = Supply.OFF, False
+    db.session.commit()
+    html = page(client, acct, **EN)
+    assert 'data-state="restoring"' in html and 'hx-trigger="every 30s, shop-changed from:body"' in html
