@@ -10,8 +10,11 @@ from portal.control.emergency import EmergencyRefused, take_emergency_credit
 from portal.extensions import db
 from portal.money import format_yuan
 from portal.tenant.blueprint import bp
-from portal.tenant.shop import load_shop, status_context
+from portal.tenant.status import load_shop, status_context
 from portal.web.htmx import answer_form
+
+#: the event the emergency answer announces: the status comes back in it, the recharge chips fetch themselves
+TAKEN = "emergency-taken"
 
 #: what the tenant is told when the rules refuse (balance_high is worded with the limit in the partial)
 REFUSED = {
@@ -37,6 +40,10 @@ def take_emergency(account_id: int):
         db.session.commit()
         error, message = None, _("Emergency credit of ¥%(amount)s added: it is repaid first from your next payment.",
                                  amount=format_yuan(entry.amount_fen))
-    return answer_form("tenant/_status.html", url_for("tenant.account", account_id=account_id),
-                       lambda: status_context(load_shop(account_id), emergency_error=error),
-                       error=error, message=message)
+    response = answer_form("tenant/_status.html", url_for("tenant.account", account_id=account_id),
+                           lambda: status_context(load_shop(account_id), emergency_error=error,
+                                                  emergency_message=message),
+                           error=error, message=message)
+    if error is None:  # the status comes back in the answer; the rest of the page (the chips) looks again
+        response.headers["HX-Trigger"] = TAKEN
+    return response

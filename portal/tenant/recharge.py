@@ -19,15 +19,30 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from portal.audit import audit
 from portal.extensions import db, limiter
+from portal.metering.daily import day_start
 from portal.models import Account, AccountStatus, AuditEntry, Meter, OrderStatus, PaymentOrder
 from portal.money import format_yuan
 from portal.payments.orders import PaymentError, cap_room_fen, create_order
 from portal.payments.providers.registry import ChannelUnavailable, available, start_payment
 from portal.settings import current, public_url
 from portal.tenant.blueprint import bp, is_own, own_account
-from portal.tenant.days import days_context
-from portal.tenant.progress import PRESETS_FEN, AmountError, in_wechat, order_progress, parse_amount, pay_options
+from portal.tenant.charts import business_today, daily_charge_fen, shop_usage
+from portal.tenant.progress import (
+    PRESETS_FEN,
+    AmountError,
+    in_wechat,
+    nice_amount,
+    order_progress,
+    parse_amount,
+    pay_options,
+    suggest_presets,
+)
+from portal.tenant.status import CHANGED, status_context
+from portal.tenant.supply import supply_state
 from portal.web.htmx import go_to, render
+
+#: today's orders shown on the shop page, newest first
+TODAY_SHOWN = 5
 
 CHANNEL_LABELS = {
     "wechat_jsapi": _l("WeChat Pay"), "wechat_native": _l("WeChat Pay QR code"), "alipay_wap": _l("Alipay"),
@@ -50,14 +65,43 @@ def _openid() -> str | None:
     return getattr(current_user, "wechat_openid", None)
 
 
-def recharge_context(acct: Account, **extra) -> dict:
-    """What the recharge section needs: the chips, the channels this browser may use, where the form posts."""
+def recharge_context(acct: Account, daily_fen: int | None = None, restore_fen: int | None = None, **extra) -> dict:
+    """What the recharge section needs: the chips, the channels this browser may use, where the form posts.
+
+    The tenant's own page suggests chips from the shop's recent daily charge and, when its supply is off for
+    money, what brings it back (`daily_fen`, `restore_fen`); the sticker's public page, open to anyone, shows the
+    standard chips and so tells nobody what the shop uses.
+    """
     channels = pay_options(request.user_agent.string, _openid(), available())
-    context = dict(presets=PRESETS_FEN, channels=channels, channel_labels=CHANNEL_LABELS,
+    presets = suggest_presets(daily_fen or 0, restore_fen)
+    if restore_fen is not None:
+        default = -(-restore_fen // 100) * 100
+    else:
+        default = nice_amount(daily_fen * 7) if daily_fen else PRESETS_FEN[1]
+    context = dict(presets=presets, default_fen=default if default in presets else presets[min(1, len(presets) - 1)],
+                   restore_fen=restore_fen, channels=channels, channel_labels=CHANNEL_LABELS,
                    in_wechat=in_wechat(request.user_agent.string), error=None, chosen=None, custom="",
-                   pay_url=url_for("tenant.pay", account_id=acct.id))
+                   pay_url=url_for("tenant.pay", account_id=acct.id), refresh_url=None)
     context.update(extra)
     return context
+
+
+def shop_suggestions(acct: Account, usage: list | None = None, restore_fen: int | None = None) -> dict:
+    """The tenant's chips of this shop as its page shows them (from its recent use and its supply), and where the
+    section fetches itself again when the page says shop-changed."""
+    if usage is None:
+        usage, restore_fen = shop_usage(db.session, acct), supply_state(acct).restore_fen
+    return dict(daily_fen=daily_charge_fen(usage, acct), restore_fen=restore_fen,
+                refresh_url=url_for("tenant.recharge", account_id=acct.id))
+
+
+@bp.get("/a/<int:account_id>/recharge")
+def recharge(account_id: int):
+    """The recharge section again (after a payment or emergency credit its chips may differ); without htmx, the
+    shop page."""
+    acct = own_account(account_id, selectinload(Account.meters).selectinload(Meter.state))
+    return render("tenant/account.html", "tenant/_recharge.html", page_only=lambda: _whole_page(acct),
+                  account=acct, **recharge_context(acct, **shop_suggestions(acct)))
 
 
 @dataclass(frozen=True)
@@ -105,9 +149,15 @@ def _refuse(acct: Account, refused: Refused):
     """The form again with the message: the section alone for htmx, the whole page otherwise."""
     db.session.rollback()
     acct = own_account(acct.id, selectinload(Account.meters).selectinload(Meter.state))
-    return render("tenant/account.html", "tenant/_recharge.html", refused=True, page_only=lambda: days_context(acct),
-                  account=acct, **recharge_context(acct, error=refused.message, chosen=refused.chosen,
-                                                   custom=refused.custom[:12]))
+    return render("tenant/account.html", "tenant/_recharge.html", refused=True,
+                  page_only=lambda: _whole_page(acct), account=acct,
+                  **recharge_context(acct, **shop_suggestions(acct), error=refused.message, chosen=refused.chosen,
+                                     custom=refused.custom[:12]))
+
+
+def _whole_page(acct: Account) -> dict:
+    """The rest of the shop page around a refused form (no JavaScript): the status, use and today's orders."""
+    return {**status_context(acct), "usage": shop_usage(db.session, acct), **today_orders_context(acct)}
 
 
 @bp.post("/a/<int:account_id>/pay")
@@ -158,3 +208,32 @@ def _pay_data(order: PaymentOrder) -> dict:
     if isinstance(detail.get("jsapi_params"), dict):
         shown["jsapi_params"] = detail["jsapi_params"]
     return shown
+
+
+# --- today's orders on the shop page ------------------------------------------------------------------------
+
+def today_orders_context(acct: Account) -> dict:
+    """The shop's orders of today (business day), newest first, each with its progress, and a signature of their
+    states: the part polls while one is under way, and says `shop-changed` when the signature moves."""
+    since = day_start(business_today())
+    found = db.session.execute(
+        select(PaymentOrder).where(PaymentOrder.account_id == acct.id, PaymentOrder.created_at >= since)
+        .order_by(PaymentOrder.id.desc()).limit(TODAY_SHOWN)).scalars().all()
+    rows = [(o, order_progress(db.session, o)) for o in found]
+    return dict(today_orders=rows, today_pending=any(not p.done for _o, p in rows),
+                today_seen=",".join(f"{o.id}:{p.state}" for o, p in rows),
+                today_url=url_for("tenant.today_orders", account_id=acct.id))
+
+
+@bp.get("/a/<int:account_id>/orders/today")
+def today_orders(account_id: int):
+    """Today's orders of the shop; when their states moved since the page's `seen`, the rest of the page is told
+    (HX-Trigger shop-changed) to look again: the balance, the days left and the supply follow the payment."""
+    acct = own_account(account_id, selectinload(Account.meters).selectinload(Meter.state))
+    context = today_orders_context(acct)
+    response = render("tenant/account.html", "tenant/_today_orders.html",
+                      page_only=lambda: {**_whole_page(acct), **recharge_context(acct, **shop_suggestions(acct))},
+                      account=acct, channel_labels=CHANNEL_LABELS, **context)
+    if request.args.get("seen", "")[:2_000] != context["today_seen"]:
+        response.headers["HX-Trigger"] = CHANGED
+    return response

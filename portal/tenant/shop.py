@@ -1,30 +1,31 @@
-"""A tenant's shops: the list, and one shop's page (balance, days left, meters, the recharge form)."""
+"""A tenant's shops: the list, and one shop's page (balance, days left, supply and why, use, the recharge form).
+
+The page is parts that keep themselves current (htmx): the status (`#status`: balance, days left, supply and its
+reason, meters) polls slowly, and every two seconds while the supply is on its way back; today's orders
+(`#today-orders`, portal.tenant.recharge) poll while one is under way and announce `shop-changed` when one moves
+on, which the status and the recharge form listen to. Emergency credit answers with the new status and announces
+`emergency-taken`, on which the recharge form (its chips) fetches itself again.
+"""
 from __future__ import annotations
 
 from flask import redirect, url_for
 from flask_login import current_user
-from sqlalchemy.orm import selectinload
 
-from portal.control.emergency import emergency_limit, emergency_refusal
 from portal.extensions import db
-from portal.models import Account, Meter
-from portal.monthly.allocation import breakdown
-from portal.tenant.blueprint import bp, own_account
-from portal.tenant.days import days_context
-from portal.tenant.recharge import recharge_context
+from portal.models import Account
+from portal.tenant.blueprint import bp
+from portal.tenant.charts import shop_usage
+from portal.tenant.recharge import recharge_context, shop_suggestions, today_orders_context
+from portal.tenant.status import load_shop, status_context
 from portal.web.htmx import render
 
 
-def status_context(acct: Account, emergency_error: str | None = None) -> dict:
-    """What the shop's status shows: balance, days left, emergency credit, meters, the common-area split."""
-    return dict(account=acct, **days_context(acct), emergency_refusal=emergency_refusal(acct),
-                emergency_limit_fen=emergency_limit(acct.site), emergency_error=emergency_error,
-                allocation=breakdown(db.session, acct.id))
-
-
-def load_shop(account_id: int) -> Account:
-    """The tenant's account with its meters and their state (404 when not theirs)."""
-    return own_account(account_id, selectinload(Account.meters).selectinload(Meter.state))
+def page_context(acct: Account, status: dict) -> dict:
+    """What only the whole page shows: use and its charts, the recharge form (its chips from that use), today's
+    orders."""
+    usage = shop_usage(db.session, acct)
+    return {"usage": usage, **today_orders_context(acct),
+            **recharge_context(acct, **shop_suggestions(acct, usage, status["supply"].restore_fen))}
 
 
 @bp.get("/")
@@ -40,7 +41,8 @@ def home():
 
 @bp.get("/a/<int:account_id>")
 def account(account_id: int):
-    """One shop: balance, remaining days, the state of its meters, and the recharge form."""
+    """One shop: balance, remaining days, supply, use, the state of its meters, and the recharge form."""
     acct = load_shop(account_id)
-    return render("tenant/account.html", "tenant/_status.html", page_only=lambda: recharge_context(acct),
-                  **status_context(acct))
+    status = status_context(acct)
+    return render("tenant/account.html", "tenant/_status.html", page_only=lambda: page_context(acct, status),
+                  **status)
