@@ -53,6 +53,8 @@ class Site(CreatedMixin, Base):
     fee_fixed_fen: Mapped[int] = mapped_column(default=0)
     #: the reference product's policy of tripping for an unpaid fee; off by default (Civil Code Art. 944)
     fee_trip_enabled: Mapped[bool] = mapped_column(default=False)
+    #: the property office's phone: a shop whose supply staff switched off is told to call it
+    contact_phone: Mapped[str | None] = mapped_column(String(32))
 
     gateways: Mapped[list[Gateway]] = relationship(back_populates="site", order_by="Gateway.code")
 

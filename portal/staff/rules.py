@@ -6,6 +6,7 @@ section's partial, a plain form post gets a redirect to the page (and a flash me
 """
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 from flask import abort, redirect, render_template, request, url_for
@@ -14,6 +15,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from portal.approvals.proposals import ProposalRefused, set_counter_limit
+from portal.audit import audit
 from portal.control.balance import RuleError, restore_level, set_exempt, set_safeguards, trip_threshold
 from portal.control.calendar import (
     CalendarError,
@@ -34,7 +36,9 @@ from portal.staff.blueprint import bp
 from portal.web.access import require_area, scoped, scoped_or_404
 from portal.web.htmx import answer_form, render
 
-SECTIONS = {"safeguards", "approvals", "windows", "calendar", "exempt"}
+SECTIONS = {"safeguards", "contact", "approvals", "windows", "calendar", "exempt"}
+#: a phone number as people write it: digits with spaces, dashes, brackets, a leading + (7 to 20 digits)
+PHONE = re.compile(r"\+?[0-9][0-9 ()\-]{5,30}")
 
 
 def yuan_to_fen(text: str | None, *, blank: int | None = 0) -> int | None:
@@ -110,6 +114,25 @@ def save_safeguards(site_id: int):
         return _answer(site, "safeguards", error=str(exc))
     db.session.commit()
     return _answer(site, "safeguards", message=_("Saved.") if changed else _("Nothing changed."))
+
+
+@bp.post("/sites/<int:site_id>/contact")
+@require_area("rules")
+def save_contact(site_id: int):
+    """Save the property office's phone, which shops switched off by staff are told to call."""
+    site = scoped_or_404(Site, site_id)
+    phone = " ".join((request.form.get("contact_phone") or "").split())
+    digits = sum(c.isdigit() for c in phone)
+    if phone and (not PHONE.fullmatch(phone) or not 7 <= digits <= 20):
+        return _answer(site, "contact", error=_("A phone number is 7 to 20 digits, with spaces, dashes or brackets "
+                                                "if you like, e.g. 0854-8123456."))
+    if (site.contact_phone or "") == phone:
+        return _answer(site, "contact", message=_("Nothing changed."))
+    audit(db.session, current_user.actor, "site.contact_phone", "site", site.id, site_id=site.id,
+          old=site.contact_phone, new=phone or None)
+    site.contact_phone = phone or None
+    db.session.commit()
+    return _answer(site, "contact", message=_("Saved."))
 
 
 @bp.post("/sites/<int:site_id>/approval-limit")

@@ -3,8 +3,8 @@
 A shop whose supply is off must learn what undoes it. Off for money (the platform tripped it for arrears, or a
 meter-mode meter ran out): paying undoes it, and the page says how much. Off for any other reason (staff
 switched it off, the power was above the limit, the account is closed): paying does not, so the page never
-asks for money and says whom to call instead. Sites carry no contact phone of their own, so that is "the
-property office" of the site, by name.
+asks for money and says whom to call instead: the property office of the site, at its phone when the site's
+rules page gives one (Site.contact_phone).
 
 Plain rules over the account and its meters as loaded for the page (meters and states): no Flask views here.
 """

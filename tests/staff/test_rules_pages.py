@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import AuditEntry, CalendarDay, NoTripWindow, Role
+from portal.models import AuditEntry, CalendarDay, MeterState, NoTripWindow, Role, Supply
 from tests.control.conftest import entries, polls, shop, use
 
 
@@ -160,3 +160,28 @@ def test_tenant_cannot_take_emergency_credit_for_another_shop(client, tenant_sho
     other = shop(balance_fen=100, emergency_credit_fen=2_000)
 
     assert client.post(f"/t/a/{other.id}/emergency").status_code == 404
+
+
+def test_manager_gives_the_offices_phone_and_a_shop_switched_off_by_staff_is_told_to_call_it(
+        client, login, manager, make_staff, make_tenant):
+    user, account = manager
+    login.staff(user)
+    url = f"/staff/sites/{account.site.id}/contact"
+    refused = client.post(url, data={"contact_phone": "call us"}, headers={"HX-Request": "true"})
+    assert "flash-error" in refused.get_data(as_text=True) and account.site.contact_phone is None
+    saved = client.post(url, data={"contact_phone": " 0854-812 3456 "}, headers={"HX-Request": "true"})
+    assert saved.status_code == 200 and 'value="0854-812 3456"' in saved.get_data(as_text=True)
+    db.session.refresh(account.site)
+    assert account.site.contact_phone == "0854-812 3456"
+    assert db.session.scalars(select(AuditEntry.detail).where(AuditEntry.action == "site.contact_phone")).one() == {
+        "old": None, "new": "0854-812 3456"}
+    login.staff(make_staff(role=Role.OPERATOR, sites=[account.site]))
+    assert client.post(url, data={"contact_phone": "110"}).status_code == 403
+
+    meter = account.meters[0]
+    meter.supply_desired, meter.desired_reason = Supply.OFF, "remote"
+    db.session.add(MeterState(meter_id=meter.id, online=True, supply_actual=Supply.OFF))
+    db.session.commit()
+    login.tenant(make_tenant([account]), account)
+    html = client.get(f"/t/a/{account.id}").get_data(as_text=True)
+    assert '<a class="tel" href="tel:0854-8123456">0854-812 3456</a>' in html
