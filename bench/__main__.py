@@ -1,7 +1,7 @@
 """python -m bench: build a farm, run the poll-cycle benchmarks, print each figure beside its bar.
 
     python -m bench [--gateways 170] [--per-gateway 59] [--steady 3] [--baud 9600] [--no-baud]
-                    [--profile FILE]
+                    [--profile FILE] [--<part>-only | --no-<part>] ...   (each part's options: --help)
 
 Exit code 1 when a bar fails (an aim that is missed is printed but does not fail the run).
 """
@@ -14,7 +14,18 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from bench import audit_page, billing_runs, imports, meter_mode, notify, notify_burst, sms, staff_pages, usage
+from bench import (
+    audit_page,
+    billing_runs,
+    imports,
+    meter_mode,
+    notify,
+    notify_burst,
+    scaleout,
+    sms,
+    staff_pages,
+    usage,
+)
 from bench import farm as farm_mod
 from bench.figures import (
     CycleClock,
@@ -52,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     usage.add_arguments(ap)
     sms.add_arguments(ap)
     notify_burst.add_arguments(ap)
+    scaleout.add_arguments(ap)
     args = ap.parse_args(argv)
 
     print(f"PayFirst bench {datetime.now().astimezone():%Y-%m-%d %H:%M %Z} on {platform.node()}: "
@@ -60,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     figures: list[Figure] = []
     try:
         # --<part>-only runs that part alone; the poll-cycle figures run with none of them, or with the meter mode's
-        parts = ("billing", "notify", "meter_mode", "import", "audit", "staff", "usage", "sms", "burst")
+        parts = ("billing", "notify", "meter_mode", "import", "audit", "staff", "usage", "sms", "burst", "scale")
         only = {part for part in parts if getattr(args, f"{part}_only")}
         figures = run(args, database) if not only or "meter_mode" in only else []
         # fee, allocation, monthly report (bench/billing_runs.py)
@@ -87,6 +99,14 @@ def main(argv: list[str] | None = None) -> int:
         # a fee run pushing 10,030 shops across a level: its messages queued, sent once each (bench/notify_burst.py)
         if not args.no_burst and (not only or "burst" in only):
             figures += notify_burst.run(args, database)
+        # the cron and N polling workers against the 9600-baud farm: every gateway's age (bench/scaleout.py), in a
+        # database of its own (the cron polls every gateway there is)
+        if not args.no_scale and (not only or "scale" in only):
+            own = farm_mod.Database()
+            try:
+                figures += scaleout.run(args, own)
+            finally:
+                own.drop()
     finally:
         from portal.extensions import db
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import random
+import re
 import statistics
 import time
 from datetime import timedelta
@@ -291,6 +292,60 @@ def _shop_report_figures(app, site_id: int, today, runs: int = 5) -> list[Figure
     return figures + _statement_checks(app, site_id, month)
 
 
+#: SPEC §5: the tenant's home page at 10,000 accounts with a year of history
+HOME_BAR_MS, HOME_WEIGHT_BAR_KB = 50.0, 150.0
+_ASSET = re.compile(r'<(?:script[^>]*\ssrc|link[^>]*\shref)="(/static/[^"]+)"')
+
+
+def _tenant_home_figures(database_url: str, site_id: int, shops: int = 40, runs: int = 5) -> list[Figure]:
+    """A shop's page (/t/a/<id>, where a tenant with one shop lands) as its tenant asks for it: server time p95
+    over `shops` shops at random, `runs` times each after a warm-up; and what a first visit transfers, gzip as
+    the app sends it: the page and every script and stylesheet it links."""
+    import os
+
+    from sqlalchemy import select
+
+    from portal.extensions import db
+    from portal.models import Account, TenantBinding, TenantUser
+
+    os.environ["TENANT_DEMO_LOGIN"] = "1"  # the bench signs tenants in by account code and phone
+    try:
+        app = farm_mod.make_app(database_url)
+    finally:
+        os.environ.pop("TENANT_DEMO_LOGIN", None)
+    app.config.update(WTF_CSRF_ENABLED=False)
+    with app.app_context():
+        ids = db.session.execute(select(Account.id, Account.code).where(Account.site_id == site_id)).all()
+        chosen = random.Random(13).sample(ids, shops)
+        for n, (account_id, _code) in enumerate(chosen):
+            tenant = TenantUser(name="bench", phone=f"1370000{n:04d}")
+            db.session.add(tenant)
+            db.session.flush()
+            db.session.add(TenantBinding(tenant_user_id=tenant.id, account_id=account_id))
+        db.session.commit()
+        db.session.remove()
+    times, weight = [], 0
+    for n, (account_id, code) in enumerate(chosen):
+        client = app.test_client()
+        answer = client.post("/auth/tenant/login", data={"account": code, "phone": f"1370000{n:04d}"})
+        assert answer.status_code in (302, 303), answer.status_code
+        for i in range(runs + 1):
+            began = time.perf_counter()
+            page = client.get(f"/t/a/{account_id}", headers={"Accept-Encoding": "gzip"})
+            took = time.perf_counter() - began
+            assert page.status_code == 200, page.status_code
+            if i:
+                times.append(took * 1000)
+        if n == 0:
+            html = client.get(f"/t/a/{account_id}").get_data(as_text=True)
+            weight = len(page.data) + sum(len(client.get(path, headers={"Accept-Encoding": "gzip"}).data)
+                                          for path in sorted(set(_ASSET.findall(html))))
+    return [Figure("tenant home (a shop's page): server time p95", _p95(times), "ms", HOME_BAR_MS, fmt=".1f",
+                   note=f"median {statistics.median(times):.1f} ms; {shops} shops x {runs}, a year of history"),
+            Figure("tenant home: transferred on a first visit", weight / 1024, "KB", HOME_WEIGHT_BAR_KB, fmt=".1f",
+                   note="the page and its scripts and stylesheets, gzip")]
+
+
 class _Upkeep:
     """The roll-ups' upkeep in the cycle (portal.metering.daily.DayTotals: gathering a batch's readings and
     money, and writing their days), timed, and switched off on demand."""
@@ -405,6 +460,7 @@ def run(args, database) -> list[Figure]:
     figures += _usage_figures(app, site_id, today, args.usage_requests)
     figures += _report_figures(app, site_id, today)
     figures += _shop_report_figures(app, site_id, today)
+    figures += _tenant_home_figures(database.url, site_id)
     for f in figures:
         print(f"  {f.line()}")
     cycle_figures = _cycle_figures(app, site_id, args.usage_cycles)
