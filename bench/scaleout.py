@@ -1,6 +1,7 @@
 """Scale-out on RQ, shown: the cron and N polling workers (processes) against the 10,030-meter farm at 9600 baud.
 
-    python -m bench.scaleout [--scale-workers 1,4,8,16,24,32] [--scale-minutes 5] [--baud 9600]
+    python -m bench.scaleout [--scale-workers 1,4,8,16,24,32] [--scale-minutes 5] [--scale-interval 30]
+                             [--baud 9600]
 
 The deployment as docs/deploy.md runs it, nothing of the bench in between: `flask --app wsgi cron` (RQ's cron
 scheduler: `schedule_polls` every minute, which queues one poll job per gateway unless one still waits) and N
@@ -10,9 +11,13 @@ the workers have polled every gateway once (or --scale-minutes have passed), the
 poll (now - gateways.last_seen_at, the instant its poll began) is sampled every two seconds for --scale-minutes
 minutes; the figure is the worst sample. A gateway within 60 s is polled every minute, as the cron asks.
 
-How many workers a farm needs follows from one poll job's length t (a gateway's bus at its baud rate, plus the
-recording): G gateways polled within T seconds need N >= G * t / T workers, as long as the machine's cores keep
-up with the recording (the bench prints t measured here and the CPU the workers used).
+The cron queues the jobs every --scale-interval seconds (POLL_INTERVAL_SECONDS; shorter than a round, so the
+queue stays fed and the workers poll round after round: with one job queued a minute, a gateway would wait for
+the next minute once its poll was done, and its age reach 60 s plus a poll). How many workers a farm needs then
+follows from one poll job's length t (a gateway's bus at its baud rate, plus the recording): a round of G gateways
+takes G * t / N, and a gateway's age reaches a round plus its own poll, so every gateway within T seconds needs
+N >= G * t / (T - t) workers, as long as the machine's cores keep up with the recording (the bench prints t
+measured here and the CPU the workers used).
 """
 from __future__ import annotations
 
@@ -40,12 +45,14 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     g.add_argument("--no-scale", action="store_true", help="skip the scale-out figures")
     g.add_argument("--scale-workers", default="1,4,8,16,24,32", help="numbers of polling workers to run, in turn")
     g.add_argument("--scale-minutes", type=float, default=5.0, help="minutes each number of workers is watched")
+    g.add_argument("--scale-interval", type=int, default=30,
+                   help="POLL_INTERVAL_SECONDS for the cron: how often it queues every gateway's poll job")
 
 
-def _env(database_url: str, redis_url: str) -> dict[str, str]:
+def _env(database_url: str, redis_url: str, interval: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "PAYFIRST_"))}
     env.update(DATABASE_URL=database_url, REDIS_URL=redis_url, SECRET_KEY="bench-secret", SMS_BACKEND="log",
-               PYTHONUNBUFFERED="1")
+               PYTHONUNBUFFERED="1", POLL_INTERVAL_SECONDS=str(interval))
     return env
 
 
@@ -83,12 +90,12 @@ def _cpu_seconds(pids: list[int]) -> float:
     return total / tick
 
 
-def _watch(app, engine, site_id: int, redis_url: str, workers: int, minutes: float) -> dict:
+def _watch(app, engine, site_id: int, redis_url: str, workers: int, minutes: float, interval: int) -> dict:
     """The cron and `workers` polling workers for `minutes`; the worst gateway age seen, and what they cost."""
     import redis
 
     redis.Redis.from_url(redis_url).flushdb()
-    env = _env(app.config["SQLALCHEMY_DATABASE_URI"], redis_url)
+    env = _env(app.config["SQLALCHEMY_DATABASE_URI"], redis_url, interval)
     procs = [subprocess.Popen(_flask("cron"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)]
     procs += [subprocess.Popen(_flask("worker", "polling"), env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE) for _ in range(workers)]
@@ -166,8 +173,8 @@ def run(args, database) -> list[Figure]:
             figures.append(Figure(f"scale-out: one poll job at {args.baud} baud", job, "s", fmt=".2f",
                                   note=f"best of 3; {PER_GATEWAY} meters on the bus"))
             for n in counts:
-                seen = _watch(app, engine, site_id, redis_url, n, args.scale_minutes)
-                need = math.ceil(GATEWAYS * job / AGE_BAR_S)
+                seen = _watch(app, engine, site_id, redis_url, n, args.scale_minutes, args.scale_interval)
+                need = math.ceil(GATEWAYS * job / (AGE_BAR_S - job))
                 first = (f"first round {seen['round']:.0f} s" if not seen["behind"]
                          else f"{seen['behind']} gateways not reached in the first {seen['round']:.0f} s")
                 print(f"  {n:>2} polling workers: {first}; then worst gateway age {seen['worst']:.0f} s over "
@@ -177,7 +184,8 @@ def run(args, database) -> list[Figure]:
                                       AGE_BAR_S if n >= need else None, fmt=".0f",
                                       note=f"over {args.scale_minutes:g} min after the {first}; "
                                            f"{seen['cpu'] / seen['seconds']:.2f} cores busy; "
-                                           f"{GATEWAYS} x {job:.2f} s / 60 s = {need} workers needed"))
+                                           f"{GATEWAYS} x {job:.2f} s / (60 - {job:.2f}) s = {need} workers needed; "
+                                           f"POLL_INTERVAL_SECONDS={args.scale_interval}"))
     finally:
         engine.dispose()
         import redis

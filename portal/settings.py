@@ -227,6 +227,10 @@ class PollingSettings:
     #: READINGS_RETENTION_MONTHS: 15-minute readings are kept this many whole months back, then dropped by
     #: the month once their days are rolled up (PostgreSQL; 0: kept for ever)
     readings_retention_months: int = 0
+    #: POLL_INTERVAL_SECONDS: how often the cron queues a poll job for every gateway (one is never queued twice
+    #: while it waits). 60: on the minute. Shorter keeps the queue fed, so the workers poll round after round and
+    #: no gateway waits for the next minute once its poll is done (docs/deploy.md, "How many polling workers")
+    interval: int = 60
 
 
 @dataclass(frozen=True)
@@ -375,7 +379,11 @@ def _polling(env: _Env) -> PollingSettings:
     retention = env.int("READINGS_RETENTION_MONTHS", d.readings_retention_months)
     if not 0 <= retention <= 1200:
         raise SettingsError("READINGS_RETENTION_MONTHS must be 0 (keep every reading) or a number of months")
-    return PollingSettings(request_timeout=timeout, concurrency=concurrency, readings_retention_months=retention)
+    interval = env.int("POLL_INTERVAL_SECONDS", d.interval)
+    if not 5 <= interval <= 3600:
+        raise SettingsError("POLL_INTERVAL_SECONDS must be between 5 and 3600")
+    return PollingSettings(request_timeout=timeout, concurrency=concurrency, readings_retention_months=retention,
+                           interval=interval)
 
 
 def _auth(env: _Env, core: CoreSettings) -> AuthSettings:

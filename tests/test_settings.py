@@ -42,7 +42,8 @@ def test_every_part_reads_its_own_variables():
 @pytest.mark.parametrize("name, value", [("PAY_MIN_FEN", "1.5"), ("TZ_BUSINESS", "Mars/Olympus"),
                                          ("SMS_BACKEND", "pigeon"), ("POLL_REQUEST_TIMEOUT", "0"),
                                          ("POLL_CONCURRENCY", "many"), ("READINGS_RETENTION_MONTHS", "-1"),
-                                         ("READINGS_RETENTION_MONTHS", "a year")])
+                                         ("READINGS_RETENTION_MONTHS", "a year"), ("POLL_INTERVAL_SECONDS", "1"),
+                                         ("POLL_INTERVAL_SECONDS", "1.5")])
 def test_a_malformed_setting_is_a_startup_error_that_names_it(name, value):
     with pytest.raises(SettingsError, match=name):
         Settings.from_env({**BASE, name: value})

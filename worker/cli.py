@@ -54,7 +54,8 @@ def worker_command(queues: tuple[str, ...], burst: bool):
 @click.command("cron")
 def cron_command():
     """Run the RQ cron scheduler with every periodic job."""
-    build_cron_scheduler(_redis(), current_app.config["SETTINGS"].core.tz).start()
+    settings = current_app.config["SETTINGS"]
+    build_cron_scheduler(_redis(), settings.core.tz, settings.polling.interval).start()
 
 
 @click.command("poll")

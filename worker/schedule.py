@@ -28,11 +28,14 @@ class Periodic:
     cron: str | None = None
 
 
-def periodic(tz: ZoneInfo) -> list[Periodic]:
-    """Every periodic job, with its cron lines for the business time zone `tz`."""
+def periodic(tz: ZoneInfo, poll_every: int = 60) -> list[Periodic]:
+    """Every periodic job, with its cron lines for the business time zone `tz`; the gateways' poll jobs queued
+    every `poll_every` seconds (POLL_INTERVAL_SECONDS: on the minute when 60)."""
+    polls = Periodic(polling.schedule_polls, cron="* * * * *") if poll_every == 60 else \
+        Periodic(polling.schedule_polls, interval=poll_every)
     return [
         Periodic(housekeeping.sweep_outbox, interval=15),
-        Periodic(polling.schedule_polls, cron="* * * * *"),
+        polls,
         Periodic(monthly.monthly_fees_job, cron=monthly_cron(0, 5, tz)),  # 00:05 on the 1st, business time
         Periodic(monthly.allocation_job, cron=monthly_cron(0, 30, tz)),  # 00:30, the month just ended
         Periodic(control.enforce_arrears, cron="* * * * *"),
@@ -68,10 +71,10 @@ def monthly_cron(day_hour: int, minute: int, tz: ZoneInfo) -> str:
     return f"{minutes % 60} {minutes // 60} {day} * *"
 
 
-def build_cron_scheduler(connection, tz: ZoneInfo):
+def build_cron_scheduler(connection, tz: ZoneInfo, poll_every: int = 60):
     """An RQ CronScheduler with every periodic job registered on its queue."""
     scheduler = CronScheduler(connection=connection)
-    for p in periodic(tz):
+    for p in periodic(tz, poll_every):
         scheduler.register(p.func, queue_name=p.func.queue, interval=p.interval, cron=p.cron,
                            job_timeout=p.func.timeout, name=p.func.job_name)
     return scheduler
@@ -83,7 +86,8 @@ class InProcessCron(threading.Thread):
     def __init__(self, app: Flask, tick: float = 1.0):
         super().__init__(name="payfirst-cron", daemon=True)
         self.app, self.tick = app, tick
-        self.jobs = periodic(app.config["SETTINGS"].core.tz)
+        settings = app.config["SETTINGS"]
+        self.jobs = periodic(settings.core.tz, settings.polling.interval)
         self.stopping = threading.Event()
 
     def run(self) -> None:

@@ -160,7 +160,7 @@ def test_in_process_cron_submits_due_jobs(app, monkeypatch):
     def tick() -> None:
         ran.append(1)
 
-    monkeypatch.setattr(schedule, "periodic", lambda tz: [schedule.Periodic(tick, interval=1)])
+    monkeypatch.setattr(schedule, "periodic", lambda tz, poll_every: [schedule.Periodic(tick, interval=1)])
     cron = schedule.InProcessCron(app, tick=0.05)
     cron.start()
     try:
@@ -173,3 +173,15 @@ def test_in_process_cron_submits_due_jobs(app, monkeypatch):
         cron.stopping.set()
         cron.join(2)
     assert ran
+
+
+def test_the_poll_jobs_are_queued_on_the_minute_or_every_poll_interval():
+    from zoneinfo import ZoneInfo
+
+    from worker.schedule import periodic
+
+    on_the_minute = {p.func.job_name: p for p in periodic(ZoneInfo("Asia/Shanghai"))}
+    every_30 = {p.func.job_name: p for p in periodic(ZoneInfo("Asia/Shanghai"), poll_every=30)}
+    polls = "worker.jobs.polling.schedule_polls"
+    assert (on_the_minute[polls].cron, on_the_minute[polls].interval) == ("* * * * *", None)
+    assert (every_30[polls].cron, every_30[polls].interval) == (None, 30)
