@@ -7,8 +7,6 @@ import re
 
 import pytest
 
-from portal.extensions import db
-
 
 @pytest.fixture
 def three_shops(client, login, make_account, make_site, make_tenant):
@@ -58,7 +56,7 @@ def test_a_tenant_with_one_shop_gets_no_switcher_but_a_logout(client, login, mak
     assert 'id="logout"' in html
 
 
-def test_every_tenant_page_has_a_logout_form_posting_with_csrf(client, csrf_on, three_shops):
+def test_every_tenant_page_has_a_logout_form_posting_with_csrf(client, three_shops, csrf_on):
     first, *_ = three_shops
     html = client.get(f"/t/a/{first.id}").get_data(as_text=True)
     form = re.search(r'<form[^>]*id="logout".*?</form>', html, re.S)
@@ -72,8 +70,7 @@ def test_logging_out_ends_the_session(client, three_shops):
     answer = client.post("/auth/logout")
     assert answer.status_code == 302 and answer.headers["Location"].endswith("/auth/tenant/login")
     again = client.get(f"/t/a/{first.id}")
-    assert again.status_code in (302, 401) and "/auth/tenant/login" in again.headers.get("Location", "/auth/tenant/login")
-    db.session.expire_all()
+    assert again.status_code == 302 and "/auth/tenant/login" in again.headers["Location"]
 
 
 def test_a_visitor_of_a_sticker_gets_neither(client, make_account):

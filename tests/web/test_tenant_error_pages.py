@@ -10,7 +10,7 @@ import pytest
 from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import NotFound
 
-from tests.web.test_error_pages import TITLES, WERKZEUG, failing  # noqa: F401  (a fixture)
+from tests.web.test_error_pages import TITLES, WERKZEUG, failing
 
 BROWSERS = pytest.mark.parametrize("lang, accept", [("zh", "zh-CN,zh;q=0.9"), ("zh", None), ("en", "en-US,en;q=0.9")],
                                    ids=["chinese", "no preference", "english"])
@@ -52,7 +52,7 @@ def test_sticker_405_for_a_get_of_the_pay_form(client, shop, lang, accept):
 
 
 @BROWSERS
-def test_sticker_400_for_a_broken_request(client, shop, failing, lang, accept):  # noqa: F811
+def test_sticker_400_for_a_broken_request(client, shop, failing, lang, accept):
     from werkzeug.exceptions import BadRequest
 
     failing("sticker.page", BadRequest())
@@ -60,7 +60,7 @@ def test_sticker_400_for_a_broken_request(client, shop, failing, lang, accept): 
 
 
 @BROWSERS
-def test_sticker_429_from_the_rate_limiter(client, shop, failing, lang, accept):  # noqa: F811
+def test_sticker_429_from_the_rate_limiter(client, shop, failing, lang, accept):
     from types import SimpleNamespace
 
     failing("sticker.pay", RateLimitExceeded(SimpleNamespace(error_message=None, limit="20 per 1 minute")))
@@ -68,7 +68,7 @@ def test_sticker_429_from_the_rate_limiter(client, shop, failing, lang, accept):
 
 
 @BROWSERS
-def test_sticker_500(client, shop, failing, lang, accept):  # noqa: F811
+def test_sticker_500(client, shop, failing, lang, accept):
     failing("sticker.page", RuntimeError("boom"))
     assert_tenant_error(client.get("/r/tok-errors-1", headers=headers(accept)), 500, lang)
 
