@@ -155,3 +155,24 @@ def watch_csp(context) -> list[str]:
     context.add_init_script(_CSP_LISTENER)
     context.on("console", lambda msg: seen.append(msg.text) if "Content Security Policy" in msg.text else None)
     return seen
+
+
+#: axe-core from npm (package.json): read by the tests, never served by the app
+AXE = ROOT / "node_modules/axe-core/axe.min.js"
+#: the impacts that fail a page
+SERIOUS = ("serious", "critical")
+
+
+def axe_violations(page, *, impacts: tuple[str, ...] = SERIOUS) -> list[dict]:
+    """Run axe-core on the page as it is now: its violations of these impacts (serious and critical by default),
+    each {id, impact, help, targets}, for an assertion `== []` to print.
+
+    The script is evaluated through the DevTools protocol, not added as a <script>: the pages' CSP refuses inline
+    scripts, and the test must not loosen it to look.
+    """
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE.read_text(encoding="utf-8") + "\n;undefined")
+    found = page.evaluate("""async () => (await axe.run(document, {resultTypes: ["violations"]})).violations
+        .map((v) => ({id: v.id, impact: v.impact, help: v.help,
+                      targets: v.nodes.slice(0, 5).map((n) => n.target.join(" "))}))""")
+    return [v for v in found if v["impact"] in impacts]
