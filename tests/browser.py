@@ -163,16 +163,16 @@ AXE = ROOT / "node_modules/axe-core/axe.min.js"
 SERIOUS = ("serious", "critical")
 
 
-def axe_violations(page, *, impacts: tuple[str, ...] = SERIOUS) -> list[dict]:
-    """Run axe-core on the page as it is now: its violations of these impacts (serious and critical by default),
-    each {id, impact, help, targets}, for an assertion `== []` to print.
+def axe_violations(page, *, impacts: tuple[str, ...] = SERIOUS, within: str | None = None) -> list[dict]:
+    """Run axe-core on the page as it is now (or on the part of it `within` selects): its violations of these
+    impacts (serious and critical by default), each {id, impact, help, targets}, for an assertion `== []` to print.
 
     The script is evaluated through the DevTools protocol, not added as a <script>: the pages' CSP refuses inline
     scripts, and the test must not loosen it to look.
     """
     if not page.evaluate("() => typeof window.axe !== 'undefined'"):
         page.evaluate(AXE.read_text(encoding="utf-8") + "\n;undefined")
-    found = page.evaluate("""async () => (await axe.run(document, {resultTypes: ["violations"]})).violations
-        .map((v) => ({id: v.id, impact: v.impact, help: v.help,
-                      targets: v.nodes.slice(0, 5).map((n) => n.target.join(" "))}))""")
+    found = page.evaluate("""async (within) => (await axe.run(within || document, {resultTypes: ["violations"]}))
+        .violations.map((v) => ({id: v.id, impact: v.impact, help: v.help,
+                                 targets: v.nodes.slice(0, 5).map((n) => n.target.join(" "))}))""", within)
     return [v for v in found if v["impact"] in impacts]
