@@ -176,3 +176,24 @@ def axe_violations(page, *, impacts: tuple[str, ...] = SERIOUS, within: str | No
         .violations.map((v) => ({id: v.id, impact: v.impact, help: v.help,
                                  targets: v.nodes.slice(0, 5).map((n) => n.target.join(" "))}))""", within)
     return [v for v in found if v["impact"] in impacts]
+
+
+def small_targets(page, within: str = "body", minimum: int = 44) -> list[str]:
+    """The visible links, buttons and form controls in `within` whose touch target is under `minimum` px tall or
+    wide: an input counts with its <label> (tapping the label focuses or ticks it). Each as "tag text WxH"."""
+    return page.evaluate("""([within, minimum]) => {
+        const found = [];
+        for (const scope of document.querySelectorAll(within)) {
+          const controls = "a[href], button, summary, select, input:not([type=hidden])";
+          for (const el of [scope, ...scope.querySelectorAll(controls)].filter((e) => e.matches(controls))) {
+            if (!el.offsetParent && getComputedStyle(el).position !== "fixed") continue;  // not shown
+            const target = el.labels && el.labels.length ? el.labels[0] : el;
+            const box = target.getBoundingClientRect();
+            if (box.height < minimum || box.width < minimum) {
+              found.push(`${el.tagName.toLowerCase()} ${(el.innerText || el.name || "").trim().slice(0, 20)} ` +
+                         `${Math.round(box.width)}x${Math.round(box.height)}`);
+            }
+          }
+        }
+        return found;
+    }""", [within, minimum])

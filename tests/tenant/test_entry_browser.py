@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from portal.extensions import db
 from portal.models import NotifyPreference
-from tests.browser import axe_violations, screenshot, wechat_phone
+from tests.browser import axe_violations, screenshot, small_targets, wechat_phone
 
 pytestmark = pytest.mark.browser
 
@@ -63,6 +63,7 @@ def test_an_empty_login_submit_says_what_is_missing(phone_at, width, height):
     assert phone.get_by_test_id("login-error").all_inner_texts() == ["请输入商铺的户号。", "请输入登记的手机号。"]
     fits(phone, width)
     assert axe_violations(phone) == []
+    assert small_targets(phone, ".tenant-bar, .login-form") == []
     screenshot(phone, f"login-empty-{width}")
 
 
@@ -85,6 +86,7 @@ def test_the_switcher_jumps_between_own_shops_and_logout_ends_the_session(phone_
     switcher.locator("summary").click()
     expect(switcher.get_by_role("link")).to_have_count(2)
     assert axe_violations(phone) == []
+    assert small_targets(phone, ".tenant-bar") == []
     screenshot(phone, f"switcher-open-{width}")
     switcher.get_by_role("link", name=re.compile("兰州拉面")).click()
     phone.wait_for_url(re.compile(rf"/t/a/{noodles.id}/alerts$"))  # the same page, of the other shop
@@ -106,6 +108,7 @@ def test_the_alerts_page_saves_a_choice_and_lists_the_last_messages(phone_at, tw
     expect(phone.get_by_test_id("message")).to_have_count(1)
     assert "137****0901" in phone.get_by_test_id("message").inner_text()
     assert axe_violations(phone) == []
+    assert small_targets(phone, ".tenant-bar, .back, #alerts") == []
     fits(phone, width)
     screenshot(phone, f"alerts-{width}")
     phone.locator("label[for=event-low_balance_1]").click()
@@ -130,6 +133,7 @@ def test_error_pages_are_in_the_tenant_layout_and_chinese(phone_at, two_shops, w
     assert answer.status == 404
     expect(phone.locator(".weui-msg__title")).to_have_text("页面不存在")
     assert axe_violations(phone) == []
+    assert small_targets(phone, ".tenant-bar, .weui-msg") == []
     screenshot(phone, f"error-404-sticker-{width}")
     sign_in(phone, tea.code, tenant.phone)
     answer = phone.goto("/t/no-such-page")
