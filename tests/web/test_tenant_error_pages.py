@@ -93,3 +93,25 @@ def test_the_error_pages_own_words_are_kept(client):
     html = unescape(client.get("/r/nobody-issued-this", headers={"Accept-Language": "en"}).get_data(as_text=True))
     assert "This sticker's code is not known here." in html
     assert NotFound.description not in html
+
+
+@pytest.fixture
+def tenant_shop(client, login, make_account, make_tenant):
+    shop = make_account(code="S403")
+    login.tenant(make_tenant([shop]), shop)
+    return shop
+
+
+@BROWSERS
+def test_tenant_400_405_and_500_by_the_browsers_language(client, tenant_shop, failing, lang, accept):
+    assert_tenant_error(client.get(f"/t/a/{tenant_shop.id}/history?month=2024-13", headers=headers(accept)), 400,
+                        lang)
+    assert_tenant_error(client.get(f"/t/a/{tenant_shop.id}/emergency", headers=headers(accept)), 405, lang)
+    failing("tenant.alerts", RuntimeError("boom"))
+    assert_tenant_error(client.get(f"/t/a/{tenant_shop.id}/alerts", headers=headers(accept)), 500, lang)
+
+
+@BROWSERS
+def test_tenant_403_for_a_staff_session_by_the_browsers_language(client, login, make_staff, lang, accept):
+    login.staff(make_staff())
+    assert_tenant_error(client.get("/t/", headers=headers(accept)), 403, lang)
