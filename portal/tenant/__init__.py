@@ -2,12 +2,11 @@
 
 `blueprint` checks the tenant session and ownership; `shop` (the shop page), `days` (days left),
 `history`, `recharge` (paying, with `progress` for the order's live state), `emergency` (emergency
-credit) and `alerts` (what the shop is told, and how) register their routes on it; `layout` gives
-base_tenant.html the shop switcher and the logout.
+credit) and `alerts` (what the shop is told, and how) register their routes on it.
 `sticker` is the one page outside it: `/r/<token>`, a shop's recharge page for anyone, opened by the QR code
 on its meter box (its own blueprint, `sticker_bp`, needs no session).
 """
-from portal.tenant import alerts, days, emergency, history, layout, recharge, shop  # noqa: F401  (routes register on bp)
+from portal.tenant import alerts, days, emergency, history, recharge, shop  # noqa: F401  (routes register on bp)
 from portal.tenant.blueprint import bp
 from portal.tenant.sticker import bp as sticker_bp
 
