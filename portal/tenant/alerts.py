@@ -83,15 +83,20 @@ def _time(raw: str | None) -> time | None:
         raise PreferenceRefused("bad_time") from None
 
 
+def _typed() -> tuple[Choice, tuple[str, str]]:
+    """The form as typed, unchecked: to show a refused choice again as the tenant left it."""
+    told = set(request.form.getlist("event"))
+    muted = frozenset(e.name for e in SHOP_EVENTS if e.mutable and e.name not in told)
+    return (Choice(tuple(request.form.getlist("channel")), muted),
+            (request.form.get("quiet_start", "")[:8], request.form.get("quiet_end", "")[:8]))
+
+
 def _chosen(account: Account) -> Choice:
     """The form's choice, checked (PreferenceRefused when it cannot be kept)."""
-    channels = request.form.getlist("channel")
-    if "wechat" in channels and not wechat_offered(account):
+    typed, (start, end) = _typed()
+    if "wechat" in typed.channels and not wechat_offered(account):
         raise PreferenceRefused("unknown_channel")
-    events = {e.name for e in SHOP_EVENTS if e.mutable}
-    told = set(request.form.getlist("event"))
-    return checked_choice(channels, events - told, (_time(request.form.get("quiet_start")),
-                                                    _time(request.form.get("quiet_end"))))
+    return checked_choice(typed.channels, typed.muted, (_time(start), _time(end)))
 
 
 @bp.get("/a/<int:account_id>/alerts")
@@ -109,13 +114,10 @@ def save_alerts(account_id: int):
     try:
         choice = _chosen(account)
     except PreferenceRefused as exc:
-        refused = Choice(tuple(request.form.getlist("channel")), frozenset(
-            e.name for e in SHOP_EVENTS if e.mutable and e.name not in request.form.getlist("event")))
+        typed, quiet = _typed()
         return render("tenant/alerts.html", "tenant/_alerts.html", refused=True,
                       page_only=lambda: {"messages": last_messages(account)},
-                      **alerts_context(account, refused, error=str(REFUSED[exc.code]),
-                                       typed=(request.form.get("quiet_start", "")[:8],
-                                              request.form.get("quiet_end", "")[:8])))
+                      **alerts_context(account, typed, error=str(REFUSED[exc.code]), typed=quiet))
     changed = keep_choice(db.session, account, choice, current_user.actor)
     db.session.commit()
     message = _("Saved.") if changed else _("Nothing changed.")
