@@ -141,3 +141,32 @@ def test_error_pages_are_in_the_tenant_layout_and_chinese(phone_at, two_shops, w
     expect(phone.locator("#logout")).to_be_visible()
     assert axe_violations(phone) == []
     fits(phone, width)
+
+
+@SIZES
+def test_signing_in_by_sms_then_binding_a_shop_by_its_sticker_code(phone_at, make_account, width, height):
+    """A number on no file signs in by SMS, then binds a shop with the code printed on its sticker; an empty bind
+    says what is missing. Every step in the tenant layout, nothing serious for axe, and a logout offered."""
+    from portal.auth.binding import hash_binding_code
+    from tests.auth.conftest import sent_codes
+
+    shop = make_account(code="S950", name="花店", binding_code_hash=hash_binding_code("K7QM4XR2"))
+    phone = phone_at(width, height)
+    phone.goto("/auth/tenant/login?by=sms")
+    phone.fill("input[name=phone]", "13700000950")
+    phone.get_by_test_id("sms-send").click()
+    expect(phone.get_by_test_id("sms-sent")).to_be_visible()
+    assert axe_violations(phone) == []
+    phone.fill("input[name=code]", sent_codes("13700000950")[-1])
+    phone.get_by_test_id("sms-verify").click()
+    phone.wait_for_url(re.compile(r"/auth/tenant/bind$"))
+    expect(phone.locator("#logout")).to_be_visible()
+    phone.get_by_test_id("bind-submit").click()
+    expect(phone.get_by_test_id("bind-error")).to_be_visible()
+    assert axe_violations(phone) == []
+    assert small_targets(phone, ".tenant-bar, #bind") == []
+    screenshot(phone, f"bind-empty-{width}")
+    phone.fill("input[name=account]", "S950")
+    phone.fill("input[name=binding_code]", "k7qm-4xr2")
+    phone.get_by_test_id("bind-submit").click()
+    phone.wait_for_url(re.compile(rf"/t/a/{shop.id}$"))
