@@ -155,3 +155,45 @@ def watch_csp(context) -> list[str]:
     context.add_init_script(_CSP_LISTENER)
     context.on("console", lambda msg: seen.append(msg.text) if "Content Security Policy" in msg.text else None)
     return seen
+
+
+#: axe-core from npm (package.json): read by the tests, never served by the app
+AXE = ROOT / "node_modules/axe-core/axe.min.js"
+#: the impacts that fail a page
+SERIOUS = ("serious", "critical")
+
+
+def axe_violations(page, *, impacts: tuple[str, ...] = SERIOUS, within: str | None = None) -> list[dict]:
+    """Run axe-core on the page as it is now (or on the part of it `within` selects): its violations of these
+    impacts (serious and critical by default), each {id, impact, help, targets}, for an assertion `== []` to print.
+
+    The script is evaluated through the DevTools protocol, not added as a <script>: the pages' CSP refuses inline
+    scripts, and the test must not loosen it to look.
+    """
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE.read_text(encoding="utf-8") + "\n;undefined")
+    found = page.evaluate("""async (within) => (await axe.run(within || document, {resultTypes: ["violations"]}))
+        .violations.map((v) => ({id: v.id, impact: v.impact, help: v.help,
+                                 targets: v.nodes.slice(0, 5).map((n) => n.target.join(" "))}))""", within)
+    return [v for v in found if v["impact"] in impacts]
+
+
+def small_targets(page, within: str = "body", minimum: int = 44) -> list[str]:
+    """The visible links, buttons and form controls in `within` whose touch target is under `minimum` px tall or
+    wide: an input counts with its <label> (tapping the label focuses or ticks it). Each as "tag text WxH"."""
+    return page.evaluate("""([within, minimum]) => {
+        const found = [];
+        for (const scope of document.querySelectorAll(within)) {
+          const controls = "a[href], button, summary, select, input:not([type=hidden])";
+          for (const el of [scope, ...scope.querySelectorAll(controls)].filter((e) => e.matches(controls))) {
+            if (!el.offsetParent && getComputedStyle(el).position !== "fixed") continue;  // not shown
+            const target = el.labels && el.labels.length ? el.labels[0] : el;
+            const box = target.getBoundingClientRect();
+            if (box.height < minimum || box.width < minimum) {
+              found.push(`${el.tagName.toLowerCase()} ${(el.innerText || el.name || "").trim().slice(0, 20)} ` +
+                         `${Math.round(box.width)}x${Math.round(box.height)}`);
+            }
+          }
+        }
+        return found;
+    }""", [within, minimum])

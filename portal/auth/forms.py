@@ -11,8 +11,12 @@ class StaffLoginForm(FlaskForm):
 
 
 class TenantDemoLoginForm(FlaskForm):
-    account = StringField(_l("Shop account code"), validators=[DataRequired(), Length(max=32)])
-    phone = StringField(_l("Phone number"), validators=[DataRequired(), Length(max=32)])
+    """The embedded demo's sign-in: each field says what is missing, so an empty submit is never silent."""
+
+    account = StringField(_l("Shop account code"), validators=[DataRequired(_l("Enter the shop's account code.")),
+                                                               Length(max=32)])
+    phone = StringField(_l("Phone number"), validators=[DataRequired(_l("Enter the phone number on file.")),
+                                                        Length(max=32)])
 
 
 class WechatBindForm(FlaskForm):

@@ -1,5 +1,5 @@
-// Tenant pages: <button data-print> prints the page (an e-receipt); a script file, as the content security policy
-// refuses onclick= attributes (portal/web/headers.py).
+// Printable pages (an e-receipt, a sheet of meter-box stickers): <button data-print> prints the page; a script
+// file, as the content security policy refuses onclick= attributes (portal/web/headers.py).
 (function () {
   "use strict";
   document.addEventListener("click", function (evt) {

@@ -114,6 +114,9 @@ def open_every_tenant_page(client, login, make_account, make_meter, make_tenant,
         client.post("/r/sticker-of-s3/pay", data={"amount": "custom", "custom": "lots"}, headers=HX),
         client.get(f"/r/sticker-of-s3/orders/{paid_in.out_trade_no}"),
         client.get(f"/r/sticker-of-s3/orders/{paid_in.out_trade_no}", headers=HX),
+        client.get(f"/t/a/{shop.id}/alerts"), client.get(f"/t/a/{shop.id}/alerts", headers=HX),
+        client.post(f"/t/a/{shop.id}/alerts", data={"quiet_start": "22:00"}),
+        client.post(f"/t/a/{shop.id}/alerts", data={"channel": "sms", "event": "fee_posted"}, headers=HX),
     ]
     assert all(a.status_code in (200, 422) for a in answers), [a.status_code for a in answers]
 
