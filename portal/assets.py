@@ -66,6 +66,7 @@ def copy_vendor(root: Path) -> None:
 
 def compile_translations(package: Path) -> None:
     """Each language's messages.po to messages.mo (what `pybabel compile` does), fuzzy entries left out."""
+    # only when compiling: the wheel's build has Babel, the running app never compiles
     from babel.messages.mofile import write_mo
     from babel.messages.pofile import read_po
 
