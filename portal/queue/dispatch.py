@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from portal.bulk import postgresql
 from portal.extensions import db
+from portal.logs import job_context
 from portal.models import OutboxMessage, utcnow
 from portal.queue.names import FORMER_NAMES
 from portal.queue.outbox import Handover
@@ -126,14 +127,20 @@ class Dispatcher:
     def _enqueue(self, row: Handover) -> None:
         func = resolve(row.job)
         if self.redis is None:
-            self.runner.submit(func, row.args)
+            self.runner.submit(func, row.args, row.request_id)
             return
         if row.dedupe_key and not self.redis.set(f"payfirst:dedupe:{row.dedupe_key}", row.id, nx=True, ex=120):
             return  # an identical job is already waiting
         Queue(row.queue, connection=self.redis).enqueue(
             func, *row.args, job_id=f"outbox-{row.id}", job_timeout=func.timeout,
-            meta={"dedupe_key": row.dedupe_key} if row.dedupe_key else None,
+            meta=_meta(row),
         )
+
+
+def _meta(row: Handover) -> dict | None:
+    """The job's RQ meta: its dedupe key (released when it starts) and the request that asked for it (its logs)."""
+    meta = {"dedupe_key": row.dedupe_key, "request_id": row.request_id}
+    return {k: v for k, v in meta.items() if v} or None
 
 
 def release_dedupe(key: str | None) -> None:
@@ -152,24 +159,24 @@ class InProcessRunner:
         self.thread: threading.Thread | None = None
         self.lock = threading.Lock()
 
-    def submit(self, func: Callable, args: list) -> None:
-        """Run now (JOBS_INLINE, for tests) or on the background thread."""
+    def submit(self, func: Callable, args: list, request_id: str | None = None) -> None:
+        """Run now (JOBS_INLINE, for tests) or on the background thread; its logs name the request that asked."""
         if self.app.config.get("JOBS_INLINE"):
-            self._run(func, args)
+            self._run(func, args, request_id)
             return
         with self.lock:
             if self.thread is None or not self.thread.is_alive():
                 self.thread = threading.Thread(target=self._loop, name="payfirst-jobs", daemon=True)
                 self.thread.start()
-        self.jobs.put((func, args))
+        self.jobs.put((func, args, request_id))
 
     def _loop(self) -> None:
         while True:
-            func, args = self.jobs.get()
-            self._run(func, args)
+            func, args, request_id = self.jobs.get()
+            self._run(func, args, request_id)
 
-    def _run(self, func: Callable, args: list) -> None:
-        with self.app.app_context():
+    def _run(self, func: Callable, args: list, request_id: str | None = None) -> None:
+        with job_context(func.job_name, request_id), self.app.app_context():
             try:
                 func(*args)
             except Exception:
