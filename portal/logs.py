@@ -42,16 +42,18 @@ def request_id() -> str | None:
     """The id of the web request in context, or of the request that queued the job being performed."""
     if has_request_context():
         return g.get("request_id")
+    if carried_job_id.get() is not None:
+        return carried_request_id.get()
     job = get_current_job()
-    if job is not None:
-        return job.meta.get("request_id")
-    return carried_request_id.get()
+    return job.meta.get("request_id") if job is not None else None
 
 
 def job_id() -> str | None:
     """The id of the RQ job being performed (or the in-process job's name), None outside a job."""
+    if carried_job_id.get() is not None:
+        return carried_job_id.get()
     job = get_current_job()
-    return job.id if job is not None else carried_job_id.get()
+    return job.id if job is not None else None
 
 
 @contextmanager
