@@ -20,7 +20,7 @@ from flask import Blueprint, Flask, Response, abort, current_app, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from portal.extensions import db
+from portal.extensions import db, limiter
 from portal.metrics.state import StateCollector
 from portal.models import utcnow
 from portal.queue.dispatch import redis_connection
@@ -99,3 +99,4 @@ def init_app(app: Flask) -> None:
     app.before_request_funcs.setdefault(None, []).insert(0, start_clock)  # before any hook that may answer early
     app.after_request(count_request)
     app.register_blueprint(bp)
+    limiter.exempt(bp)  # a scraper every few seconds is not an attack (and the limits' storage stays quiet)
