@@ -4,8 +4,8 @@ A web request carries an id (`X-Request-ID` when the caller or the proxy sent a 
 kept in `flask.g` and returned in the response's `X-Request-ID`. A job the request asks for carries the same
 id in its RQ meta (portal.queue), so a worker's records of that job name both the job and the request that
 queued it: one `grep` follows a payment from the page to the credit. The ids are read when a record is made
-(`ContextFilter`): from the request in context, else from the job a worker (worker/cli.py) or the demo's
-in-process runner is executing, else from RQ's current job.
+(`ContextFilter`): from the job a worker (worker/cli.py) or the demo's in-process runner is executing, else
+from the request in context, else from RQ's current job (a plain RQ worker).
 
 LOG_FORMAT=json writes one JSON object a line (time, level, logger, message, request_id, job_id, and exc_info
 as text) for a log shipper; plain (the default) writes a line for people. The standard library is enough for
@@ -40,10 +40,10 @@ PLAIN = "%(asctime)s %(levelname)s %(name)s%(ids)s: %(message)s"
 
 def request_id() -> str | None:
     """The id of the web request in context, or of the request that queued the job being performed."""
+    if carried_job_id.get() is not None:  # first: an inline job has an app context (and `g`) of its own
+        return carried_request_id.get()
     if has_request_context():
         return g.get("request_id")
-    if carried_job_id.get() is not None:
-        return carried_request_id.get()
     job = get_current_job()
     return job.meta.get("request_id") if job is not None else None
 

@@ -149,3 +149,14 @@ def test_a_real_page_queues_a_job_that_the_worker_logs_under_the_pages_request_i
     assert about_job, captured()
     assert {entry["request_id"] for entry in about_job} == {request_id}
     assert any(entry["logger"].startswith("rq.") for entry in about_job)
+
+
+def test_the_demos_in_process_queue_carries_the_request_id_too(app, captured):
+    """Without Redis the job runs in this process (here inline): its line names the request and the job."""
+    with app.test_request_context("/staff/anything", headers={"X-Request-ID": "req-demo"}):
+        take_request_id()
+        enqueue(db.session, say_hello_for_logs, "demo")
+        db.session.commit()
+    [line] = [entry for entry in captured() if entry["logger"] == "tests.logs"]
+    assert line["message"] == "hello demo"
+    assert (line["request_id"], line["job_id"]) == ("req-demo", say_hello_for_logs.job_name)

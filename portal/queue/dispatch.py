@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from portal.bulk import postgresql
 from portal.extensions import db
-from portal.logs import job_context
+from portal.logs import job_context, request_id
 from portal.models import OutboxMessage, utcnow
 from portal.queue.names import FORMER_NAMES
 from portal.queue.outbox import Handover
@@ -127,7 +127,7 @@ class Dispatcher:
     def _enqueue(self, row: Handover) -> None:
         func = resolve(row.job)
         if self.redis is None:
-            self.runner.submit(func, row.args, row.request_id)
+            self.runner.submit(func, row.args)
             return
         if row.dedupe_key and not self.redis.set(f"payfirst:dedupe:{row.dedupe_key}", row.id, nx=True, ex=120):
             return  # an identical job is already waiting
@@ -159,24 +159,26 @@ class InProcessRunner:
         self.thread: threading.Thread | None = None
         self.lock = threading.Lock()
 
-    def submit(self, func: Callable, args: list, request_id: str | None = None) -> None:
-        """Run now (JOBS_INLINE, for tests) or on the background thread; its logs name the request that asked."""
+    def submit(self, func: Callable, args: list) -> None:
+        """Run now (JOBS_INLINE, for tests) or on the background thread; its logs name the request that asked
+        (the one committing now: the hand-over runs right after the commit, in the request)."""
+        asked_by = request_id()
         if self.app.config.get("JOBS_INLINE"):
-            self._run(func, args, request_id)
+            self._run(func, args, asked_by)
             return
         with self.lock:
             if self.thread is None or not self.thread.is_alive():
                 self.thread = threading.Thread(target=self._loop, name="payfirst-jobs", daemon=True)
                 self.thread.start()
-        self.jobs.put((func, args, request_id))
+        self.jobs.put((func, args, asked_by))
 
     def _loop(self) -> None:
         while True:
-            func, args, request_id = self.jobs.get()
-            self._run(func, args, request_id)
+            func, args, asked_by = self.jobs.get()
+            self._run(func, args, asked_by)
 
-    def _run(self, func: Callable, args: list, request_id: str | None = None) -> None:
-        with job_context(func.job_name, request_id), self.app.app_context():
+    def _run(self, func: Callable, args: list, asked_by: str | None) -> None:
+        with job_context(func.job_name, asked_by), self.app.app_context():
             try:
                 func(*args)
             except Exception:
