@@ -98,3 +98,26 @@ def test_gunicorn_with_two_workers_counts_every_request_whichever_worker_answers
         _out, err = server.communicate(timeout=30)
     access = [line for line in err.splitlines() if '"GET /metrics' in line]
     assert access and access[0].startswith("{") and f"request_id={scrape.headers['X-Request-ID']}" in access[0]
+
+
+@pytest.mark.no_db
+def test_gunicorn_hooks_empty_the_directory_at_start_and_mark_a_dead_worker(tmp_path, monkeypatch):
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from portal import gunicorn_conf
+
+    settings = gunicorn_conf._settings
+    monkeypatch.setattr(gunicorn_conf, "_settings", replace(
+        settings, metrics=replace(settings.metrics, multiproc_dir=str(tmp_path / "metrics"))))
+    gunicorn_conf.on_starting(None)  # makes the directory
+    old = tmp_path / "metrics" / "counter_41.db"
+    old.write_bytes(b"")
+    gunicorn_conf.on_starting(None)
+    assert not old.exists()
+    live = tmp_path / "metrics" / "gauge_livesum_42.db"
+    kept = tmp_path / "metrics" / "counter_42.db"
+    live.write_bytes(b"")
+    kept.write_bytes(b"")
+    gunicorn_conf.child_exit(None, SimpleNamespace(pid=42))
+    assert not live.exists() and kept.exists()  # a dead worker's counts still count
