@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from portal import assets, paths
+from portal import assets, logs, paths
 from portal.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
 from portal.settings import Settings
 
@@ -50,10 +50,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     from portal.auth import sessions
     from portal.auth.views import landing
     from portal.cli import register_cli
+    from portal.metrics import web as metrics
     from portal.queue import dispatch
     from portal.web import client, compress, errors, favicon, headers, health, params, templating
     from portal.web.i18n import select_locale
 
+    logs.init_app(app)  # LOG_FORMAT for this process; every request gets an id its jobs carry (portal/logs.py)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(paths.MIGRATIONS), compare_type=True, render_as_batch=True)
     login_manager.init_app(app)
@@ -70,6 +72,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     params.init_app(app)  # before the blueprints: it bounds the `<int:...>` of their routes
     for blueprint in (auth.bp, tenant.bp, tenant.sticker_bp, staff.bp, pay.bp, api.bp, health.bp):
         app.register_blueprint(blueprint)
+    metrics.init_app(app)  # /metrics, and every request counted by route (portal/metrics/web.py)
     errors.init_app(app)  # after the blueprints: the API's own 404/405 answers are asked first
     app.add_url_rule("/", "index", landing)
     favicon.init_app(app)

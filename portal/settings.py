@@ -7,6 +7,7 @@ Nothing reads a setting at import time, so a test or a second app may hold other
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -266,6 +267,36 @@ class ImportSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    """Who may read `/metrics` (portal/metrics/web.py), and where the web processes share their counters."""
+
+    #: METRICS_TOKEN: a scraper sending `Authorization: Bearer <token>` may read it
+    token: str | None = field(default=None, repr=False)
+    #: METRICS_ALLOW: client addresses or networks (CIDR, comma-separated) that may read it without the token
+    allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    #: PROMETHEUS_MULTIPROC_DIR: several gunicorn workers write their counters to files here (prometheus_client
+    #: reads this variable itself too); unset: one process, counters in memory
+    multiproc_dir: str | None = None
+
+    @property
+    def on(self) -> bool:
+        """Whether /metrics answers at all (neither a token nor an allow-list: it is not there)."""
+        return bool(self.token or self.allow)
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    """How every process (web, worker, cron) writes its log (portal/logs.py)."""
+
+    FORMATS = ("plain", "json")
+
+    #: LOG_FORMAT: plain text for people (the demo), or one JSON object a line for a log shipper
+    format: str = "plain"
+    #: LOG_LEVEL: DEBUG, INFO, WARNING, ERROR
+    level: str = "INFO"
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything configurable, as SPEC §4 names it, in typed parts."""
 
@@ -278,6 +309,8 @@ class Settings:
     polling: PollingSettings = PollingSettings()
     auth: AuthSettings = AuthSettings()
     imports: ImportSettings = ImportSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    logs: LogSettings = LogSettings()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -286,7 +319,7 @@ class Settings:
         core = _core(env)
         return cls(core=core, payments=_payments(env), alipay=_alipay(env), wechat=_wechat(env),
                    sms=_sms(env), notify=_notify(env), polling=_polling(env), auth=_auth(env, core),
-                   imports=_imports(env))
+                   imports=_imports(env), metrics=_metrics(env), logs=_logs(env))
 
 
 def _core(env: _Env) -> CoreSettings:
@@ -415,6 +448,30 @@ def _imports(env: _Env) -> ImportSettings:
         raise SettingsError("IMPORT_MAX_FILE_MB, IMPORT_MAX_ROWS, IMPORT_MAX_XML_MB, IMPORT_MAX_RATIO and "
                             "IMPORT_MAX_SHARED_STRINGS must be at least 1")
     return limits
+
+
+def _metrics(env: _Env) -> MetricsSettings:
+    allow = []
+    for item in (env.str("METRICS_ALLOW") or "").split(","):
+        if item.strip():
+            try:
+                allow.append(ipaddress.ip_network(item.strip(), strict=False))
+            except ValueError:
+                raise SettingsError(f"METRICS_ALLOW lists addresses or networks (10.0.0.0/8), got {item!r}") from None
+    if "PROMETHEUS_MULTIPROC_DIR" in env.environ and env.str("PROMETHEUS_MULTIPROC_DIR") is None:
+        # prometheus_client writes to files when the variable exists at all, here to the working directory
+        raise SettingsError("PROMETHEUS_MULTIPROC_DIR is set but empty: name a directory or unset it")
+    return MetricsSettings(token=env.str("METRICS_TOKEN"), allow=tuple(allow),
+                           multiproc_dir=env.str("PROMETHEUS_MULTIPROC_DIR"))
+
+
+def _logs(env: _Env) -> LogSettings:
+    fmt = (env.str("LOG_FORMAT") or "plain").lower()
+    level = (env.str("LOG_LEVEL") or "INFO").upper()
+    if fmt not in LogSettings.FORMATS or level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise SettingsError(f"LOG_FORMAT is plain or json and LOG_LEVEL DEBUG, INFO, WARNING or ERROR, "
+                            f"got {fmt!r} and {level!r}")
+    return LogSettings(format=fmt, level=level)
 
 
 def normalise_db_url(url: str) -> str:

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from werkzeug.serving import run_simple
 
 from portal.extensions import db
+from portal.logs import job_context
 from portal.models import Gateway, Site
 from portal.queue.dispatch import redis_connection
 from portal.queue.names import QUEUES
@@ -37,6 +38,15 @@ def _redis():
     return conn
 
 
+class Worker(SimpleWorker):
+    """RQ's SimpleWorker whose records of a job, RQ's own among them (done, failed, the traceback), name the job
+    and the web request that queued it (portal/logs.py)."""
+
+    def execute_job(self, job, queue):
+        with job_context(job.id, job.meta.get("request_id")):
+            return super().execute_job(job, queue)
+
+
 @click.command("worker")
 @click.argument("queues", nargs=-1)
 @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
@@ -47,7 +57,7 @@ def worker_command(queues: tuple[str, ...], burst: bool):
         raise click.ClickException(f"unknown queue(s): {', '.join(sorted(unknown))}; known: {', '.join(QUEUES)}")
     conn = _redis()
     # SimpleWorker runs jobs in this process: no fork per job, one warm DB pool per worker.
-    w = SimpleWorker([Queue(name, connection=conn) for name in queues or QUEUES], connection=conn)
+    w = Worker([Queue(name, connection=conn) for name in queues or QUEUES], connection=conn)
     w.work(burst=burst, with_scheduler=False)
 
 

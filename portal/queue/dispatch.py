@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from portal.bulk import postgresql
 from portal.extensions import db
+from portal.logs import job_context, request_id
 from portal.models import OutboxMessage, utcnow
 from portal.queue.names import FORMER_NAMES
 from portal.queue.outbox import Handover
@@ -132,8 +133,14 @@ class Dispatcher:
             return  # an identical job is already waiting
         Queue(row.queue, connection=self.redis).enqueue(
             func, *row.args, job_id=f"outbox-{row.id}", job_timeout=func.timeout,
-            meta={"dedupe_key": row.dedupe_key} if row.dedupe_key else None,
+            meta=_meta(row),
         )
+
+
+def _meta(row: Handover) -> dict | None:
+    """The job's RQ meta: its dedupe key (released when it starts) and the request that asked for it (its logs)."""
+    meta = {"dedupe_key": row.dedupe_key, "request_id": row.request_id}
+    return {k: v for k, v in meta.items() if v} or None
 
 
 def release_dedupe(key: str | None) -> None:
@@ -153,23 +160,25 @@ class InProcessRunner:
         self.lock = threading.Lock()
 
     def submit(self, func: Callable, args: list) -> None:
-        """Run now (JOBS_INLINE, for tests) or on the background thread."""
+        """Run now (JOBS_INLINE, for tests) or on the background thread; its logs name the request that asked
+        (the one committing now: the hand-over runs right after the commit, in the request)."""
+        asked_by = request_id()
         if self.app.config.get("JOBS_INLINE"):
-            self._run(func, args)
+            self._run(func, args, asked_by)
             return
         with self.lock:
             if self.thread is None or not self.thread.is_alive():
                 self.thread = threading.Thread(target=self._loop, name="payfirst-jobs", daemon=True)
                 self.thread.start()
-        self.jobs.put((func, args))
+        self.jobs.put((func, args, asked_by))
 
     def _loop(self) -> None:
         while True:
-            func, args = self.jobs.get()
-            self._run(func, args)
+            func, args, asked_by = self.jobs.get()
+            self._run(func, args, asked_by)
 
-    def _run(self, func: Callable, args: list) -> None:
-        with self.app.app_context():
+    def _run(self, func: Callable, args: list, asked_by: str | None) -> None:
+        with job_context(func.job_name, asked_by), self.app.app_context():
             try:
                 func(*args)
             except Exception:

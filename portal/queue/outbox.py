@@ -13,6 +13,7 @@ from flask import current_app, has_app_context
 from sqlalchemy import event, insert
 from sqlalchemy.orm import Session
 
+from portal.logs import request_id
 from portal.models import OutboxMessage
 from portal.queue.names import QUEUES, JobRef
 
@@ -26,6 +27,8 @@ class Handover:
     job: str
     args: list
     dedupe_key: str | None
+    #: the web request that asked for the job (portal.logs), carried in its RQ meta; None for rows the sweep finds
+    request_id: str | None = None
 
 
 def enqueue(session: Session, func, *args, queue: str | None = None, dedupe_key: str | None = None,
@@ -50,7 +53,8 @@ def enqueue(session: Session, func, *args, queue: str | None = None, dedupe_key:
     table = OutboxMessage.__table__
     row_id = session.execute(insert(table).values(queue=queue, job=name, args=list(args), dedupe_key=dedupe_key)
                              .returning(table.c.id)).scalar_one()
-    session.info.setdefault("outbox_ready", []).append(Handover(row_id, queue, name, list(args), dedupe_key))
+    session.info.setdefault("outbox_ready", []).append(Handover(row_id, queue, name, list(args), dedupe_key,
+                                                                  request_id()))
     return row_id
 
 
