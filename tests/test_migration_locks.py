@@ -136,5 +136,9 @@ def test_no_migration_locks_a_busy_table(empty_database):
         event.remove(Engine, "before_cursor_execute", capture)
     assert applied == revisions and len(revisions) >= 17
     assert found == BEFORE_THE_CHECK
-    with create_engine(url).connect() as conn:  # and the last one is where the database stands
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == revisions[-1]
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:  # and the last one is where the database stands
+            assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == revisions[-1]
+    finally:
+        engine.dispose()
