@@ -1,6 +1,7 @@
-"""A shop owner in WeChat's browser on a phone (390x844) goes from the history to a payment's e-receipt and asks
-for an invoice: a wrong tax id is refused beside its field with everything typed kept, the right one is taken,
-and the history then shows the request. Real headless Chromium against the app served on loopback."""
+"""A shop owner in WeChat's browser on a phone (360x640 and 390x844) goes from the history to a payment's
+e-receipt and asks for an invoice: a wrong tax id is refused beside its field with everything typed kept, the right
+one is taken, and the history then shows the request; axe-core finds nothing serious on any of the pages. Real
+headless Chromium against the app served on loopback."""
 from __future__ import annotations
 
 import pytest
@@ -9,16 +10,17 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import InvoiceRequest
-from tests.browser import foreign_requests, log_in_tenant, screenshot, watch_csp, wechat_phone
+from tests.browser import axe_violations, foreign_requests, log_in_tenant, screenshot, watch_csp, wechat_phone
 from tests.tenant.history_books import at, books, last_month
 
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def phone(browser, base_url):
-    with wechat_phone(browser, base_url, width=390, height=844) as page:
-        page.csp = watch_csp(page.context)
+@pytest.fixture(params=[(360, 640), (390, 844)], ids=["360x640", "390x844"])
+def phone(request, browser, base_url):
+    width, height = request.param
+    with wechat_phone(browser, base_url, width=width, height=height) as page:
+        page.csp, page.width = watch_csp(page.context), width
         yield page
 
 
@@ -43,8 +45,9 @@ def test_from_the_history_to_the_receipt_to_an_invoice_request(phone, month_of_b
     expect(history.locator("[data-kind=energy] [data-testid=usage]")).to_have_text("12.34 kWh")
     history.locator(".allocation-breakdown summary").click()  # the 公示 opens in place
     expect(history.locator("[data-testid=source]").first).to_contain_text("C-LIFT")
-    assert phone.evaluate("document.scrollingElement.scrollWidth") <= 390
-    screenshot(phone, "history-390")
+    assert phone.evaluate("document.scrollingElement.scrollWidth") <= phone.width
+    assert axe_violations(phone) == []
+    screenshot(phone, f"history-{phone.width}")
 
     # only the payments of that month
     phone.select_option("select[name=kind]", "payments")
@@ -56,7 +59,8 @@ def test_from_the_history_to_the_receipt_to_an_invoice_request(phone, month_of_b
     expect(phone.locator("[data-testid=receipt-amount]")).to_have_text("¥200.00")
     expect(phone.locator("[data-testid=receipt-trade-no]")).to_have_text("4200000099202611120012345678")
     expect(phone.locator("[data-testid=receipt-channel]")).to_have_text("微信支付")
-    screenshot(phone, "receipt-390")
+    assert axe_violations(phone) == []
+    screenshot(phone, f"receipt-{phone.width}")
 
     phone.get_by_role("link", name="申请发票").click()
     phone.fill("#invoice-title", "上海茶舍餐饮有限公司")
@@ -66,7 +70,8 @@ def test_from_the_history_to_the_receipt_to_an_invoice_request(phone, month_of_b
     expect(phone.locator("#tax-id-error")).to_contain_text("17 位")
     expect(phone.locator("#invoice-title")).to_have_value("上海茶舍餐饮有限公司")
     expect(phone.locator("#invoice-email")).to_have_value("finance@example.com")
-    screenshot(phone, "invoice-error-390")
+    assert axe_violations(phone) == []
+    screenshot(phone, f"invoice-error-{phone.width}")
 
     phone.fill("#invoice-tax-id", "91310000ma1fl8xq3b")
     phone.get_by_role("button", name="提交发票申请").click()
@@ -76,7 +81,7 @@ def test_from_the_history_to_the_receipt_to_an_invoice_request(phone, month_of_b
 
     phone.goto(f"/t/a/{shop.account.id}/history?month={month}")
     expect(phone.locator(".entry[data-kind=payment] [data-invoice=open]")).to_have_text("已申请发票")
-    screenshot(phone, "history-invoice-390")
+    screenshot(phone, f"history-invoice-{phone.width}")
     (row,) = db.session.scalars(select(InvoiceRequest)).all()
     assert (row.tax_id, row.amount_fen) == ("91310000MA1FL8XQ3B", 20_000)
     assert phone.csp == []

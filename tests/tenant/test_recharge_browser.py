@@ -1,8 +1,8 @@
 """A tenant pays from WeChat's browser on a phone: chips, the sandbox cashier, progress up to credited and on.
 
-Real headless Chromium (390x844, MicroMessenger user agent) against the app served on loopback; the
-sandbox pay page sends an Alipay-format notify signed with the sandbox key to PUBLIC_BASE_URL, so the
-payment goes through the real verification, the credit job and the balance rule.
+Real headless Chromium (360x640 and 390x844, MicroMessenger user agent; axe-core finds nothing serious) against
+the app served on loopback; the sandbox pay page sends an Alipay-format notify signed with the sandbox key to
+PUBLIC_BASE_URL, so the payment goes through the real verification, the credit job and the balance rule.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from portal.extensions import db
 from portal.models import OrderStatus, PaymentOrder, Supply
-from tests.browser import foreign_requests, log_in_tenant, wechat_phone
+from tests.browser import axe_violations, foreign_requests, log_in_tenant, wechat_phone
 
 pytestmark = pytest.mark.browser
 PAGE_WEIGHT_LIMIT = 150 * 1024
@@ -25,10 +25,12 @@ def base_url(sandbox_server):
     return sandbox_server
 
 
-@pytest.fixture
-def phone(browser, base_url):
-    """A 390x844 phone inside WeChat; `phone.finished` lists every request that completed."""
-    with wechat_phone(browser, base_url) as page:
+@pytest.fixture(params=[(360, 640), (390, 844)], ids=["360x640", "390x844"])
+def phone(request, browser, base_url):
+    """A phone inside WeChat (each size); `phone.finished` lists every request that completed."""
+    width, height = request.param
+    with wechat_phone(browser, base_url, width=width, height=height) as page:
+        page.width = width
         yield page
 
 
@@ -61,10 +63,11 @@ def test_tenant_pays_through_the_sandbox_and_watches_the_credit_arrive(phone, sh
     weight = transferred(phone.finished)
     print(f"tenant home: {len(phone.finished)} requests, {weight / 1024:.1f} KB transferred")
     assert weight < PAGE_WEIGHT_LIMIT, weight
-    assert phone.evaluate("document.scrollingElement.scrollWidth") <= 390
+    assert phone.evaluate("document.scrollingElement.scrollWidth") <= phone.width
     assert foreign_requests([r.url for r in phone.finished]) == []
     # inside WeChat without a WeChat login only the sandbox can pay; Alipay is never offered here
     expect(phone.locator("#recharge [data-channel]")).to_have_count(1)
+    assert axe_violations(phone) == []
 
     phone.locator(".chip-custom input[type=text]").fill("66.60")
     phone.locator("[data-channel=sandbox]").click()
@@ -78,7 +81,7 @@ def test_tenant_pays_through_the_sandbox_and_watches_the_credit_arrive(phone, sh
 
     progress = phone.locator("#order-progress")
     expect(progress).to_have_attribute("data-state", "credited")  # polled into place by htmx
-    assert phone.evaluate("document.scrollingElement.scrollWidth") <= 390
+    assert phone.evaluate("document.scrollingElement.scrollWidth") <= phone.width
     db.session.expire_all()
     order = db.session.query(PaymentOrder).filter_by(out_trade_no=out_trade_no).one()
     assert (order.status, order.amount_fen) == (OrderStatus.CREDITED, 6_660)
@@ -90,15 +93,17 @@ def test_tenant_pays_through_the_sandbox_and_watches_the_credit_arrive(phone, sh
     db.session.commit()
     expect(progress).to_have_attribute("data-state", "restored")
     expect(progress).not_to_have_attribute("hx-trigger", re.compile("load"))
-    phone.screenshot(path="/tmp/payfirst-order-progress.png", full_page=True)
+    assert axe_violations(phone) == []
+    phone.screenshot(path=f"/tmp/payfirst-order-progress-{phone.width}.png", full_page=True)
 
     # back on the shop page the balance is ¥61.60 and the history lists the payment
     phone.goto(f"/t/a/{shop.id}")
     expect(phone.get_by_test_id("balance")).to_have_text("¥61.60")
     phone.evaluate("window.scrollTo(0, document.body.scrollHeight)")  # the history loads when revealed
     expect(phone.locator("#history [data-kind=payment]")).to_have_count(1)
-    assert phone.evaluate("document.scrollingElement.scrollWidth") <= 390
-    phone.screenshot(path="/tmp/payfirst-tenant-pay.png", full_page=True)
+    assert phone.evaluate("document.scrollingElement.scrollWidth") <= phone.width
+    assert axe_violations(phone) == []
+    phone.screenshot(path=f"/tmp/payfirst-tenant-pay-{phone.width}.png", full_page=True)
     assert foreign_requests([r.url for r in phone.finished]) == []
 
 

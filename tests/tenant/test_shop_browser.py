@@ -1,5 +1,5 @@
-"""The shop page on a small phone inside WeChat (360x640): the usage chart draws, and emergency credit brings the
-status along without a reload, up to the supply read back on."""
+"""The shop page on phones inside WeChat (360x640 and 390x844): the usage chart draws, and emergency credit brings
+the status along without a reload, up to the supply read back on; axe-core finds nothing serious."""
 from __future__ import annotations
 
 import re
@@ -12,18 +12,20 @@ from portal.extensions import db
 from portal.models import DailyUsage, Meter, Supply
 from portal.payments.orders import create_order
 from portal.tenant.charts import business_today
-from tests.browser import foreign_requests, log_in_tenant, screenshot, wechat_phone
+from tests.browser import axe_violations, foreign_requests, log_in_tenant, screenshot, wechat_phone
 from tests.tenant.test_recharge import credit
 from tests.tenant.test_recharge_browser import PAGE_WEIGHT_LIMIT, transferred
 
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def phone(browser, base_url):
-    """A 360x640 phone inside WeChat that accepts the confirmation emergency credit asks for."""
-    with wechat_phone(browser, base_url, width=360, height=640) as page:
+@pytest.fixture(params=[(360, 640), (390, 844)], ids=["360x640", "390x844"])
+def phone(request, browser, base_url):
+    """A phone inside WeChat (each size) that accepts the confirmation emergency credit asks for."""
+    width, height = request.param
+    with wechat_phone(browser, base_url, width=width, height=height) as page:
         page.on("dialog", lambda dialog: dialog.accept())
+        page.width = width
         yield page
 
 
@@ -58,7 +60,8 @@ def test_the_chart_draws_and_emergency_credit_updates_the_status_without_a_reloa
     expect(chart.locator("rect")).to_have_count(30)
     box = chart.bounding_box()
     assert box["width"] > 250 and box["height"] > 80  # drawn at the page's width
-    assert phone.evaluate("document.scrollingElement.scrollWidth") <= 360
+    assert phone.evaluate("document.scrollingElement.scrollWidth") <= phone.width
+    assert axe_violations(phone) == []
 
     supply = phone.locator("#supply")
     expect(supply).to_have_attribute("data-state", "off")
@@ -77,7 +80,8 @@ def test_the_chart_draws_and_emergency_credit_updates_the_status_without_a_reloa
     expect(supply).to_contain_text("供电中")
     expect(phone.locator("#recharge [data-testid=restore-chip]")).to_have_count(0)  # the chips followed
     assert phone.evaluate("window.__samePage") == 1
-    screenshot(phone, "shop-after-emergency-360")
+    assert axe_violations(phone) == []
+    screenshot(phone, f"shop-after-emergency-{phone.width}")
 
 
 def test_a_payment_credited_elsewhere_updates_the_shop_page_without_a_reload(phone, tripped):
@@ -93,4 +97,5 @@ def test_a_payment_credited_elsewhere_updates_the_shop_page_without_a_reload(pho
     expect(phone.get_by_test_id("balance")).to_have_text("¥195.00")  # told by today's orders: shop-changed
     expect(phone.locator("#supply")).to_have_attribute("data-state", "restoring")
     assert phone.evaluate("window.__samePage") == 1
-    screenshot(phone, "shop-after-payment-360")
+    assert axe_violations(phone) == []
+    screenshot(phone, f"shop-after-payment-{phone.width}")

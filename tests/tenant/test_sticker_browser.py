@@ -1,8 +1,8 @@
 """Someone scans a shop's meter-box sticker in WeChat and pays into it without signing in: the sticker's page, the
 sandbox cashier, and the order's progress up to credited, never the shop's balance.
 
-Real headless Chromium (390x844, WeChat's user agent) against the app served on loopback with the payment sandbox
-on: its notify goes through the real verification and crediting.
+Real headless Chromium (360x640 and 390x844, WeChat's user agent; axe-core finds nothing serious) against the app
+served on loopback with the payment sandbox on: its notify goes through the real verification and crediting.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from portal.extensions import db
 from portal.models import OrderStatus, PaymentOrder
-from tests.browser import foreign_requests, screenshot, wechat_phone
+from tests.browser import axe_violations, foreign_requests, screenshot, wechat_phone
 
 pytestmark = pytest.mark.browser
 
@@ -24,10 +24,12 @@ def base_url(sandbox_server):
     return sandbox_server
 
 
-@pytest.fixture
-def phone(browser, base_url, csrf_on):
-    """A 390x844 phone in WeChat, Chinese preferred, signed in nowhere."""
-    with wechat_phone(browser, base_url) as page:
+@pytest.fixture(params=[(360, 640), (390, 844)], ids=["360x640", "390x844"])
+def phone(request, browser, base_url, csrf_on):
+    """A phone in WeChat (each size), Chinese preferred, signed in nowhere."""
+    width, height = request.param
+    with wechat_phone(browser, base_url, width=width, height=height) as page:
+        page.width = width
         yield page
 
 
@@ -37,8 +39,9 @@ def test_a_passer_by_pays_into_the_shop_from_its_sticker(phone, make_account):
     phone.goto("/r/sticker-S801")
     expect(phone.get_by_test_id("sticker-shop-name")).to_have_text("兰州拉面 Noodle bar")
     assert "123.45" not in phone.content()
-    assert phone.evaluate("document.scrollingElement.scrollWidth") <= 390
-    screenshot(phone, "sticker-page")
+    assert phone.evaluate("document.scrollingElement.scrollWidth") <= phone.width
+    assert axe_violations(phone) == []
+    screenshot(phone, f"sticker-page-{phone.width}")
 
     phone.locator(".chip-custom input[type=text]").fill("66.60")
     phone.locator("[data-channel=sandbox]").click()
@@ -49,7 +52,8 @@ def test_a_passer_by_pays_into_the_shop_from_its_sticker(phone, make_account):
 
     expect(phone.locator("#order-progress")).to_have_attribute("data-state", re.compile("credited|restored"))
     assert "123.45" not in phone.content() and "189.05" not in phone.content()
-    screenshot(phone, "sticker-order-credited")
+    assert axe_violations(phone) == []
+    screenshot(phone, f"sticker-order-credited-{phone.width}")
     db.session.expire_all()
     order = db.session.query(PaymentOrder).filter_by(out_trade_no=out_trade_no).one()
     assert (order.status, order.account_id, order.amount_fen) == (OrderStatus.CREDITED, shop.id, 6_660)
