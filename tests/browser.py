@@ -32,26 +32,10 @@ CHROMIUM_ARGS = [
 #: a loaded CI machine (two pytest workers and Chromium on two cores) is slower than a laptop
 expect.set_options(timeout=15_000)
 
-VENDOR = {
-    "htmx.min.js": "node_modules/htmx.org/dist/htmx.min.js",
-    "weui.min.css": "node_modules/weui/dist/style/weui.min.css",
-    "echarts.min.js": "node_modules/echarts/dist/echarts.min.js",
-}
-
-
-def ensure_vendor_files(static_folder: Path) -> None:
-    """Pages need htmx, WeUI and ECharts in static/vendor; `make` copies them, a bare checkout lacks them."""
-    vendor = static_folder / "vendor"
-    vendor.mkdir(exist_ok=True)
-    for name, source in VENDOR.items():
-        if not (vendor / name).exists():
-            shutil.copy(ROOT / source, vendor / name)
-
-
 @contextmanager
 def served(app):
-    """The app served by werkzeug on 127.0.0.1 (an ephemeral port) in a thread; yields its base URL."""
-    ensure_vendor_files(Path(app.static_folder))
+    """The app served by werkzeug on 127.0.0.1 (an ephemeral port) in a thread; yields its base URL. (Its front-end
+    files are there: an app without them does not start, portal/assets.py.)"""
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="payfirst-test-server", daemon=True)
     thread.start()
@@ -135,12 +119,13 @@ def log_in_staff(page, username: str, password: str) -> None:
 
 
 def log_in_tenant(page, account_code: str, phone_number: str) -> None:
-    """Fill in and send the tenant login form."""
+    """Fill in and send the demo's tenant login form: a tenant of one shop lands on its page, of several on their
+    list."""
     page.goto("/auth/tenant/login")
     page.fill("input[name=account]", account_code)
     page.fill("input[name=phone]", phone_number)
     page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r"/t/a/\d+$"))  # and for its load event: styles applied
+    page.wait_for_url(re.compile(r"/t/(a/\d+)?$"))  # and for its load event: styles applied
 
 
 #: registered before any script of a page runs: every violation the page's document sees is handed to the test

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from portal.extensions import db
 from portal.models import NotifyPreference
-from tests.browser import axe_violations, screenshot, small_targets, wechat_phone
+from tests.browser import axe_violations, log_in_tenant, screenshot, small_targets, wechat_phone
 
 pytestmark = pytest.mark.browser
 
@@ -39,15 +39,6 @@ def two_shops(make_site, make_account, make_tenant, make_delivery):
     tenant = make_tenant([tea, noodles], phone="13700000901")
     make_delivery(tea, event="payment_credited", text="S901 茶铺: ¥50.00 已到账。", recipient="13700000901")
     return tea, noodles, tenant
-
-
-def sign_in(page, account_code: str, phone_number: str) -> None:
-    """The demo's sign-in; a tenant of two shops lands on their list, of one on its page."""
-    page.goto("/auth/tenant/login")
-    page.fill("input[name=account]", account_code)
-    page.fill("input[name=phone]", phone_number)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r"/t/(a/\d+)?$"))
 
 
 def fits(page, width: int) -> None:
@@ -80,7 +71,7 @@ def test_an_empty_sms_number_says_so_in_place(phone_at, width, height):
 def test_the_switcher_jumps_between_own_shops_and_logout_ends_the_session(phone_at, two_shops, width, height):
     tea, noodles, tenant = two_shops
     phone = phone_at(width, height)
-    sign_in(phone, tea.code, tenant.phone)
+    log_in_tenant(phone, tea.code, tenant.phone)
     phone.goto(f"/t/a/{tea.id}/alerts")
     switcher = phone.locator("#shop-switcher")
     switcher.locator("summary").click()
@@ -101,7 +92,7 @@ def test_the_switcher_jumps_between_own_shops_and_logout_ends_the_session(phone_
 def test_the_alerts_page_saves_a_choice_and_lists_the_last_messages(phone_at, two_shops, width, height):
     tea, _noodles, tenant = two_shops
     phone = phone_at(width, height)
-    sign_in(phone, tea.code, tenant.phone)
+    log_in_tenant(phone, tea.code, tenant.phone)
     phone.goto(f"/t/a/{tea.id}")
     phone.get_by_test_id("alerts-link").click()
     phone.wait_for_url(re.compile(rf"/t/a/{tea.id}/alerts$"))
@@ -135,7 +126,7 @@ def test_error_pages_are_in_the_tenant_layout_and_chinese(phone_at, two_shops, w
     assert axe_violations(phone) == []
     assert small_targets(phone, ".tenant-bar, .weui-msg") == []
     screenshot(phone, f"error-404-sticker-{width}")
-    sign_in(phone, tea.code, tenant.phone)
+    log_in_tenant(phone, tea.code, tenant.phone)
     answer = phone.goto("/t/no-such-page")
     assert answer.status == 404
     expect(phone.locator("#logout")).to_be_visible()
