@@ -68,7 +68,7 @@ def test_a_balance_in_arrears_is_readable_on_its_red_card(phone, make_account, m
     shop = make_account(code="S003", balance_fen=-500)
     log_in_tenant(phone, "S003", make_tenant([shop]).phone)
     expect(phone.get_by_test_id("balance")).to_have_text("¥-5.00")
-    expect(phone.locator(".balance-card")).to_have_css("background-color", "rgb(250, 81, 81)")
+    expect(phone.locator(".balance-card")).to_have_css("background-color", "rgb(198, 40, 40)")  # 5.6:1 under white
     expect(phone.get_by_test_id("balance")).to_have_css("color", "rgb(255, 255, 255)")
 
 

@@ -79,7 +79,7 @@ def test_tenant_pages_and_the_sandbox_payment_work_under_the_policy(phone, make_
 
     log_in_tenant(page, shop.code, make_tenant([shop]).phone)
     expect(page.get_by_test_id("balance")).to_have_text("¥-5.00")
-    expect(page.locator(".balance-card")).to_have_css("background-color", "rgb(250, 81, 81)")  # the stylesheet
+    expect(page.locator(".balance-card")).to_have_css("background-color", "rgb(198, 40, 40)")  # the stylesheet
     page.locator(".chip-custom input[type=text]").fill("20")
     page.locator("[data-channel=sandbox]").click()  # htmx posts; pay.js follows the pay link once
     page.wait_for_url(re.compile(r"/pay/sandbox/PF\d+$"))
