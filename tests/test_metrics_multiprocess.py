@@ -14,6 +14,8 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.servers import free_port, wait_until_healthy
+
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "multi-token"
 
@@ -58,12 +60,6 @@ def test_two_processes_counts_are_added_up_by_a_third(app, tmp_path):
     assert len(list(tmp_path.glob("counter_*.db"))) == 3  # one file per process that counted
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_gunicorn_with_two_workers_counts_every_request_whichever_worker_answers(app, tmp_path):
     metrics_dir = tmp_path / "metrics"
@@ -76,14 +72,7 @@ def test_gunicorn_with_two_workers_counts_every_request_whichever_worker_answers
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(f"{base}/healthz", timeout=30)
-                break
-            except requests.RequestException:
-                assert time.monotonic() < deadline and server.poll() is None, "gunicorn did not start"
-                time.sleep(0.2)
+        wait_until_healthy(base, server)  # its first /healthz: one of the 41 counted below
         with ThreadPoolExecutor(8) as pool:  # at once, on new connections: usually both workers answer some
             answers = list(pool.map(lambda _: requests.get(f"{base}/healthz", timeout=30), range(40)))
         assert {a.status_code for a in answers} == {200}

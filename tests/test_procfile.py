@@ -18,6 +18,7 @@ from rq import Worker
 
 from portal.queue.names import QUEUES
 from tests.browser import ROOT
+from tests.servers import free_port, wait_until_healthy
 
 PROCFILE = ROOT / "Procfile"
 
@@ -35,12 +36,6 @@ def test_every_queue_has_a_worker_and_there_is_one_cron():
     assert procs["web"].startswith("gunicorn ") and procs["web"].endswith(" wsgi:app")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_honcho_starts_the_web_the_workers_and_the_cron_and_stops_them(empty_database, redis_url, tmp_path):
     url = empty_database.replace("postgresql://", "postgresql+psycopg://", 1)
@@ -56,17 +51,10 @@ def test_honcho_starts_the_web_the_workers_and_the_cron_and_stops_them(empty_dat
                                str(ROOT), "start"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               start_new_session=True)
     conn = redis.Redis.from_url(redis_url)
+    want = set(QUEUES) - {"sms_modem"}
     try:
-        deadline, healthy, queues = time.monotonic() + 90, False, set()
-        while time.monotonic() < deadline and not (healthy and queues >= set(QUEUES) - {"sms_modem"}):
-            assert honcho.poll() is None, honcho.communicate()[0].decode(errors="replace")
-            try:
-                healthy = urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).status == 200
-            except OSError:
-                pass
-            queues = {q for w in Worker.all(connection=conn) for q in w.queue_names()}
-            time.sleep(0.5)
-        assert healthy and queues >= set(QUEUES) - {"sms_modem"}, (healthy, queues)
+        wait_until_healthy(f"http://127.0.0.1:{port}", honcho,
+                           ready=lambda: {q for w in Worker.all(connection=conn) for q in w.queue_names()} >= want)
     finally:
         os.killpg(honcho.pid, signal.SIGTERM)
         output = honcho.communicate(timeout=60)[0].decode(errors="replace")

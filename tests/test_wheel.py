@@ -23,14 +23,9 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser import ROOT, chromium, screenshot, wechat_phone
+from tests.servers import free_port, wait_until_healthy
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def installed_wheel(tmp: Path) -> Path:
@@ -66,7 +61,7 @@ def test_the_wheel_installed_outside_the_checkout_serves_chinese_pages_with_htmx
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_served(base, server)
+        wait_until_healthy(base, server)
         assert urllib.request.urlopen(f"{base}/static/vendor/htmx.min.js").read().startswith(b"var htmx")
         with chromium() as browser, wechat_phone(browser, base, width=360, height=640) as page:
             page.goto("/auth/tenant/login")
@@ -85,15 +80,3 @@ def test_the_wheel_installed_outside_the_checkout_serves_chinese_pages_with_htmx
         output = server.communicate(timeout=30)[0].decode(errors="replace")
     assert "Traceback" not in output, output
 
-
-def _wait_until_served(base: str, server: subprocess.Popen, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise AssertionError(f"gunicorn exited: {server.communicate()[0].decode(errors='replace')}")
-        try:
-            urllib.request.urlopen(f"{base}/healthz", timeout=2)
-            return
-        except OSError:
-            time.sleep(0.3)
-    raise AssertionError("gunicorn did not answer within a minute")
