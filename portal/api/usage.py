@@ -9,9 +9,9 @@ from sqlalchemy import select
 from portal.api.blueprint import ApiError, bp
 from portal.api.resources import find_in_scope
 from portal.extensions import db
-from portal.metering.daily import posting_day
+from portal.metering.daily import business_today
 from portal.metering.usage import account_days, unit, usage_text
-from portal.models import Account, Meter, MeterKind, utcnow
+from portal.models import Account, Meter, MeterKind
 from portal.web.params import day_arg
 
 #: the longest period one call may ask for (a year, leap or not)
@@ -27,7 +27,7 @@ def get_account_usage(code: str):
     for name in ("from", "to"):  # left out means the default; given, it is a date (an empty one is no date)
         if name in request.args and not request.args[name]:
             raise ApiError(400, "invalid_request", f"{name} must be a date YYYY-MM-DD")
-    last = day_arg("to") or posting_day(utcnow())
+    last = day_arg("to") or business_today()
     first = day_arg("from") or last - timedelta(days=DEFAULT_DAYS - 1)
     if first > last:
         raise ApiError(400, "invalid_request", "from must be on or before to")

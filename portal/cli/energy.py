@@ -11,7 +11,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.metering.daily import earliest_reading, posting_day, reading_day, rebuild_daily
+from portal.metering.daily import business_today, earliest_reading, reading_day, rebuild_daily
 from portal.metering.partitions import drop_expired, ensure_ahead, partitioned, retained_from
 from portal.models import Site, utcnow
 from portal.settings import current
@@ -41,7 +41,7 @@ def rebuild_daily_command(first: date | None, last: date | None, site: str | Non
         site_id = db.session.scalar(select(Site.id).where(Site.code == site))
         if site_id is None:
             raise click.ClickException(f"no site {site}")
-    last = last or posting_day(utcnow())
+    last = last or business_today()
     if first is None:
         earliest = earliest_reading(db.session)
         if earliest is None:

@@ -69,6 +69,11 @@ def posting_day(at: datetime, tz: ZoneInfo | None = None) -> date:
     return at.astimezone(tz or business_tz()).date()
 
 
+def business_today() -> date:
+    """Today in the business time zone: the day the roll-ups and the ledger's postings of now belong to."""
+    return posting_day(utcnow())
+
+
 def day_start(day: date, tz: ZoneInfo | None = None) -> datetime:
     """00:00 business time of `day`, in UTC."""
     return datetime.combine(day, time(0), tz or business_tz()).astimezone(UTC)

@@ -20,7 +20,6 @@ from portal.control.balance import RuleError, restore_level, set_exempt, set_saf
 from portal.control.calendar import (
     CalendarError,
     add_no_trip_window,
-    business_tz,
     calendar_days_of,
     calendar_known,
     national_days,
@@ -30,7 +29,8 @@ from portal.control.calendar import (
     windows_of,
 )
 from portal.extensions import db
-from portal.models import Account, Site, utcnow
+from portal.metering.daily import business_today
+from portal.models import Account, Site
 from portal.money import parse_yuan
 from portal.staff.blueprint import bp
 from portal.web.access import require_area, scoped, scoped_or_404
@@ -48,7 +48,7 @@ def yuan_to_fen(text: str | None, *, blank: int | None = 0) -> int | None:
 
 def _context(site: Site, errors: dict | None = None, message: str | None = None) -> dict:
     """Everything the page and its sections show."""
-    today = utcnow().astimezone(business_tz()).date()
+    today = business_today()
     years = (today.year, today.year + 1)
     exempt = select(Account).where(Account.site_id == site.id, Account.exempt).order_by(Account.code)
     return dict(

@@ -12,8 +12,9 @@ from datetime import date, timedelta
 
 from sqlalchemy.orm import Session
 
+from portal.metering.daily import business_today
 from portal.metering.usage import Used, account_days, by_month, unit, usage_text
-from portal.models import Account, MeterKind, utcnow
+from portal.models import Account, MeterKind
 from portal.settings import business_tz
 
 DAYS, MONTHS = 30, 12
@@ -61,11 +62,6 @@ class KindUsage:
     def peak_text(self, periods: list[Used]) -> str:
         """The largest figure of a chart, written at its top line."""
         return self.text(max((p.usage for p in periods), default=0))
-
-
-def business_today() -> date:
-    """Today in the business time zone (the roll-ups' days are business days)."""
-    return utcnow().astimezone(business_tz()).date()
 
 
 def first_month(today: date, months: int = MONTHS) -> date:

@@ -18,6 +18,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session, joinedload
 
 from portal.extensions import db
+from portal.metering.daily import business_today
 from portal.metering.usage import Used, account_days
 from portal.models import (
     Account,
@@ -103,7 +104,7 @@ class Month:
     @property
     def over(self) -> bool:
         """Whether the month has ended (business time): only then can it be invoiced as a whole."""
-        return self.following <= utcnow().astimezone(business_tz()).date()
+        return self.following <= business_today()
 
     @property
     def key(self) -> str:
@@ -141,7 +142,7 @@ def month_history(session: Session, account: Account, first: date, tz: ZoneInfo,
 
 def _used_days(session: Session, account_id: int, first: date, following: date, kind: MeterKind) -> list[Used]:
     """The days of a month with something used or charged (a month to come has none: not asked for)."""
-    last = min(following - timedelta(days=1), utcnow().astimezone(business_tz()).date())
+    last = min(following - timedelta(days=1), business_today())
     if last < first:
         return []
     return [u for u in account_days(session, account_id, first, last, kind) if u.usage or u.charged_fen]

@@ -19,14 +19,14 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from portal.audit import audit
 from portal.extensions import db, limiter
-from portal.metering.daily import day_start
+from portal.metering.daily import business_today, day_start
 from portal.models import Account, AccountStatus, AuditEntry, Meter, OrderStatus, PaymentOrder
 from portal.money import format_yuan
 from portal.payments.orders import PaymentError, cap_room_fen, create_order
 from portal.payments.providers.registry import ChannelUnavailable, available, start_payment
 from portal.settings import current, public_url
 from portal.tenant.blueprint import bp, is_own, own_account
-from portal.tenant.charts import business_today, daily_charge_fen, shop_usage
+from portal.tenant.charts import daily_charge_fen, shop_usage
 from portal.tenant.progress import (
     PRESETS_FEN,
     AmountError,

@@ -9,9 +9,9 @@ import pytest
 from playwright.sync_api import expect
 
 from portal.extensions import db
+from portal.metering.daily import business_today
 from portal.models import DailyUsage, Meter, Supply
 from portal.payments.orders import create_order
-from portal.tenant.charts import business_today
 from tests.browser import axe_violations, foreign_requests, log_in_tenant, screenshot, wechat_phone
 from tests.tenant.test_recharge import credit
 from tests.tenant.test_recharge_browser import PAGE_WEIGHT_LIMIT, transferred

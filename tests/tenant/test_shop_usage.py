@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import event, select
 
 from portal.extensions import db
+from portal.metering.daily import business_today
 from portal.metering.usage import account_days, by_month, usage_text
 from portal.models import DailyUsage, MeterKind, PaymentOrder, Supply, utcnow
-from portal.tenant.charts import business_today, first_month
+from portal.tenant.charts import first_month
 from portal.tenant.progress import PRESETS_FEN, nice_amount, suggest_presets
 from tests.tenant.test_recharge import PHONE_UA, fake_channels  # a fixture
 
