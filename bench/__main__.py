@@ -28,6 +28,7 @@ from bench import (
 )
 from bench import farm as farm_mod
 from bench.figures import (
+    CYCLE_PARTS,
     CycleClock,
     Figure,
     decode_us,
@@ -35,6 +36,7 @@ from bench.figures import (
     floor_cycle,
     full_cycle,
     median,
+    say_cycle,
 )
 from bench.simproc import SimProcess
 
@@ -150,7 +152,7 @@ def run(args, database) -> list[Figure]:
                 farm_mod.set_ports(db.session, site_id, sim.ports)
                 db.session.remove()
             clock = CycleClock()
-            _say("warm-up cycle (creates states)", full_cycle(app, clock))
+            say_cycle("warm-up cycle (creates states)", full_cycle(app, clock))
         return run_baud(args, app, site_id, specs, clock)
     with SimProcess(specs, start=sim_start, speed=60) as sim:
         print(f"simulator: a separate process (multiprocessing, spawn), {len(sim.ports)} ports on 127.0.0.1, "
@@ -177,7 +179,7 @@ def run(args, database) -> list[Figure]:
 
         clock = CycleClock()
         warm = full_cycle(app, clock)
-        _say("warm-up cycle (creates states)", warm)
+        say_cycle("warm-up cycle (creates states)", warm)
         steady = []
         for i in range(args.steady):
             if args.profile and i == args.steady - 1:
@@ -189,16 +191,16 @@ def run(args, database) -> list[Figure]:
                 prof.disable()
                 prof.dump_stats(args.profile)
                 print(f"  (profiled into {args.profile}; this cycle is not counted)")
-                _say("profiled cycle", c)
+                say_cycle("profiled cycle", c)
                 continue
             c = full_cycle(app, clock)
             steady.append(c)
-            _say(f"steady cycle {i + 1}", c)
+            say_cycle(f"steady cycle {i + 1}", c)
         if not c.extra["now_param"]:
             print("  note: run_cycle takes no `now`; the boundary cycle waits for nothing and may not bill")
         clock.next_interval()
         boundary = full_cycle(app, clock)
-        _say("interval-boundary cycle (bills)", boundary)
+        say_cycle("interval-boundary cycle (bills)", boundary)
         checks = _checks(app, n)
         print(f"  after it: {checks}")
         sim_cpu = sim.cpu()
@@ -215,6 +217,7 @@ def run(args, database) -> list[Figure]:
             Figure("full cycle crossing a 15-min boundary (bills)", boundary.wall, "s", CYCLE_BAR_S,
                    note=f"{checks['entries']} ledger entries"),
             Figure("aim: boundary cycle / floor", boundary.wall / floor.wall, "x", FLOOR_AIM, fmt=".1f"),
+            *_parts_figures("boundary cycle", boundary),
             Figure("driver only: poll_many, no database", driver.wall, "s",
                    note=f"best of {len(drivers)}; {driver.wall / floor.wall:.2f}x floor"),
             Figure("driver CPU per meter read (2 requests)", driver.cpu / n * 1e6, "µs", fmt=".0f",
@@ -246,10 +249,10 @@ def _meter_mode_only(args, app, site_id, specs, sim_start) -> list[Figure]:
         floor = min((floor_cycle(farm) for _ in range(args.floor_runs)), key=lambda f: f.wall)
         print(f"  floor (bare pymodbus): best {floor.wall:.3f} s wall")
         clock = CycleClock()
-        _say("warm-up cycle (creates states)", full_cycle(app, clock))
+        say_cycle("warm-up cycle (creates states)", full_cycle(app, clock))
         steady = [full_cycle(app, clock) for _ in range(args.steady)]
         for i, c in enumerate(steady, start=1):
-            _say(f"steady cycle {i}", c)
+            say_cycle(f"steady cycle {i}", c)
     wall = median([c.wall for c in steady])
     return [Figure("floor: bare pymodbus, 2 reads/meter", floor.wall, "s"),
             Figure("full cycle, steady (read+store+validate)", wall, "s", CYCLE_BAR_S,
@@ -294,13 +297,14 @@ def run_baud(args, app, site_id, specs, clock) -> list[Figure]:
             c = full_cycle(app, clock)
             code, bus = _slowest(sim.bus_stats())
             runs.append((c, bus, code))
-            _say(f"{args.baud}-baud cycle {i + 1}", c, f"slowest bus {code}: {bus:.3f} s, ratio {c.wall / bus:.3f}")
+            say_cycle(f"{args.baud}-baud cycle {i + 1}", c,
+                      f"slowest bus {code}: {bus:.3f} s, ratio {c.wall / bus:.3f}")
         # the cycle that crosses a 15-minute boundary also bills every shop (one cycle in fifteen)
         clock.next_interval()
         sim.reset_stats()
         edge = full_cycle(app, clock)
         edge_bus = _slowest(sim.bus_stats())[1]
-        _say(f"{args.baud}-baud cycle crossing a boundary (bills)", edge, f"ratio {edge.wall / edge_bus:.3f}")
+        say_cycle(f"{args.baud}-baud cycle crossing a boundary (bills)", edge, f"ratio {edge.wall / edge_bus:.3f}")
         # as the cron runs it: one job per gateway (poll_gateway_job -> run_cycle for that gateway alone)
         with app.app_context():
             from sqlalchemy import select
@@ -312,7 +316,7 @@ def run_baud(args, app, site_id, specs, clock) -> list[Figure]:
         sim.reset_stats()
         single = full_cycle(app, clock, [one_id])
         one_bus = sim.bus_stats()[code]["bus_seconds"]
-        _say(f"{args.baud}-baud cycle of {code} alone (one poll job)", single,
+        say_cycle(f"{args.baud}-baud cycle of {code} alone (one poll job)", single,
              f"its bus {one_bus:.3f} s, ratio {single.wall / one_bus:.3f}")
     c, bus, code = max(runs, key=lambda r: r[0].wall / r[1])
     return [
@@ -329,6 +333,14 @@ def run_baud(args, app, site_id, specs, clock) -> list[Figure]:
     ]
 
 
+def _parts_figures(what: str, t) -> list[Figure]:
+    """A cycle's wall time by part, one informational line each (the hot spot without a profiler)."""
+    s = t.extra["stats"]
+    parts = dict(s.parts, commit=s.commit_seconds)
+    return [Figure(f"{what}: {name}", seconds, "s", note=f"{seconds / t.wall:.0%} of {t.wall:.2f} s wall")
+            for name in CYCLE_PARTS if (seconds := parts.get(name)) is not None]
+
+
 def _slowest(stats: dict) -> tuple[str, float]:
     code = max(stats, key=lambda k: stats[k]["bus_seconds"])
     return code, stats[code]["bus_seconds"]
@@ -339,14 +351,6 @@ def _load() -> str:
         return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
     except OSError:
         return "load average unknown"
-
-
-def _say(what: str, t, extra: str = "") -> None:
-    s = t.extra.get("stats")
-    detail = (f"; {s.read} read, {s.missed} missed, {s.writes} writes; loading {s.load_seconds:.2f} s, "
-              f"bus {s.io_seconds:.2f} s, after the bus {s.record_seconds:.2f} s, "
-              f"commit {s.commit_seconds:.2f} s") if s else ""
-    print(f"  {what}: {t.wall:.3f} s wall, {t.cpu:.3f} s CPU{detail}{'; ' + extra if extra else ''}")
 
 
 def _checks(app, n: int) -> dict:

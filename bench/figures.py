@@ -148,6 +148,29 @@ def full_cycle(app, clock: CycleClock, gateway_ids: list[int] | None = None) -> 
     return Timing(wall, cpu, {"stats": stats, "now_param": bool(kwargs)})
 
 
+#: the parts of a cycle's wall time (worker.poller.CycleStats.parts), in the order they are printed
+CYCLE_PARTS = ("load", "bus wait", "record", "bill", "rules", "books", "commit")
+
+
+def where_the_time_goes(t: Timing) -> str:
+    """A cycle's wall time by part (load / bus wait / record / bill / rules / books / commit), seconds and shares."""
+    s = t.extra.get("stats")
+    if s is None or not getattr(s, "parts", None):
+        return ""
+    parts = dict(s.parts, commit=s.commit_seconds)
+    names = [*CYCLE_PARTS, *(k for k in parts if k not in CYCLE_PARTS)]
+    return ", ".join(f"{name} {parts[name]:.2f} s ({parts[name] / t.wall:.0%})" for name in names if name in parts)
+
+
+def say_cycle(what: str, t: Timing, extra: str = "") -> None:
+    """Print one timed cycle: wall and CPU, what it read, and where its wall time went."""
+    s = t.extra.get("stats")
+    detail = f"; {s.read} read, {s.missed} missed, {s.writes} writes" if s else ""
+    print(f"  {what}: {t.wall:.3f} s wall, {t.cpu:.3f} s CPU{detail}{'; ' + extra if extra else ''}")
+    if parts := where_the_time_goes(t):
+        print(f"    where the time goes: {parts}")
+
+
 def median(xs: list[float]) -> float:
     return statistics.median(xs)
 

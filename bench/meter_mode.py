@@ -12,7 +12,7 @@ import time
 from datetime import UTC, datetime
 
 from bench import farm as farm_mod
-from bench.figures import CycleClock, Figure, Timing, full_cycle, median
+from bench.figures import CycleClock, Figure, Timing, full_cycle, median, say_cycle
 from bench.simproc import SimProcess
 
 CYCLE_BAR_S = 10.0
@@ -51,7 +51,7 @@ def run(args, app, site_id: int, clock: CycleClock, floor: Timing, platform_stea
             farm_mod.set_ports(db.session, site_id, sim.ports)
             db.session.remove()
         first = full_cycle(app, clock)
-        _say("meter mode: first cycle (the books start)", first)
+        say_cycle("meter mode: first cycle (the books start)", first)
         steady, debits = [], []
         for i in range(args.steady):
             time.sleep(1.0)  # a simulated minute: every meter charges itself something
@@ -69,7 +69,7 @@ def run(args, app, site_id: int, clock: CycleClock, floor: Timing, platform_stea
                 print(f"  (profiled into {args.profile}.meter-mode)")
             steady.append(c)
             debits.append(_usage_debits(app) - before)
-            _say(f"meter mode: steady cycle {i + 1} (usage debits + books check)", c, f"{debits[-1]} usage debits")
+            say_cycle(f"meter mode: steady cycle {i + 1} (usage debits + books check)", c, f"{debits[-1]} usage debits")
         checks = _checks(app)
         print(f"  after them: {checks}")
     wall = median([c.wall for c in steady])
@@ -85,14 +85,6 @@ def run(args, app, site_id: int, clock: CycleClock, floor: Timing, platform_stea
         Figure("meter mode: books mismatches after the cycles", checks["mismatches"], "", 0, fmt=".0f",
                note=f"ledger mismatches {checks['ledger_mismatches']}"),
     ]
-
-
-def _say(what: str, t: Timing, extra: str = "") -> None:
-    s = t.extra.get("stats")
-    detail = (f"; {s.read} read, {s.missed} missed, {s.writes} writes; loading {s.load_seconds:.2f} s, "
-              f"bus {s.io_seconds:.2f} s, after the bus {s.record_seconds:.2f} s, "
-              f"commit {s.commit_seconds:.2f} s") if s else ""
-    print(f"  {what}: {t.wall:.3f} s wall, {t.cpu:.3f} s CPU{detail}{'; ' + extra if extra else ''}")
 
 
 def _usage_debits(app) -> int:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
@@ -28,6 +29,7 @@ from portal.metering.rows import GatewayRow, MeterRow, load_cycle, lock_buses
 from portal.models import AlarmKind, ControlCommand, ControlMode, Meter, Site, Supply, utcnow
 from portal.notify.alarms import tell_raised
 from portal.settings import current
+from portal.stopwatch import Parts, part, timing
 from portal.tariffs.versions import Versions
 from worker.buses import Buses, GatewayPlan, responsive
 from worker.meters.profiles import get_profile
@@ -52,6 +54,10 @@ class CycleStats:
     load_seconds: float = 0.0
     io_seconds: float = 0.0
     record_seconds: float = 0.0
+    #: the cycle's wall time cut into parts on the recording thread (portal.stopwatch): load, bus wait (for the
+    #: buses' next answers), record (readings, states, alarms, roll-ups), bill (pricing and posting, meter-mode
+    #: usage debits), rules (balance rules), books (meter-mode books check); they add up to the cycle's wall time
+    parts: dict[str, float] = field(default_factory=dict)
 
 
 #: a meter's power-limit register is read back (and rewritten if wrong) once per this many minutes
@@ -123,40 +129,55 @@ def _cycle(session: Session, gateway_ids: list[int] | None, concurrency: int, ti
     stats = CycleStats()
     started = time.perf_counter()
     now = now if now is not None else utcnow()
-    lock_buses(session, gateway_ids)
-    gateways = load_cycle(session, gateway_ids)
-    prices = meter_prices(session, gateways, now)
-    plans = [plan_for(gw, now, prices) for gw in gateways]
-    by_id = {gw.id: gw for gw in gateways}
-    stats.load_seconds = time.perf_counter() - started
-    with Buses(plans, concurrency=concurrency, timeout=timeout) as buses:
-        rec = CycleRecorder(session, gateways, now)  # fetches the last readings while the buses start
-        for batch in buses.events():
-            for event in batch:
-                if isinstance(event, Observation):
-                    rec.reading(event)
-                    continue
-                gw = by_id[event.gateway_id]
-                rec.gateway_done(gw, event.observations)
-                _apply_writes(session, rec, event.writes)
-                _settle(rec, gw, event.observations)
-                rec.accounted(gw)
-                stats.gateways += 1
-                stats.meters += len(gw.meters)
-                stats.writes += len(event.writes)
-            if rec.pending >= FLUSH_ROWS:
-                _write(session, rec, now)
-        stats.io_seconds = buses.seconds
-    tail = time.perf_counter()
-    _write(session, rec, now)
-    # meter-mode shops: books that began catch up with the ledger, then the ledger against what the meters hold
-    post_usage(session, start_books(session, rec.books.started, now), now, rec.days)
-    rec.days.flush(session, now)
-    check_books(session, {m.account_id for gw in gateways for m in gw.meters
-                          if m.control_mode == ControlMode.METER and m.account_id is not None}, prices, now)
+    with timing(Parts(rest="record")) as parts:
+        with part("load"):
+            lock_buses(session, gateway_ids)
+            gateways = load_cycle(session, gateway_ids)
+            prices = meter_prices(session, gateways, now)
+            plans = [plan_for(gw, now, prices) for gw in gateways]
+        by_id = {gw.id: gw for gw in gateways}
+        stats.load_seconds = time.perf_counter() - started
+        with Buses(plans, concurrency=concurrency, timeout=timeout) as buses:
+            rec = CycleRecorder(session, gateways, now)  # fetches the last readings while the buses start
+            for batch in _waited(buses.events()):
+                for event in batch:
+                    if isinstance(event, Observation):
+                        rec.reading(event)
+                        continue
+                    gw = by_id[event.gateway_id]
+                    rec.gateway_done(gw, event.observations)
+                    _apply_writes(session, rec, event.writes)
+                    _settle(rec, gw, event.observations)
+                    rec.accounted(gw)
+                    stats.gateways += 1
+                    stats.meters += len(gw.meters)
+                    stats.writes += len(event.writes)
+                if rec.pending >= FLUSH_ROWS:
+                    _write(session, rec, now)
+            stats.io_seconds = buses.seconds
+        tail = time.perf_counter()
+        _write(session, rec, now)
+        # meter-mode shops: books that began catch up with the ledger, then the ledger against what the meters hold
+        with part("bill"):
+            post_usage(session, start_books(session, rec.books.started, now), now, rec.days)
+        rec.days.flush(session, now)
+        with part("books"):
+            check_books(session, {m.account_id for gw in gateways for m in gw.meters
+                                  if m.control_mode == ControlMode.METER and m.account_id is not None}, prices, now)
     stats.read, stats.missed = rec.result.read, rec.result.missed
     stats.record_seconds = time.perf_counter() - tail
+    stats.parts = parts.seconds
     return stats
+
+
+def _waited(events: Iterator[list]) -> Iterator[list]:
+    """The buses' batches of events, the time spent waiting for each counted as `bus wait`."""
+    while True:
+        with part("bus wait"):
+            batch = next(events, None)
+        if batch is None:
+            return
+        yield batch
 
 
 def _write(session: Session, rec: CycleRecorder, now: datetime) -> None:
@@ -169,8 +190,9 @@ def _write(session: Session, rec: CycleRecorder, now: datetime) -> None:
     over_limit, deltas = rec.take_decisions()
     for meter in over_limit:
         _trip_over_power(session, meter)
-    bill_deltas(session, deltas, now=now, days=rec.days)
-    post_usage(session, rec.take_usage(), now, rec.days)
+    with part("bill"):
+        bill_deltas(session, deltas, now=now, days=rec.days)
+        post_usage(session, rec.take_usage(), now, rec.days)
     rec.days.flush(session, now)  # the batch's readings and money to their days, each day's row once
 
 

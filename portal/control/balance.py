@@ -32,6 +32,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import String, case, cast, literal, or_, select, union, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from portal import stopwatch
 from portal.alarms import clear_alarm, clear_many, raise_alarm, raise_many
 from portal.audit import audit
 from portal.bulk import among, chunks
@@ -309,6 +310,12 @@ def apply_balance_rules(session: Session, account_ids: Iterable[int], now: datet
     ids = sorted(set(account_ids))
     if not ids:
         return
+    with stopwatch.part("rules"):
+        _apply_where_busy(session, ids, actor, now)
+
+
+def _apply_where_busy(session: Session, ids: list[int], actor: str, now: datetime | None) -> None:
+    """apply_balance_rules' work: the shops the rules can concern found set-wise, the rules applied to them."""
     a, m = Account.__table__, Meter.__table__
     # not idle at or below this balance: the highest low level, the trip point, or below the restore level
     below = {site.id: max([*low_levels(site), trip_threshold(site), restore_level(site) - 1])

@@ -65,3 +65,23 @@ def test_common_area_meter_is_read_but_never_billed_to_a_shop(farm):
 
     assert db.session.execute(select(LedgerEntry)).first() is None
     assert f.meter("GW1", 1).state.energy_total == 150
+
+
+def test_a_cycle_says_where_its_time_went(farm):
+    """`make bench` prints a boundary cycle's parts (issue 17): they are the cycle's, they add up, and billing and
+    the balance rules show only in a cycle that bills."""
+    import time
+
+    f = farm(GW("GW1", (M(1, balance_fen=1_000, load=2_000), M(2, balance_fen=30, load=2_000))))
+    f.cycle(0)
+    steady = f.cycle(60)
+    began = time.perf_counter()
+    boundary = f.cycle(QUARTER)
+    wall = time.perf_counter() - began
+
+    assert {"load", "bus wait", "record"} <= set(steady.parts) and steady.parts.get("bill", 0) < 0.05
+    assert {"load", "bus wait", "record", "bill", "rules", "books"} <= set(boundary.parts)
+    assert all(seconds >= 0 for seconds in boundary.parts.values())
+    assert sum(boundary.parts.values()) <= wall  # the commit is the caller's, outside the parts
+    assert sum(boundary.parts.values()) >= 0.5 * wall
+    assert len(_entries(EntryKind.ENERGY)) == 2  # both shops billed in the boundary cycle
