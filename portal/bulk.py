@@ -41,6 +41,15 @@ def among(session: Session, column, values: Sequence):
     return column.in_(list(values))
 
 
+def loaded(session: Session, model) -> list:
+    """The objects of `model` loaded in the session, to keep in step after a set-wise UPDATE of their rows.
+
+    A scan of the identity map: in the set-wise paths it holds a handful of objects, where looking up each
+    updated row's identity key would cost as much as the statement.
+    """
+    return [obj for obj in session.identity_map.values() if isinstance(obj, model)]
+
+
 def insert_rows(session: Session, table: Table, rows: Sequence[dict], *, conflict: Sequence[str] = (),
                 update: Sequence[str] = (), keep: Sequence[str] = (), returning: str | None = None) -> list:
     """Insert many rows (same keys each); a row that hits the `conflict` unique columns is skipped, or

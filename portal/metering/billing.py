@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, bindparam, func, select, text, update
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.util import identity_key
 
-from portal.bulk import among, array_literal, postgresql
+from portal.bulk import among, chunks, loaded, update_rows
 from portal.control.balance import apply_balance_rules
 from portal.control.commands import MoneyWrite, queue_many
 from portal.ledger.bulk import Movement, lock_balances, post_many
@@ -42,8 +40,8 @@ from portal.tariffs.versions import Versions
 log = logging.getLogger(__name__)
 
 
-def price_delta(session: Session, meter: Meter, version: Version, d: Delta, tz: ZoneInfo) -> int:
-    """The exact cost of one delta in 0.00001 fen."""
+def price_delta(session: Session, meter, version: Version, d: Delta, tz: ZoneInfo) -> int:
+    """The exact cost of one delta in 0.00001 fen (`meter`: anything with the meter's `id` and `kind`)."""
     kind = meter.kind.value
     if version.kind == "tou":
         if d.energy_tou is not None and sum(d.energy_tou) == d.amount:
@@ -63,33 +61,32 @@ def price_delta(session: Session, meter: Meter, version: Version, d: Delta, tz: 
 
 
 def bill_deltas(session: Session, deltas: Iterable[Delta], now: datetime | None = None,
-                days: DayTotals | None = None) -> list[Account]:
+                days: DayTotals | None = None) -> list[int]:
     """Charge each platform-mode shop meter for its delta, once; the balance rules run at `now` (the cycle's).
+    Returns the ids of the shops charged.
 
-    A cycle crossing an interval boundary bills every shop at once, so the postings go through the
-    ledger's bulk path (one lock, insert and balance update per chunk, same guarantees as post_entry)
-    and the readings are marked billed in one statement per chunk. The charges are added to their meters'
-    days (portal.metering.daily): to `days`, which the cycle writes with its readings' days, or at once.
+    A cycle crossing an interval boundary bills every shop at once, so it works on plain rows, never ORM
+    objects: the meters with their tariff in one query, the postings through the ledger's bulk path (one lock,
+    insert and balance update per chunk, same guarantees as post_entry, each entry tagged with its meter as it
+    is inserted), the readings marked billed and the sub-fen remainders written in one statement each. The
+    charges are added to their meters' days (portal.metering.daily): to `days`, which the cycle writes with its
+    readings' days, or at once.
     """
     deltas = [d for d in deltas if d.account_id is not None and d.amount > 0]
     if not deltas:
         return []
     tz = business_tz()
-    meters = {m.id: m for m in session.execute(
-        select(Meter).where(among(session, Meter.id, {d.meter_id for d in deltas}))
-        .options(joinedload(Meter.account).joinedload(Account.site))
-    ).scalars()}
-    versions = Versions(session, {m.tariff_id or m.account.site.default_tariff_id for m in meters.values()} - {None})
-    charged: dict[int, Account] = {}
-    postings: list[tuple[EntryKind, int, Movement]] = []
+    meters = _meters(session, {d.meter_id for d in deltas})
+    versions = Versions(session, {m.tariff_id for m in meters.values()} - {None})
+    charged: dict[int, None] = {}
+    postings: list[tuple[EntryKind, Movement]] = []
     billed: list[tuple[int, datetime]] = []
     remainders: dict[int, int] = {}  # sub-fen carried forward, written once per meter at the end
     for d in sorted(deltas, key=lambda d: (d.meter_id, d.interval_start)):
-        meter = meters[d.meter_id]
-        if meter.control_mode != ControlMode.PLATFORM:
-            continue  # a meter-mode meter charges itself
-        site: Site = meter.account.site
-        version = versions.at(meter.tariff_id or site.default_tariff_id, d.since or d.interval_start)
+        meter = meters.get(d.meter_id)
+        if meter is None or meter.control_mode != ControlMode.PLATFORM:
+            continue  # a meter-mode meter charges itself (and one no longer in a shop is not a shop's to pay)
+        version = versions.at(meter.tariff_id, d.since or d.interval_start)
         if version is None:
             continue  # no tariff yet: the reading stays unbilled until one exists
         if version.kind == "tiered" and billed:
@@ -103,9 +100,10 @@ def bill_deltas(session: Session, deltas: Iterable[Delta], now: datetime | None 
         if fen:
             kind = EntryKind.WATER if meter.kind == MeterKind.WATER else EntryKind.ENERGY
             key = f"{kind.value}:{meter.id}:{d.interval_start.isoformat()}"
-            postings.append((kind, meter.id, Movement(meter.account_id, -fen, key, memo=f"{meter.code} {d.amount}")))
+            postings.append((kind, Movement(meter.account_id, -fen, key, memo=f"{meter.code} {d.amount}",
+                                            meter_id=meter.id)))
         billed.append((meter.id, d.interval_start))
-        charged[meter.account_id] = meter.account
+        charged[meter.account_id] = None
     created: dict[str, datetime] = {}
     posted = _post(session, postings, created)
     charges = [(m.meter_id, m.account_id, -m.amount_fen, created[m.key]) for m in posted]
@@ -117,26 +115,35 @@ def bill_deltas(session: Session, deltas: Iterable[Delta], now: datetime | None 
     _mark_billed(session, billed)
     _set_remainders(session, meters, remainders)
     apply_balance_rules(session, charged, now)
-    return list(charged.values())
+    return list(charged)
 
 
-def _post(session: Session, postings: list[tuple[EntryKind, int, Movement]],
+def _meters(session: Session, meter_ids: set[int]) -> dict:
+    """The meters to bill as rows: what pricing and posting need, the tariff already the site's where the
+    meter has none of its own."""
+    m = Meter.__table__
+    query = (select(m.c.id, m.c.code, m.c.kind, m.c.control_mode, m.c.account_id, m.c.charge_remainder_e5,
+                    func.coalesce(m.c.tariff_id, Site.default_tariff_id).label("tariff_id"))
+             .join(Account, Account.id == m.c.account_id).join(Site, Site.id == Account.site_id))
+    found = {}
+    for part in chunks(sorted(meter_ids)):
+        found.update((r.id, r) for r in session.execute(query.where(among(session, m.c.id, part))))
+    return found
+
+
+def _post(session: Session, postings: list[tuple[EntryKind, Movement]],
           created: dict[str, datetime]) -> list[Movement]:
-    """Post the charges (kind, meter id, movement) exactly once per key, each account locked once; returns
-    the movements posted now (with their meter), and their created_at in `created`."""
+    """Post the charges exactly once per key, each account locked once; returns the movements posted now, and
+    their created_at in `created`."""
     if not postings:
         return []
-    balances = lock_balances(session, (m.account_id for _, _, m in postings))
-    meter_of = {m.key: meter_id for _, meter_id, m in postings}
+    balances = lock_balances(session, (m.account_id for _, m in postings))
     posted: list[Movement] = []
-    for kind in dict.fromkeys(k for k, _, _ in postings):
-        for m in post_many(session, [m for k, _, m in postings if k == kind], kind, balances=balances,
+    for kind in dict.fromkeys(k for k, _ in postings):
+        for m in post_many(session, [m for k, m in postings if k == kind], kind, balances=balances,
                            created=created):
             balances[m.account_id] += m.amount_fen
-            posted.append(replace(m, meter_id=meter_of[m.key]))
-    # the bulk path knows accounts, not meters: tag the new entries with their meter, as post_entry does
-    _bulk_update(session, "ledger_entries", "meter_id", "bigint", "idempotency_key", "varchar",
-                 [m.key for m in posted], [meter_of[m.key] for m in posted])
+            posted.append(m)
     return posted
 
 
@@ -149,49 +156,34 @@ def _deduct_from_purses(session: Session, posted: list[Movement]) -> None:
 
 
 def _mark_billed(session: Session, keys: list[tuple[int, datetime]]) -> None:
-    """interval_readings.billed = true for these (meter, interval) keys; empties `keys`."""
+    """interval_readings.billed = true for these (meter, interval) keys; empties `keys`.
+
+    One statement per interval (a boundary cycle bills one interval for every meter): the interval and the
+    meters as an integer array, along the readings' primary key."""
     if not keys:
         return
-    if postgresql(session):
-        session.execute(text(
-            "UPDATE interval_readings AS r SET billed = true "
-            "FROM unnest(CAST(:m AS bigint[]), CAST(:t AS timestamptz[])) AS v(meter_id, at) "
-            "WHERE r.meter_id = v.meter_id AND r.interval_start = v.at"),
-            {"m": array_literal([m for m, _ in keys], Integer()), "t": array_literal([at for _, at in keys])})
-    else:
-        table = IntervalReading.__table__
-        session.execute(update(table).values(billed=True)
-                        .where(table.c.meter_id == bindparam("m"), table.c.interval_start == bindparam("at")),
-                        [{"m": m, "at": at} for m, at in keys])
-    for key in keys:  # what an ORM update would have done to readings loaded in this session
-        cached = session.identity_map.get(identity_key(IntervalReading, key))
-        if cached is not None:
+    table = IntervalReading.__table__
+    by_interval: dict[datetime, list[int]] = {}
+    for meter_id, at in keys:
+        by_interval.setdefault(at, []).append(meter_id)
+    for at, meter_ids in by_interval.items():
+        for part in chunks(meter_ids):
+            session.execute(update(table).values(billed=True)
+                            .where(table.c.interval_start == at, among(session, table.c.meter_id, part)))
+    marked = set(keys)
+    for cached in loaded(session, IntervalReading):  # what an ORM update would have done to readings loaded here
+        if (cached.meter_id, cached.interval_start) in marked:
             set_committed_value(cached, "billed", True)
     keys.clear()
 
 
-def _set_remainders(session: Session, meters: dict[int, Meter], remainders: dict[int, int]) -> None:
-    """meters.charge_remainder_e5 in one statement, the loaded meters kept in step (no per-row flush)."""
+def _set_remainders(session: Session, meters: dict, remainders: dict[int, int]) -> None:
+    """meters.charge_remainder_e5 in one statement, meters loaded in the session kept in step (no per-row flush)."""
     changed = {i: r for i, r in remainders.items() if r != meters[i].charge_remainder_e5}
     if not changed:
         return
     session.flush()  # nothing of the meters may stay pending under the committed values set below
-    _bulk_update(session, "meters", "charge_remainder_e5", "bigint", "id", "integer",
-                 list(changed), list(changed.values()))
-    for meter_id, remainder in changed.items():
-        set_committed_value(meters[meter_id], "charge_remainder_e5", remainder)
-
-
-def _bulk_update(session: Session, table: str, column: str, column_type: str, key: str, key_type: str,
-                 keys: list, values: list) -> None:
-    """UPDATE table SET column = value WHERE key = k for each (k, value): one statement on PostgreSQL."""
-    if not keys:
-        return
-    if postgresql(session):
-        session.execute(text(
-            f"UPDATE {table} AS t SET {column} = v.value "
-            f"FROM unnest(CAST(:k AS {key_type}[]), CAST(:v AS {column_type}[])) AS v(key, value) "
-            f"WHERE t.{key} = v.key"), {"k": array_literal(keys), "v": array_literal(values)})
-    else:
-        session.execute(text(f"UPDATE {table} SET {column} = :v WHERE {key} = :k"),
-                        [{"k": k, "v": v} for k, v in zip(keys, values)])
+    update_rows(session, Meter.__table__, "id", [{"id": i, "charge_remainder_e5": r} for i, r in changed.items()])
+    for cached in loaded(session, Meter):
+        if cached.id in changed:
+            set_committed_value(cached, "charge_remainder_e5", changed[cached.id])
