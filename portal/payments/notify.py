@@ -10,6 +10,7 @@ the notify is recorded as an anomaly (a staff alarm), and the credit holds it fo
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,6 +18,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from portal.alarms import raise_alarm
+from portal.bulk import postgresql
 from portal.models import (
     Account,
     AccountStatus,
@@ -29,9 +31,9 @@ from portal.models import (
     utcnow,
 )
 from portal.notify.alarms import tell_raised
-from portal.payments.states import move
+from portal.payments.states import move, move_by_trade
 from portal.queue.names import CREDIT_ORDER
-from portal.queue.outbox import enqueue
+from portal.queue.outbox import enqueue, handed_over
 
 RAW_LIMIT = 65_536
 #: the anomaly of a payment for a closed account
@@ -57,9 +59,15 @@ def accept_payment(session: Session, paid: VerifiedPayment, raw: str = "",
                    headers: dict | None = None) -> NotifyOutcome:
     """Record the notify and, when it checks out, move the order to paid and queue its credit.
 
-    Core statements throughout (this runs for every notify; the ORM's bookkeeping was most of its cost); an
-    order already loaded in the session is kept in step with what the database now holds.
+    The usual notify, a first success for an order of that amount, is one statement on PostgreSQL
+    (`_accept_at_once`). Any other (a duplicate, a wrong amount, no such order, a failed status) writes nothing
+    there and is decided here step by step, in Core statements; an order already loaded in the session is kept
+    in step with what the database now holds.
     """
+    if paid.success and not paid.merchant_problem and postgresql(session):
+        outcome = _accept_at_once(session, paid, raw, headers)
+        if outcome is not None:
+            return outcome
     orders, accounts = PaymentOrder.__table__, Account.__table__
     order = session.execute(select(  # the account's status in the same statement: no extra round trip
         orders.c.id, orders.c.amount_fen, orders.c.account_id, orders.c.payer,
@@ -74,18 +82,59 @@ def accept_payment(session: Session, paid: VerifiedPayment, raw: str = "",
         order_id=order.id if order else None, raw=raw[:RAW_LIMIT], headers=headers,
     ).returning(table.c.id)).scalar_one()
     if outcome == NotifyOutcome.ANOMALY:
-        site_id = (session.scalar(select(Account.site_id).where(Account.id == order.account_id)) if order
-                   else _any_site(session))
-        # one alarm per order whose money is held (the credit job raises the same one), else one per notify
-        subject = f"order:{order.id}" if reason == CLOSED else f"notify:{note_id}"
-        if site_id is not None:
-            opened = raise_alarm(
-                session, AlarmKind.PAYMENT_ANOMALY, subject, site_id,
-                f"{paid.source} notify for {paid.out_trade_no}: {reason}",
-                data=dict(what="notify_anomaly", source=paid.source, order=paid.out_trade_no, why=reason),
-                account_id=order.account_id if order else None)
-            tell_raised(session, [opened])  # anomalies are rare: an accepted notify writes nothing more
+        _alarm(session, paid, reason, note_id, order.id if order else None, order.account_id if order else None)
     return outcome
+
+
+#: what the usual notify writes with its move to paid, in the same statement: the credit job's outbox row and the
+#: notification (accepted, or an anomaly when the shop was closed meanwhile)
+_WITH_THE_MOVE = {
+    "box": "INSERT INTO outbox (queue, job, args, created_at, attempts, last_error) "
+           "SELECT %(queue)s, %(job)s, json_build_array(moved.id), %(now)s, 0, '' FROM moved RETURNING id",
+    "note": "INSERT INTO payment_notifications (source, received_at, outcome, reason, out_trade_no, "
+            "platform_trade_no, amount_fen, order_id, raw, headers) "
+            f"SELECT %(source)s, %(now)s, CASE WHEN moved.active THEN '{NotifyOutcome.ACCEPTED.value}' "
+            f"ELSE '{NotifyOutcome.ANOMALY.value}' END, CASE WHEN moved.active THEN '' ELSE %(closed)s END, "
+            "%(out_trade_no)s, %(trade_no)s, %(amount_fen)s, moved.id, %(raw)s, CAST(%(headers)s AS json) "
+            "FROM moved RETURNING id",
+}
+
+
+def _accept_at_once(session: Session, paid: VerifiedPayment, raw: str, headers: dict | None) -> NotifyOutcome | None:
+    """The usual notify in one round trip; None when it moved nothing (the caller decides why)."""
+    now = utcnow()
+    trade_no = paid.platform_trade_no[:64]
+    row = move_by_trade(
+        session, paid.out_trade_no, OrderStatus.PAID, amount_fen=paid.amount_fen,
+        values=dict(paid_at=paid.paid_at or now, platform_trade_no=trade_no, payer=paid.payer[:64] or None),
+        then=_WITH_THE_MOVE, params=dict(
+            queue=CREDIT_ORDER.queue, job=CREDIT_ORDER.name, now=now, source=paid.source, closed=CLOSED,
+            out_trade_no=paid.out_trade_no[:64], trade_no=trade_no, amount_fen=paid.amount_fen, raw=raw[:RAW_LIMIT],
+            headers=None if headers is None else json.dumps(headers)))
+    if row is None:
+        return None
+    handed_over(session, row.box, CREDIT_ORDER, [row.id])
+    if row.active:
+        return NotifyOutcome.ACCEPTED
+    # paid and credited all the same: the credit holds it for a refund
+    _alarm(session, paid, CLOSED, row.note, row.id, row.account_id)
+    return NotifyOutcome.ANOMALY
+
+
+def _alarm(session: Session, paid: VerifiedPayment, reason: str, note_id: int, order_id: int | None,
+           account_id: int | None) -> None:
+    """The staff alarm of an anomalous notify: one per order whose money is held (the credit job raises the same
+    one), else one per notify."""
+    site_id = (session.scalar(select(Account.site_id).where(Account.id == account_id)) if account_id
+               else _any_site(session))
+    subject = f"order:{order_id}" if reason == CLOSED else f"notify:{note_id}"
+    if site_id is not None:
+        opened = raise_alarm(
+            session, AlarmKind.PAYMENT_ANOMALY, subject, site_id,
+            f"{paid.source} notify for {paid.out_trade_no}: {reason}",
+            data=dict(what="notify_anomaly", source=paid.source, order=paid.out_trade_no, why=reason),
+            account_id=account_id)
+        tell_raised(session, [opened])  # anomalies are rare: an accepted notify writes nothing more
 
 
 def _decide(session: Session, order, paid: VerifiedPayment) -> tuple[NotifyOutcome, str]:

@@ -53,9 +53,15 @@ def enqueue(session: Session, func, *args, queue: str | None = None, dedupe_key:
     table = OutboxMessage.__table__
     row_id = session.execute(insert(table).values(queue=queue, job=name, args=list(args), dedupe_key=dedupe_key)
                              .returning(table.c.id)).scalar_one()
-    session.info.setdefault("outbox_ready", []).append(Handover(row_id, queue, name, list(args), dedupe_key,
-                                                                  request_id()))
+    handed_over(session, row_id, JobRef(name, queue), list(args), dedupe_key)
     return row_id
+
+
+def handed_over(session: Session, row_id: int, job: JobRef, args: list, dedupe_key: str | None = None) -> None:
+    """An outbox row written in this transaction (by `enqueue`, or by a statement of its own) is to be handed over
+    once it commits."""
+    session.info.setdefault("outbox_ready", []).append(Handover(row_id, job.queue, job.name, args, dedupe_key,
+                                                                  request_id()))
 
 
 @event.listens_for(Session, "after_commit")
