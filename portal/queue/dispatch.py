@@ -131,10 +131,11 @@ class Dispatcher:
             return
         if row.dedupe_key and not self.redis.set(f"payfirst:dedupe:{row.dedupe_key}", row.id, nx=True, ex=120):
             return  # an identical job is already waiting
-        Queue(row.queue, connection=self.redis).enqueue(
-            func, *row.args, job_id=f"outbox-{row.id}", job_timeout=func.timeout,
-            meta=_meta(row),
-        )
+        # one round trip: RQ writes the job and queues it on our pipeline (one MULTI/EXEC), sent here
+        with self.redis.pipeline() as pipe:
+            Queue(row.queue, connection=self.redis).enqueue(
+                func, *row.args, job_id=f"outbox-{row.id}", job_timeout=func.timeout, meta=_meta(row), pipeline=pipe)
+            pipe.execute()
 
 
 def _meta(row: Handover) -> dict | None:
