@@ -49,3 +49,67 @@ def test_embedded_sqlite_database_upgrades_to_the_models(tmp_path):
     with engine.connect() as conn:
         assert diff_against_models(conn) == []
     engine.dispose()
+
+
+def test_0020_opens_a_supply_off_alarm_for_each_meter_already_off_and_its_downgrade_takes_them_away(
+        empty_database):
+    """The cycle raises supply_off when it sees supply go off: a meter off before the upgrade gets its alarm here."""
+    from sqlalchemy import create_engine, select
+    from sqlalchemy.orm import Session
+
+    from portal import create_app
+    from portal.models import Account, Alarm, Gateway, Meter, MeterKind, MeterState, Protocol, Site, Supply
+
+    url = empty_database.replace("postgresql://", "postgresql+psycopg://", 1)
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SQLALCHEMY_ENGINE_OPTIONS": {}})
+    engine = create_engine(url)
+    try:
+        with app.app_context():
+            upgrade(revision="0019")
+            with Session(engine) as s:
+                site = Site(code="S1", name="mall")
+                s.add(site)
+                s.flush()
+                gw = Gateway(site_id=site.id, code="GW1", name="bus", host="127.0.0.1", port=502,
+                             protocol=Protocol.MODBUS_TCP)
+                shop = Account(site_id=site.id, code="A1", name="shop")
+                s.add_all([gw, shop])
+                s.flush()
+                meters = {}
+                for unit, (code, account, desired, reason, actual, trip) in enumerate([
+                        ("E1", shop.id, Supply.OFF, "arrears", Supply.OFF, "remote"),  # the platform's reason
+                        ("C1", None, Supply.ON, "", Supply.OFF, "none"),  # opened at the meter, no reason given
+                        ("E2", shop.id, Supply.ON, "", Supply.ON, None),  # on: no alarm
+                ], start=1):
+                    meters[code] = Meter(site_id=site.id, code=code, name=code, kind=MeterKind.ELECTRIC,
+                                         profile="payfirst-prepaid-v1",
+                                         gateway_id=gw.id, unit_id=unit, account_id=account, supply_desired=desired,
+                                         desired_reason=reason)
+                    s.add(meters[code])
+                    s.flush()
+                    s.add(MeterState(meter_id=meters[code].id, supply_actual=actual, trip_reason=trip))
+                ids = {code: m.id for code, m in meters.items()} | {"A1": shop.id}
+                s.commit()
+
+            upgrade(revision="0020")
+            with Session(engine) as s:
+                opened = s.execute(select(Alarm.kind, Alarm.subject, Alarm.meter_id, Alarm.account_id, Alarm.data,
+                                          Alarm.cleared_at).order_by(Alarm.meter_id)).all()
+            assert [tuple(a) for a in opened] == [
+                ("supply_off", f"meter:{ids['E1']}", ids["E1"], ids["A1"],
+                 {"what": "supply_off", "meter": "E1", "reason": "arrears"}, None),
+                ("supply_off", f"meter:{ids['C1']}", ids["C1"], None,
+                 {"what": "supply_off", "meter": "C1", "reason": "unknown"}, None),
+            ]
+
+            with engine.connect() as conn:  # one constraint on the kinds, validated (not left NOT VALID)
+                assert conn.exec_driver_sql(
+                    "SELECT conname, convalidated FROM pg_constraint WHERE conrelid = 'alarms'::regclass "
+                    "AND contype = 'c'").all() == [("ck_alarms_alarm_kind", True)]
+
+            downgrade(revision="0019")
+            with Session(engine) as s:
+                assert s.scalars(select(Alarm.id)).all() == []
+            db.engine.dispose()
+    finally:
+        engine.dispose()

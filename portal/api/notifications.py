@@ -18,11 +18,12 @@ from portal.models import Account, Delivery
 from portal.notify.deliveries import masked, newest, shop_scopes
 from portal.web.roles import may_open
 
-#: deliveries when `limit` is not given, and the most one call returns
+#: rows when `limit` is not given, and the most one call returns (the alarms' list takes the same)
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500
 
 
-def _when(value: datetime | None) -> str | None:
+def when_utc(value: datetime | None) -> str | None:
+    """An instant as ISO 8601 UTC (2026-03-01T04:05:06Z), None as None."""
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
@@ -31,10 +32,11 @@ def delivery_json(delivery: Delivery, whole: bool) -> dict:
     return {"event": delivery.event, "channel": delivery.channel,
             "recipient": delivery.recipient if whole else masked(delivery.recipient),
             "status": delivery.status.value, "attempts": delivery.attempts,
-            "created_at": _when(delivery.created_at), "sent_at": _when(delivery.sent_at)}
+            "created_at": when_utc(delivery.created_at), "sent_at": when_utc(delivery.sent_at)}
 
 
-def _limit() -> int:
+def limit_arg() -> int:
+    """`limit`: how many rows a list answers, DEFAULT_LIMIT when not given; 400 unless a whole number 1..MAX_LIMIT."""
     text = request.args.get("limit")
     if text is None:
         return DEFAULT_LIMIT
@@ -52,7 +54,7 @@ def get_notifications():
     code = request.args.get("account", "")
     if not code:
         raise ApiError(400, "invalid_request", "give the shop's code: ?account=CODE")
-    limit = _limit()
+    limit = limit_arg()
     account = find_in_scope(Account, code)
     rows = newest(db.session, shop_scopes([account.id]), limit=limit)
     whole = may_open(role, "notify_numbers")

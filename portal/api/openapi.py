@@ -4,6 +4,8 @@ from __future__ import annotations
 from apispec import APISpec
 from flask import jsonify
 
+from portal.api.alarms import KINDS as ALARM_KINDS
+from portal.api.alarms import STATES as ALARM_STATES
 from portal.api.blueprint import NO_NUL, bp
 from portal.api.notifications import MAX_LIMIT
 from portal.api.payments import CASH_MAX_FEN, OPTIONAL_TEXT, ORDER_CHANNELS
@@ -127,13 +129,50 @@ DELIVERIES = {
             "sent_at": {"type": "string", "format": "date-time", "nullable": True},
         }},
 }
+#: `limit` of a list (portal.api.notifications.limit_arg)
+LIMIT_PARAM = {"name": "limit", "in": "query", "required": False,
+               "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+               "description": "how many, newest first (default 50)"}
 NOTIFICATIONS_PARAMS = (
     {"name": "account", "in": "query", "required": True, "schema": {"type": "string", "minLength": 1,
                                                                      "pattern": NO_NUL},
      "description": "the shop's code"},
-    {"name": "limit", "in": "query", "required": False,
-     "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
-     "description": "how many, newest first (default 50)"},
+    LIMIT_PARAM,
+)
+ALARMS = {
+    "type": "object",
+    "required": ["alarms"],
+    "properties": {"alarms": {"type": "array", "description": "newest first (by when raised)", "items": {
+        "type": "object",
+        "required": ["id", "kind", "subject", "site", "account", "meter", "gateway", "message", "raised_at",
+                     "cleared_at", "acknowledged_by"],
+        "properties": {
+            "id": {"type": "integer"},
+            "kind": {"type": "string", "enum": list(ALARM_KINDS)},
+            "subject": {"type": "string", "description": "what it is about: meter:<id>, gateway:<id>, "
+                                                         "account:<id>, order:<id> (with a suffix for a second "
+                                                         "alarm of one kind, e.g. meter:<id>:write)"},
+            "site": {"type": "string", "description": "the site's code"},
+            "account": {"type": "string", "nullable": True, "description": "the shop's code"},
+            "meter": {"type": "string", "nullable": True, "description": "the meter's code"},
+            "gateway": {"type": "string", "nullable": True, "description": "the gateway's code (an alarm about "
+                                                                           "the gateway itself)"},
+            "message": {"type": "string", "description": "the alarm's sentence, in English"},
+            "raised_at": {"type": "string", "format": "date-time"},
+            "cleared_at": {"type": "string", "format": "date-time", "nullable": True,
+                           "description": "null while it is open"},
+            "acknowledged_by": {"type": "string", "nullable": True,
+                                "description": "who acknowledged it (staff:<username>), null when nobody has"},
+        }}}},
+}
+ALARMS_PARAMS = (
+    {"name": "state", "in": "query", "required": False, "schema": {"type": "string", "enum": list(ALARM_STATES)},
+     "description": "open (not cleared; the default) or all"},
+    {"name": "kind", "in": "query", "required": False, "schema": {"type": "string", "enum": list(ALARM_KINDS)},
+     "description": "only alarms of this kind"},
+    {"name": "site", "in": "query", "required": False, "schema": {"type": "string", "pattern": NO_NUL},
+     "description": "only this site's (its code; 404 when it is not one of yours)"},
+    LIMIT_PARAM,
 )
 CASH_RESULT = {
     "type": "object",
@@ -230,6 +269,10 @@ def _paths() -> dict:
             **_operation(f"A shop's delivery log: every message about it, to its tenants and to staff recipients "
                          f"for its alarms (403: a cashier; {found})", "200", "Deliveries", ("403", "404", "409"),
                          headers=NOTIFICATIONS_PARAMS), "operationId": "getNotifications"}},
+        "/alarms": {"get": {
+            **_operation("The alarms of your sites, newest first: open ones (state=open, the default) or all, of "
+                         "one kind, of one site (404: a site not yours)", "200", "Alarms", ("403", "404"),
+                         headers=ALARMS_PARAMS), "operationId": "getAlarms"}},
         "/meters/{code}": {"get": {
             **_operation(f"A meter's latest state ({found})", "200", "Meter", ("404", "409"), params=("code",),
                          links=METER_LINKS), "operationId": "getMeter"}},
@@ -267,7 +310,7 @@ def build_spec() -> dict:
     for name, schema in (("Error", ERROR), ("Account", ACCOUNT), ("Meter", METER), ("CommandRequest", COMMAND_REQUEST),
                          ("CommandAccepted", COMMAND_ACCEPTED), ("Order", ORDER), ("OrderRequest", _order_request()),
                          ("CashRecharge", CASH_REQUEST), ("CashRechargeResult", CASH_RESULT),
-                         ("Usage", USAGE), ("Deliveries", DELIVERIES)):
+                         ("Usage", USAGE), ("Deliveries", DELIVERIES), ("Alarms", ALARMS)):
         spec.components.schema(name, schema)
     spec.components.response("Error", {"description": "error", "content": {
         "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})

@@ -29,7 +29,7 @@ from portal.metering.rows import (
     load_states,
     new_state,
 )
-from portal.metering.supply import SupplyChange, tell_supply
+from portal.metering.supply import SupplyChange, off_alarm, tell_supply
 from portal.models import (
     AlarmKind,
     CommandStatus,
@@ -136,6 +136,7 @@ class CycleRecorder:
         self._write_failed: set[int] = set()  # meters a write failed on this cycle
         self._write_done: set[int] = set()  # meters written without a failure this cycle
         self._supply: list[SupplyChange] = []  # shop meters whose relay or valve went off or on
+        self._supply_off: dict[int, dict] = {}  # meter id -> its supply_off alarm, raised at the next flush
         #: meter-mode books: reads, acknowledged writes, usage debits (portal.metering.books)
         self.books = BooksRecorder(now)
         #: the daily roll-ups of the readings flushed and of the money billed for them, written by the caller
@@ -239,10 +240,21 @@ class CycleRecorder:
         st.update(values)
 
     def _supply_now(self, meter: MeterRow, st: dict, supply: Supply, tripped_for: str | None) -> None:
-        """The meter's supply is seen (read, or acknowledged after a write): a shop's that changed is told."""
+        """The meter's supply is seen (read, or acknowledged after a write): a change raises or clears its
+        supply_off alarm, and a shop's is told."""
         before = st["supply_actual"]
-        if meter.account_id is not None and before is not None and Supply(before) != supply:
-            self._supply.append(SupplyChange(meter, supply, tripped_for))
+        if before is not None and Supply(before) == supply:
+            return  # no crossing: nothing to write, the cycle's cost stays with the meters that changed
+        change = SupplyChange(meter, supply, tripped_for)
+        if supply == Supply.OFF:
+            self._supply_off[meter.id] = off_alarm(change)
+        else:
+            # never read before (new, or swapped) counts too. Clears run before raises at the flush, so an off seen
+            # earlier in this batch is dropped here rather than raised after its own clear.
+            self._supply_off.pop(meter.id, None)
+            self._cleared.setdefault(AlarmKind.SUPPLY_OFF, []).append(f"meter:{meter.id}")
+        if meter.account_id is not None and before is not None:
+            self._supply.append(change)
 
     def money_written(self, meter: MeterRow, action: str, count: int, amount_fen: int) -> None:
         """A purchase or deduction the meter acknowledged as write number `count` (its books need it)."""
@@ -325,8 +337,9 @@ class CycleRecorder:
             self._failed.clear()
         closed = [a for kind, subjects in self._cleared.items() for a in clear_many(s, kind, subjects)]
         self._cleared.clear()
-        opened = raise_many(s, self._alarms + self.books.alarms)
+        opened = raise_many(s, self._alarms + list(self._supply_off.values()) + self.books.alarms)
         self._alarms.clear()
+        self._supply_off.clear()
         self.books.alarms.clear()
         # who is concerned is told in the same transaction: the staff of what went offline, broke or came back,
         # the shops of what their supply did

@@ -1,9 +1,12 @@
-"""A shop's supply seen going off or coming back, told to the shop (SPEC §3: supply off and restore are told
-at any hour).
+"""A meter's supply seen going off or coming back: the supply_off alarm it raises or clears, and the shop told
+(SPEC §3: supply off and restore are told at any hour).
 
 The poll cycle sees it where the relay state is confirmed: a meter read back in another state than the one
-recorded, or a switch the meter acknowledged (portal.metering.cycle). A crossing is one shop's supply going off
-(or on) in one cycle, so a shop whose electricity and water both go off at once hears it once.
+recorded, or a switch the meter acknowledged (portal.metering.cycle). Every meter's supply going off, whatever
+switched it (arrears, staff, power above the limit, the meter itself), opens a supply_off alarm for the staff
+(`off_alarm`), closed when it is seen on again; that alarm is told to no one (portal.notify.alarms), since the
+shop hears of it here. A crossing is one shop's supply going off (or on) in one cycle, so a shop whose
+electricity and water both go off at once hears it once.
 
 Supply off for power above the limit is told by the over-power alarm's own message (portal.notify.alarms), and
 a closed shop's supply going off is no news to it: neither is told here again.
@@ -18,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from portal.control.balance import restore_level
 from portal.metering.rows import MeterRow
-from portal.models import Site, Supply
+from portal.models import AlarmKind, Site, Supply
 from portal.notify.params import money, shops, when, word
 from portal.notify.route import ShopEvent, tell_shops
 
@@ -42,7 +45,16 @@ def off_reason(change: SupplyChange) -> str:
     meter = change.meter
     if meter.supply_desired == Supply.OFF and meter.desired_reason:
         return meter.desired_reason
-    return change.tripped_for or "unknown"
+    # a meter that opened without saying why reads "none": to a person that is an unknown reason
+    return change.tripped_for if change.tripped_for not in (None, "", "none") else "unknown"
+
+
+def off_alarm(change: SupplyChange) -> dict:
+    """The supply_off alarm of a meter seen off, as a row for portal.alarms.raise_many."""
+    meter, reason = change.meter, off_reason(change)
+    return dict(kind=AlarmKind.SUPPLY_OFF, subject=f"meter:{meter.id}", site_id=meter.site_id, meter_id=meter.id,
+                account_id=meter.account_id, message=f"meter {meter.code} supply off ({reason})",
+                data=dict(what="supply_off", meter=meter.code, reason=reason))
 
 
 def tell_supply(session: Session, changes: Sequence[SupplyChange], now: datetime) -> int:

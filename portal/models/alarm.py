@@ -15,6 +15,8 @@ class AlarmKind(str, enum.Enum):
     LOW_BALANCE_2 = "low_balance_2"
     LOW_BALANCE_3 = "low_balance_3"
     ARREARS = "arrears"
+    #: a meter's supply (relay or valve) read off, whatever switched it; cleared when read on (portal.metering.cycle)
+    SUPPLY_OFF = "supply_off"
     OVER_POWER = "over_power"
     METER_OFFLINE = "meter_offline"
     GATEWAY_OFFLINE = "gateway_offline"

@@ -10,8 +10,10 @@ An arrears alarm raised while a safeguard holds the shop's supply on (its data's
 `arrears_held`: in arrears, why supply stays on, what to pay, and no trip time.
 
 Every alarm kind is told except a reconciliation's payment anomalies: the daily reconciliation tells its
-mismatches as one message per site, platform and day (portal.payments.reconciliation). A meter's failed write is
-an offline alarm of its own subject (meter:<id>:write) and is told as `meter_write_failed`.
+mismatches as one message per site, platform and day (portal.payments.reconciliation); and supply_off, whose shop
+is told by the poll cycle as the meter confirms it (portal.metering.supply: `supply_off`, `supply_off_by_office`,
+`supply_restored`), so telling the alarm too would tell the tenant twice. A meter's failed write is an offline
+alarm of its own subject (meter:<id>:write) and is told as `meter_write_failed`.
 """
 from __future__ import annotations
 
@@ -44,6 +46,9 @@ STAFF = {
     AlarmKind.PAYMENT_ANOMALY: "payment_anomaly",
     AlarmKind.BOOKS_MISMATCH: "books_mismatch",
 }
+#: kinds never told as an alarm: their crossing reaches whom it concerns by another path (supply_off: the shop,
+#: by portal.metering.supply.tell_supply)
+TOLD_ELSEWHERE = frozenset({AlarmKind.SUPPLY_OFF})
 #: the staff's event when an alarm of the kind closes
 RECOVERED = {AlarmKind.METER_OFFLINE: "meter_online", AlarmKind.GATEWAY_OFFLINE: "gateway_online"}
 
@@ -67,7 +72,7 @@ def together(session: Session) -> Iterator[None]:
 
 def tell_raised(session: Session, alarms: Sequence[Row | None]) -> int:
     """Tell whom each alarm opened now concerns (None: an alarm that was open already); deliveries queued."""
-    alarms = [a for a in alarms if a is not None]
+    alarms = [a for a in alarms if a is not None and a.kind not in TOLD_ELSEWHERE]
     held = session.info.get(_HELD)
     if held is not None:
         held.extend(alarms)

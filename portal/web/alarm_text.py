@@ -20,6 +20,7 @@ TEXTS = {
     "arrears_held": _l("%(account)s: in arrears, balance %(balance_yuan)s; a safeguard keeps supply on"),
     "arrears_warned": _l("%(account)s: in arrears, balance %(balance_yuan)s; supply off after a "
                          "%(warning_minutes)s-minute warning"),
+    "supply_off": _l("Meter %(meter)s: supply off (%(reason)s)"),
     "over_power": _l("%(meter)s: power %(power_w)s W above the limit %(limit_w)s W; tripped"),
     "meter_offline": _l("Meter %(meter)s not answering (%(why)s)"),
     "gateway_offline": _l("Gateway %(gateway)s (%(address)s) not answering"),
@@ -44,11 +45,21 @@ MISMATCHES = {
     "amount_differs": _l("the amounts differ"),
 }
 
+#: why a meter's supply went off (portal.metering.supply.off_reason: the platform's reason, else the meter's)
+OFF_REASONS = {
+    "arrears": _l("balance used up"),
+    "remote": _l("switched off by the property office"),
+    "over_power": _l("power above the limit"),
+    "closure": _l("shop closed"),
+    "unknown": _l("switched off at the meter"),
+}
+
 KINDS = {
     AlarmKind.LOW_BALANCE_1: _l("Low balance (level 1)"),
     AlarmKind.LOW_BALANCE_2: _l("Low balance (level 2)"),
     AlarmKind.LOW_BALANCE_3: _l("Low balance (level 3)"),
     AlarmKind.ARREARS: _l("Arrears"),
+    AlarmKind.SUPPLY_OFF: _l("Supply off"),
     AlarmKind.OVER_POWER: _l("Over power"),
     AlarmKind.METER_OFFLINE: _l("Meter offline"),
     AlarmKind.GATEWAY_OFFLINE: _l("Gateway offline"),
@@ -74,6 +85,8 @@ def alarm_text(alarm: Alarm) -> str:
             values[key.removesuffix("_fen") + "_yuan"] = format_money(value)
     if "mismatch" in data:
         values["mismatch"] = str(MISMATCHES.get(data["mismatch"], data["mismatch"]))
+    if what == "supply_off" and "reason" in data:
+        values["reason"] = str(OFF_REASONS.get(data["reason"], data["reason"]))
     try:
         return str(TEXTS[what]) % values  # the translated sentence, filled
     except (KeyError, ValueError, TypeError):  # data of another shape than the sentence: say what was stored

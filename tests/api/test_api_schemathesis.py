@@ -13,12 +13,13 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
+from portal.alarms import raise_alarm
 from portal.extensions import db
-from portal.models import ControlMode, Role, Supply
+from portal.models import AlarmKind, ControlMode, Role, Supply
 from portal.staffing.tokens import create_token
 from tests.payments.conftest import alipay_env, alipay_keys, standin
 
-#: examples per operation and generation mode (8 operations, positive and negative)
+#: examples per operation and generation mode (9 operations, positive and negative)
 MAX_EXAMPLES = 25
 #: workflows along the links, and steps in each
 WORKFLOWS, STEPS = 15, 6
@@ -49,18 +50,23 @@ def api_schema(app, monkeypatch, alipay_env, site, make_account, make_meter):
     make_meter(account=shop, code="E101", control_mode=ControlMode.METER,
                state={"online": True, "supply_actual": Supply.ON, "energy_total": 123_456, "power_w": 1_520,
                       "remaining_fen": 8_800, "purchase_count": 3})
-    make_meter(account=shop, code="E102")
+    off = make_meter(account=shop, code="E102")
+    raise_alarm(db.session, AlarmKind.SUPPLY_OFF, f"meter:{off.id}", site.id, "meter E102 supply off (remote)",
+                data=dict(what="supply_off", meter="E102", reason="remote"), meter_id=off.id, account_id=shop.id)
+    db.session.commit()
     # a 500 is an answer Schemathesis must see (and report with the case), not an exception in the test client
     monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)
     config = SchemathesisConfig.from_dict({
         "generation": {"mode": "all", "max-examples": MAX_EXAMPLES, "deterministic": True, "database": "none"},
         # the codes that exist, half of the time: the rest of the time whatever the generator makes of a string
-        "dictionaries": {"accounts": {"values": ["A101", "A102"]}, "meters": {"values": ["E101", "E102"]}},
+        "dictionaries": {"accounts": {"values": ["A101", "A102"]}, "meters": {"values": ["E101", "E102"]},
+                         "sites": {"values": ["mall"]}},
         "operations": [
             {"include-path-regex": "^/accounts/", "parameters": {
                 "path.code": {"dictionary": "accounts", "probability": 0.5}}},
             {"include-path": "/notifications", "parameters": {
                 "query.account": {"dictionary": "accounts", "probability": 0.5}}},
+            {"include-path": "/alarms", "parameters": {"query.site": {"dictionary": "sites", "probability": 0.5}}},
             {"include-path-regex": "^/meters/", "parameters": {
                 "path.code": {"dictionary": "meters", "probability": 0.5}}},
             # a period is two days that each match the document; that `from` comes first and the two lie at most

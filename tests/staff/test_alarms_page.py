@@ -142,6 +142,7 @@ def test_an_auditor_reads_but_cannot_acknowledge(client, login, make_staff, farm
 SAMPLES = {
     "low_balance": dict(account="S1", balance_fen=900, level=2, level_fen=1000),
     "arrears": dict(account="S1", balance_fen=-5, warning_minutes=0),
+    "supply_off": dict(meter="E1", reason="remote"),
     "over_power": dict(meter="E1", power_w=9000, limit_w=8000),
     "meter_offline": dict(meter="E1", why="timeout"),
     "gateway_offline": dict(gateway="G1", address="10.0.0.5:502"),
@@ -191,3 +192,31 @@ def test_an_alarm_links_its_meters_own_page(client, operator, farm):
     link = re.search(r'<a href="([^"]+)">[^<]*E101</a>', html).group(1).replace("&amp;", "&")
     assert link == f"/staff/meters/E101?site={site.code}"
     assert client.get(link).status_code == 200
+
+
+@pytest.mark.parametrize("reason, zh, en", [
+    ("arrears", "余额不足", "balance used up"), ("remote", "物业操作断电", "switched off by the property office"),
+    ("over_power", "功率超限", "power above the limit"), ("closure", "已销户", "shop closed"),
+    ("unknown", "电表现场断开", "switched off at the meter"),
+])
+def test_a_supply_off_alarm_says_why_in_the_readers_language(app, reason, zh, en):
+    from flask_babel import force_locale
+
+    from portal.web.alarm_text import alarm_text
+
+    alarm = Alarm(kind=AlarmKind.SUPPLY_OFF, message="stored", data=dict(what="supply_off", meter="E1", reason=reason))
+    with app.test_request_context():
+        with force_locale("zh"):
+            assert alarm_text(alarm) == f"电表 E1：已断电（{zh}）"
+        with force_locale("en"):
+            assert alarm_text(alarm) == f"Meter E1: supply off ({en})"
+
+
+def test_the_kind_filter_offers_supply_off(client, operator, farm):
+    site, shop, _gateway, meter = farm
+    raise_alarm(db.session, AlarmKind.SUPPLY_OFF, f"meter:{meter.id}", site.id, "meter E101 supply off (remote)",
+                data=dict(what="supply_off", meter="E101", reason="remote"), meter_id=meter.id, account_id=shop.id)
+    db.session.commit()
+    html = client.get("/staff/alarms?kind=supply_off").get_data(as_text=True)
+    assert '<option value="supply_off" selected>已断电</option>' in html
+    assert texts(html) == ["电表 E101：已断电（物业操作断电）"]
