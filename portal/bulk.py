@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from enum import Enum
 
-from sqlalchemy import JSON, BigInteger, Boolean, Integer, String, Table, any_, bindparam, func, text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Integer, String, Table, any_, bindparam, func, text
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -134,6 +134,11 @@ def array_literal(values: Sequence, type_=None) -> str:
             "NULL" if v is None else str(v) for v in values)
     elif isinstance(type_, Boolean):
         body = ",".join(map(_BOOLEAN.__getitem__, values))
+    elif isinstance(getattr(type_, "impl", type_), DateTime) and None not in values:
+        # a cycle's instants, ten thousand a statement: ISO 8601 needs no quoting in an array literal
+        if any(v.tzinfo is None for v in values):
+            raise ValueError("naive datetime: the database keeps UTC instants")
+        body = ",".join(v.isoformat() for v in values)
     elif isinstance(type_, SAEnum) and None not in values:
         body = ",".join(_quote(v.value if isinstance(v, Enum) else v) for v in values)
     elif isinstance(type_, String) and None not in values:  # keys, memos: text already

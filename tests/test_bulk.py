@@ -58,3 +58,12 @@ def test_integer_and_boolean_fast_paths_write_nulls():
 
     assert array_literal([1, None, -3], Integer()) == "{1,NULL,-3}"
     assert array_literal([True, None, False], Boolean()) == "{t,NULL,f}"
+
+
+def test_instants_of_a_datetime_column_travel_unquoted_and_naive_ones_are_refused():
+    from portal.models.base import UTCDateTime
+
+    later = AT + timedelta(microseconds=7)
+    assert array_literal([AT, later], UTCDateTime()) == "{2025-03-03T04:00:00+08:00,2025-03-03T04:00:00.000007+08:00}"
+    with pytest.raises(ValueError, match="naive"):
+        array_literal([AT, datetime(2025, 1, 1)], UTCDateTime())
