@@ -105,6 +105,28 @@ def issue_binding_codes(session: Session, accounts: Iterable[Account], actor: st
     return issued
 
 
+class PrintedCodesInUse(Exception):
+    """Printing would give new codes to shops whose printed code still works, and nobody confirmed voiding them."""
+
+    def __init__(self, accounts: list[Account]) -> None:
+        super().__init__(f"{len(accounts)} shops have a binding code already")
+        self.accounts = accounts
+
+
+def issue_for_print(session: Session, site_id: int, accounts: Sequence[Account], actor: str, action: str, *,
+                    confirmed: bool, **detail) -> list[tuple[Account, str]]:
+    """New binding codes for the shops of a sheet about to be printed (meter-box stickers, monthly bills): every
+    shop gets one, so a shop that had a code loses it, and that needs `confirmed` (PrintedCodesInUse otherwise,
+    nothing issued). Audited per shop and once for the sheet (`action`, with its shops and those replaced)."""
+    replaced = [a for a in accounts if a.binding_code_hash is not None]
+    if replaced and not confirmed:
+        raise PrintedCodesInUse(replaced)
+    issued = issue_binding_codes(session, accounts, actor, reissue=True)
+    audit(session, actor, action, "site", site_id, site_id, shops=[a.code for a, _code in issued],
+          replaced=[a.code for a in replaced], **detail)
+    return issued
+
+
 def _phone_on_file(phone: str):
     """The SQL condition: an account's phone on file is this (normalised) number, however it was written."""
     written = func.replace(func.replace(Account.phone, " ", ""), "-", "")

@@ -19,8 +19,7 @@ from flask_login import current_user
 from qrcode.image.svg import SvgPathImage
 from sqlalchemy import select
 
-from portal.audit import audit
-from portal.auth.binding import STICKER_PATH, issue_binding_codes, printed
+from portal.auth.binding import STICKER_PATH, PrintedCodesInUse, issue_for_print, printed
 from portal.extensions import db
 from portal.models import Account, AccountStatus, Site
 from portal.settings import public_url
@@ -42,6 +41,19 @@ def sticker_qr(url: str) -> str:
     """The QR code of a sticker's address as inline SVG (error correction M: a sticker gets scuffed)."""
     return qrcode.make(url, image_factory=SvgPathImage, error_correction=qrcode.constants.ERROR_CORRECT_M,
                        border=2).to_string(encoding="unicode")
+
+
+def sticker_address(account: Account) -> dict[str, str]:
+    """The shop's sticker address (`url`, its `/r/<token>`) and its QR code (`qr`); the shop has a token (issuing
+    its first binding code made it)."""
+    url = public_url(STICKER_PATH + account.sticker_token)
+    return dict(url=url, qr=sticker_qr(url))
+
+
+def codes_in_use(refused: PrintedCodesInUse) -> str:
+    """What a print that would void printed codes without the confirmation is told."""
+    return _("%(n)s of the chosen shops have a binding code already: tick the box that says their printed codes "
+             "stop working, or untick them.", n=len(refused.accounts))
 
 
 def _site_code(name: str, text: str) -> str:
@@ -110,24 +122,18 @@ def print_stickers():
     if len(shops) > MAX_SHEET:
         return _chooser(site, sites, ticked=ticked, refused=True, error=_(
             "At most %(most)s stickers at a time: untick some, and print the rest next.", most=MAX_SHEET))
-    replaced = [a for a in shops if a.binding_code_hash is not None]
-    if replaced and request.form.get("reissue") != "yes":
-        return _chooser(site, sites, ticked=ticked, refused=True, error=_(
-            "%(n)s of the chosen shops have a binding code already: tick the box that says their printed codes "
-            "stop working, or untick them.", n=len(replaced)))
-    issued = issue_binding_codes(db.session, shops, current_user.actor, reissue=True)
-    audit(db.session, current_user.actor, "stickers.printed", "site", site.id, site.id,
-          shops=[a.code for a, _code in issued], replaced=[a.code for a in replaced])
+    try:
+        issued = issue_for_print(db.session, site.id, shops, current_user.actor, "stickers.printed",
+                                 confirmed=request.form.get("reissue") == "yes")
+    except PrintedCodesInUse as refused:
+        return _chooser(site, sites, ticked=ticked, refused=True, error=codes_in_use(refused))
     db.session.commit()
     return _sheet(site, issued)
 
 
 def _sheet(site: Site, issued: list[tuple[Account, str]]):
     """The A4 sheet: the codes are in no other place, so the answer is never stored by a cache."""
-    stickers = []
-    for account, code in issued:
-        url = public_url(STICKER_PATH + account.sticker_token)
-        stickers.append(dict(account=account, code=printed(code), url=url, qr=sticker_qr(url)))
+    stickers = [dict(account=account, code=printed(code), **sticker_address(account)) for account, code in issued]
     pages = [stickers[i:i + PER_PAGE] for i in range(0, len(stickers), PER_PAGE)]
     response = make_response(render("staff/stickers_sheet.html", "staff/stickers_sheet.html", site=site,
                                     pages=pages, count=len(stickers),
