@@ -12,8 +12,9 @@ module: `report_shops` and `report_common`, energy per shop and per common meter
 `report_statement`, the month's energy and money per shop; `report_sales`, by day, channel and cashier;
 `report_loss`, line loss; `report_reconciliation`, the platforms' bills against our orders), `invoices`
 (tenants' invoice requests, 发票), `audit` (the audit log), `stickers` (a site's printable meter-box sticker
-sheets) and `notifications` (the delivery log, sending a message again, the demo's messages; its other tabs
-`notify_templates` and `notify_recipients`, whose forms are `notify_forms`) register their routes on it.
+sheets), `bills` (the shops' printable monthly bills) and `notifications` (the delivery log, sending a message
+again, the demo's messages; its other tabs `notify_templates` and `notify_recipients`, whose forms are
+`notify_forms`) register their routes on it.
 The meter list's filters are `meter_filters`; one meter's page is `meter_page` (its chart: `meter_chart`).
 """
 from portal.staff import (  # noqa: F401  (routes register on bp)
@@ -25,6 +26,7 @@ from portal.staff import (  # noqa: F401  (routes register on bp)
     audit,
     billing_groups,
     billing_runs,
+    bills,
     counter,
     dashboard,
     imports,

@@ -31,9 +31,11 @@ from portal.models import (
     Site,
     TenantBinding,
     TenantUser,
+    utcnow,
 )
 from portal.monthly.fee_overrides import basis_of, next_fee
-from portal.settings import public_url
+from portal.monthly.periods import month_of, previous_month
+from portal.settings import business_tz, public_url
 from portal.sites.shop_records import NOTE_MAX
 from portal.staff.account_ledger import KIND_LABELS, ledger_filters, ledger_page
 from portal.staff.blueprint import bp
@@ -152,6 +154,13 @@ def notes_context(account: Account, error: str | None = None, typed: str = "") -
                 may_note=may_change(current_user.role), account_url=account_url)
 
 
+def bill_month(account: Account) -> str:
+    """The month whose bill the page offers: the last one, or this one for a shop opened in it."""
+    month = month_of(utcnow(), business_tz())
+    opened = month_of(account.created_at, business_tz())
+    return previous_month(month) if opened < month else month
+
+
 def _whole_page(account: Account) -> dict:
     """What only the whole page shows (an htmx filter of the ledger gets the ledger alone)."""
     meters = _meters(account)
@@ -164,7 +173,8 @@ def _whole_page(account: Account) -> dict:
                 **sticker_context(account), **notes_context(account)}
     return dict(sections, meters=meters, orders=orders, refunds=refunds, order_labels=ORDER_LABELS,
                 refund_labels=REFUND_LABELS, off_reasons=OFF_REASONS,
-                may_counter=may_open(current_user.role, "counter"))
+                may_counter=may_open(current_user.role, "counter"), may_bill=may_open(current_user.role, "bills"),
+                bill_month=bill_month(account))
 
 
 @bp.get("/accounts/<code>")

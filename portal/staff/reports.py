@@ -44,8 +44,9 @@ def export(name: str):
     return register
 
 
-def chosen() -> tuple[list[Site], Site, str]:
-    """The user's sites, the one asked for (?site=CODE, else the first), and the month (?month=, else this one)."""
+def chosen(default_month: str | None = None) -> tuple[list[Site], Site, str]:
+    """The user's sites, the one asked for (?site=CODE, else the first), and the month (?month=, else
+    `default_month`, else this one)."""
     sites = db.session.scalars(scoped(select(Site), Site.id).order_by(Site.code)).all()
     if not sites:
         abort(404)
@@ -53,7 +54,7 @@ def chosen() -> tuple[list[Site], Site, str]:
     site = next((s for s in sites if s.code == code), None) if code else sites[0]
     if site is None:
         abort(404)
-    return sites, site, month_arg("month", month_of(utcnow(), business_tz()))
+    return sites, site, month_arg("month", default_month or month_of(utcnow(), business_tz()))
 
 
 @bp.get("/reports")

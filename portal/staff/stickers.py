@@ -8,7 +8,8 @@ never had a code (a new site, a new shop) and nothing else, asks a separate conf
 a code already, and prints at most MAX_SHEET shops at a time (a code costs a deliberate hash). The sheet answers
 the POST that issued the codes, is never cached, and the audit log keeps who printed which shops. The sticker's
 QR stays good whatever happens to its code: its token is made once (`accounts binding-codes` is the same verb on
-the command line, for a whole site into a spreadsheet).
+the command line, for a whole site into a spreadsheet; the shops' monthly bills, portal.staff.bills, issue theirs
+through the same `issue_for_print` and draw the same QR).
 """
 from __future__ import annotations
 

@@ -47,6 +47,9 @@ ACTIONS = {
     "account.note_added": _l("Note added to shop"),
     "tenant.wechat_bound": _l("WeChat bound to shop"),
     "tenant.binding_revoked": _l("Tenant's access to shop revoked"),
+    "account.binding_code_issued": _l("Binding code issued"),
+    "stickers.printed": _l("Sticker sheet printed with binding codes"),
+    "shop_bills.printed": _l("Monthly bills printed with binding codes"),
     # meters
     "meter.trip": _l("Supply switched off"),
     "meter.close": _l("Supply switched on"),

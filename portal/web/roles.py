@@ -37,6 +37,10 @@ AREAS: dict[str, Area] = {
     "monthly": Area(frozenset({Role.MANAGER}), "staff.billing", _l("Fees and allocation")),
     # the month's energy and its spreadsheets (portal.staff.reports): managers; auditors read
     "reports": Area(frozenset({Role.MANAGER}), "staff.reports", _l("Reports")),
+    # the shops' printed monthly bills (portal.staff.bills): cashiers and managers print them, auditors read them;
+    # reached from the reports' tabs, the counter and a shop's page. A binding code on a bill is issued by those of
+    # "account_binding_codes" below
+    "bills": Area(frozenset({Role.CASHIER, Role.MANAGER, Role.AUDITOR})),
     "tariffs": Area(frozenset({Role.MANAGER}), "staff.tariffs_index", _l("Tariffs")),
     "rules": Area(frozenset({Role.MANAGER}), "staff.rules_index", _l("Balance rules")),
     # the site workbook: template, upload, preview, commit, export; managers for their own sites (portal.staff.imports)
