@@ -7,7 +7,7 @@ them back in one statement per batch. Only what the I/O plan needs is loaded bef
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 
 from sqlalchemy import Text, cast, func, select, text
@@ -82,6 +82,10 @@ class MeterRow:
     commands: list[CommandRow] = field(default_factory=list)
 
 
+# load_cycle builds MeterRow from a row by position: its first fields are the columns, in the same order
+assert tuple(f.name for f in fields(MeterRow))[:len(_METER_COLUMNS)] == _METER_COLUMNS
+
+
 @dataclass
 class GatewayRow:
     """One gateway and its meters, in unit-id order."""
@@ -131,11 +135,11 @@ def load_cycle(session: Session, gateway_ids: list[int] | None) -> list[GatewayR
           .outerjoin(s, s.c.meter_id == m.c.id).where(m.c.gateway_id.in_(list(gateways)))
           .order_by(m.c.gateway_id, m.c.unit_id))
     meters: dict[int, MeterRow] = {}
+    n = len(_METER_COLUMNS)  # by position: 10,000 rows by name cost a third of the loading
     for r in session.execute(mq):
-        row = r._mapping
-        meter = MeterRow(**{n: row[n] for n in _METER_COLUMNS})
-        if row["s_meter_id"] is not None:
-            meter.state = {n: row[f"s_{n}"] for n in _PLAN_STATE}
+        meter = MeterRow(*r[:n])
+        if r[n] is not None:  # the state's meter_id: the meter was read before
+            meter.state = dict(zip(_PLAN_STATE, r[n:]))
         meters[meter.id] = meter
         gateways[meter.gateway_id].meters.append(meter)
     c = ControlCommand.__table__
