@@ -21,7 +21,7 @@ from worker.relays import MeterPlan, poll_and_reconcile
 
 #: the GIL switch interval during a cycle: a reply waits at most this long for the recording thread to
 #: let go (Python's default, 5 ms, adds up to a noticeable slice of a 60-meter bus)
-SWITCH_INTERVAL = 0.0005
+SWITCH_INTERVAL = 0.0002
 _settings_lock = threading.Lock()
 _cycles = 0
 _saved: tuple[float, bool] = (0.005, True)
