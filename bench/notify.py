@@ -76,7 +76,8 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     g.add_argument("--no-notify", action="store_true", help="skip the payment figures")
     g.add_argument("--notify-seconds", type=float, default=10.0, help="wrk duration of each notify run")
     g.add_argument("--notify-connections", type=int, default=4, help="wrk connections (2 threads)")
-    g.add_argument("--notify-orders", type=int, default=4000, help="open orders for the notify run")
+    g.add_argument("--notify-orders", type=int, default=6000,
+                   help="open orders for the notify run (a faster app must not run out of them)")
     g.add_argument("--restore-meters", type=int, default=20, help="meters in arrears for the restore figure")
 
 
