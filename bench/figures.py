@@ -165,7 +165,8 @@ def where_the_time_goes(t: Timing) -> str:
 def say_cycle(what: str, t: Timing, extra: str = "") -> None:
     """Print one timed cycle: wall and CPU, what it read, and where its wall time went."""
     s = t.extra.get("stats")
-    detail = f"; {s.read} read, {s.missed} missed, {s.writes} writes" if s else ""
+    detail = (f"; {s.read} read, {s.missed} missed, {s.writes} writes; buses {s.io_seconds:.2f} s, "
+              f"after the buses {s.record_seconds:.2f} s") if s else ""
     print(f"  {what}: {t.wall:.3f} s wall, {t.cpu:.3f} s CPU{detail}{'; ' + extra if extra else ''}")
     if parts := where_the_time_goes(t):
         print(f"    where the time goes: {parts}")
