@@ -1,4 +1,4 @@
-"""The worker's commands: `worker [QUEUE...]`, `cron`, `poll --once`, `simulator`, and `demo run`.
+"""The worker's commands: `worker [QUEUE...]`, `cron`, `relay`, `poll --once`, `simulator`, and `demo run`.
 
 They share the `flask --app wsgi` command line with the portal's: `wsgi.py` adds them to the app with
 `init_app`, so the portal itself never imports the worker.
@@ -20,6 +20,7 @@ from portal.logs import job_context
 from portal.models import Gateway, Site
 from portal.queue.dispatch import redis_connection
 from portal.queue.names import QUEUES
+from portal.queue.relay import run_relay
 from portal.settings import DEFAULT_PUBLIC_BASE_URL
 from portal.sites.demo import SITE_CODE, login_lines
 from worker.jobs.polling import schedule_polls
@@ -66,6 +67,17 @@ def cron_command():
     """Run the RQ cron scheduler with every periodic job."""
     settings = current_app.config["SETTINGS"]
     build_cron_scheduler(_redis(), settings.core.tz, settings.polling.interval).start()
+
+
+@click.command("relay")
+def relay_command():
+    """Hand committed outbox rows to RQ from this process, so that requests need not (portal.queue.relay)."""
+    _redis()
+    logging.basicConfig(level=logging.INFO)
+    try:
+        run_relay(current_app._get_current_object())
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @click.command("poll")
@@ -163,7 +175,7 @@ def _claim_gateway_ports(site_code: str) -> list[str]:
 
 def init_app(app: Flask) -> None:
     """Add the worker's commands to the app's command line, and `run` to the portal's `demo` group."""
-    for command in (worker_command, cron_command, poll_command, simulator_command):
+    for command in (worker_command, cron_command, relay_command, poll_command, simulator_command):
         app.cli.add_command(command)
     # Found on the app rather than imported: importing portal.cli would load every blueprint into the worker.
     app.cli.commands["demo"].add_command(demo_run_command)

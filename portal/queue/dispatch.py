@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import queue as stdqueue
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from importlib import import_module
@@ -25,6 +26,11 @@ from portal.queue.names import FORMER_NAMES
 from portal.queue.outbox import Handover
 
 log = logging.getLogger(__name__)
+#: the key a running outbox relay (portal.queue.relay) keeps alive, for RELAY_TTL seconds at a time
+RELAY_KEY = "payfirst:outbox:relay"
+RELAY_TTL = 5
+#: how long a process goes by what it last saw of the relay before it looks again (one Redis round trip)
+RELAY_LOOK_EVERY = 1.0
 
 
 def resolve(job_name: str) -> Callable:
@@ -64,16 +70,21 @@ class Dispatcher:
         url = app.config["REDIS_URL"]
         self.redis = connect_redis(url) if url else None
         self.runner = None if self.redis else InProcessRunner(app)
+        self._relay_seen = (float("-inf"), False)  # (when, whether a relay was running)
 
     def notify(self, ready: list[Handover]) -> None:
-        """Rows were committed: hand them over now (errors leave them for the sweep).
+        """Rows were committed: hand them over now (errors leave them for the sweep), unless a relay runs.
 
-        With Redis this is the fast path of every payment notify: it enqueues and writes nothing to the
-        database; the sweep later confirms the jobs exist and marks the rows dispatched.
+        With Redis this is the path of every payment notify. While an outbox relay runs it hands the rows over
+        from its own process, woken by their commit, and the request answers without talking to Redis (but
+        once a second, to see that the relay still runs). Without one the rows are enqueued here, which writes
+        nothing to the database; the sweep later confirms the jobs exist and marks the rows dispatched.
         """
         try:
             if self.redis is None:
                 self.dispatch([h.id for h in ready])
+                return
+            if self.relay_running():
                 return
             for h in ready:
                 self._enqueue(h)
@@ -83,11 +94,24 @@ class Dispatcher:
         except Exception:  # never fail the request that committed; the sweep retries
             log.exception("outbox hand-over failed; rows stay pending for the sweep")
 
+    def relay_running(self) -> bool:
+        """Whether an outbox relay runs (its key is alive), as last seen at most RELAY_LOOK_EVERY seconds ago."""
+        seen_at, running = self._relay_seen
+        now = time.monotonic()
+        if now - seen_at >= RELAY_LOOK_EVERY:
+            try:
+                running = bool(self.redis.exists(RELAY_KEY))
+            except redis.RedisError:
+                running = False  # the hand-over here will fail the same way, and say so
+            self._relay_seen = (now, running)
+        return running
+
     def dispatch(self, ids: list[int] | None = None, limit: int = 500, grace: int = 0) -> int:
         """Enqueue pending rows (those in `ids`, or all) and mark them dispatched; returns how many.
 
         Rows younger than `grace` seconds that no hand-over attempt failed for are left alone: their
-        fast path is probably still running. Rows whose job already exists in RQ are only marked.
+        fast path is probably still running. Rows whose job already exists in RQ are only marked. With Redis
+        a batch is two round trips, whatever its size: which jobs exist, then the others enqueued together.
         """
         with Session(db.engine) as s:
             q = select(OutboxMessage).where(OutboxMessage.dispatched_at.is_(None)).order_by(OutboxMessage.id)
@@ -99,18 +123,14 @@ class Dispatcher:
             if postgresql(s):
                 q = q.with_for_update(skip_locked=True)
             rows = s.execute(q.limit(limit)).scalars().all()
-            done = []
-            for row in rows:
-                try:
-                    if self.redis is None or not Job.exists(f"outbox-{row.id}", connection=self.redis):
-                        self._enqueue(Handover(row.id, row.queue, row.job, row.args, row.dedupe_key))
-                    done.append(row.id)
-                except redis.RedisError as exc:
-                    s.execute(
-                        update(OutboxMessage).where(OutboxMessage.id == row.id)
-                        .values(attempts=OutboxMessage.attempts + 1, last_error=str(exc)[:300])
-                    )
-                    break  # Redis is down: the rest would fail the same way
+            done = [row.id for row in rows]
+            try:
+                self._enqueue_all([Handover(row.id, row.queue, row.job, row.args, row.dedupe_key) for row in rows])
+            except redis.RedisError as exc:  # Redis is down: nothing of the batch was enqueued
+                done = []
+                if rows:
+                    s.execute(update(OutboxMessage).where(OutboxMessage.id == rows[0].id)
+                              .values(attempts=OutboxMessage.attempts + 1, last_error=str(exc)[:300]))
             if done:
                 s.execute(update(OutboxMessage).where(OutboxMessage.id.in_(done)).values(dispatched_at=utcnow()))
             s.commit()
@@ -124,12 +144,41 @@ class Dispatcher:
         except Exception:  # the rows are pending either way; the sweep will find them
             log.exception("could not record the failed hand-over")
 
+    def _enqueue_all(self, rows: list[Handover]) -> None:
+        """Enqueue rows whose job does not exist yet: one round trip asks which exist, one enqueues the rest (a
+        MULTI/EXEC of RQ's own commands); a row with a dedupe key costs one more."""
+        if self.redis is None or len(rows) < 2:
+            for row in rows:
+                if self.redis is None or not Job.exists(f"outbox-{row.id}", connection=self.redis):
+                    self._enqueue(row)
+            return
+        with self.redis.pipeline(transaction=False) as pipe:
+            for row in rows:
+                pipe.exists(Job.key_for(f"outbox-{row.id}"))
+            exists = pipe.execute()
+        fresh = [row for row, there in zip(rows, exists) if not there and not self._deduplicated(row)]
+        by_queue: dict[str, list] = {}
+        for row in fresh:
+            func = resolve(row.job)
+            by_queue.setdefault(row.queue, []).append(Queue.prepare_data(
+                func, row.args, timeout=func.timeout, job_id=f"outbox-{row.id}", meta=_meta(row)))
+        if by_queue:
+            with self.redis.pipeline() as pipe:
+                for name, jobs in by_queue.items():
+                    Queue(name, connection=self.redis).enqueue_many(jobs, pipeline=pipe)
+                pipe.execute()
+
+    def _deduplicated(self, row: Handover) -> bool:
+        """Whether an identical job (same dedupe key) is already waiting; if not, this row's now is."""
+        return bool(row.dedupe_key) and not self.redis.set(f"payfirst:dedupe:{row.dedupe_key}", row.id, nx=True,
+                                                            ex=120)
+
     def _enqueue(self, row: Handover) -> None:
         func = resolve(row.job)
         if self.redis is None:
             self.runner.submit(func, row.args)
             return
-        if row.dedupe_key and not self.redis.set(f"payfirst:dedupe:{row.dedupe_key}", row.id, nx=True, ex=120):
+        if self._deduplicated(row):
             return  # an identical job is already waiting
         # one round trip: RQ writes the job and queues it on our pipeline (one MULTI/EXEC), sent here
         with self.redis.pipeline() as pipe:
