@@ -33,7 +33,7 @@ from portal.models import (
 from portal.notify.alarms import tell_raised
 from portal.payments.states import move, move_by_trade
 from portal.queue.names import CREDIT_ORDER
-from portal.queue.outbox import enqueue, handed_over
+from portal.queue.outbox import committed_alone, enqueue
 
 RAW_LIMIT = 65_536
 #: the anomaly of a payment for a closed account
@@ -59,8 +59,8 @@ def accept_payment(session: Session, paid: VerifiedPayment, raw: str = "",
                    headers: dict | None = None) -> NotifyOutcome:
     """Record the notify and, when it checks out, move the order to paid and queue its credit.
 
-    The usual notify, a first success for an order of that amount, is one statement on PostgreSQL
-    (`_accept_at_once`). Any other (a duplicate, a wrong amount, no such order, a failed status) writes nothing
+    The usual notify, a first success for an order of that amount, is one statement on PostgreSQL, committed on
+    its own (`_accept_at_once`). Any other (a duplicate, a wrong amount, no such order, a failed status) writes nothing
     there and is decided here step by step, in Core statements; an order already loaded in the session is kept
     in step with what the database now holds.
     """
@@ -101,7 +101,8 @@ _WITH_THE_MOVE = {
 
 
 def _accept_at_once(session: Session, paid: VerifiedPayment, raw: str, headers: dict | None) -> NotifyOutcome | None:
-    """The usual notify in one round trip; None when it moved nothing (the caller decides why)."""
+    """The usual notify in one round trip, committed as it returns (a statement of its own: no BEGIN, no COMMIT),
+    its credit job handed over at once; None when it moved nothing (the caller decides why)."""
     now = utcnow()
     trade_no = paid.platform_trade_no[:64]
     row = move_by_trade(
@@ -110,10 +111,10 @@ def _accept_at_once(session: Session, paid: VerifiedPayment, raw: str, headers: 
         then=_WITH_THE_MOVE, params=dict(
             queue=CREDIT_ORDER.queue, job=CREDIT_ORDER.name, now=now, source=paid.source, closed=CLOSED,
             out_trade_no=paid.out_trade_no[:64], trade_no=trade_no, amount_fen=paid.amount_fen, raw=raw[:RAW_LIMIT],
-            headers=None if headers is None else json.dumps(headers)))
+            headers=None if headers is None else json.dumps(headers)), alone=True)
     if row is None:
         return None
-    handed_over(session, row.box, CREDIT_ORDER, [row.id])
+    committed_alone(row.box, CREDIT_ORDER, [row.id])
     if row.active:
         return NotifyOutcome.ACCEPTED
     # paid and credited all the same: the credit holds it for a refund

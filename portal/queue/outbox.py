@@ -64,6 +64,13 @@ def handed_over(session: Session, row_id: int, job: JobRef, args: list, dedupe_k
                                                                   request_id()))
 
 
+def committed_alone(row_id: int, job: JobRef, args: list) -> None:
+    """An outbox row committed by a statement of its own (outside any session's transaction) is handed over now."""
+    if has_app_context():
+        current_app.extensions["payfirst.dispatcher"].notify([Handover(row_id, job.queue, job.name, args, None,
+                                                                       request_id())])
+
+
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
     ready = session.info.pop("outbox_ready", None)
