@@ -79,6 +79,8 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     g.add_argument("--notify-orders", type=int, default=6000,
                    help="open orders for the notify run (a faster app must not run out of them)")
     g.add_argument("--restore-meters", type=int, default=20, help="meters in arrears for the restore figure")
+    g.add_argument("--no-relay", action="store_true",
+                   help="no outbox relay beside gunicorn: each request hands its credit job to RQ itself")
 
 
 # --- keys and signing (as Alipay signs notifies; shares no code with portal/) ---------------------------
@@ -186,11 +188,12 @@ def gunicorn(module: str, env: dict[str, str], port: int, log: Path):
 
 
 @contextmanager
-def relay(env: dict[str, str], log: Path):
-    """`flask --app wsgi relay` (the Procfile's outbox relay) until the block ends, once it is handing over."""
+def relay(env: dict[str, str], log: Path, off: bool = False):
+    """`flask --app wsgi relay` (the Procfile's outbox relay) until the block ends, once it is handing over;
+    nothing with `off`."""
     import redis
 
-    if os.environ.get("BENCH_NO_RELAY"):
+    if off:
         yield None
         return
 
@@ -394,12 +397,12 @@ def run_notify(args, app, database_url: str, keys: dict[str, str], work: Path) -
         _warm_up(port, warm)
         floor = wrk(port, work / "bodies.txt", secs, conns, script)
     _say("floor (verify-only Flask route)", floor)
-    with gunicorn("wsgi:app", env, port, log), relay(env, log):
+    with gunicorn("wsgi:app", env, port, log), relay(env, log, args.no_relay):
         _warm_up(port, warm)  # accepts the warm-up orders (credited and checked with the rest)
         before = _cpu_by_program()
         real = wrk(port, work / "bodies.txt", secs, conns, script)
         used = {k: v - before.get(k, 0.0) for k, v in _cpu_by_program().items()}
-    _say("notify route (wsgi:app, with the outbox relay)", real)
+    _say("notify route (wsgi:app, " + ("no relay)" if args.no_relay else "with the outbox relay)"), real)
     print("  CPU per notify: " + ", ".join(f"{name} {used.get(name, 0.0) / max(real['requests'], 1) * 1000:.2f} ms"
                                           for name in ("gunicorn", "relay", "postgres", "redis-server", "wrk")))
 
@@ -649,7 +652,8 @@ def run_restore(args, app, database_url: str, keys: dict[str, str], work: Path) 
             worker = subprocess.Popen([_bin("flask"), "--app", "wsgi", "worker"], cwd=ROOT, env=env, stdout=out,
                                       stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            with gunicorn("wsgi:app", env, port, work / "gunicorn.log"), relay(env, work / "relay.log"):
+            with gunicorn("wsgi:app", env, port, work / "gunicorn.log"), \
+                    relay(env, work / "relay.log", args.no_relay):
                 deadline = time.monotonic() + 60
                 while not Worker.all(connection=r):
                     if worker.poll() is not None or time.monotonic() > deadline:
@@ -683,9 +687,10 @@ def run_restore(args, app, database_url: str, keys: dict[str, str], work: Path) 
     p95 = _pct(times, 95) if times and not missing else float("inf")
     print(f"  restore: {len(times)} of {m} relays closed; p50 {p50:.3f} s, p95 {p95:.3f} s, "
           f"max {max(times) if times else float('nan'):.3f} s; {refused} notifies not answered `success`")
+    beside = "1 RQ worker" + ("" if args.no_relay else ", the outbox relay")
     return [
         Figure("paid -> relay closed, p95", p95, "s", RESTORE_P95_BAR_S,
-               note=f"{m} meters, a notify every 250 ms, 1 RQ worker, the outbox relay; p50 {p50:.2f} s, "
+               note=f"{m} meters, a notify every 250 ms, {beside}; p50 {p50:.2f} s, "
                     f"max {max(times) if times else float('nan'):.2f} s"
                     + (f"; {missing} never closed" if missing else "")),
     ]
