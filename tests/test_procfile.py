@@ -1,5 +1,5 @@
-"""The Procfile (docs/deploy.md, one machine): every queue has a worker, there is one cron, and `honcho start`
-brings up a web process that answers and an RQ worker on each queue, then stops them all."""
+"""The Procfile (docs/deploy.md, one machine): every queue has a worker, there is one cron and one outbox relay,
+and `honcho start` brings up a web process that answers and an RQ worker on each queue, then stops them all."""
 from __future__ import annotations
 
 import os
@@ -33,6 +33,7 @@ def test_every_queue_has_a_worker_and_there_is_one_cron():
               for q in cmd.split()[4:]]
     assert sorted(served) == sorted(q for q in QUEUES if q != "sms_modem")  # the modem's: where the modem is
     assert [n for n, cmd in procs.items() if cmd == "flask --app wsgi cron"] == ["cron"]
+    assert [n for n, cmd in procs.items() if cmd == "flask --app wsgi relay"] == ["relay"]  # the outbox relay
     assert procs["web"].startswith("gunicorn ") and procs["web"].endswith(" wsgi:app")
 
 
