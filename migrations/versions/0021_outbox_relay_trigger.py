@@ -4,10 +4,9 @@ Revision ID: 0021
 Revises: 0020
 
 The outbox relay (`flask --app wsgi relay`, portal.queue.relay) LISTENs on payfirst_outbox and hands the
-committed rows to RQ. A statement-level trigger notifies the channel once per statement that inserts rows (an INSERT ... SELECT
-that finds nothing does not);
-PostgreSQL delivers the notification when the transaction commits (never for one rolled back) and folds
-identical notifications of one transaction into one. Creating a trigger takes a brief lock on the outbox and
+committed rows to RQ. A statement-level trigger notifies the channel once per statement that inserts rows (an
+INSERT ... SELECT that finds nothing does not); PostgreSQL delivers the notification when the transaction commits
+(never for one rolled back) and folds identical notifications of one transaction into one. Creating a trigger takes a brief lock on the outbox and
 reads no row. SQLite (the demo) has no LISTEN and no relay: nothing is created there.
 """
 from alembic import op

@@ -86,8 +86,7 @@ class Dispatcher:
                 return
             if self.relay_running():
                 return
-            for h in ready:
-                self._enqueue(h)
+            self._enqueue_all(ready, just_committed=True)
         except redis.RedisError as exc:
             log.warning("Redis unavailable (%s); outbox rows stay pending for the sweep", exc)
             self._record_failure([h.id for h in ready], exc)
@@ -144,21 +143,24 @@ class Dispatcher:
         except Exception:  # the rows are pending either way; the sweep will find them
             log.exception("could not record the failed hand-over")
 
-    def _enqueue_all(self, rows: list[Handover]) -> None:
-        """Enqueue rows whose job does not exist yet: one round trip asks which exist, one enqueues the rest (a
-        MULTI/EXEC of RQ's own commands); a row with a dedupe key costs one more."""
-        if self.redis is None or len(rows) < 2:
+    def _enqueue_all(self, rows: list[Handover], *, just_committed: bool = False) -> None:
+        """Enqueue the rows' jobs that RQ does not hold yet. With Redis: one round trip asks which exist (none can
+        for rows `just_committed`: it is skipped), one enqueues the others (RQ's commands in one MULTI/EXEC); a row
+        with a dedupe key costs one more."""
+        if self.redis is None:
             for row in rows:
-                if self.redis is None or not Job.exists(f"outbox-{row.id}", connection=self.redis):
-                    self._enqueue(row)
+                self.runner.submit(resolve(row.job), row.args)
             return
-        with self.redis.pipeline(transaction=False) as pipe:
-            for row in rows:
-                pipe.exists(Job.key_for(f"outbox-{row.id}"))
-            exists = pipe.execute()
-        fresh = [row for row, there in zip(rows, exists) if not there and not self._deduplicated(row)]
+        fresh = rows
+        if not just_committed:
+            with self.redis.pipeline(transaction=False) as pipe:
+                for row in rows:
+                    pipe.exists(Job.key_for(f"outbox-{row.id}"))
+                fresh = [row for row, there in zip(rows, pipe.execute()) if not there]
         by_queue: dict[str, list] = {}
         for row in fresh:
+            if self._deduplicated(row):
+                continue  # an identical job is already waiting
             func = resolve(row.job)
             by_queue.setdefault(row.queue, []).append(Queue.prepare_data(
                 func, row.args, timeout=func.timeout, job_id=f"outbox-{row.id}", meta=_meta(row)))
@@ -172,19 +174,6 @@ class Dispatcher:
         """Whether an identical job (same dedupe key) is already waiting; if not, this row's now is."""
         return bool(row.dedupe_key) and not self.redis.set(f"payfirst:dedupe:{row.dedupe_key}", row.id, nx=True,
                                                             ex=120)
-
-    def _enqueue(self, row: Handover) -> None:
-        func = resolve(row.job)
-        if self.redis is None:
-            self.runner.submit(func, row.args)
-            return
-        if self._deduplicated(row):
-            return  # an identical job is already waiting
-        # one round trip: RQ writes the job and queues it on our pipeline (one MULTI/EXEC), sent here
-        with self.redis.pipeline() as pipe:
-            Queue(row.queue, connection=self.redis).enqueue(
-                func, *row.args, job_id=f"outbox-{row.id}", job_timeout=func.timeout, meta=_meta(row), pipeline=pipe)
-            pipe.execute()
 
 
 def _meta(row: Handover) -> dict | None:

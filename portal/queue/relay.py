@@ -24,6 +24,7 @@ import threading
 import time
 
 import psycopg
+import redis
 from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -98,7 +99,7 @@ class Relay:
     def _beat(self) -> None:
         try:
             self.dispatcher.redis.set(RELAY_KEY, "1", ex=RELAY_TTL)
-        except Exception as exc:
+        except redis.RedisError as exc:  # a relay that cannot beat is not trusted: the requests hand over themselves
             log.warning("outbox relay: Redis unavailable (%s)", exc)
 
     def close(self) -> None:
@@ -106,8 +107,8 @@ class Relay:
         self.stop.set()
         try:
             self.dispatcher.redis.delete(RELAY_KEY)
-        except Exception:
-            pass
+        except redis.RedisError:
+            pass  # the key expires by itself
 
 
 def _libpq_url() -> str:

@@ -144,7 +144,7 @@ def test_a_starting_relay_hands_over_what_was_left_pending_and_skips_jobs_rq_hol
     rows = outbox()
     assert len(rows) == 30 and rows[0].attempts == 1
     # one of them reached RQ after all (a hand-over whose answer was lost): it is not enqueued a second time
-    dispatcher._enqueue(Handover(rows[5].id, rows[5].queue, rows[5].job, rows[5].args, None))
+    dispatcher._enqueue_all([Handover(rows[5].id, rows[5].queue, rows[5].job, rows[5].args, None)])
     monkeypatch.setattr(relay_mod, "RELAY_LOOK_EVERY", 0.0)
     relay = Relay(redis_app)
     thread = threading.Thread(target=relay.run, daemon=True)
