@@ -33,7 +33,7 @@ from portal.models import (
 from portal.notify.alarms import tell_raised
 from portal.payments.states import move, move_by_trade
 from portal.queue.names import CREDIT_ORDER
-from portal.queue.outbox import committed_alone, enqueue
+from portal.queue.outbox import committed_alone, enqueue, insert_for_each
 
 RAW_LIMIT = 65_536
 #: the anomaly of a payment for a closed account
@@ -86,18 +86,13 @@ def accept_payment(session: Session, paid: VerifiedPayment, raw: str = "",
     return outcome
 
 
-#: what the usual notify writes with its move to paid, in the same statement: the credit job's outbox row and the
-#: notification (accepted, or an anomaly when the shop was closed meanwhile)
-_WITH_THE_MOVE = {
-    "box": "INSERT INTO outbox (queue, job, args, created_at, attempts, last_error) "
-           "SELECT %(queue)s, %(job)s, json_build_array(moved.id), %(now)s, 0, '' FROM moved RETURNING id",
-    "note": "INSERT INTO payment_notifications (source, received_at, outcome, reason, out_trade_no, "
-            "platform_trade_no, amount_fen, order_id, raw, headers) "
-            f"SELECT %(source)s, %(now)s, CASE WHEN moved.active THEN '{NotifyOutcome.ACCEPTED.value}' "
-            f"ELSE '{NotifyOutcome.ANOMALY.value}' END, CASE WHEN moved.active THEN '' ELSE %(closed)s END, "
-            "%(out_trade_no)s, %(trade_no)s, %(amount_fen)s, moved.id, %(raw)s, CAST(%(headers)s AS json) "
-            "FROM moved RETURNING id",
-}
+#: the notification the usual notify writes with its move to paid, in the same statement (accepted, or an anomaly when
+#: the shop was closed meanwhile); the credit job's outbox row goes with it (`outbox.insert_for_each`)
+_NOTE = ("INSERT INTO payment_notifications (source, received_at, outcome, reason, out_trade_no, platform_trade_no, "
+         f"amount_fen, order_id, raw, headers) SELECT %(source)s, %(now)s, CASE WHEN moved.active THEN "
+         f"'{NotifyOutcome.ACCEPTED.value}' ELSE '{NotifyOutcome.ANOMALY.value}' END, CASE WHEN moved.active THEN '' "
+         "ELSE %(closed)s END, %(out_trade_no)s, %(trade_no)s, %(amount_fen)s, moved.id, %(raw)s, "
+         "CAST(%(headers)s AS json) FROM moved RETURNING id")
 
 
 def _accept_at_once(session: Session, paid: VerifiedPayment, raw: str, headers: dict | None) -> NotifyOutcome | None:
@@ -105,11 +100,12 @@ def _accept_at_once(session: Session, paid: VerifiedPayment, raw: str, headers: 
     its credit job handed over at once; None when it moved nothing (the caller decides why)."""
     now = utcnow()
     trade_no = paid.platform_trade_no[:64]
+    box, box_params = insert_for_each("moved", CREDIT_ORDER, "json_build_array(moved.id)")
     row = move_by_trade(
         session, paid.out_trade_no, OrderStatus.PAID, amount_fen=paid.amount_fen,
         values=dict(paid_at=paid.paid_at or now, platform_trade_no=trade_no, payer=paid.payer[:64] or None),
-        then=_WITH_THE_MOVE, params=dict(
-            queue=CREDIT_ORDER.queue, job=CREDIT_ORDER.name, now=now, source=paid.source, closed=CLOSED,
+        then={"box": box, "note": _NOTE}, params=dict(
+            box_params, outbox_created_at=now, now=now, source=paid.source, closed=CLOSED,
             out_trade_no=paid.out_trade_no[:64], trade_no=trade_no, amount_fen=paid.amount_fen, raw=raw[:RAW_LIMIT],
             headers=None if headers is None else json.dumps(headers)), alone=True)
     if row is None:

@@ -8,6 +8,7 @@ over when it returns, so nothing accepted is lost and nothing waits on Redis.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 from flask import current_app, has_app_context
 from sqlalchemy import event, insert
@@ -62,6 +63,27 @@ def handed_over(session: Session, row_id: int, job: JobRef, args: list, dedupe_k
     once it commits."""
     session.info.setdefault("outbox_ready", []).append(Handover(row_id, job.queue, job.name, args, dedupe_key,
                                                                   request_id()))
+
+
+@cache
+def insert_for_each(source: str, job: JobRef, args_sql: str) -> tuple[str, dict]:
+    """For a statement that writes its outbox rows itself (a payment notify's one statement): the SQL of an INSERT
+    of one row for `job` per row of `source` (a CTE earlier in the statement), its args the JSON array `args_sql`,
+    returning the row's `id`; and the parameters it takes, but for `outbox_created_at`, which the caller gives.
+
+    Every other column takes what `enqueue` would give it: the job's queue and name, and the model's own defaults.
+    The row is handed over by `committed_alone` or `handed_over`, as its transaction goes."""
+    if job.queue not in QUEUES:
+        raise ValueError(f"job {job.name} needs a known queue, got {job.queue!r}")
+    table = OutboxMessage.__table__
+    params = {"queue": job.queue, "job": job.name}
+    params |= {c.name: c.default.arg for c in table.c
+               if c.name not in params and c.default is not None and c.default.is_scalar}
+    columns = [*params, "args", "created_at"]
+    values = [f"%(outbox_{name})s" for name in params] + [args_sql, "%(outbox_created_at)s"]
+    sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT {', '.join(values)} FROM {source} "
+           f"RETURNING {table.c.id.name}")
+    return sql, {f"outbox_{name}": value for name, value in params.items()}
 
 
 def committed_alone(row_id: int, job: JobRef, args: list) -> None:

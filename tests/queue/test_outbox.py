@@ -185,3 +185,24 @@ def test_the_poll_jobs_are_queued_on_the_minute_or_every_poll_interval():
     polls = "worker.jobs.polling.schedule_polls"
     assert (on_the_minute[polls].cron, on_the_minute[polls].interval) == ("* * * * *", None)
     assert (every_30[polls].cron, every_30[polls].interval) == (None, 30)
+
+
+def test_a_row_a_statement_writes_itself_is_the_row_enqueue_writes(app):
+    """`insert_for_each` (the notify's one statement writes its credit job with it) takes the queue, the name and
+    every default from the same places as `enqueue`."""
+    from datetime import UTC, datetime
+
+    from portal.queue.names import CREDIT_ORDER
+    from portal.queue.outbox import insert_for_each
+
+    by_enqueue = db.session.get(OutboxMessage, enqueue(db.session, CREDIT_ORDER, 41))
+    sql, params = insert_for_each("src", CREDIT_ORDER, "json_build_array(src.id)")
+    at = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
+    [row_id] = db.session.connection().exec_driver_sql(
+        f"WITH src AS (SELECT 41 AS id), box AS ({sql}) SELECT id FROM box", {**params, "outbox_created_at": at}
+    ).scalars().all()
+    by_statement = db.session.get(OutboxMessage, row_id)
+    columns = [c.key for c in OutboxMessage.__table__.c if c.key not in ("id", "created_at")]
+    assert {c: getattr(by_statement, c) for c in columns} == {c: getattr(by_enqueue, c) for c in columns}
+    assert by_statement.created_at == at and by_statement.args == [41] and by_statement.queue == "payments"
+    db.session.rollback()
