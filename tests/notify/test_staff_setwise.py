@@ -12,6 +12,7 @@ from portal.models import AlarmKind, Delivery, NotifyRecipient, utcnow
 from portal.notify.alarms import tell_cleared, tell_raised
 from portal.notify.route import StaffEvent, tell_staff, tell_staffs
 from tests.notify.test_route import around_now
+from tests.statements import statements_sent
 
 #: what two tellings must agree on (not the row's id, nor when it was written)
 SAME = ("site_id", "account_id", "alarm_id", "event", "audience", "dedupe_key", "recipient_id", "recipient",
@@ -30,19 +31,6 @@ def forget() -> None:
     db.session.expire_all()
 
 
-@contextmanager
-def statements() -> list[str]:
-    """The SQL statements run inside the block."""
-    seen: list[str] = []
-
-    def listener(conn, cursor, statement, *args):
-        seen.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", listener)
-    try:
-        yield seen
-    finally:
-        event.remove(db.engine, "before_cursor_execute", listener)
 
 
 def staff_of_two_sites(make_site, configure) -> list:
@@ -84,7 +72,7 @@ def test_many_alarms_raised_at_once_are_told_as_one_by_one(make_site, make_gatew
     sites = staff_of_two_sites(make_site, configure)
     alarms = raise_many(db.session, offline(sites, make_gateway, make_meter))
 
-    with statements() as sql:
+    with statements_sent() as sql:
         at_once = tell_raised(db.session, alarms)
     together = queued()
     forget()

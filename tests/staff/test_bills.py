@@ -79,13 +79,6 @@ def shops(site, make_account, make_gateway, make_meter):
     return a101, a102, a103
 
 
-@pytest.fixture
-def manager(client, login, make_staff, site):
-    user = make_staff(role=Role.MANAGER, sites=[site])
-    login.staff(user)
-    return user
-
-
 def sheet(client, *codes, month=MONTH, site="mall1"):
     query = "&".join(f"account={c}" for c in codes)
     return client.get(f"/staff/reports/bills/print?site={site}&month={month}&{query}")

@@ -34,13 +34,6 @@ def shops(site, make_account):
     return new1, new2, printed
 
 
-@pytest.fixture
-def manager(client, login, make_staff, site):
-    user = make_staff(role=Role.MANAGER, sites=[site])
-    login.staff(user)
-    return user
-
-
 def print_sheet(client, site, accounts, reissue=False):
     data = {"site": site.code, "account": [str(a.id) for a in accounts]}
     if reissue:

@@ -13,6 +13,7 @@ from portal.extensions import db
 from portal.models import AlarmKind, Delivery, Site
 from portal.payments.credit import cash_recharge
 from tests.notify.told import events, on_duty, told, with_phone
+from tests.statements import statements_sent
 from tests.worker.poller.farm import GW, M
 
 QUARTER = 15 * 60
@@ -20,20 +21,9 @@ QUARTER = 15 * 60
 SHOP = M(1, balance_fen=100, load=2_000)
 
 
-@contextmanager
-def supply_off_statements() -> Iterator[list[str]]:
+def supply_off_statements():
     """The SQL statements sent inside the block that carry the supply_off kind as a parameter."""
-    seen: list[str] = []
-
-    def listener(conn, cursor, statement, parameters, context, executemany):
-        if "supply_off" in repr(parameters):
-            seen.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", listener)
-    try:
-        yield seen
-    finally:
-        event.remove(db.engine, "before_cursor_execute", listener)
+    return statements_sent(lambda statement, parameters: "supply_off" in repr(parameters))
 
 
 def _off_for_arrears(f) -> None:
