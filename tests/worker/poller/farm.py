@@ -97,6 +97,13 @@ class Farm:
         """The simulated meter (snapshot(), set_load, set_fault, ...)."""
         return self.sim.meter(gateway, unit_id)
 
+    def overload(self, gateway: str, unit_id: int, reads: int, load_w: int = 4_500) -> None:
+        """A cycle at the meter's own load, then `reads` cycles with it drawing `load_w` (above a 3 kW limit)."""
+        self.cycle()
+        self.sim_meter(gateway, unit_id).set_load(load_w)
+        for _ in range(reads):
+            self.cycle()
+
     def snapshot(self, gateway: str, unit_id: int) -> dict:
         """What the simulated meter shows right now."""
         return self.sim.meter(gateway, unit_id).snapshot()

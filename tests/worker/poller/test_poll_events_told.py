@@ -92,10 +92,7 @@ def test_a_meter_mode_meter_out_of_money_tripping_itself_is_told(farm):
 def test_power_over_the_limit_is_told_once_as_over_power_not_again_as_supply_off(farm):
     f = farm(GW("GW1", (M(1, profile="acrel-ddsy1352", balance_fen=10_000, power_limit_w=3_000, load=2_000),)))
     shop = shop_of(f)
-    f.cycle()
-    f.sim_meter("GW1", 1).set_load(4_500)
-    for _ in range(OVER_LIMIT_READS):
-        f.cycle()
+    f.overload("GW1", 1, OVER_LIMIT_READS)
 
     f.cycle()  # the relay opens
     f.cycle()

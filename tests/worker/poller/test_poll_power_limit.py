@@ -13,16 +13,9 @@ FARM = (GW("GW1", (M(1, balance_fen=10_000, power_limit_w=3_000, load=2_000),)),
 PLATFORM_CHECKED = (GW("GW1", (M(1, profile="acrel-ddsy1352", balance_fen=10_000, power_limit_w=3_000, load=2_000),)),)
 
 
-def _overload(f, reads: int) -> None:
-    f.cycle()
-    f.sim_meter("GW1", 1).set_load(4_500)
-    for _ in range(reads):
-        f.cycle()
-
-
 def test_load_above_the_limit_for_fewer_reads_than_needed_does_not_trip(farm):
     f = farm(*PLATFORM_CHECKED)
-    _overload(f, OVER_LIMIT_READS - 1)
+    f.overload("GW1", 1, OVER_LIMIT_READS - 1)
 
     assert f.meter("GW1", 1).supply_desired == Supply.ON
     assert f.alarms(AlarmKind.OVER_POWER) == []
@@ -30,7 +23,7 @@ def test_load_above_the_limit_for_fewer_reads_than_needed_does_not_trip(farm):
 
 def test_a_read_under_the_limit_starts_the_count_again(farm):
     f = farm(*PLATFORM_CHECKED)
-    _overload(f, OVER_LIMIT_READS - 1)
+    f.overload("GW1", 1, OVER_LIMIT_READS - 1)
     f.sim_meter("GW1", 1).set_load(2_500)
     f.cycle()
     f.sim_meter("GW1", 1).set_load(4_500)
@@ -42,7 +35,7 @@ def test_a_read_under_the_limit_starts_the_count_again(farm):
 
 def test_load_above_the_limit_for_n_reads_sets_desired_off_with_an_over_power_alarm(farm, polls):
     f = farm(*PLATFORM_CHECKED)
-    _overload(f, OVER_LIMIT_READS)
+    f.overload("GW1", 1, OVER_LIMIT_READS)
 
     meter = f.meter("GW1", 1)
     assert (meter.supply_desired, meter.desired_reason) == (Supply.OFF, "over_power")
@@ -54,7 +47,7 @@ def test_load_above_the_limit_for_n_reads_sets_desired_off_with_an_over_power_al
 
 def test_the_poll_after_an_over_power_decision_opens_the_relay(farm):
     f = farm(*PLATFORM_CHECKED)
-    _overload(f, OVER_LIMIT_READS)
+    f.overload("GW1", 1, OVER_LIMIT_READS)
 
     f.cycle()
 

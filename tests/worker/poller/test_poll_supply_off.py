@@ -130,10 +130,7 @@ def test_power_over_the_limit_raises_it_beside_the_over_power_alarm_and_the_shop
 
     f = farm(GW("GW1", (M(1, profile="acrel-ddsy1352", balance_fen=10_000, power_limit_w=3_000, load=2_000),)))
     shop = with_phone(f.meter("GW1", 1).account)
-    f.cycle()
-    f.sim_meter("GW1", 1).set_load(4_500)
-    for _ in range(OVER_LIMIT_READS):
-        f.cycle()
+    f.overload("GW1", 1, OVER_LIMIT_READS)
     f.cycle()  # the relay opens
     f.cycle()
 
