@@ -127,7 +127,7 @@ def _meters(session: Session, meter_ids: set[int]) -> dict:
              .join(Account, Account.id == m.c.account_id).join(Site, Site.id == Account.site_id))
     found = {}
     for part in chunks(sorted(meter_ids)):
-        found.update((r.id, r) for r in session.execute(query.where(among(session, m.c.id, part))))
+        found.update((r.id, r) for r in session.execute(query.where(among(session, m.c.id, part))).all())
     return found
 
 

@@ -136,7 +136,7 @@ def load_cycle(session: Session, gateway_ids: list[int] | None) -> list[GatewayR
           .order_by(m.c.gateway_id, m.c.unit_id))
     meters: dict[int, MeterRow] = {}
     n = len(_METER_COLUMNS)  # by position: 10,000 rows by name cost a third of the loading
-    for r in session.execute(mq):
+    for r in session.execute(mq).all():  # fetched at once: iterating a result fetches row by row
         meter = MeterRow(*r[:n])
         if r[n] is not None:  # the state's meter_id: the meter was read before
             meter.state = dict(zip(_PLAN_STATE, r[n:]))
@@ -158,7 +158,7 @@ def load_states(session: Session, meters: dict[int, MeterRow]) -> None:
     with_state = [m.id for m in meters.values() if m.state is not None]
     for part in chunks(with_state):
         query = select(s.c.meter_id, *(s.c[n] for n in known)).where(among(session, s.c.meter_id, part))
-        for r in session.execute(query):
+        for r in session.execute(query).all():
             meters[r.meter_id].state.update(zip(known, r[1:]), **dict.fromkeys(KEPT_UNLESS_READ))
 
 
@@ -191,7 +191,7 @@ def last_intervals(session: Session, meter_ids: list[int], now: datetime | None 
                 "ORDER BY interval_start DESC LIMIT 1) AS r"
             ).bindparams(ids=missing, **({"since": since} if since is not None else {})).columns(
                 t.c.meter_id, t.c.interval_start, t.c.energy_total, tou)
-            found.update((r.meter_id, r) for r in session.execute(stmt))
+            found.update((r.meter_id, r) for r in session.execute(stmt).all())
         return found
     # SQLite (the demo): the newest reading's time by one probe of the primary key per meter, then that row (a
     # max() grouped by meter reads every reading, a year of them after the demo's backfill: 1.3 s a gateway)
