@@ -17,6 +17,7 @@ shop charged is told of its fee (set-wise, once per shop and month), and of any 
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -52,6 +53,11 @@ class FeeRun:
     switched: int = 0      # meters the arrears rule switched off (only under the trip policy)
 
 
+#: the basis of a fixed fee, and the shape of one by rate × area (`fee_for`)
+FIXED_BASIS = "fixed"
+_AREA_BASIS = re.compile(r"area (?P<area>\d+\.\d{2}) m² × (?P<price>\d+\.\d{4})")
+
+
 def fee_for(rate_e4: int, area_m2: Decimal | None, fixed_fen: int) -> tuple[int, str]:
     """A shop's monthly fee in fen and how it was computed.
 
@@ -59,12 +65,21 @@ def fee_for(rate_e4: int, area_m2: Decimal | None, fixed_fen: int) -> tuple[int,
     0.01 fen) × area (0.01 m²), rounded half up to whole fen.
     """
     if fixed_fen > 0:
-        return fixed_fen, "fixed"
+        return fixed_fen, FIXED_BASIS
     if rate_e4 <= 0 or not area_m2:
         return 0, ""
     centi_m2 = int(area_m2 * 100)  # Numeric(10, 2): exact
     fen = (rate_e4 * centi_m2 + 5000) // 10000
     return fen, f"area {area_m2:.2f} m² × {format_price(rate_e4)}"
+
+
+def read_basis(basis: str) -> tuple[str, str] | str | None:
+    """What a stored basis says (it is kept in one language, as `fee_for` wrote it): (area m², price in yuan), or
+    FIXED_BASIS, or None for a text written otherwise (an older run's, or a hand-written one)."""
+    if basis == FIXED_BASIS:
+        return FIXED_BASIS
+    found = _AREA_BASIS.fullmatch(basis)
+    return (found["area"], found["price"]) if found else None
 
 
 def split_fee(fee_fen: int, balance_fen: int, trip_point_fen: int, trip_enabled: bool) -> tuple[int, int]:

@@ -13,6 +13,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import request
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session, joinedload
@@ -31,6 +32,7 @@ from portal.models import (
     MeterKind,
     utcnow,
 )
+from portal.monthly.fees import FIXED_BASIS, read_basis
 from portal.payments.invoices import PAID_KINDS, request_for_month, requests_for_entries
 from portal.settings import business_tz
 from portal.tenant.blueprint import bp, own_account
@@ -109,6 +111,17 @@ class Month:
     @property
     def key(self) -> str:
         return f"{self.first:%Y-%m}"
+
+
+def fee_basis(basis: str) -> str:
+    """A fee's basis in the reader's language: the fee run stores it in one (portal.monthly.fees.read_basis)."""
+    said = read_basis(basis)
+    if said == FIXED_BASIS:
+        return _("fixed amount")
+    if said is None:
+        return basis
+    area, price = said
+    return _("%(area)s m² × ¥%(price)s per m²", area=area, price=price)
 
 
 def month_history(session: Session, account: Account, first: date, tz: ZoneInfo,
@@ -214,5 +227,5 @@ def history(account_id: int):
     # the first month replaces the lazy placeholder; older months replace the "more" sentinel
     partial = "tenant/_history_month.html" if request.args.get("month") else "tenant/_history.html"
     return render("tenant/history.html", partial, account=acct, month=month, more=more, kind_labels=KIND_LABELS,
-                  filters=FILTERS, kind=kind, chosen=chosen, months=history_months(acct, tz),
+                  fee_basis=fee_basis, filters=FILTERS, kind=kind, chosen=chosen, months=history_months(acct, tz),
                   single=not scrolling, opened=opened)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -24,6 +25,7 @@ from portal.models import (
     PaymentOrder,
     utcnow,
 )
+from portal.monthly.fees import fee_for
 from portal.settings import business_tz
 
 _orders = itertools.count(1)
@@ -73,9 +75,11 @@ class Books:
     def cash(self, fen: int, when: datetime) -> LedgerEntry:
         return self.post(EntryKind.CASH, fen, when, method="cash", actor="staff:cashier1")
 
-    def fee(self, fen: int, month: str, when: datetime, arrears_fen: int = 0) -> LedgerEntry:
+    def fee(self, fen: int, month: str, when: datetime, arrears_fen: int = 0, basis: str | None = None) -> LedgerEntry:
+        """A fee run's charge: by default 120.50 m² at 5.0000 yuan a m², its basis as the fee run writes it."""
+        basis = fee_for(50_000, Decimal("120.50"), 0)[1] if basis is None else basis
         db.session.add(FeeCharge(account_id=self.account.id, month=month, fee_fen=fen + arrears_fen, posted_fen=fen,
-                                 arrears_fen=arrears_fen, basis="area 120.50 m² × 5.0000"))
+                                 arrears_fen=arrears_fen, basis=basis))
         return self.post(EntryKind.FEE, -fen, when, f"fee:{self.account.id}:{month}", memo=f"{month} area")
 
     def allocation(self, fen: int, period: str, when: datetime) -> LedgerEntry:

@@ -4,10 +4,12 @@ its breakdown (公示), reversals and refunds; and it filters by month and by ki
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import pytest
 
 from portal.models import EntryKind
+from portal.monthly.fees import fee_for
 from tests.tenant.history_books import at, books, last_month, this_month
 
 HX = {"HX-Request": "true"}
@@ -69,8 +71,21 @@ def test_a_property_fee_shows_its_basis_and_the_part_left_as_arrears(client, sho
     shop.fee(30_000, month, at(last_month(), 1), arrears_fen=25_000)
     (row,) = rows(month_page(client, shop, last_month()), "fee")
     assert "¥-300.00" in row
-    assert "area 120.50 m² × 5.0000" in row and month in row
+    assert "面积 120.50 m² × 单价 ¥5.0000/m²" in row and month in row
+    assert "area" not in row  # the basis in the page's language, not as the fee run stored it
     assert "¥250.00" in row and "¥550.00" in row  # left as arrears, of the whole fee
+    en = client.get(f"/t/a/{shop.account.id}/history?month={month}", headers={"Accept-Language": "en"})
+    (en_row,) = rows(en.get_data(as_text=True), "fee")
+    assert "120.50 m² × ¥5.0000 per m²" in en_row
+
+
+def test_a_fixed_fee_says_so_and_a_basis_it_cannot_read_is_shown_as_stored(client, shop):
+    shop.fee(30_000, "2026-01", at(date(2026, 1, 1), 1), basis=fee_for(0, None, 30_000)[1])
+    shop.fee(20_000, "2026-02", at(date(2026, 2, 1), 1), basis="agreed with the landlord")
+    (fixed,) = rows(month_page(client, shop, date(2026, 1, 1)), "fee")
+    (other,) = rows(month_page(client, shop, date(2026, 2, 1)), "fee")
+    assert "固定金额" in fixed and "fixed" not in fixed
+    assert "agreed with the landlord" in other
 
 
 def test_a_common_area_share_shows_its_breakdown(client, shop):
