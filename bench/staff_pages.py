@@ -110,7 +110,7 @@ def run(args, database) -> list[Figure]:
     with app.app_context():
         t = time.perf_counter()
         site_id = farm_mod.build_site(db.session, GATEWAYS, PER_GATEWAY, code="STAFF")
-        manager = StaffUser(username="bench-manager", role=Role.MANAGER, sites=[db.session.get(Site, site_id)])
+        manager = StaffUser(username="bench-pages-manager", role=Role.MANAGER, sites=[db.session.get(Site, site_id)])
         manager.set_password("bench-password")
         db.session.add(manager)
         db.session.commit()
@@ -122,7 +122,7 @@ def run(args, database) -> list[Figure]:
     print(f"staff pages: 10,030 meters, {args.staff_alarms:,} alarms over a year and 3,000 orders today in "
           f"{time.perf_counter() - t:.1f} s")
     client = app.test_client()
-    answer = client.post("/auth/staff/login", data={"username": "bench-manager", "password": "bench-password"})
+    answer = client.post("/auth/staff/login", data={"username": "bench-pages-manager", "password": "bench-password"})
     assert answer.status_code in (302, 303), answer.status_code
     pages = [
         ("dashboard", "/staff/", {}),
