@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import enum
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.models.base import BIGINT_PK, Base, CreatedMixin, str_enum
@@ -32,6 +32,9 @@ class LedgerEntry(CreatedMixin, Base):
     __table_args__ = (
         CheckConstraint("amount_fen <> 0", name="amount_nonzero"),
         Index("ix_ledger_entries_account_created", "account_id", "created_at"),
+        #: the opening balances, one per shop among a year of charges: a site's import reads them (0022)
+        Index("ix_ledger_entries_opening", "account_id", postgresql_where=text("kind = 'opening'"),
+              sqlite_where=text("kind = 'opening'")),
     )
 
     id: Mapped[int] = mapped_column(BIGINT_PK, primary_key=True)

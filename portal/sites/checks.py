@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from portal.models import Account, EntryKind, Gateway, LedgerEntry, Meter, Site, Tariff, TariffKind
@@ -18,6 +18,9 @@ from portal.models.meter import (
 )
 from portal.money import format_yuan
 from portal.sites.sheets import OPTIONAL_SHEETS, SHEETS, CellError
+
+#: the opening entries, as the partial index ix_ledger_entries_opening is defined
+OPENING_ONLY = text(f"ledger_entries.kind = '{EntryKind.OPENING.value}'")
 
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,31}$")
 HOST_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-:]{0,254}$")
@@ -40,6 +43,18 @@ def decimal(value) -> Decimal:
     if not result.is_finite():
         raise InvalidOperation
     return result
+
+
+def posted_openings(session: Session, site_id: int) -> dict[str, int]:
+    """The opening balance posted for each of the site's shops that has one: code -> fen.
+
+    Through the opening entries' own index (migration 0022: a few per shop among a year of charges), with the kind
+    written into the SQL so that any plan may use it: a join of the site's shops with every ledger entry took
+    minutes once the ledger held a couple of million (a second import of 50,000 shops, on stale statistics)."""
+    entries = LedgerEntry.__table__
+    return dict(session.execute(
+        select(Account.code, entries.c.amount_fen).join(entries, entries.c.account_id == Account.id)
+        .where(Account.site_id == site_id, OPENING_ONLY)).all())
 
 
 class RowChecker:
@@ -231,12 +246,7 @@ class RowChecker:
             if slot in slots:
                 self.error("meters", n, "unit_id", f"unit {r['unit_id']} on {r['gateway']} is taken ({slots[slot]})")
             slots[slot] = f"row {n}"
-        openings = {}
-        if site_id is not None:
-            openings = dict(self.session.execute(
-                select(Account.code, LedgerEntry.amount_fen).join(LedgerEntry, LedgerEntry.account_id == Account.id)
-                .where(Account.site_id == site_id, LedgerEntry.kind == EntryKind.OPENING)
-            ).all())
+        openings = posted_openings(self.session, site_id) if site_id is not None else {}
         for r in out["accounts"]:
             posted = openings.get(r["code"])
             if posted is not None and r["opening_fen"] and posted != r["opening_fen"]:

@@ -19,7 +19,6 @@ from portal.models import (
     Account,
     EntryKind,
     Gateway,
-    LedgerEntry,
     Meter,
     Site,
     Tariff,
@@ -28,7 +27,7 @@ from portal.models import (
     utcnow,
 )
 from portal.settings import ImportSettings, import_limits
-from portal.sites.checks import RowChecker
+from portal.sites.checks import RowChecker, posted_openings
 from portal.sites.reader import open_workbook, read_workbook
 from portal.sites.report import ImportReport
 from portal.sites.sheets import ImportFailed
@@ -110,10 +109,9 @@ def _post_openings(session: Session, site: Site, accounts: dict, had: set[int], 
                    actor: str) -> dict[str, int]:
     """Each opening balance once (the checker refused one that differs from what was posted). The accounts
     created by this import start at 0 and nobody else sees them yet: only the others are locked."""
-    posted = set(session.scalars(select(LedgerEntry.idempotency_key).join(Account).where(
-        Account.site_id == site.id, LedgerEntry.kind == EntryKind.OPENING)))
-    movements = [Movement(accounts[code], fen, key, "opening balance (import)") for code, fen in openings.items()
-                 if fen and (key := f"opening:{site.code}:{code}") not in posted]
+    posted = posted_openings(session, site.id)
+    movements = [Movement(accounts[code], fen, f"opening:{site.code}:{code}", "opening balance (import)")
+                 for code, fen in openings.items() if fen and code not in posted]
     balances = lock_balances(session, [m.account_id for m in movements if m.account_id in had])
     balances.update((m.account_id, 0) for m in movements if m.account_id not in had)
     # known_new: the keys were looked up above; one posted meanwhile by another import fails this one whole
