@@ -1,7 +1,7 @@
 """The payment figures of SPEC §5: verified Alipay notifies per second through gunicorn (against the
 floor of a bare verify-only route), exactly-once crediting, and paid -> supply restored.
 
-    python -m bench --notify-only [--notify-seconds 10] [--notify-connections 4] [--notify-orders 6000]
+    python -m bench --notify-only [--notify-seconds 10] [--notify-connections 4] [--notify-orders 8000]
                                   [--restore-meters 20]
 
 Notify rate: N accounts with one open order each (bulk insert), RSA keys made in a temporary folder,
@@ -76,7 +76,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     g.add_argument("--no-notify", action="store_true", help="skip the payment figures")
     g.add_argument("--notify-seconds", type=float, default=10.0, help="wrk duration of each notify run")
     g.add_argument("--notify-connections", type=int, default=4, help="wrk connections (2 threads)")
-    g.add_argument("--notify-orders", type=int, default=6000,
+    g.add_argument("--notify-orders", type=int, default=8000,
                    help="open orders for the notify run (a faster app must not run out of them)")
     g.add_argument("--restore-meters", type=int, default=20, help="meters in arrears for the restore figure")
     g.add_argument("--no-relay", action="store_true",
