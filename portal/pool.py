@@ -39,9 +39,15 @@ def _ping_if_idle(dbapi_connection, record, proxy) -> None:
 
 
 def ping(dbapi_connection) -> None:
-    """One round trip on the driver's connection."""
+    """One round trip on the driver's connection, which is handed over as it was found: outside any transaction.
+
+    The driver opens a transaction for the SELECT; left open, the connection would go to its caller inside it, and
+    a caller that switches it to autocommit (a payment notify's one statement) could not. Ending it costs a second
+    round trip, only on a connection that sat idle."""
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("SELECT 1")
     finally:
         cursor.close()
+    if not getattr(dbapi_connection, "autocommit", False):
+        dbapi_connection.rollback()

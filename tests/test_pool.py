@@ -58,3 +58,22 @@ def test_a_recently_used_dead_connection_fails_once_and_the_pool_recovers(engine
         c.execute(text("SELECT 6"))
     with engine.connect() as c:
         assert c.execute(text("SELECT 7")).scalar() == 7
+
+
+def test_a_pinged_connection_is_handed_over_outside_any_transaction(engine, pings, monkeypatch):
+    """The ping's SELECT must not leave a transaction open: a caller that switches the driver to autocommit (a
+    payment notify's one statement, portal.payments.states) cannot while one is."""
+    import psycopg
+
+    with engine.connect() as c:
+        c.execute(text("SELECT 1"))
+    monkeypatch.setattr(pool, "PING_AFTER_IDLE", 0.0)
+    raw = engine.raw_connection()
+    try:
+        assert len(pings) == 1
+        driver = raw.driver_connection
+        assert driver.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        driver.autocommit = True
+        driver.autocommit = False
+    finally:
+        raw.close()

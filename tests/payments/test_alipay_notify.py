@@ -9,7 +9,7 @@ from rq import Queue, SimpleWorker
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import Alarm, AlarmKind, LedgerEntry, OrderStatus, PaymentNotification
+from portal.models import Alarm, AlarmKind, LedgerEntry, OrderStatus, PaymentNotification, PaymentOrder
 from portal.queue.dispatch import connect_redis
 from tests.payments.conftest import NOTIFY_PATH
 
@@ -314,3 +314,19 @@ def test_a_notify_accepted_while_redis_is_down_is_credited_after_it_returns(redi
     db.session.expire_all()
     assert order.status == OrderStatus.CREDITED and order.account.balance_fen == 2500
     assert books()["entries"] == 1
+
+
+def test_a_notify_on_a_connection_that_sat_idle_is_accepted(paid_trade, notify, monkeypatch):
+    """A quiet night: the pool pings a connection idle for PING_AFTER_IDLE before the morning's first notify."""
+    import portal.pool
+
+    db.session.remove()
+    db.engine.dispose()
+    notify(paid_trade(1000)[1])  # the pool holds a connection again
+    monkeypatch.setattr(portal.pool, "PING_AFTER_IDLE", 0.0)
+    order, fields = paid_trade(2000)
+    order_id = order.id
+    db.session.remove()
+    response = notify(fields)
+    assert (response.status_code, response.get_data(as_text=True)) == (200, "success")
+    assert db.session.get(PaymentOrder, order_id).status == OrderStatus.CREDITED
