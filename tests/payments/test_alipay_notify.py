@@ -316,6 +316,42 @@ def test_a_notify_accepted_while_redis_is_down_is_credited_after_it_returns(redi
     assert books()["entries"] == 1
 
 
+# --- rate limits ----------------------------------------------------------------------------------------
+
+@pytest.fixture
+def app_wide_limit(second_app, alipay_env):
+    """A second app with an application-wide rate limit, as an operator may set one (RATELIMIT_APPLICATION)."""
+    from portal.extensions import limiter
+
+    limited = second_app(RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI="memory://",
+                         RATELIMIT_APPLICATION="2 per minute")
+    limiter.reset()
+    yield limited
+    limiter.limit_manager.set_application_limits([])  # the limiter is the process's one: leave it as found
+    limiter.reset()
+    limiter.enabled = False
+
+
+def test_a_payment_platform_is_never_rate_limited(app_wide_limit, paid_trade):
+    """Alipay sends every shop's notifies from a few addresses: a limit on them would hold paid money back."""
+    client = app_wide_limit.test_client()
+    answers = [client.post(NOTIFY_PATH, data=paid_trade(1000 + i)[1]) for i in range(4)]
+    assert [(a.status_code, a.get_data(as_text=True)) for a in answers] == [(200, "success")] * 4
+    assert [o for o, _ in outcomes()] == ["accepted"] * 4
+
+
+@pytest.mark.parametrize("path", [NOTIFY_PATH, "/pay/wechat/notify", "/pay/wechat/v3/notify"])
+def test_no_notify_route_is_rate_limited(app_wide_limit, path):
+    client = app_wide_limit.test_client()
+    answers = {client.post(path, data=b"junk").status_code for _ in range(4)}
+    assert 429 not in answers and answers <= {400, 413, 503}, answers
+
+
+def test_the_app_wide_limit_still_holds_elsewhere(app_wide_limit):
+    client = app_wide_limit.test_client()
+    assert [client.get("/healthz").status_code for _ in range(3)][-1] == 429
+
+
 def test_a_notify_on_a_connection_that_sat_idle_is_accepted(paid_trade, notify, monkeypatch):
     """A quiet night: the pool pings a connection idle for PING_AFTER_IDLE before the morning's first notify."""
     import portal.pool
