@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 
-from flask import Flask, request, session, url_for
+from flask import Flask, Request, request, session, url_for
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_login import login_user, logout_user
 
 from portal.auth import guards
@@ -103,12 +104,24 @@ def unauthorized():
     return go_to(url_for(endpoint, next=request.full_path), code=302, htmx_status=401)
 
 
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed cookie, opened as Flask opens it, but without making its signing serializer for a request that
+    carries no cookie (a payment platform's notify, a health check, a first visit): it would only be thrown away."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+
 def init_app(app: Flask) -> None:
-    """Flask-Login's "basic" protection: a session seen from another address or browser is no longer fresh.
+    """Sessions in signed cookies (`CookieSessions`), and Flask-Login's "basic" protection: a session seen from
+    another address or browser is no longer fresh.
 
     Not "strong", which would delete it: a phone's address changes with its network, and WeChat's user agent
     too (it names the network, `NetType/WIFI` or `NetType/4G`), so a tenant would be logged out walking out
     of the shop's Wi-Fi. What ends sessions here are the versions, the timeouts and logout.
     """
+    app.session_interface = CookieSessions()
     login_manager.session_protection = "basic"
     guards.dummy_hash()  # made now, so that the first login of a missing user costs no more than the next

@@ -46,7 +46,8 @@ def alipay_notify():
         db.session.rollback()
         log.error("alipay notify not checked: %s", exc)
         return _answer("fail", 503)  # our fault, not the sender's: Alipay retries later
-    db.session.commit()
+    if db.session().in_transaction():  # the usual notify committed its one statement itself
+        db.session.commit()
     log.info("alipay notify %s", outcome.value)
     return _answer("success")
 

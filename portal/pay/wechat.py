@@ -77,7 +77,7 @@ def _text(body: bytes) -> str:
 
 def _record(notice: VerifiedPayment | RefundNotice | None, source: str, body: bytes, headers: dict | None) -> None:
     """Record a verified notify and act on it, in one transaction."""
-    session = db.session
+    session = db.session()
     if isinstance(notice, VerifiedPayment):
         accept_payment(session, notice, _text(body), headers)
     elif isinstance(notice, RefundNotice):
@@ -85,7 +85,8 @@ def _record(notice: VerifiedPayment | RefundNotice | None, source: str, body: by
     else:
         session.add(PaymentNotification(source=source, outcome=NotifyOutcome.IGNORED, reason="event type not used",
                                         raw=_text(body), headers=headers))
-    session.commit()
+    if session.in_transaction():  # the usual notify committed its one statement itself
+        session.commit()
 
 
 def record_refund(session, notice: RefundNotice, raw: str, headers: dict | None) -> PaymentNotification:
