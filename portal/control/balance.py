@@ -24,7 +24,7 @@ Meter-mode meters keep their own money and trip themselves; these rules leave th
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -172,11 +172,11 @@ def sync_balance_alarms(session: Session, account: Account, now: datetime,
     tell_raised(session, opened)
 
 
-def sync_low_levels(session: Session, account_ids: Iterable[int]) -> None:
+def sync_low_levels(session: Session, account_ids: Iterable[int], sites: Sequence[Site] | None = None) -> None:
     """The low-balance levels of many shops at once (a fee run pushes thousands across one): the levels newly
     crossed raised and those the balance is back above cleared, a few statements per 20,000 shops; the opened
-    ones told to their shops (together, when inside `together`)."""
-    levels = {site.id: low_levels(site) for site in session.execute(select(Site)).scalars()}
+    ones told to their shops (together, when inside `together`). `sites`: every site, when the caller has them."""
+    levels = {site.id: low_levels(site) for site in sites or _sites(session)}
     opened = []
     for part in chunks(sorted(set(account_ids))):
         shops = session.execute(select(Account.id, Account.code, Account.site_id, Account.balance_fen)
@@ -317,9 +317,9 @@ def apply_balance_rules(session: Session, account_ids: Iterable[int], now: datet
 def _apply_where_busy(session: Session, ids: list[int], actor: str, now: datetime | None) -> None:
     """apply_balance_rules' work: the shops the rules can concern found set-wise, the rules applied to them."""
     a, m = Account.__table__, Meter.__table__
+    sites = _sites(session)  # once for the batch: the levels, the trip points, the low levels
     # not idle at or below this balance: the highest low level, the trip point, or below the restore level
-    below = {site.id: max([*low_levels(site), trip_threshold(site), restore_level(site) - 1])
-             for site in session.execute(select(Site)).scalars()}
+    below = {site.id: max([*low_levels(site), trip_threshold(site), restore_level(site) - 1]) for site in sites}
     level = case(*((a.c.site_id == site_id, value) for site_id, value in below.items()), else_=None)
     alarmed = select(Alarm.id).where(Alarm.kind.in_(BALANCE_KINDS), Alarm.cleared_at.is_(None),
                                      Alarm.subject == literal("account:") + cast(a.c.id, String))
@@ -330,23 +330,29 @@ def _apply_where_busy(session: Session, ids: list[int], actor: str, now: datetim
         busy += session.execute(select(a.c.id).where(among(session, a.c.id, part), or_(
             a.c.balance_fen <= level, a.c.arrears_warned_at.is_not(None), alarmed.exists(), tripped.exists())
         )).scalars().all()
-    _apply_rules(session, busy, actor, now)
+    _apply_rules(session, busy, actor, now, sites)
 
 
-def _apply_rules(session: Session, account_ids: list[int], actor: str, now: datetime | None) -> int:
+def _sites(session: Session) -> list[Site]:
+    return session.execute(select(Site)).scalars().all()
+
+
+def _apply_rules(session: Session, account_ids: list[int], actor: str, now: datetime | None,
+                 sites: Sequence[Site] | None = None) -> int:
     """The balance rules for many shops: their low levels set-wise (a fee run pushes thousands across one), then
     the arrears rules shop by shop for the few they can concern (at or below the trip point, or in an arrears
-    episode: warned, alarmed or off for arrears), all told together; returns how many meters changed supply."""
+    episode: warned, alarmed or off for arrears), all told together; returns how many meters changed supply.
+    `sites`: every site, when the caller has them."""
     a, m = Account.__table__, Meter.__table__
-    trip = case(*((a.c.site_id == site.id, trip_threshold(site)) for site in session.execute(select(Site)).scalars()),
-                else_=None)
+    sites = sites or _sites(session)
+    trip = case(*((a.c.site_id == site.id, trip_threshold(site)) for site in sites), else_=None)
     alarmed = select(Alarm.id).where(Alarm.kind == AlarmKind.ARREARS, Alarm.cleared_at.is_(None),
                                      Alarm.subject == literal("account:") + cast(a.c.id, String))
     tripped = select(m.c.id).where(m.c.account_id == a.c.id, m.c.supply_desired == Supply.OFF,
                                    m.c.desired_reason == "arrears")
     switched = 0
     with together(session):
-        sync_low_levels(session, account_ids)
+        sync_low_levels(session, account_ids, sites)
         for part in chunks(sorted(account_ids)):
             arrears = session.execute(select(a.c.id).where(among(session, a.c.id, part), or_(
                 a.c.balance_fen <= trip, a.c.arrears_warned_at.is_not(None), alarmed.exists(), tripped.exists())

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -98,3 +99,29 @@ def test_law_open_alarms_are_the_crossed_levels_and_each_crossing_alarms_once(sh
 
     assert open_levels(account) == [n for n, level in enumerate(LEVELS, start=1) if balance <= level]
     assert [len(alarms(account, kind, open_only=False)) for kind in LOW_KINDS] == crossings
+
+
+def test_a_batch_of_shops_crossing_levels_reads_the_sites_once(shop):
+    """The cycle's rules after a batch of debits: every site's levels are read once for the batch, not once per step
+    (the busy shops, their low levels, their arrears)."""
+    from sqlalchemy import event
+
+    from portal.control.balance import apply_balance_rules
+
+    shops = [shop(balance_fen=6_000), shop(balance_fen=600), shop(balance_fen=100, overdraft_limit_fen=0)]
+    for account in shops:
+        post_entry(db.session, account, -1_000, EntryKind.ENERGY, f"energy:test:{next(_keys)}")
+    seen = []
+
+    def listener(conn, cursor, statement, *args):
+        if re.search(r"\bFROM sites\b", statement):
+            seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        apply_balance_rules(db.session, [a.id for a in shops], WORKDAY)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+    db.session.commit()
+    assert [open_levels(a) for a in shops] == [[1], [1, 2, 3], [1, 2, 3]]
+    assert len(seen) == 1, seen
