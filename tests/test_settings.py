@@ -72,3 +72,35 @@ def test_quiet_hours_are_the_nights_by_default_and_may_be_moved_or_turned_off():
 def test_malformed_notify_settings_are_named(name, value):
     with pytest.raises(SettingsError, match=name):
         Settings.from_env({**BASE, name: value})
+
+
+def test_every_variable_the_settings_read_is_in_env_example():
+    """`.env.example` is where an operator learns the variables: each one read here is there, set or commented."""
+    import re
+    from collections.abc import Mapping
+    from pathlib import Path
+
+    class Asked(Mapping):
+        def __init__(self, values):
+            self.values, self.names = values, set()
+
+        def __getitem__(self, name):
+            self.names.add(name)
+            return self.values[name]
+
+        def get(self, name, default=None):
+            self.names.add(name)
+            return self.values.get(name, default)
+
+        def __iter__(self):
+            return iter(self.values)
+
+        def __len__(self):
+            return len(self.values)
+
+    environ = Asked(BASE)
+    Settings.from_env(environ)
+    example = Path(__file__).resolve().parent.parent / ".env.example"
+    listed = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", example.read_text(), flags=re.M))
+    assert len(environ.names) > 40
+    assert sorted(environ.names - listed) == []
