@@ -41,7 +41,8 @@ from bench.figures import (
 from bench.simproc import SimProcess
 
 CYCLE_BAR_S = 10.0
-FLOOR_AIM = 3.0
+FLOOR_AIM = 3.0  # SPEC: a cycle within 3x the bare client's
+STEADY_AIM = 2.0  # issue 17: the steady cycle within 2x
 BAUD_BAR = 1.1
 
 
@@ -56,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baud-only", action="store_true",
                     help="of the poll-cycle figures, only the RS485 timing run (after one warm-up cycle)")
     ap.add_argument("--profile", metavar="FILE", help="cProfile one steady cycle into FILE (pstats)")
+    ap.add_argument("--profile-boundary", metavar="FILE",
+                    help="cProfile the interval-boundary cycle into FILE (pstats; its figures are still counted)")
     billing_runs.add_arguments(ap)
     notify.add_arguments(ap)
     meter_mode.add_arguments(ap)
@@ -199,7 +202,15 @@ def run(args, database) -> list[Figure]:
         if not c.extra["now_param"]:
             print("  note: run_cycle takes no `now`; the boundary cycle waits for nothing and may not bill")
         clock.next_interval()
-        boundary = full_cycle(app, clock)
+        if args.profile_boundary:
+            import cProfile
+
+            prof = cProfile.Profile()
+            boundary = prof.runcall(full_cycle, app, clock)
+            prof.dump_stats(args.profile_boundary)
+            print(f"  (the boundary cycle is profiled into {args.profile_boundary}: its times are inflated)")
+        else:
+            boundary = full_cycle(app, clock)
         say_cycle("interval-boundary cycle (bills)", boundary)
         checks = _checks(app, n)
         print(f"  after it: {checks}")
@@ -212,11 +223,11 @@ def run(args, database) -> list[Figure]:
                    note=f"best of {len(floors)}, {n} meters, {floor.cpu / n * 1e6:.0f} µs CPU/meter"),
             Figure("full cycle, steady (read+store+validate)", wall, "s", CYCLE_BAR_S,
                    note=f"median of {len(steady)}; {n} meters"),
-            Figure("aim: steady cycle / floor", wall / floor.wall, "x", FLOOR_AIM, fmt=".1f",
-                   note="SPEC aim ≤ 3x the floor"),
+            Figure("aim: steady cycle / floor", wall / floor.wall, "x", STEADY_AIM, fmt=".2f",
+                   note="≤ 2x the floor (SPEC: ≤ 3x)"),
             Figure("full cycle crossing a 15-min boundary (bills)", boundary.wall, "s", CYCLE_BAR_S,
                    note=f"{checks['entries']} ledger entries"),
-            Figure("aim: boundary cycle / floor", boundary.wall / floor.wall, "x", FLOOR_AIM, fmt=".1f"),
+            Figure("aim: boundary cycle / floor", boundary.wall / floor.wall, "x", FLOOR_AIM, fmt=".2f"),
             *_parts_figures("boundary cycle", boundary),
             Figure("driver only: poll_many, no database", driver.wall, "s",
                    note=f"best of {len(drivers)}; {driver.wall / floor.wall:.2f}x floor"),
