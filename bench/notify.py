@@ -395,8 +395,11 @@ def run_notify(args, app, database_url: str, keys: dict[str, str], work: Path) -
     log = work / "gunicorn.log"
     with gunicorn("bench.floor_app:app", env, port, log):
         _warm_up(port, warm)
+        before = _cpu_by_program()
         floor = wrk(port, work / "bodies.txt", secs, conns, script)
+        floor_cpu = _cpu_by_program().get("gunicorn", 0.0) - before.get("gunicorn", 0.0)
     _say("floor (verify-only Flask route)", floor)
+    print(f"  CPU per request: gunicorn {floor_cpu / max(floor['requests'], 1) * 1000:.2f} ms")
     with gunicorn("wsgi:app", env, port, log), relay(env, log, args.no_relay):
         _warm_up(port, warm)  # accepts the warm-up orders (credited and checked with the rest)
         before = _cpu_by_program()
