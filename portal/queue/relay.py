@@ -11,8 +11,10 @@ request. `flask --app wsgi relay` takes that work off the requests:
 - while it runs it keeps the Redis key RELAY_KEY alive; a process that sees the key leaves what it commits to
   the relay (`Dispatcher.notify`).
 
-A relay that stops stops renewing the key: within RELAY_TTL seconds the processes hand over their own rows
-again, and a relay that starts finds every row left pending meanwhile. Two relays take different rows (the
+A relay told to stop (SIGTERM) gives up the key first, waits as long as a process trusts what it saw of the key
+(RELAY_LOOK_EVERY), then hands over every row committed: none is left behind for the sweep. A relay that dies
+stops renewing the key: within RELAY_TTL seconds the processes hand over their own rows again, and a relay that
+starts (or the cron's sweep) finds every row left pending meanwhile. Two relays take different rows (the
 batch is locked, SKIP LOCKED), and a job RQ already holds is never enqueued twice. The embedded demo (no
 REDIS_URL) needs none: its rows run on its own job thread.
 """
@@ -84,7 +86,11 @@ class Relay:
                     continue
                 for _ in listener.notifies(timeout=IDLE_LOOK, stop_after=1):
                     pass
-            while self._pass() == BATCH:  # stopping: what committed until now goes too
+            # Stopping: the key first, so that the processes hand over their own rows again; then a wait as long as
+            # they trust what they saw of it, in which they may still leave rows here; then every row committed.
+            self._release()
+            time.sleep(RELAY_LOOK_EVERY)
+            while self._pass() == BATCH:
                 pass
 
     def _pass(self) -> int:
@@ -102,13 +108,16 @@ class Relay:
         except redis.RedisError as exc:  # a relay that cannot beat is not trusted: the requests hand over themselves
             log.warning("outbox relay: Redis unavailable (%s)", exc)
 
-    def close(self) -> None:
-        """Stop, and let the processes hand over their own rows again at once."""
-        self.stop.set()
+    def _release(self) -> None:
         try:
             self.dispatcher.redis.delete(RELAY_KEY)
         except redis.RedisError:
             pass  # the key expires by itself
+
+    def close(self) -> None:
+        """Stop, and let the processes hand over their own rows again at once."""
+        self.stop.set()
+        self._release()
 
 
 def _libpq_url() -> str:

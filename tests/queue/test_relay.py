@@ -190,3 +190,26 @@ def test_a_batch_is_two_round_trips_to_redis_whatever_its_size(redis_app, redis_
 def test_the_relay_needs_redis(runner):
     result = runner.invoke(args=["relay"])
     assert result.exit_code != 0 and "REDIS_URL is not set" in result.output
+
+
+def test_a_stopping_relay_gives_up_its_key_before_its_last_pass(redis_app, redis_url, running_relay, make_account,
+                                                                   monkeypatch):
+    """Stopping (SIGTERM), the relay first gives up its key, then waits as long as a process trusts what it saw of the
+    key, then hands over what committed: a row a process leaves to it meanwhile is not left to the sweep."""
+    from portal.queue import dispatch as dispatch_mod
+
+    monkeypatch.setattr(relay_mod, "RELAY_LOOK_EVERY", 0.5)  # both sides trust a look for half a second
+    monkeypatch.setattr(dispatch_mod, "RELAY_LOOK_EVERY", 0.5)
+    dispatcher = redis_app.extensions["payfirst.dispatcher"]
+    acct = make_account()
+    db.session.commit()
+    dispatcher._relay_seen = (0.0, False)
+    assert dispatcher.relay_running()  # a request has just looked: the relay runs
+    running_relay.stop.set()  # as SIGTERM does
+    with psycopg.connect(running_relay.url, autocommit=True) as conn:
+        conn.execute(f"NOTIFY {relay_mod.CHANNEL}")  # a commit elsewhere wakes it; it finds itself stopping
+    assert until(lambda: not dispatcher.redis.exists(RELAY_KEY), 0.4)
+    enqueue(db.session, entry_for_relay_test, acct.id, 1, "relay:while-it-stops")
+    db.session.commit()  # the request still trusts its look: it leaves the row to the relay
+    assert until(lambda: outbox()[-1].dispatched_at is not None)
+    assert len(waiting(redis_url)) == 1
