@@ -31,6 +31,8 @@ RELAY_KEY = "payfirst:outbox:relay"
 RELAY_TTL = 5
 #: how long a process goes by what it last saw of the relay before it looks again (one Redis round trip)
 RELAY_LOOK_EVERY = 1.0
+#: a job with a dedupe key claims `DEDUPE_PREFIX + key` while it waits (released when it starts), at most this long
+DEDUPE_PREFIX, DEDUPE_SECONDS = "payfirst:dedupe:", 120
 
 
 def resolve(job_name: str) -> Callable:
@@ -159,22 +161,31 @@ class Dispatcher:
                     pipe.exists(Job.key_for(f"outbox-{row.id}"))
                 fresh = [row for row, there in zip(rows, pipe.execute()) if not there]
         by_queue: dict[str, list] = {}
+        claimed: list[str] = []  # the dedupe keys this batch took: released if its jobs do not get in
         for row in fresh:
-            if self._deduplicated(row):
-                continue  # an identical job is already waiting
+            if row.dedupe_key:
+                key = f"{DEDUPE_PREFIX}{row.dedupe_key}"
+                if not self.redis.set(key, row.id, nx=True, ex=DEDUPE_SECONDS):
+                    continue  # an identical job is already waiting
+                claimed.append(key)
             func = resolve(row.job)
             by_queue.setdefault(row.queue, []).append(Queue.prepare_data(
                 func, row.args, timeout=func.timeout, job_id=f"outbox-{row.id}", meta=_meta(row)))
-        if by_queue:
+        if not by_queue:
+            return
+        try:
             with self.redis.pipeline() as pipe:
                 for name, jobs in by_queue.items():
                     Queue(name, connection=self.redis).enqueue_many(jobs, pipeline=pipe)
                 pipe.execute()
-
-    def _deduplicated(self, row: Handover) -> bool:
-        """Whether an identical job (same dedupe key) is already waiting; if not, this row's now is."""
-        return bool(row.dedupe_key) and not self.redis.set(f"payfirst:dedupe:{row.dedupe_key}", row.id, nx=True,
-                                                            ex=120)
+        except redis.RedisError:
+            # the rows stay pending; a claim left behind would make their retry pass for a job already waiting
+            if claimed:
+                try:
+                    self.redis.delete(*claimed)
+                except redis.RedisError:
+                    pass  # they expire within DEDUPE_SECONDS
+            raise
 
 
 def _meta(row: Handover) -> dict | None:
@@ -187,7 +198,7 @@ def release_dedupe(key: str | None) -> None:
     """Called when a deduplicated job starts, so a later request queues a fresh run."""
     conn = redis_connection()
     if key and conn is not None:
-        conn.delete(f"payfirst:dedupe:{key}")
+        conn.delete(f"{DEDUPE_PREFIX}{key}")
 
 
 class InProcessRunner:

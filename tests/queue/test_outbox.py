@@ -206,3 +206,35 @@ def test_a_row_a_statement_writes_itself_is_the_row_enqueue_writes(app):
     assert {c: getattr(by_statement, c) for c in columns} == {c: getattr(by_enqueue, c) for c in columns}
     assert by_statement.created_at == at and by_statement.args == [41] and by_statement.queue == "payments"
     db.session.rollback()
+
+
+def test_a_hand_over_that_fails_after_its_dedupe_claim_leaves_no_claim(redis_app, redis_url, make_account,
+                                                                        monkeypatch):
+    """The connection drops between the dedupe claim and the enqueue: the row stays pending, and the sweep enqueues
+    its job instead of taking the stale claim for a job already waiting (a recovery's credit carries such a key)."""
+    from redis.client import Pipeline
+
+    real = Pipeline.execute
+    dropped = []
+
+    def drop_once(self, *args, **kwargs):
+        if self.transaction and not dropped:
+            dropped.append(True)
+            raise redis.ConnectionError("connection dropped")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Pipeline, "execute", drop_once)
+    acct = make_account()
+    enqueue(db.session, credit_for_test, acct.id, 350, "job:claimed", dedupe_key="credit:test")
+    db.session.commit()
+    [row] = pending()
+    assert dropped and row.attempts == 1
+
+    from worker.jobs.housekeeping import sweep_outbox
+
+    assert sweep_outbox() == 1
+    conn = redis.Redis.from_url(redis_url)
+    assert Queue("payments", connection=conn).count == 1
+    SimpleWorker([Queue("payments", connection=conn)], connection=conn).work(burst=True)
+    db.session.expire_all()
+    assert acct.balance_fen == 350
