@@ -73,7 +73,6 @@ def cron_command():
 def relay_command():
     """Hand committed outbox rows to RQ from this process, so that requests need not (portal.queue.relay)."""
     _redis()
-    logging.basicConfig(level=logging.INFO)
     try:
         run_relay(current_app._get_current_object())
     except RuntimeError as exc:

@@ -127,7 +127,7 @@ class Dispatcher:
             rows = s.execute(q.limit(limit)).all()
             done = [row.id for row in rows]
             try:
-                self._enqueue_all([Handover(*row) for row in rows])
+                self._enqueue_all([Handover(r.id, r.queue, r.job, r.args, r.dedupe_key) for r in rows])
             except redis.RedisError as exc:  # Redis is down: nothing of the batch was enqueued
                 done = []
                 if rows:
