@@ -54,6 +54,9 @@ class CycleStats:
     load_seconds: float = 0.0
     io_seconds: float = 0.0
     record_seconds: float = 0.0
+    #: CPU seconds of the process that ran the buses, when they ran in a child (worker/buses.py); on a thread
+    #: their CPU is this process's own
+    io_cpu_seconds: float = 0.0
     #: the cycle's wall time cut into parts on the recording thread (portal.stopwatch): load, bus wait (for the
     #: buses' next answers), record (readings, states, alarms, roll-ups), bill (pricing and posting, meter-mode
     #: usage debits), rules (balance rules), books (meter-mode books check); they add up to the cycle's wall time
@@ -155,6 +158,7 @@ def _cycle(session: Session, gateway_ids: list[int] | None, concurrency: int, ti
                 if rec.pending >= FLUSH_ROWS:
                     _write(session, rec, now)
             stats.io_seconds = buses.seconds
+        stats.io_cpu_seconds = buses.child_cpu
         tail = time.perf_counter()
         _write(session, rec, now)
         # meter-mode shops: books that began catch up with the ledger, then the ledger against what the meters hold

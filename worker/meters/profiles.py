@@ -104,6 +104,14 @@ class Profile:
             else:
                 self.groups[r.field] = max(self.groups.get(r.field, 0), r.index + 1)
 
+    def __reduce__(self):
+        # a cycle's plans cross into the process that runs its buses (worker/buses.py): a known model goes by
+        # name, as each meter stores it; another (a test's) by its fields
+        if PROFILES.get(self.name) is self:
+            return get_profile, (self.name,)
+        return Profile, (self.name, self.medium, self.registers, self.blocks, dict(self.writes), self.caps,
+                         self.source)
+
     def poll_blocks(self, full: bool = False) -> tuple[Block, ...]:
         """Blocks read per poll (plus the optional ones when `full`)."""
         return tuple(b for b in self.blocks if full or not b.optional)

@@ -12,6 +12,16 @@ import pytest
 from tests.worker.poller.farm import GW, Farm, start_farm
 
 
+@pytest.fixture(params=["thread", "child"], autouse=True)
+def bus_mode(request, monkeypatch) -> str:
+    """Every poller test twice: its buses on a thread (a poll job's one gateway), and in a child process (as a
+    cycle of many buses runs them: worker/buses.py)."""
+    if request.param == "child":
+        monkeypatch.setattr("worker.buses.CHILD_FROM_GATEWAYS", 1)
+        monkeypatch.setattr("worker.buses.CHILD_FROM_METERS", 1)
+    return request.param
+
+
 @pytest.fixture
 def polls(app, monkeypatch):
     """Gateway ids whose poll was requested (after commit); the jobs are recorded, not run inline."""

@@ -37,6 +37,7 @@ def test_a_recording_failure_stops_the_buses_and_restores_the_interpreter(farm, 
     assert (sys.getswitchinterval(), gc.isenabled()) == (switch, collecting)
 
 
+@pytest.mark.parametrize("bus_mode", ["thread"], indirect=True)  # the patch reaches the buses on a thread only
 def test_a_failure_on_the_bus_thread_is_raised_by_the_cycle(farm, monkeypatch):
     f = farm(FARM)
 

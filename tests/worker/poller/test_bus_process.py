@@ -1,0 +1,123 @@
+"""A cycle of many buses runs them in a child process (worker/buses.py): what goes wrong there ends the cycle
+with what went wrong, and nothing is left running. (Every other poller test runs in both modes: conftest.py.)"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import signal
+import threading
+
+import pytest
+
+from tests.worker.poller.farm import GW, M
+from worker import buses
+from worker.buses import Buses, GatewayPlan
+from worker.meters.profiles import get_profile
+from worker.relays import MeterPlan
+
+#: two buses of three meters at 9600 baud: about half a second a cycle, so a failure lands mid-cycle
+FARM = (GW("GW1", tuple(M(u, balance_fen=10_000, load=1_000) for u in (1, 2, 3)), baud=9_600),
+        GW("GW2", tuple(M(u, balance_fen=10_000, load=1_000) for u in (1, 2, 3)), baud=9_600))
+
+
+def _plan(gateway_id: int, meters: int) -> GatewayPlan:
+    profile = get_profile("payfirst-prepaid-v1")
+    return GatewayPlan(gateway_id, "127.0.0.1", 1, "modbus-tcp", [MeterPlan(
+        meter_id=gateway_id * 10_000 + u, unit_id=u, profile=profile, due=True, desired="on", desired_reason="",
+        keep_power=False, meter_mode=False, inferred_actual=None, power_limit_w=None, purchase_count=0,
+        purchase_total_fen=0) for u in range(1, meters + 1)])
+
+
+def _bus_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "poll-buses"]
+
+
+def _bus_children() -> list:
+    return [p for p in multiprocessing.active_children() if p.name == "poll-buses"]
+
+
+@pytest.mark.no_db
+@pytest.mark.parametrize("bus_mode", ["thread"], indirect=True)  # the thresholds as they are
+def test_a_farm_runs_its_buses_in_a_child_and_a_poll_job_on_a_thread():
+    def child(plans: list[GatewayPlan]) -> bool:
+        return Buses(plans, concurrency=10, timeout=1.0).child
+
+    assert child([_plan(g, 59) for g in range(1, 171)])  # a whole farm, `poll --once`
+    assert not child([_plan(1, 59)])  # the cron's poll job: one gateway
+    assert not child([_plan(1, 1_000)])  # one bus, however long
+    assert not child([_plan(1, 3), _plan(2, 3)])  # a few meters: the fork would cost more than it saves
+    assert not Buses([_plan(g, 59) for g in range(1, 171)], concurrency=10, timeout=1.0, child=False).child
+
+
+@pytest.mark.no_db
+@pytest.mark.parametrize("bus_mode", ["thread"], indirect=True)  # the thresholds as they are
+def test_the_plans_cross_into_the_child_whole():
+    plans = [_plan(1, 3), _plan(2, 2)]
+    back = pickle.loads(pickle.dumps(plans))
+    assert back == plans
+    assert back[0].meters[0].profile is get_profile("payfirst-prepaid-v1")  # by name, the very model
+
+
+@pytest.mark.parametrize("bus_mode", ["child"], indirect=True)
+def test_a_failure_in_the_child_is_raised_by_the_cycle_with_its_traceback(farm, monkeypatch):
+    f = farm(*FARM)
+    real = buses.poll_and_reconcile.__module__  # the child runs the real driver: make its plan one it refuses
+    from worker import poller
+
+    plan_for = poller.plan_for
+
+    def refused(*args, **kwargs):
+        plan = plan_for(*args, **kwargs)
+        plan.protocol = "modbus-over-pigeon"
+        return plan
+
+    monkeypatch.setattr(poller, "plan_for", refused)
+    with pytest.raises(ValueError, match="protocol must be one of") as raised:
+        f.cycle()
+    assert real == "worker.relays"
+    assert any("in the poll buses' process" in note and "GatewayClient" in note for note in raised.value.__notes__)
+    assert _bus_threads() == [] and _bus_children() == []
+
+
+@pytest.mark.parametrize("bus_mode", ["child"], indirect=True)
+def test_a_child_that_dies_ends_the_cycle_with_a_clear_error(farm):
+    f = farm(*FARM)
+    f.cycle()  # states exist: the next cycle is a plain one
+
+    def kill_the_child() -> None:
+        for p in _bus_children():
+            os.kill(p.pid, signal.SIGKILL)
+
+    timer = threading.Timer(0.25, kill_the_child)  # a cycle of the two buses takes about half a second
+    timer.start()
+    try:
+        with pytest.raises(RuntimeError, match=r"ended \(exit code -9\) before they were done"):
+            f.cycle()
+    finally:
+        timer.cancel()
+    assert _bus_threads() == [] and _bus_children() == []
+
+    from portal.extensions import db
+
+    db.session.rollback()
+    stats = f.cycle()  # and the next cycle runs normally
+    assert (stats.read, stats.missed) == (6, 0)
+
+
+class Refusal(Exception):
+    """An exception whose constructor takes other arguments than its message: it cannot be rebuilt from a pickle."""
+
+    def __init__(self, code: int, why: str):
+        super().__init__(f"{why} (code {code})")
+
+
+@pytest.mark.no_db
+@pytest.mark.parametrize("bus_mode", ["thread"], indirect=True)  # the thresholds as they are
+def test_an_exception_that_cannot_cross_is_sent_as_its_text():
+    kind, exc = pickle.loads(buses._error(Refusal(2, "illegal address"), "Traceback (most recent call last): ..."))
+    assert kind == "error" and type(exc) is RuntimeError
+    assert "Refusal: illegal address (code 2)" in str(exc) and "Traceback (most recent call last)" in str(exc)
+
+    kind, exc = pickle.loads(buses._error(ValueError("driver bug"), "Traceback ..."))
+    assert type(exc) is ValueError and str(exc) == "driver bug" and "Traceback ..." in exc.__notes__[-1]
