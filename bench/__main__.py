@@ -183,7 +183,15 @@ def run(args, database) -> list[Figure]:
         clock = CycleClock()
         warm = full_cycle(app, clock)
         say_cycle("warm-up cycle (creates states)", warm)
+        # A shared machine's speed drifts over a run (the floor's three runs above differ by up to a half on some
+        # days), so each timed cycle is also set against the floor run just before it and just after it, the
+        # faster of the two: a slow minute slows both, and the ratios below compare like with like.
+        def paired_floor() -> float:
+            return floor_cycle(farm).wall
+
+        around = [paired_floor()]
         steady = []
+        ratios: list[float] = []
         for i in range(args.steady):
             if args.profile and i == args.steady - 1:
                 import cProfile
@@ -198,7 +206,10 @@ def run(args, database) -> list[Figure]:
                 continue
             c = full_cycle(app, clock)
             steady.append(c)
-            say_cycle(f"steady cycle {i + 1}", c)
+            around.append(paired_floor())
+            ratios.append(c.wall / min(around[-2:]))
+            say_cycle(f"steady cycle {i + 1}", c, f"{ratios[-1]:.2f}x the floor around it ({around[-2]:.3f} s, "
+                      f"{around[-1]:.3f} s)")
         if not c.extra["now_param"]:
             print("  note: run_cycle takes no `now`; the boundary cycle waits for nothing and may not bill")
         clock.next_interval()
@@ -211,7 +222,10 @@ def run(args, database) -> list[Figure]:
             print(f"  (the boundary cycle is profiled into {args.profile_boundary}: its times are inflated)")
         else:
             boundary = full_cycle(app, clock)
-        say_cycle("interval-boundary cycle (bills)", boundary)
+        around.append(paired_floor())
+        boundary_ratio = boundary.wall / min(around[-2:])
+        say_cycle("interval-boundary cycle (bills)", boundary, f"{boundary_ratio:.2f}x the floor around it "
+                  f"({around[-2]:.3f} s, {around[-1]:.3f} s)")
         checks = _checks(app, n)
         print(f"  after it: {checks}")
         sim_cpu = sim.cpu()
@@ -223,11 +237,13 @@ def run(args, database) -> list[Figure]:
                    note=f"best of {len(floors)}, {n} meters, {floor.cpu / n * 1e6:.0f} µs CPU/meter"),
             Figure("full cycle, steady (read+store+validate)", wall, "s", CYCLE_BAR_S,
                    note=f"median of {len(steady)}; {n} meters"),
-            Figure("aim: steady cycle / floor", wall / floor.wall, "x", STEADY_AIM, fmt=".2f",
-                   note="≤ 2x the floor (SPEC: ≤ 3x)"),
+            Figure("aim: steady cycle / floor", median(ratios) if ratios else wall / floor.wall, "x", STEADY_AIM,
+                   fmt=".2f", note=f"≤ 2x the floor (SPEC: ≤ 3x); median of each cycle over the faster floor run "
+                                   f"beside it (over the best floor: {wall / floor.wall:.2f}x)"),
             Figure("full cycle crossing a 15-min boundary (bills)", boundary.wall, "s", CYCLE_BAR_S,
                    note=f"{checks['entries']} ledger entries"),
-            Figure("aim: boundary cycle / floor", boundary.wall / floor.wall, "x", FLOOR_AIM, fmt=".2f"),
+            Figure("aim: boundary cycle / floor", boundary_ratio, "x", FLOOR_AIM, fmt=".2f",
+                   note=f"over the faster floor run beside it (best floor: {boundary.wall / floor.wall:.2f}x)"),
             *_parts_figures("boundary cycle", boundary),
             Figure("driver only: poll_many, no database", driver.wall, "s",
                    note=f"best of {len(drivers)}; {driver.wall / floor.wall:.2f}x floor"),
