@@ -145,10 +145,6 @@ class Buses:
             if end:
                 return
 
-    def behind(self) -> bool:
-        """Whether more of what the buses said is waiting already (the caller is behind them)."""
-        return not self._events.empty()
-
     def stop(self) -> None:
         """Cancel the buses still running and wait for them."""
         with self._lock:

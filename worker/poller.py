@@ -36,11 +36,8 @@ from worker.meters.profiles import get_profile
 from worker.relays import MeterPlan
 
 log = logging.getLogger(__name__)
-#: rows recorded in memory before they are written (one multi-row upsert per table) while the recording keeps
-#: up with the buses; while it is behind them it reads on, to at most FLUSH_MOST rows, so that a fast farm's
-#: cycle writes in a few large statements and a slow one's (9600 baud) leaves little to write after its last bus
+#: rows recorded in memory before they are written (one multi-row upsert)
 FLUSH_ROWS = 500
-FLUSH_MOST = 5_000
 
 
 @dataclass
@@ -158,7 +155,7 @@ def _cycle(session: Session, gateway_ids: list[int] | None, concurrency: int, ti
                     stats.gateways += 1
                     stats.meters += len(gw.meters)
                     stats.writes += len(event.writes)
-                if rec.pending >= FLUSH_ROWS and (rec.pending >= FLUSH_MOST or not buses.behind()):
+                if rec.pending >= FLUSH_ROWS:
                     _write(session, rec, now)
             stats.io_seconds = buses.seconds
         stats.io_cpu_seconds = buses.child_cpu
