@@ -5,7 +5,6 @@ They share the `flask --app wsgi` command line with the portal's: `wsgi.py` adds
 """
 from __future__ import annotations
 
-import logging
 import socket
 from pathlib import Path
 
@@ -110,7 +109,6 @@ def simulator_command(site_code: str | None, path: str | None, baud: int | None)
     except (LookupError, ValueError, KeyError) as exc:
         raise click.ClickException(str(exc)) from None
     db.session.remove()
-    logging.basicConfig(level=logging.INFO)
     for spec in specs:
         click.echo(f"{spec.code}: {spec.protocol} {spec.host}:{spec.port}, {len(spec.meters)} meters")
     run_forever(specs)

@@ -73,13 +73,22 @@ def fee_for(rate_e4: int, area_m2: Decimal | None, fixed_fen: int) -> tuple[int,
     return fen, f"area {area_m2:.2f} m² × {format_price(rate_e4)}"
 
 
-def read_basis(basis: str) -> tuple[str, str] | str | None:
-    """What a stored basis says (it is kept in one language, as `fee_for` wrote it): (area m², price in yuan), or
-    FIXED_BASIS, or None for a text written otherwise (an older run's, or a hand-written one)."""
+@dataclass(frozen=True)
+class Basis:
+    """What a stored fee basis says: "fixed", "area" (with the area in m² and the price in yuan, as written), or
+    "text" for a basis written otherwise (an older run's, or a hand-written one), to be shown as it is."""
+
+    kind: str
+    area: str = ""
+    price: str = ""
+
+
+def read_basis(basis: str) -> Basis:
+    """What a stored basis says (it is kept in one language, as `fee_for` wrote it)."""
     if basis == FIXED_BASIS:
-        return FIXED_BASIS
+        return Basis("fixed")
     found = _AREA_BASIS.fullmatch(basis)
-    return (found["area"], found["price"]) if found else None
+    return Basis("area", found["area"], found["price"]) if found else Basis("text")
 
 
 def split_fee(fee_fen: int, balance_fen: int, trip_point_fen: int, trip_enabled: bool) -> tuple[int, int]:

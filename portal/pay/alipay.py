@@ -12,7 +12,7 @@ from werkzeug.routing import RequestRedirect
 
 from portal.extensions import csrf, db
 from portal.models import Channel, OrderStatus, PaymentOrder, Role
-from portal.pay.blueprint import bp
+from portal.pay.blueprint import bp, commit_notify
 from portal.pay.body import capped_body
 from portal.payments.notify import RAW_LIMIT
 from portal.payments.providers import sandbox
@@ -46,8 +46,7 @@ def alipay_notify():
         db.session.rollback()
         log.error("alipay notify not checked: %s", exc)
         return _answer("fail", 503)  # our fault, not the sender's: Alipay retries later
-    if db.session().in_transaction():  # the usual notify committed its one statement itself
-        db.session.commit()
+    commit_notify(db.session())
     log.info("alipay notify %s", outcome.value)
     return _answer("success")
 

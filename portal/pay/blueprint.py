@@ -16,3 +16,10 @@ def platform_notify() -> bool:
     signature is what guards it; a rejected one costs a verification and writes nothing. (A request filter is
     asked before any limit is resolved, so a notify also skips the limiter's work.)"""
     return request.endpoint in NOTIFY_ENDPOINTS
+
+
+def commit_notify(session) -> None:
+    """End a notify's transaction. The usual notify commits its one statement itself (portal.payments), leaving
+    nothing open: an empty commit would still run the session's hooks, a tenth of a notify's time."""
+    if session.in_transaction():
+        session.commit()

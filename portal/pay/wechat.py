@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import NotifyOutcome, PaymentNotification, PaymentOrder
-from portal.pay.blueprint import bp
+from portal.pay.blueprint import bp, commit_notify
 from portal.pay.body import capped_body
 from portal.payments.notify import VerifiedPayment, accept_payment
 from portal.payments.providers.base import RefundNotice
@@ -85,8 +85,7 @@ def _record(notice: VerifiedPayment | RefundNotice | None, source: str, body: by
     else:
         session.add(PaymentNotification(source=source, outcome=NotifyOutcome.IGNORED, reason="event type not used",
                                         raw=_text(body), headers=headers))
-    if session.in_transaction():  # the usual notify committed its one statement itself
-        session.commit()
+    commit_notify(session)
 
 
 def record_refund(session, notice: RefundNotice, raw: str, headers: dict | None) -> PaymentNotification:

@@ -32,7 +32,7 @@ from portal.models import (
     MeterKind,
     utcnow,
 )
-from portal.monthly.fees import FIXED_BASIS, read_basis
+from portal.monthly.fees import read_basis
 from portal.payments.invoices import PAID_KINDS, request_for_month, requests_for_entries
 from portal.settings import business_tz
 from portal.tenant.blueprint import bp, own_account
@@ -116,12 +116,11 @@ class Month:
 def fee_basis(basis: str) -> str:
     """A fee's basis in the reader's language: the fee run stores it in one (portal.monthly.fees.read_basis)."""
     said = read_basis(basis)
-    if said == FIXED_BASIS:
+    if said.kind == "fixed":
         return _("fixed amount")
-    if said is None:
-        return basis
-    area, price = said
-    return _("%(area)s m² × ¥%(price)s per m²", area=area, price=price)
+    if said.kind == "area":
+        return _("%(area)s m² × ¥%(price)s per m²", area=said.area, price=said.price)
+    return basis
 
 
 def month_history(session: Session, account: Account, first: date, tz: ZoneInfo,
