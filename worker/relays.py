@@ -235,5 +235,9 @@ async def _money(client, plan: MeterPlan, fields: dict) -> list[WriteOutcome]:
     return out
 
 
+#: a reading's field names, looked up once: each of a cycle's readings becomes a dict of them
+_READING_FIELDS = tuple(f.name for f in dataclasses.fields(Reading))
+
+
 def _fields(reading: Reading) -> dict:
-    return {f.name: getattr(reading, f.name) for f in dataclasses.fields(reading)}
+    return {name: getattr(reading, name) for name in _READING_FIELDS}

@@ -2,7 +2,7 @@
 
 Everything that knows about a meter model is in the profile tables; this module only
 knows the five register types. Floats exist only between unpacking a DTSU666 register
-and rounding it into an integer platform unit, right there in `_value`.
+and rounding it into an integer platform unit, right there in `_float`.
 """
 
 from __future__ import annotations
@@ -153,43 +153,38 @@ def encode(profile: Profile, command: Command) -> Write:
     return Write(spec.address, registers, spec.confirm, expect)
 
 
-# A compiled op: (offset in block, reg). Cached per (profile, start, count) because the same
-# few block shapes are decoded thousands of times per poll cycle.
-_plans: dict[tuple[Profile, int, int], tuple[tuple[int, Reg], ...]] = {}
+# A compiled op per register: what decoding it needs, read off the Reg once. Cached per (profile, start, count)
+# because the same few block shapes are decoded thousands of times per poll cycle, and the loop in `decode` then
+# needs no call and no attribute lookup for an integer register (a cycle spent a tenth of its bus work here).
+_U16, _I16, _U32, _I32, _FLOAT = range(5)
+_KINDS = {"u16": _U16, "i16": _I16, "u32": _U32, "i32": _I32, "f32": _FLOAT}
+_Op = tuple  # (offset, kind, high word first, mul, lo, hi, codes, field, index, reg)
+_plans: dict[tuple[Profile, int, int], tuple[_Op, ...]] = {}
 
 
-def _plan(profile: Profile, start: int, count: int) -> tuple[tuple[int, Reg], ...]:
+def _plan(profile: Profile, start: int, count: int) -> tuple[_Op, ...]:
     key = (profile, start, count)
     plan = _plans.get(key)
     if plan is None:
-        plan = tuple((r.address - start, r) for r in profile.registers
-                     if start <= r.address and r.address + r.width <= start + count)
+        plan = tuple((r.address - start, _KINDS[r.type], r.word_order == "big", r.mul, r.lo, r.hi, r.codes, r.field,
+                      r.index, r)
+                     for r in profile.registers if start <= r.address and r.address + r.width <= start + count)
         _plans[key] = plan
     return plan
 
 
-def _value(regs: Sequence[int], at: int, reg: Reg) -> object:
-    kind = reg.type
-    if kind == "u16" or kind == "i16":
-        raw = regs[at]
-        if kind == "i16" and raw & 0x8000:
-            raw -= 0x10000
-    else:
-        hi, lo = (regs[at], regs[at + 1]) if reg.word_order == "big" else (regs[at + 1], regs[at])
-        raw = (hi << 16) | lo
-        if kind == "f32":
-            x = _F32.unpack(raw.to_bytes(4, "big"))[0]
-            if not math.isfinite(x):
-                raise DecodeError(f"{reg.field} at {reg.address:04X}H is {x}")
-            return _checked(_round(x * reg.mul / reg.div), reg)
-        if kind == "i32" and raw & 0x80000000:
-            raw -= 0x100000000
-    if reg.codes is not None:
-        try:
-            return reg.codes[raw]
-        except KeyError:
-            raise DecodeError(f"{reg.field} at {reg.address:04X}H: {raw} means nothing") from None
-    return _checked(raw * reg.mul, reg)
+def _float(raw: int, reg: Reg) -> int:
+    x = _F32.unpack(raw.to_bytes(4, "big"))[0]
+    if not math.isfinite(x):
+        raise DecodeError(f"{reg.field} at {reg.address:04X}H is {x}")
+    return _checked(_round(x * reg.mul / reg.div), reg)
+
+
+def _coded(raw: int, reg: Reg) -> object:
+    try:
+        return reg.codes[raw]
+    except KeyError:
+        raise DecodeError(f"{reg.field} at {reg.address:04X}H: {raw} means nothing") from None
 
 
 def _round(q: float) -> int:
@@ -213,14 +208,29 @@ def decode(profile: Profile, blocks: Mapping[int, Sequence[int]]) -> Reading:
     fields: dict[str, object] = {}
     parts: dict[str, list] = {}
     for start, regs in blocks.items():
-        for at, reg in _plan(profile, start, len(regs)):
-            value = _value(regs, at, reg)
-            if reg.index is None:
-                fields[reg.field] = value
+        for at, kind, high_first, mul, lo, hi, codes, name, index, reg in _plan(profile, start, len(regs)):
+            if kind <= _I16:
+                raw = regs[at]
+                if kind == _I16 and raw & 0x8000:
+                    raw -= 0x10000
             else:
-                if reg.field not in parts:
-                    parts[reg.field] = [None] * profile.groups[reg.field]
-                parts[reg.field][reg.index] = value
+                raw = (regs[at] << 16 | regs[at + 1]) if high_first else (regs[at + 1] << 16 | regs[at])
+                if kind == _I32 and raw & 0x80000000:
+                    raw -= 0x100000000
+            if kind == _FLOAT:
+                value = _float(raw, reg)
+            elif codes is not None:
+                value = _coded(raw, reg)
+            else:
+                value = raw * mul
+                if (lo is not None and value < lo) or (hi is not None and value > hi):
+                    raise DecodeError(f"{name} at {reg.address:04X}H = {value} is not plausible")
+            if index is None:
+                fields[name] = value
+            else:
+                if name not in parts:
+                    parts[name] = [None] * profile.groups[name]
+                parts[name][index] = value
     for name, values in parts.items():
         if None not in values:  # a tuple field is all there or absent
             fields[name] = tuple(values)
