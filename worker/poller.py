@@ -1,8 +1,9 @@
 """The poller: read every meter of a gateway, reconcile relays to their desired state, record the cycle.
 
 One job per gateway (`poll_gateway_job`), enqueued every minute by the cron and at once after any
-command. The Modbus part runs in asyncio on its own thread (worker/buses.py: one connection per gateway,
-one request at a time on a bus, gateways in parallel); the recording part (portal.metering.cycle, then
+command. The Modbus part runs in asyncio beside the recording (worker/buses.py: one connection per gateway,
+one request at a time on a bus, gateways in parallel; on a thread for a job's gateway, in a child process for a
+cycle of many); the recording part (portal.metering.cycle, then
 portal.metering.billing, and for meter-mode meters portal.metering.books) runs here at the same time, in one
 transaction, which ends with the books check of the meter-mode shops polled.
 """
@@ -116,7 +117,7 @@ def run_cycle(session: Session, gateway_ids: list[int] | None = None, *, concurr
               timeout: float | None = None, now: datetime | None = None) -> CycleStats:
     """One full cycle over the given gateways (all when None), recorded at `now`; the caller commits.
 
-    The buses run on their own thread while this one records: each reading as it arrives, each gateway
+    The buses run beside this thread (worker/buses.py) while it records: each reading as it arrives, each gateway
     when its bus is done, in batches of FLUSH_ROWS. So a cycle lasts about as long as its slowest bus.
     `concurrency` (gateways at once) and `timeout` (seconds per request) default to the polling settings.
     """
