@@ -7,6 +7,7 @@ import os
 import pickle
 import signal
 import threading
+import time
 
 import pytest
 
@@ -81,21 +82,35 @@ def test_a_failure_in_the_child_is_raised_by_the_cycle_with_its_traceback(farm, 
 
 
 @pytest.mark.parametrize("bus_mode", ["child"], indirect=True)
-def test_a_child_that_dies_ends_the_cycle_with_a_clear_error(farm):
+def test_a_child_that_dies_ends_the_cycle_with_a_clear_error(farm, monkeypatch):
     f = farm(*FARM)
-    f.cycle()  # states exist: the next cycle is a plain one
+    f.cycle()  # states exist (and the fork server runs): the next cycle is a plain one
+    started: list[Buses] = []
+
+    class Watched(Buses):
+        def __enter__(self):
+            started.append(self)
+            return super().__enter__()
+
+    monkeypatch.setattr("worker.poller.Buses", Watched)
 
     def kill_the_child() -> None:
-        for p in _bus_children():
-            os.kill(p.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            child = started[0]._process if started else None
+            if child is not None and child.pid is not None:
+                time.sleep(0.1)  # into its reads: a cycle of the two buses takes about half a second
+                os.kill(child.pid, signal.SIGKILL)
+                return
+            time.sleep(0.005)
 
-    timer = threading.Timer(0.25, kill_the_child)  # a cycle of the two buses takes about half a second
-    timer.start()
+    killer = threading.Thread(target=kill_the_child)
+    killer.start()
     try:
         with pytest.raises(RuntimeError, match=r"ended \(exit code -9\) before they were done"):
             f.cycle()
     finally:
-        timer.cancel()
+        killer.join()
     assert _bus_threads() == [] and _bus_children() == []
 
     from portal.extensions import db
