@@ -163,7 +163,10 @@ class Buses:
                     pass  # it has ended already
         self._thread.join(CHILD_STOP_SECONDS if self.child else None)
         if self._thread.is_alive():  # a child that does not stop is killed; its end ends the reading thread
-            self._process.kill()
+            with self._lock:
+                process = self._process
+            if process is not None:
+                process.kill()
             self._thread.join()
 
     # -- on a thread -----------------------------------------------------------------------------
@@ -199,18 +202,18 @@ class Buses:
                 put(None)
                 return
             ours, theirs = _CHILDREN.Pipe()
-            # pickled here, unpickled there with the collector off: 10,000 plans took 90 ms to rebuild with it on
-            work = pickle.dumps((self.plans, self.concurrency, self.timeout), pickle.HIGHEST_PROTOCOL)
-            self._process = _CHILDREN.Process(target=_child, name="poll-buses", daemon=True, args=(theirs, work))
             try:
-                self._process.start()
-            except BaseException as exc:
+                # pickled here, unpickled there with the collector off: 10,000 plans took 90 ms to rebuild with it on
+                work = pickle.dumps((self.plans, self.concurrency, self.timeout), pickle.HIGHEST_PROTOCOL)
+                process = _CHILDREN.Process(target=_child, name="poll-buses", daemon=True, args=(theirs, work))
+                process.start()
+            except BaseException as exc:  # nothing started: the cycle raises what stopped it
                 ours.close()
                 put(exc)
                 return
             finally:
                 theirs.close()
-            self._conn = ours
+            self._process, self._conn = process, ours
         conn = self._conn
         gateway_of = {m.meter_id: p.gateway_id for p in self.plans for m in p.meters}
         answered: dict[int, dict[int, Observation]] = {p.gateway_id: {} for p in self.plans}

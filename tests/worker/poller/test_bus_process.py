@@ -136,3 +136,14 @@ def test_an_exception_that_cannot_cross_is_sent_as_its_text():
 
     kind, exc = pickle.loads(buses._error(ValueError("driver bug"), "Traceback ..."))
     assert type(exc) is ValueError and str(exc) == "driver bug" and "Traceback ..." in exc.__notes__[-1]
+
+
+@pytest.mark.no_db
+@pytest.mark.parametrize("bus_mode", ["thread"], indirect=True)  # Buses made here, told to use a child
+def test_plans_that_cannot_cross_end_the_cycle_at_once():
+    plans = [_plan(1, 2), _plan(2, 2)]
+    plans[0].host = lambda: "nowhere"  # no pickle holds a lambda
+    cannot = (pickle.PicklingError, AttributeError)  # AttributeError: a local object
+    with Buses(plans, concurrency=2, timeout=0.5, child=True) as buses, pytest.raises(cannot):
+        list(buses.events())
+    assert _bus_threads() == [] and _bus_children() == []
