@@ -8,14 +8,12 @@ encoded (a value its register cannot hold) is an outcome of that meter, and the 
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from portal.metering.cycle import Observation, gateway_down
 from worker.meters.codec import (
-    Reading,
     set_keep_power,
     set_power_limit,
     set_price,
@@ -89,14 +87,14 @@ async def poll_and_reconcile(host: str, port: int, protocol: str, meters: list[M
     writes: list[WriteOutcome] = []
     client = GatewayClient(host, port, protocol, timeout=timeout, retries=0)
     try:
-        def answered(i: int, reading: Reading) -> None:
-            obs = observations[due[i].meter_id] = Observation(due[i].meter_id, fields=_fields(reading))
+        def answered(i: int, fields: dict) -> None:
+            obs = observations[due[i].meter_id] = Observation(due[i].meter_id, fields=fields)
             if on_reading is not None:
                 on_reading(obs)
 
-        results = await poll_gateway(client, [(m.unit_id, m.profile) for m in due], on_reading=answered)
+        results = await poll_gateway(client, [(m.unit_id, m.profile) for m in due], on_reading=answered, fields=True)
         for plan, res in zip(due, results):
-            if not isinstance(res, Reading):
+            if isinstance(res, MeterError):
                 observations[plan.meter_id] = Observation(plan.meter_id, error=str(res)[:120],
                                                           gateway_down=isinstance(res, GatewayDown))
         # Skipped meters share the gateway's fate, so a dead gateway is one gateway alarm even when
@@ -234,10 +232,3 @@ async def _money(client, plan: MeterPlan, fields: dict) -> list[WriteOutcome]:
             f"meter reports {m_count} purchases / {m_total} fen, platform wrote {count} / {total} fen")))
     return out
 
-
-#: a reading's field names, looked up once: each of a cycle's readings becomes a dict of them
-_READING_FIELDS = tuple(f.name for f in dataclasses.fields(Reading))
-
-
-def _fields(reading: Reading) -> dict:
-    return {name: getattr(reading, name) for name in _READING_FIELDS}

@@ -15,7 +15,7 @@ from pymodbus import FramerType
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusIOException
 
-from .codec import Command, Reading, decode, encode
+from .codec import Command, Reading, decode_fields, encode
 from .errors import GatewayDown, MeterError, MeterOffline, MeterRejected, MeterTimeout, StaleReply, WriteNotConfirmed
 from .profiles import Block, Profile
 
@@ -152,7 +152,11 @@ class GatewayClient:
 
     async def _call(self, unit_id: int, address: int, count: int | None = None,
                     values: tuple[int, ...] = ()) -> list[int]:
-        client = await self._ensure()
+        return await self._request(await self._ensure(), unit_id, address, count, values)
+
+    async def _request(self, client: AsyncModbusTcpClient, unit_id: int, address: int, count: int | None = None,
+                       values: tuple[int, ...] = ()) -> list[int]:
+        """One request on the connection `_ensure` gave (a poll reads a meter's blocks over the one it checked)."""
         self.requests += 1
         try:
             if count is not None:
@@ -181,14 +185,15 @@ class GatewayClient:
     async def _read_blocks(self, unit_id: int, profile: Profile,
                            blocks: tuple[Block, ...]) -> dict[int, list[int]]:
         raw: dict[int, list[int]] = {}
+        key = (unit_id, profile.name)
+        client = await self._ensure()
         for block in blocks:
-            key = (unit_id, profile.name)
             if key in self._tight:
                 for part in profile.tight_blocks(block):
                     raw[part.start] = await self._call(unit_id, part.start, part.count)
                 continue
             try:
-                raw[block.start] = await self._call(unit_id, block.start, block.count)
+                raw[block.start] = await self._request(client, unit_id, block.start, block.count)
             except MeterRejected as exc:
                 # the block plan spans undocumented gap registers; some meters refuse those
                 if exc.exception_code != ILLEGAL_ADDRESS or len(profile.tight_blocks(block)) < 2:
@@ -198,7 +203,7 @@ class GatewayClient:
                     raw[part.start] = await self._call(unit_id, part.start, part.count)
         return raw
 
-    async def _read(self, unit_id: int, profile: Profile, blocks: tuple[Block, ...]) -> Reading:
+    async def _read(self, unit_id: int, profile: Profile, blocks: tuple[Block, ...]) -> dict[str, object]:
         try:
             raw = await self._read_blocks(unit_id, profile, blocks)
         except GatewayDown:
@@ -207,10 +212,14 @@ class GatewayClient:
             self._missed(unit_id)
             raise
         self._answered(unit_id)  # garbage below is still an answer: the meter is online
-        return decode(profile, raw)
+        return decode_fields(profile, raw)
 
     async def read_meter(self, unit_id: int, profile: Profile, *, full: bool = False) -> Reading:
         """Read one meter in as few requests as its profile allows (`full`: optional blocks too)."""
+        return Reading(**await self.read_fields(unit_id, profile, full=full))
+
+    async def read_fields(self, unit_id: int, profile: Profile, *, full: bool = False) -> dict[str, object]:
+        """`read_meter`, the reading as a dict of the fields the meter has (`codec.decode_fields`): a poll's."""
         if self.is_offline(unit_id) and not self.probe_due(unit_id):
             raise MeterOffline(f"unit {unit_id} offline until its next probe")
         self._bind()
@@ -262,6 +271,6 @@ class GatewayClient:
     async def _read_back(self, unit_id: int, profile: Profile, field: str) -> Reading:
         blocks = (profile.block_for(field),)
         try:
-            return await self._read(unit_id, profile, blocks)
+            return Reading(**await self._read(unit_id, profile, blocks))
         except StaleReply:  # the link was reset; once more on a clean one
-            return await self._read(unit_id, profile, blocks)
+            return Reading(**await self._read(unit_id, profile, blocks))

@@ -1,7 +1,8 @@
 """Poll cycles: every meter of a gateway in turn, and many gateways in parallel.
 
 Different buses run in parallel; one bus is strictly sequential (the gateway's lock).
-A poll never raises for a meter: each meter gets its `Reading` or its `MeterError`.
+A poll never raises for a meter: each meter gets its `Reading` (or its fields, see `poll_gateway`) or its
+`MeterError`.
 """
 
 from __future__ import annotations
@@ -18,15 +19,18 @@ from .profiles import Profile
 log = logging.getLogger(__name__)
 
 Meter = tuple[int, Profile]  # (unit id on the bus, profile)
-Result = Reading | MeterError
+Result = Reading | dict | MeterError
 
 
 async def poll_gateway(client: GatewayClient, meters: Sequence[Meter], *, silent_limit: int = 3,
-                       on_reading: Callable[[int, Reading], None] | None = None) -> list[Result]:
+                       on_reading: Callable[[int, Reading | dict], None] | None = None,
+                       fields: bool = False) -> list[Result]:
     """Read every meter on one gateway; results in the order of `meters`.
 
-    `on_reading(index, reading)` is called as each meter answers, before the next request.
+    `on_reading(index, reading)` is called as each meter answers, before the next request. `fields`: each
+    reading as the dict of its fields (`GatewayClient.read_fields`), as a poll cycle records it, not a `Reading`.
     """
+    read = client.read_fields if fields else client.read_meter
     results: list[Result | None] = [None] * len(meters)
     if not meters:
         return []
@@ -56,7 +60,7 @@ async def poll_gateway(client: GatewayClient, meters: Sequence[Meter], *, silent
     for pos, i in enumerate(order):
         unit, profile = meters[i]
         try:
-            results[i] = reading = await client.read_meter(unit, profile)
+            results[i] = reading = await read(unit, profile)
             answered, streak = True, 0
             if on_reading is not None:
                 on_reading(i, reading)

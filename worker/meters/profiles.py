@@ -95,9 +95,13 @@ class Profile:
     _by_field: dict[str, Reg] = field(default_factory=dict, init=False, repr=False)
     #: Tuple fields and their sizes, e.g. {"energy_tou": 4}.
     groups: dict[str, int] = field(default_factory=dict, init=False, repr=False)
+    #: The blocks a poll reads, without and with the optional ones (every poll of every meter asks).
+    _poll: dict[bool, tuple[Block, ...]] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "writes", MappingProxyType(dict(self.writes)))
+        self._poll[False] = tuple(b for b in self.blocks if not b.optional)
+        self._poll[True] = self.blocks
         for r in self.registers:
             if r.index is None:
                 self._by_field[r.field] = r
@@ -114,7 +118,7 @@ class Profile:
 
     def poll_blocks(self, full: bool = False) -> tuple[Block, ...]:
         """Blocks read per poll (plus the optional ones when `full`)."""
-        return tuple(b for b in self.blocks if full or not b.optional)
+        return self._poll[full]
 
     def write_spec(self, command: str) -> WriteSpec:
         """The write for `command`, or `Unsupported` when this model has no such register."""
