@@ -196,8 +196,10 @@ def _write(session: Session, rec: CycleRecorder, now: datetime) -> None:
     for meter in over_limit:
         _trip_over_power(session, meter)
     with part("bill"):
-        bill_deltas(session, deltas, now=now, days=rec.days)
+        # the batch's readings are inserted after their billing, already marked billed (no second write of each)
+        bill_deltas(session, deltas, now=now, days=rec.days, unwritten=rec.billed)
         post_usage(session, rec.take_usage(), now, rec.days)
+    rec.write_readings()
     rec.days.flush(session, now)  # the batch's readings and money to their days, each day's row once
 
 

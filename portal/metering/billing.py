@@ -9,7 +9,7 @@ every priced reading is marked billed in the same transaction, so a rerun posts 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -61,7 +61,9 @@ def price_delta(session: Session, meter, version: Version, d: Delta, tz: ZoneInf
 
 
 def bill_deltas(session: Session, deltas: Iterable[Delta], now: datetime | None = None,
-                days: DayTotals | None = None) -> list[int]:
+                days: DayTotals | None = None,
+                unwritten: Callable[[list[tuple[int, datetime]]], list[tuple[int, datetime]]] | None = None,
+                ) -> list[int]:
     """Charge each platform-mode shop meter for its delta, once; the balance rules run at `now` (the cycle's).
     Returns the ids of the shops charged.
 
@@ -70,7 +72,9 @@ def bill_deltas(session: Session, deltas: Iterable[Delta], now: datetime | None 
     insert and balance update per chunk, same guarantees as post_entry, each entry tagged with its meter as it
     is inserted), the readings marked billed and the sub-fen remainders written in one statement each. The
     charges are added to their meters' days (portal.metering.daily): to `days`, which the cycle writes with its
-    readings' days, or at once.
+    readings' days, or at once. `unwritten`: the caller holds readings not written yet (a poll cycle's batch), and
+    marks those of the (meter, interval) keys it is given billed before it inserts them; it returns the others,
+    which are marked in the database.
     """
     deltas = [d for d in deltas if d.account_id is not None and d.amount > 0]
     if not deltas:
@@ -90,7 +94,7 @@ def bill_deltas(session: Session, deltas: Iterable[Delta], now: datetime | None 
         if version is None:
             continue  # no tariff yet: the reading stays unbilled until one exists
         if version.kind == "tiered" and billed:
-            _mark_billed(session, billed)  # a tier counts the month's billed readings, these included
+            _mark_billed(session, billed, unwritten)  # a tier counts the month's billed readings, these included
         try:
             cost = price_delta(session, meter, version, d, tz)
         except TariffError as exc:  # a tariff that cannot price this meter: leave the reading unbilled
@@ -112,7 +116,7 @@ def bill_deltas(session: Session, deltas: Iterable[Delta], now: datetime | None 
     else:
         roll_up_charges(session, charges, now)
     _deduct_from_purses(session, posted)
-    _mark_billed(session, billed)
+    _mark_billed(session, billed, unwritten)
     _set_remainders(session, meters, remainders)
     apply_balance_rules(session, charged, now)
     return list(charged)
@@ -155,22 +159,25 @@ def _deduct_from_purses(session: Session, posted: list[Movement]) -> None:
                          for m in posted if (p := found.get(m.account_id)) is not None], "system:billing")
 
 
-def _mark_billed(session: Session, keys: list[tuple[int, datetime]]) -> None:
-    """interval_readings.billed = true for these (meter, interval) keys; empties `keys`.
+def _mark_billed(session: Session, keys: list[tuple[int, datetime]], unwritten=None) -> None:
+    """interval_readings.billed = true for these (meter, interval) keys; empties `keys`. Those of readings the
+    caller has not written yet it marks itself (`unwritten`, see bill_deltas).
 
     One statement per interval (a boundary cycle bills one interval for every meter): the interval and the
     meters as an integer array, along the readings' primary key."""
-    if not keys:
+    written = unwritten(keys) if unwritten is not None and keys else keys
+    if not written:
+        keys.clear()
         return
     table = IntervalReading.__table__
     by_interval: dict[datetime, list[int]] = {}
-    for meter_id, at in keys:
+    for meter_id, at in written:
         by_interval.setdefault(at, []).append(meter_id)
     for at, meter_ids in by_interval.items():
         for part in chunks(meter_ids):
             session.execute(update(table).values(billed=True)
                             .where(table.c.interval_start == at, among(session, table.c.meter_id, part)))
-    marked = set(keys)
+    marked = set(written)
     for cached in loaded(session, IntervalReading):  # what an ORM update would have done to readings loaded here
         if (cached.meter_id, cached.interval_start) in marked:
             set_committed_value(cached, "billed", True)

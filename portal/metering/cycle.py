@@ -304,18 +304,13 @@ class CycleRecorder:
     # -- writing ---------------------------------------------------------------------------------
 
     def flush(self) -> None:
-        """Write what is waiting: states (one upsert), readings and their days, gateways, commands, alarms."""
+        """Write what is waiting but the readings: states (one upsert), gateways, commands, alarms. The readings
+        wait for their billing (`billed`, then `write_readings`), so each is inserted once, billed or not."""
         s = self.session
         if self._states:
             insert_rows(s, MeterState.__table__, list(self._states.values()), conflict=["meter_id"],
                         update=STATE_COLUMNS[1:], keep=KEPT_UNLESS_READ)
             self._states.clear()
-        if self._readings:
-            insert_rows(s, IntervalReading.__table__, self._readings)
-            # their days, written with the charges billed for them (`days`: portal.metering.daily)
-            self.days.add_readings(self._readings, {r["meter_id"]: self.meters[r["meter_id"]].account_id
-                                                    for r in self._readings})
-            self._readings.clear()
         if self._gateways:
             g = Gateway.__table__
             s.execute(update(g).where(g.c.id == bindparam("gid")).values(
@@ -347,6 +342,28 @@ class CycleRecorder:
         tell_raised(s, opened)
         tell_supply(s, self._supply, self.now)
         self._supply.clear()
+
+    def billed(self, keys: list[tuple[int, datetime]]) -> list[tuple[int, datetime]]:
+        """Mark the waiting readings of these (meter, interval) keys billed; returns the keys of readings not
+        waiting here (written before), for the billing to mark in the database."""
+        waiting = {(r["meter_id"], r["interval_start"]): r for r in self._readings}
+        others = []
+        for key in keys:
+            reading = waiting.get(key)
+            if reading is None:
+                others.append(key)
+            else:
+                reading["billed"] = True
+        return others
+
+    def write_readings(self) -> None:
+        """Insert the waiting readings (billed where `billed` said so) and add them to their days."""
+        if self._readings:
+            insert_rows(self.session, IntervalReading.__table__, self._readings)
+            # their days, written with the charges billed for them (`days`: portal.metering.daily)
+            self.days.add_readings(self._readings, {r["meter_id"]: self.meters[r["meter_id"]].account_id
+                                                    for r in self._readings})
+            self._readings.clear()
 
     # -- rules -----------------------------------------------------------------------------------
 
