@@ -12,21 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from enum import Enum
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Boolean,
-    DateTime,
-    Integer,
-    String,
-    Table,
-    Text,
-    any_,
-    bindparam,
-    cast,
-    func,
-    text,
-)
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Integer, String, Table, any_, bindparam, func, text
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -47,12 +33,15 @@ def postgresql(session: Session) -> bool:
 
 
 def among(session: Session, column, values: Sequence):
-    """`column IN values` as one array parameter on PostgreSQL (no 10,000-parameter statement to compile), sent
-    as an array literal (`array_literal`: the driver's own list adaptation costs a regular expression per element)."""
+    """`column IN values` as one array parameter on PostgreSQL (no 10,000-parameter statement to compile).
+
+    A typed array parameter, never a text literal cast to an array (as `insert_rows` sends its columns): the
+    planner cannot fold such a cast, so it neither counts nor hashes the elements, and a 5,000-key lookup in the
+    ledger scanned it for 9 s instead of probing its index."""
     if postgresql(session):
         item = String() if isinstance(column.type, String) else BigInteger() if isinstance(
             column.type, BigInteger) else Integer()
-        return column == any_(cast(bindparam(None, array_literal(list(values), item), type_=Text()), ARRAY(item)))
+        return column == any_(bindparam(None, list(values), type_=ARRAY(item)))
     return column.in_(list(values))
 
 

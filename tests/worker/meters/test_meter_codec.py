@@ -11,6 +11,7 @@ from worker.meters import (
     DecodeError,
     Unsupported,
     decode,
+    decode_fields,
     encode,
     get_profile,
     set_control_mode,
@@ -47,6 +48,19 @@ def test_acrel_measurement_block():
     assert r.energy_tou == (10_000, 20_000, 30_000, 63_456)
     assert (r.voltage, r.current, r.power_w, r.apparent_va, r.pf) == (2205, 512, -1234, 1300, -950)
     assert r.supply is None and r.remaining_fen is None  # not readable on this model
+
+
+def test_decode_fields_are_the_readings_fields_without_its_nones():
+    for profile, blocks in ((PREPAID, {0x0000: MEASUREMENT, 0x0100: PREPAID_BLOCK}), (ACREL, {0x0000: MEASUREMENT})):
+        reading = decode(profile, blocks)
+        fields = decode_fields(profile, blocks)
+        assert fields == {name: value for name in reading.__slots__ if (value := getattr(reading, name)) is not None}
+        assert fields["energy_tou"] == (10_000, 20_000, 30_000, 63_456) and "flow_lph" not in fields
+
+
+def test_decode_fields_rejects_garbage_as_decode_does():
+    with pytest.raises(DecodeError, match="not plausible"):
+        decode_fields(ACREL, {0x0000: [0xFFFF, 0xFFFF, *MEASUREMENT[2:]]})
 
 
 def test_prepaid_blocks():

@@ -123,6 +123,25 @@ def test_garbage_is_reported_per_meter_and_the_meter_stays_online(fake_bus, serv
     assert good.energy_total == 500 and isinstance(garbage, DecodeError) and not offline
 
 
+def test_a_poll_for_fields_gives_each_reading_as_its_fields_and_errors_as_before(fake_bus, serve_bus):
+    bus = fake_bus({1: acrel_mem(), 2: {**acrel_mem(), 0x000B: 0xFFFF}})
+    seen = []
+
+    async def go():
+        async with serve_bus(bus) as port:
+            gw = GatewayClient("127.0.0.1", port, timeout=TIMEOUT, offline_after=1)
+            as_fields = await poll_gateway(gw, [(1, ACREL), (2, ACREL)], fields=True,
+                                           on_reading=lambda i, r: seen.append((i, r)))
+            as_readings = await poll_gateway(gw, [(1, ACREL)])
+            await gw.close()
+            return as_fields, as_readings
+
+    (fields, garbage), (reading,) = asyncio.run(go())
+    assert fields == {name: value for name in reading.__slots__ if (value := getattr(reading, name)) is not None}
+    assert fields["energy_total"] == 500 and isinstance(garbage, DecodeError)
+    assert seen == [(0, fields)]
+
+
 def test_gateways_are_polled_in_parallel_within_the_bound(fake_bus, serve_bus, refused_port):
     buses = [fake_bus({1: acrel_mem(), 2: acrel_mem()}, delay=0.05) for _ in range(3)]
 

@@ -6,6 +6,7 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.ledger.entries import ledger_mismatches
 from portal.models import EntryKind, IntervalReading, LedgerEntry
+from tests.statements import statements_sent
 from tests.worker.poller.farm import GW, M
 
 QUARTER = 15 * 60
@@ -35,6 +36,20 @@ def test_every_priced_reading_is_marked_billed(farm):
 
     readings = db.session.execute(select(IntervalReading).order_by(IntervalReading.interval_start)).scalars().all()
     assert [(r.delta, r.billed) for r in readings] == [(None, False), (50, True)]
+
+
+def test_a_cycle_writes_each_reading_once_already_billed(farm):
+    f = farm(GW("GW1", (M(1, balance_fen=1_000, load=2_000), M(2, balance_fen=1_000, load=4_000))))
+    f.cycle(0)
+    with statements_sent(lambda statement, parameters: "interval_readings" in statement) as sql:
+        f.cycle(QUARTER)
+
+    written = [s.split("(")[0].strip() for s in sql if not s.lstrip().upper().startswith("SELECT")]
+    assert written == ["INSERT INTO interval_readings"]  # no UPDATE ... SET billed afterwards
+    billed = db.session.execute(select(IntervalReading.meter_id, IntervalReading.delta, IntervalReading.billed)
+                                .where(IntervalReading.delta.is_not(None)).order_by(IntervalReading.meter_id)).all()
+    assert billed == [(f.meter("GW1", 1).id, 50, True), (f.meter("GW1", 2).id, 100, True)]
+    assert ledger_mismatches(db.session) == []
 
 
 def test_water_sub_fen_remainders_carry_into_the_next_interval(farm):
