@@ -5,6 +5,7 @@ from .codec import (
                     Reading,
                     Write,
                     decode,
+                    decode_fields,
                     encode,
                     set_control_mode,
                     set_keep_power,
@@ -32,7 +33,7 @@ from .profiles import PROFILES, Capabilities, Profile, get_profile
 __all__ = [
     "PROFILES", "Capabilities", "Command", "DecodeError", "GatewayClient", "GatewayDown",
     "MeterError", "MeterOffline", "MeterRejected", "MeterTimeout", "Profile", "Reading",
-    "StaleReply", "Unsupported", "Write", "WriteNotConfirmed", "decode", "encode",
+    "StaleReply", "Unsupported", "Write", "WriteNotConfirmed", "decode", "decode_fields", "encode",
     "get_profile", "poll_gateway", "poll_many", "set_control_mode", "set_keep_power",
     "set_power_limit", "set_price", "set_supply", "write_deduction", "write_purchase",
 ]
