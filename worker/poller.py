@@ -39,7 +39,8 @@ from worker.relays import MeterPlan
 log = logging.getLogger(__name__)
 #: rows recorded in memory before they are written (one multi-row upsert). Each batch costs a dozen statements
 #: whatever its size; at 2,000 rather than 500 a 10,030-meter cycle writes 5-6 batches, not 11-20, and its last one
-#: after the buses takes 0.03-0.1 s (measured: steady 1.19 -> 1.13 s, boundary 1.69 -> 1.67 s, alternating runs)
+#: after the buses takes 0.03-0.1 s (measured in alternating runs: steady 1.19 -> 1.13 s; the boundary cycle
+#: 1.58-1.81 s either way)
 FLUSH_ROWS = 2000
 
 
@@ -188,7 +189,8 @@ def _waited(events: Iterator[list]) -> Iterator[list]:
 
 
 def _write(session: Session, rec: CycleRecorder, now: datetime) -> None:
-    """Write what the cycle recorded so far, then act on it: over-power trips, billing, the daily roll-ups.
+    """Write what the cycle recorded so far, then act on it: over-power trips, billing, the daily roll-ups. The
+    batch's interval readings are inserted last, after their billing has marked them.
 
     On a cycle of many gateways this runs while the other buses are still busy, so the shops billed
     here stay locked until the commit; a cron poll job holds one gateway, which bills at its end.

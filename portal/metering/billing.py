@@ -159,7 +159,9 @@ def _deduct_from_purses(session: Session, posted: list[Movement]) -> None:
                          for m in posted if (p := found.get(m.account_id)) is not None], "system:billing")
 
 
-def _mark_billed(session: Session, keys: list[tuple[int, datetime]], unwritten=None) -> None:
+def _mark_billed(session: Session, keys: list[tuple[int, datetime]],
+                 unwritten: Callable[[list[tuple[int, datetime]]], list[tuple[int, datetime]]] | None = None,
+                 ) -> None:
     """interval_readings.billed = true for these (meter, interval) keys; empties `keys`. Those of readings the
     caller has not written yet it marks itself (`unwritten`, see bill_deltas).
 

@@ -116,7 +116,8 @@ class CycleRecorder:
     """Records one cycle as it happens: each reading when it arrives, each gateway's misses when it is done.
 
     Rows wait in memory until `flush()` (the caller flushes every few thousand rows and at the end), which
-    writes them set-wise. The caller commits.
+    writes them set-wise; the interval readings until `write_readings()`, after the caller has billed them
+    (`billed`), so each is inserted once, already marked. The caller commits.
     """
 
     def __init__(self, session: Session, gateways: list[GatewayRow], now: datetime):
