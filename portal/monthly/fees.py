@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from enum import Enum
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
@@ -73,12 +74,20 @@ def fee_for(rate_e4: int, area_m2: Decimal | None, fixed_fen: int) -> tuple[int,
     return fen, f"area {area_m2:.2f} m² × {format_price(rate_e4)}"
 
 
+class BasisKind(Enum):
+    """How a fee was worked out, as its stored basis says."""
+
+    FIXED = "fixed"
+    AREA = "area"
+    #: a basis written otherwise (an older run's, or a hand-written one), to be shown as it is
+    TEXT = "text"
+
+
 @dataclass(frozen=True)
 class Basis:
-    """What a stored fee basis says: "fixed", "area" (with the area in m² and the price in yuan, as written), or
-    "text" for a basis written otherwise (an older run's, or a hand-written one), to be shown as it is."""
+    """What a stored fee basis says: its kind, and for an area fee the area in m² and the price in yuan, as written."""
 
-    kind: str
+    kind: BasisKind
     area: str = ""
     price: str = ""
 
@@ -86,9 +95,9 @@ class Basis:
 def read_basis(basis: str) -> Basis:
     """What a stored basis says (it is kept in one language, as `fee_for` wrote it)."""
     if basis == FIXED_BASIS:
-        return Basis("fixed")
+        return Basis(BasisKind.FIXED)
     found = _AREA_BASIS.fullmatch(basis)
-    return Basis("area", found["area"], found["price"]) if found else Basis("text")
+    return Basis(BasisKind.AREA, found["area"], found["price"]) if found else Basis(BasisKind.TEXT)
 
 
 def split_fee(fee_fen: int, balance_fen: int, trip_point_fen: int, trip_enabled: bool) -> tuple[int, int]:

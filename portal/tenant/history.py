@@ -32,7 +32,7 @@ from portal.models import (
     MeterKind,
     utcnow,
 )
-from portal.monthly.fees import read_basis
+from portal.monthly.fees import BasisKind, read_basis
 from portal.payments.invoices import PAID_KINDS, request_for_month, requests_for_entries
 from portal.settings import business_tz
 from portal.tenant.blueprint import bp, own_account
@@ -116,9 +116,9 @@ class Month:
 def fee_basis(basis: str) -> str:
     """A fee's basis in the reader's language: the fee run stores it in one (portal.monthly.fees.read_basis)."""
     said = read_basis(basis)
-    if said.kind == "fixed":
+    if said.kind == BasisKind.FIXED:
         return _("fixed amount")
-    if said.kind == "area":
+    if said.kind == BasisKind.AREA:
         return _("%(area)s m² × ¥%(price)s per m²", area=said.area, price=said.price)
     return basis
 
