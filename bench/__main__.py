@@ -203,6 +203,7 @@ def run(args, database) -> list[Figure]:
                 prof.dump_stats(args.profile)
                 print(f"  (profiled into {args.profile}; this cycle is not counted)")
                 say_cycle("profiled cycle", c)
+                around.append(paired_floor())  # the boundary cycle's floor before it is the one after this cycle
                 continue
             c = full_cycle(app, clock)
             steady.append(c)
