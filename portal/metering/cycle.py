@@ -127,7 +127,8 @@ class CycleRecorder:
         self.previous = last_intervals(session, list(self.meters), now)
         self.result = CycleResult()
         self._states: dict[int, dict] = {}  # meter id -> state row to write
-        self._readings: list[dict] = []
+        #: interval readings waiting to be written, by their key (meter id, interval start): the billing marks them
+        self._readings: dict[tuple[int, datetime], dict] = {}
         self._gateways: list[dict] = []
         self._alarms: list[dict] = []
         self._cleared: dict[AlarmKind, list[str]] = {}
@@ -178,12 +179,12 @@ class CycleRecorder:
             return
         if suspect:
             # A reset or impossible jump: the new value becomes the baseline, and nothing is billed across it.
-            self._readings.append(dict(meter_id=meter.id, interval_start=now, energy_total=energy,
-                                       energy_tou=_tou(fields), delta=None, billed=False))
+            self._wait(dict(meter_id=meter.id, interval_start=now, energy_total=energy, energy_tou=_tou(fields),
+                            delta=None, billed=False))
         elif last is None or last.interval_start < self.boundary:
             delta = energy - last.energy_total if last is not None else None
-            self._readings.append(dict(meter_id=meter.id, interval_start=self.boundary, energy_total=energy,
-                                       energy_tou=_tou(fields), delta=delta, billed=False))
+            self._wait(dict(meter_id=meter.id, interval_start=self.boundary, energy_total=energy,
+                            energy_tou=_tou(fields), delta=delta, billed=False))
             if delta:
                 self.result.deltas.append(Delta(meter.id, meter.account_id, self.boundary, delta,
                                                 _tou_delta(fields, last.energy_tou), since=last.interval_start))
@@ -347,10 +348,9 @@ class CycleRecorder:
     def billed(self, keys: list[tuple[int, datetime]]) -> list[tuple[int, datetime]]:
         """Mark the waiting readings of these (meter, interval) keys billed; returns the keys of readings not
         waiting here (written before), for the billing to mark in the database."""
-        waiting = {(r["meter_id"], r["interval_start"]): r for r in self._readings}
         others = []
         for key in keys:
-            reading = waiting.get(key)
+            reading = self._readings.get(key)
             if reading is None:
                 others.append(key)
             else:
@@ -360,11 +360,14 @@ class CycleRecorder:
     def write_readings(self) -> None:
         """Insert the waiting readings (billed where `billed` said so) and add them to their days."""
         if self._readings:
-            insert_rows(self.session, IntervalReading.__table__, self._readings)
+            rows = list(self._readings.values())
+            insert_rows(self.session, IntervalReading.__table__, rows)
             # their days, written with the charges billed for them (`days`: portal.metering.daily)
-            self.days.add_readings(self._readings, {r["meter_id"]: self.meters[r["meter_id"]].account_id
-                                                    for r in self._readings})
+            self.days.add_readings(rows, {r["meter_id"]: self.meters[r["meter_id"]].account_id for r in rows})
             self._readings.clear()
+
+    def _wait(self, reading: dict) -> None:
+        self._readings[reading["meter_id"], reading["interval_start"]] = reading
 
     # -- rules -----------------------------------------------------------------------------------
 
