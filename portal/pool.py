@@ -6,12 +6,17 @@ the last statement on it proved; one idle for PING_AFTER_IDLE seconds is pinged,
 replaced before the request sees it. If the database restarts within that window, the first statement on
 such a connection fails, SQLAlchemy recognises the disconnect and discards the whole pool, and the caller's
 retry (a platform resending its notify, the next poll) goes through.
+
+`alone` sends one statement on a pooled connection as a transaction of its own (a payment notify's).
 """
 from __future__ import annotations
 
 import time
 
+import psycopg
+from psycopg.rows import namedtuple_row
 from sqlalchemy import event, exc
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import Pool
 
 PING_AFTER_IDLE = 10.0
@@ -51,3 +56,28 @@ def ping(dbapi_connection) -> None:
         cursor.close()
     if not getattr(dbapi_connection, "autocommit", False):
         dbapi_connection.rollback()
+
+
+def alone(session: Session, sql: str, params: dict):
+    """One statement as a transaction of its own (PostgreSQL's autocommit), on the driver's connection (psycopg):
+    its first row, or None. Committed when it returns, whatever becomes of the session's transaction, and without
+    the round trips of BEGIN and COMMIT; a statement is atomic, so what it writes is committed together or not at all.
+
+    Straight to the driver: SQLAlchemy's Connection and result add a third to the statement's Python time, and
+    nothing here needs them. The connection leaves the pool and goes back to it as it was (autocommit off); one
+    the statement found dead is discarded rather than pooled."""
+    raw = session.get_bind().raw_connection()
+    try:
+        driver = raw.driver_connection
+        driver.autocommit = True
+        try:
+            with driver.cursor(row_factory=namedtuple_row) as cursor:
+                return cursor.execute(sql, params).fetchone()
+        finally:
+            if not driver.closed:
+                driver.autocommit = False
+    except psycopg.OperationalError:
+        raw.invalidate()
+        raise
+    finally:
+        raw.close()

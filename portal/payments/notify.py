@@ -31,7 +31,8 @@ from portal.models import (
     utcnow,
 )
 from portal.notify.alarms import tell_raised
-from portal.payments.states import move, move_by_trade
+from portal.payments.states import keep_in_step, move, move_by_trade, sources_of
+from portal.pool import alone as statement_alone
 from portal.queue.names import CREDIT_ORDER
 from portal.queue.outbox import committed_alone, enqueue, insert_for_each
 
@@ -60,12 +61,13 @@ def accept_payment(session: Session, paid: VerifiedPayment, raw: str = "",
     """Record the notify and, when it checks out, move the order to paid and queue its credit.
 
     The usual notify, a first success for an order of that amount, is one statement on PostgreSQL, committed on
-    its own (`_accept_at_once`). Any other (a duplicate, a wrong amount, no such order, a failed status) writes nothing
-    there and is decided here step by step, in Core statements; an order already loaded in the session is kept
-    in step with what the database now holds.
+    its own (`_accept_at_once`); a platform's repeat of it is one more (`_repeat_at_once`). Any other (a wrong
+    amount or trade, no such order, a failed status, a repeat racing the first) writes nothing there and is decided
+    here step by step, in Core statements; an order already loaded in the session is kept in step with what the
+    database now holds.
     """
     if paid.success and not paid.merchant_problem and postgresql(session):
-        outcome = _accept_at_once(session, paid, raw, headers)
+        outcome = _accept_at_once(session, paid, raw, headers) or _repeat_at_once(session, paid, raw, headers)
         if outcome is not None:
             return outcome
     orders, accounts = PaymentOrder.__table__, Account.__table__
@@ -116,6 +118,34 @@ def _accept_at_once(session: Session, paid: VerifiedPayment, raw: str, headers: 
     # paid and credited all the same: the credit holds it for a refund
     _alarm(session, paid, CLOSED, row.note, row.id, row.account_id)
     return NotifyOutcome.ANOMALY
+
+
+#: the statuses an order is paid from, as SQL
+_BEFORE_PAID = ", ".join(f"'{s.value}'" for s in sources_of(OrderStatus.PAID))
+#: the notification of a repeat: written only for an order this trade (or a query that recorded no trade) already
+#: moved past paid, for the same amount; `_decide`'s duplicate, in one statement
+_REPEAT = ("INSERT INTO payment_notifications (source, received_at, outcome, reason, out_trade_no, platform_trade_no, "
+           f"amount_fen, order_id, raw, headers) SELECT %(source)s, %(now)s, '{NotifyOutcome.DUPLICATE.value}', "
+           "'order already ' || CAST(o.status AS text), %(note_out_trade_no)s, %(note_trade_no)s, %(amount_fen)s, "
+           "o.id, %(raw)s, CAST(%(headers)s AS json) FROM payment_orders AS o WHERE o.out_trade_no = %(out_trade_no)s "
+           f"AND o.amount_fen = %(amount_fen)s AND o.status NOT IN ({_BEFORE_PAID}) "
+           "AND (o.platform_trade_no IS NULL OR o.platform_trade_no = %(platform_trade_no)s) RETURNING order_id")
+
+
+def _repeat_at_once(session: Session, paid: VerifiedPayment, raw: str, headers: dict | None) -> NotifyOutcome | None:
+    """A notify repeated after its order moved on, recorded in one statement committed as it returns (nothing is
+    moved, nothing handed over; an order loaded in the session is expired, as `_decide`'s move does); None when
+    the order is not such a one. A repeat racing the first notify reads the order as it was before that one
+    committed, writes nothing here and is decided by `_decide`."""
+    row = statement_alone(session, _REPEAT, dict(
+        source=paid.source, now=utcnow(), note_out_trade_no=paid.out_trade_no[:64],
+        note_trade_no=paid.platform_trade_no[:64], amount_fen=paid.amount_fen, raw=raw[:RAW_LIMIT],
+        headers=None if headers is None else json.dumps(headers), out_trade_no=paid.out_trade_no,
+        platform_trade_no=paid.platform_trade_no))
+    if row is None:
+        return None
+    keep_in_step(session, row.order_id)
+    return NotifyOutcome.DUPLICATE
 
 
 def _alarm(session: Session, paid: VerifiedPayment, reason: str, note_id: int, order_id: int | None,

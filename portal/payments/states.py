@@ -15,14 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import psycopg
-from psycopg.rows import namedtuple_row
 from sqlalchemy import ColumnElement, case, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from portal.models import AccountStatus, OrderStatus, PaymentOrder
+from portal.pool import alone as statement_alone
 
 CREATED, PAID, CLOSED, CREDITED, REFUNDED = (OrderStatus.CREATED, OrderStatus.PAID, OrderStatus.CLOSED,
                                              OrderStatus.CREDITED, OrderStatus.REFUNDED)
@@ -92,10 +91,8 @@ def move_by_trade(session: Session, out_trade_no: str, to: OrderStatus, *, amoun
     written. For the hot path of a notify: one round trip where `move` and the inserts after it are several. An
     order loaded in the session is kept in step.
 
-    `alone` sends the statement on a pooled connection of its own, as a transaction of its own (PostgreSQL's
-    autocommit): committed when it returns, whatever becomes of the session's transaction, and without the two
-    round trips of BEGIN and COMMIT. A statement is atomic, so the move and what follows from it are committed
-    together or not at all, as in any transaction.
+    `alone` sends the statement as a transaction of its own (`portal.pool.alone`): committed when it returns,
+    whatever becomes of the session's transaction; the move and what follows from it together or not at all.
     """
     sources = ", ".join(f"'{s.value}'" for s in sources_of(to))
     sets = ", ".join(f"{name} = COALESCE(%(set_{name})s, o.{name})" for name in values)
@@ -111,35 +108,12 @@ def move_by_trade(session: Session, out_trade_no: str, to: OrderStatus, *, amoun
     bound = {**params, "set_status": to.value, "move_trade_no": out_trade_no, "move_amount_fen": amount_fen,
              **{f"set_{name}": value for name, value in values.items()}}
     if alone:
-        row = _alone(session, sql, bound)
+        row = statement_alone(session, sql, bound)
     else:
         row = session.connection().exec_driver_sql(sql, bound).one_or_none()
     if row is not None:
         keep_in_step(session, row.id, status=to, **{name: getattr(row, name) for name in values})
     return row
-
-
-def _alone(session: Session, sql: str, bound: dict):
-    """One statement as a transaction of its own, on the driver's connection (psycopg): its row or None.
-
-    Straight to the driver: SQLAlchemy's Connection and result add a third to the statement's Python time, and
-    nothing here needs them. The connection leaves the pool and goes back to it as it was (autocommit off); one
-    the statement found dead is discarded rather than pooled."""
-    raw = session.get_bind().raw_connection()
-    try:
-        driver = raw.driver_connection
-        driver.autocommit = True
-        try:
-            with driver.cursor(row_factory=namedtuple_row) as cursor:
-                return cursor.execute(sql, bound).fetchone()
-        finally:
-            if not driver.closed:
-                driver.autocommit = False
-    except psycopg.OperationalError:
-        raw.invalidate()
-        raise
-    finally:
-        raw.close()
 
 
 def keep_in_step(session: Session, order_id: int, **written) -> None:

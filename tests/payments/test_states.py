@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import NotifyOutcome, OrderStatus, PaymentOrder, utcnow
+from portal.models import NotifyOutcome, OrderStatus, PaymentNotification, PaymentOrder, utcnow
 from portal.payments.notify import VerifiedPayment, accept_payment
 from portal.payments.states import TRANSITIONS, IllegalTransition, move, sources_of
 
@@ -156,6 +156,45 @@ def test_an_accepted_notify_is_one_statement(app, make_order, statements, monkey
         assert other.scalar(select(PaymentOrder.status).where(PaymentOrder.out_trade_no == out_trade_no)) \
             == OrderStatus.PAID
     assert [(h.job, h.args) for h in handed] == [("worker.jobs.payments.credit_order", [order.id])]
+
+
+@pytest.mark.parametrize("status", [PAID, CREDITED, REFUNDED])
+def test_a_repeated_notify_is_two_statements_committed_alone(app, make_order, statements, monkeypatch, status):
+    """A platform resends a notify until it is answered, and the notify bench sends one in ten again: the repeat
+    costs the move that finds nothing to move, then its notification, each a transaction of its own; no
+    transaction is left for the request to commit (it was five statements in one, with BEGIN and COMMIT)."""
+    order = make_order(1000)
+    monkeypatch.setattr(app.extensions["payfirst.dispatcher"], "notify", lambda handovers: None)
+    first = VerifiedPayment("alipay", order.out_trade_no, "T-1", 1000, True)
+    assert accept_payment(db.session, first) == NotifyOutcome.ACCEPTED
+    for step in PATHS[status][1:]:
+        assert move(db.session, order.id, step)
+    db.session.commit()
+    before = statements()
+    assert accept_payment(db.session, first, raw="again") == NotifyOutcome.DUPLICATE
+    assert statements() - before == 2
+    assert not db.session().in_transaction()
+    with db.engine.connect() as other:  # committed already
+        notes = other.execute(select(PaymentNotification.outcome, PaymentNotification.reason,
+                                     PaymentNotification.order_id, PaymentNotification.raw)
+                              .order_by(PaymentNotification.id)).all()
+    assert notes[-1] == (NotifyOutcome.DUPLICATE, f"order already {status.value}", order.id, "again")
+
+
+@pytest.mark.parametrize(("trade_no", "amount_fen", "reason"), [
+    ("T-2", 1000, "order already paid by trade T-1"),
+    ("T-1", 999, "amount 999 fen differs from the order's 1000 fen"),
+])
+def test_a_repeat_that_does_not_match_the_paid_trade_is_an_anomaly(make_order, trade_no, amount_fen, reason):
+    order = make_order(1000)
+    assert accept_payment(db.session, VerifiedPayment("alipay", order.out_trade_no, "T-1", 1000, True)) \
+        == NotifyOutcome.ACCEPTED
+    db.session.commit()
+    assert accept_payment(db.session, VerifiedPayment("alipay", order.out_trade_no, trade_no, amount_fen, True)) \
+        == NotifyOutcome.ANOMALY
+    db.session.commit()
+    note = db.session.scalars(select(PaymentNotification).order_by(PaymentNotification.id.desc()).limit(1)).one()
+    assert (note.outcome, note.reason, note.order_id) == (NotifyOutcome.ANOMALY, reason, order.id)
 
 
 def _writes_an_order_status(node: ast.AST) -> bool:
