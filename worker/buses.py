@@ -2,7 +2,8 @@
 
 The poller records readings while the buses are still busy (a 9600-baud bus of 60 meters takes seconds,
 mostly waiting), so the database work hides behind the slowest bus instead of following it. Nothing on
-the bus side touches the database: plans go in as plain data, observations and outcomes come out.
+the bus side touches the database: plans go in as plain data (a part at a time, as the cycle loads them; the
+first buses run while the rest load), observations and outcomes come out.
 
 A cycle of one or a few buses runs them on a thread of its own. A cycle of many (a whole farm, `poll
 --once`) runs them in a child process: there the I/O of a hundred buses and the recording are each a core's
@@ -20,7 +21,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -92,6 +93,11 @@ class GatewayDone:
     writes: list = field(default_factory=list)
 
 
+def in_child(gateways: int, meters: int) -> bool:
+    """Whether a cycle of so many buses and meters runs them in a child process (by default)."""
+    return gateways >= CHILD_FROM_GATEWAYS and meters >= CHILD_FROM_METERS
+
+
 class Buses:
     """Run the plans' buses (all in parallel, at most `concurrency` at once) beside the caller.
 
@@ -99,16 +105,23 @@ class Buses:
     it answers, and a `GatewayDone` when a gateway's bus is finished. Leaving the `with` block cancels
     whatever is still running (the caller failed, or a job timed out) and waits for it.
 
+    The plans are given whole, or in parts as the caller loads them: `add` each part, then `planned` (a cycle of
+    many buses loads its gateways a part at a time, and the first buses run while the rest load). In a child
+    each part goes to it at once; on a thread the buses start with `planned`.
+
     `child`: run the buses in a child process (True) or on a thread (False); by default a child for a cycle
-    of at least CHILD_FROM_GATEWAYS buses and CHILD_FROM_METERS meters. Either way a thread named "poll-buses" feeds
-    `events()`: the buses' own, or the one that reads the child's messages.
+    of at least CHILD_FROM_GATEWAYS buses and CHILD_FROM_METERS meters (`in_child`). Either way a thread named
+    "poll-buses" feeds `events()`: the buses' own, or the one that reads the child's messages.
     """
 
-    def __init__(self, plans: list[GatewayPlan], *, concurrency: int, timeout: float, child: bool | None = None):
-        self.plans, self.concurrency, self.timeout = plans, concurrency, timeout
+    def __init__(self, plans: list[GatewayPlan] | None = None, *, concurrency: int, timeout: float,
+                 child: bool | None = None):
+        self.concurrency, self.timeout = concurrency, timeout
         if child is None:
-            child = len(plans) >= CHILD_FROM_GATEWAYS and sum(len(p.meters) for p in plans) >= CHILD_FROM_METERS
+            child = in_child(len(plans or ()), sum(len(p.meters) for p in plans or ()))
         self.child = child
+        self.plans: list[GatewayPlan] = []
+        self._given = plans
         #: wall-clock seconds from the first request to the last bus finished
         self.seconds = 0.0
         #: CPU seconds the child process spent (on a thread the buses' CPU is the caller's process's own)
@@ -120,14 +133,45 @@ class Buses:
         self._task: asyncio.Task | None = None
         self._process = None
         self._conn = None
+        self._started = threading.Event()  # the child runs (or could not be started): parts may go to it
+        self._planned = False
+        self._failure: BaseException | None = None
         self._stopped = False
+        #: the child's answers are filed by gateway: each meter's, and what each gateway's bus said so far
+        self._gateway_of: dict[int, int] = {}
+        self._answered: dict[int, dict[int, Observation]] = {}
 
     def __enter__(self) -> Buses:
-        self._thread.start()
+        if self.child:
+            self._thread.start()
+        if self._given is not None:
+            self.add(self._given)
+            self.planned()
         return self
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+    def add(self, plans: list[GatewayPlan]) -> None:
+        """More plans: in a child their buses start now; on a thread with the others, at `planned`."""
+        if self._planned:
+            raise RuntimeError("the buses were planned already")
+        for plan in plans:
+            self._answered[plan.gateway_id] = {}
+            self._gateway_of.update((m.meter_id, plan.gateway_id) for m in plan.meters)
+        self.plans += plans
+        if self.child:
+            self._tell(("plans", plans))
+
+    def planned(self) -> None:
+        """No more plans: the buses end when these are done."""
+        if self._planned:
+            return
+        self._planned = True
+        if self.child:
+            self._tell(("planned", None))
+        else:
+            self._thread.start()
 
     def events(self) -> Iterator[list]:
         """Batches of events in the order they happened; ends when every bus is done."""
@@ -141,6 +185,8 @@ class Buses:
             end = batch[-1] is None or isinstance(batch[-1], BaseException)
             if isinstance(batch[-1], BaseException):
                 raise batch[-1]
+            if end and self._failure is not None:
+                raise self._failure  # a part of the plans could not go to the child, which was stopped
             yield batch[:-1] if end else batch
             if end:
                 return
@@ -158,9 +204,11 @@ class Buses:
                     pass  # the loop has closed: the buses were done
             if self._conn is not None:
                 try:
-                    self._conn.send_bytes(b"stop")  # any word from here cancels the child's buses
+                    self._conn.send_bytes(STOP)  # cancels the child's buses
                 except OSError:
                     pass  # it has ended already
+        if not self._thread.is_alive():
+            return  # never started (stopped before `planned`), or done
         self._thread.join(CHILD_STOP_SECONDS if self.child else None)
         if self._thread.is_alive():  # a child that does not stop is killed; its end ends the reading thread
             with self._lock:
@@ -189,9 +237,26 @@ class Buses:
             if self._stopped:
                 return
             self._loop, self._task = asyncio.get_running_loop(), asyncio.current_task()
-        await _run_buses(self.plans, self.concurrency, self.timeout, self._events.put)
+        await _run_buses(_each(self.plans), self.concurrency, self.timeout, self._events.put)
 
     # -- in a child process ----------------------------------------------------------------------
+
+    def _tell(self, message: tuple) -> None:
+        """Send the child a part of the plans (or the word that there are no more), once it runs. What cannot
+        go (a plan that does not pickle, a child that has ended) ends the buses: `events()` raises it."""
+        self._started.wait()
+        if self._failure is not None:
+            return
+        try:
+            # pickled here, unpickled there with the collector off: 10,000 plans took 90 ms to rebuild with it on
+            data = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
+            with self._lock:
+                if self._conn is None or self._stopped:
+                    return  # the child has ended or was stopped: the reading thread says why
+                self._conn.send_bytes(data)
+        except BaseException as exc:
+            self._failure = exc
+            self.stop()
 
     def _pump(self) -> None:
         """Start the child and turn its messages into events, until it ends."""
@@ -199,24 +264,25 @@ class Buses:
         started = time.perf_counter()
         with self._lock:
             if self._stopped:
+                self._started.set()
                 put(None)
                 return
             ours, theirs = _CHILDREN.Pipe()
             try:
-                # pickled here, unpickled there with the collector off: 10,000 plans took 90 ms to rebuild with it on
-                work = pickle.dumps((self.plans, self.concurrency, self.timeout), pickle.HIGHEST_PROTOCOL)
-                process = _CHILDREN.Process(target=_child, name="poll-buses", daemon=True, args=(theirs, work))
+                process = _CHILDREN.Process(target=_child, name="poll-buses", daemon=True,
+                                            args=(theirs, self.concurrency, self.timeout))
                 process.start()
             except BaseException as exc:  # nothing started: the cycle raises what stopped it
                 ours.close()
+                self._started.set()
                 put(exc)
                 return
             finally:
                 theirs.close()
             self._process, self._conn = process, ours
+        self._started.set()
         conn = self._conn
-        gateway_of = {m.meter_id: p.gateway_id for p in self.plans for m in p.meters}
-        answered: dict[int, dict[int, Observation]] = {p.gateway_id: {} for p in self.plans}
+        gateway_of, answered = self._gateway_of, self._answered
         try:
             while True:
                 try:
@@ -246,13 +312,24 @@ class Buses:
         except BaseException as exc:
             put(exc)
         finally:
-            with self._lock:  # `stop` writes to it under the same lock
+            with self._lock:  # `stop` and `_tell` write to it under the same lock
                 self._conn.close()
                 self._conn = None
             self._process.join()
 
 
-async def _run_buses(plans: list[GatewayPlan], concurrency: int, timeout: float, put) -> None:
+#: the parent's word that cancels the child's buses (any other message is a pickled part of the plans)
+STOP = b"stop"
+
+
+async def _each(plans: list[GatewayPlan]) -> AsyncIterator[GatewayPlan]:
+    for plan in plans:
+        yield plan
+
+
+async def _run_buses(plans: AsyncIterator[GatewayPlan], concurrency: int, timeout: float, put) -> None:
+    """Each plan's bus as its plan comes (at most `concurrency` at once), until the plans end and every bus is
+    done; the first failure ends them all."""
     sem = asyncio.Semaphore(concurrency)
 
     async def one(plan: GatewayPlan) -> None:
@@ -261,16 +338,22 @@ async def _run_buses(plans: list[GatewayPlan], concurrency: int, timeout: float,
                 plan.host, plan.port, plan.protocol, plan.meters, timeout=timeout, on_reading=put)
         put(GatewayDone(plan.gateway_id, observations, writes))
 
-    await asyncio.gather(*(one(p) for p in plans))
+    running: list[asyncio.Task] = []
+    try:
+        async for plan in plans:
+            running.append(asyncio.ensure_future(one(plan)))
+        await asyncio.gather(*running)
+    finally:
+        for task in running:
+            task.cancel()  # a task done already ignores it
 
 
-def _child(conn, work: bytes) -> None:
-    """The child process: run the buses, sending what they say in batches; any word from the parent (or its
-    end) cancels them."""
+def _child(conn, concurrency: int, timeout: float) -> None:
+    """The child process: run the buses of the plans the parent sends, sending what they say in batches; the
+    parent's STOP (or its end) cancels them."""
     gc.disable()  # as `responsive`: a collection would stop every bus
     try:
-        plans, concurrency, timeout = pickle.loads(work)
-        asyncio.run(_child_main(conn, plans, concurrency, timeout))
+        asyncio.run(_child_main(conn, concurrency, timeout))
     except asyncio.CancelledError:
         pass  # stopped by the parent, which no longer listens
     except BaseException as exc:
@@ -279,14 +362,28 @@ def _child(conn, work: bytes) -> None:
     _send(conn, pickle.dumps(("end", time.process_time())))
 
 
-async def _child_main(conn, plans: list[GatewayPlan], concurrency: int, timeout: float) -> None:
+async def _child_main(conn, concurrency: int, timeout: float) -> None:
     loop, task = asyncio.get_running_loop(), asyncio.current_task()
+    parts: asyncio.Queue = asyncio.Queue()
 
-    def stop() -> None:
-        loop.remove_reader(conn.fileno())
-        task.cancel()
+    def heard() -> None:
+        try:
+            message = conn.recv_bytes()
+        except (EOFError, OSError):
+            message = STOP  # the parent has gone
+        if message == STOP:
+            loop.remove_reader(conn.fileno())
+            task.cancel()
+            return
+        kind, plans = pickle.loads(message)
+        parts.put_nowait(plans if kind == "plans" else None)
 
-    loop.add_reader(conn.fileno(), stop)
+    async def planned() -> AsyncIterator[GatewayPlan]:
+        while (plans := await parts.get()) is not None:
+            for plan in plans:
+                yield plan
+
+    loop.add_reader(conn.fileno(), heard)
     waiting: list = []
     timer: asyncio.TimerHandle | None = None
 
@@ -307,7 +404,7 @@ async def _child_main(conn, plans: list[GatewayPlan], concurrency: int, timeout:
             timer = loop.call_later(SEND_EVERY, send)
 
     try:
-        await _run_buses(plans, concurrency, timeout, put)
+        await _run_buses(planned(), concurrency, timeout, put)
     finally:
         if timer is not None:
             timer.cancel()

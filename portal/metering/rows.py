@@ -2,8 +2,9 @@
 
 A cycle touches every meter of a farm, so it loads them in a few Core queries (no ORM objects: building
 20,000 of them took longer than the bus work of a fast farm) and CycleRecorder (portal.metering.cycle) writes
-them back in one statement per batch. Only what the I/O plan needs is loaded before the buses start
-(`load_cycle`); the rest (`load_states`, `last_intervals`) while they run.
+them back in one statement per batch. Only what a bus's plan needs is loaded before it starts (`load_gateways`,
+then `load_meters` a part at a time, the first buses running while the rest load); the rest (`load_states`,
+`last_intervals`) while they run.
 """
 from __future__ import annotations
 
@@ -82,7 +83,7 @@ class MeterRow:
     commands: list[CommandRow] = field(default_factory=list)
 
 
-# load_cycle builds MeterRow from a row by position: its first fields are the columns, in the same order
+# load_meters builds MeterRow from a row by position: its first fields are the columns, in the same order
 assert tuple(f.name for f in fields(MeterRow))[:len(_METER_COLUMNS)] == _METER_COLUMNS
 
 
@@ -99,6 +100,8 @@ class GatewayRow:
     online: bool
     missed_cycles: int
     last_seen_at: datetime | None
+    #: how many meters it has (`load_gateways`); `meters` holds them once `load_meters` loaded them
+    meter_count: int = 0
     meters: list[MeterRow] = field(default_factory=list)
 
 
@@ -116,23 +119,32 @@ def lock_buses(session: Session, gateway_ids: list[int] | None) -> None:
     session.execute(select(func.pg_advisory_xact_lock(BUS_LOCK, ids.c.id)))
 
 
-def load_cycle(session: Session, gateway_ids: list[int] | None) -> list[GatewayRow]:
-    """The gateways with their meters, pending commands and what the plan needs of their states, in three
-    queries (the rest of the states: `load_states`)."""
-    session.flush()  # the queries below are Core: send what the session holds first
-    gq = select(*(Gateway.__table__.c[n] for n in (
+def load_gateways(session: Session, gateway_ids: list[int] | None) -> list[GatewayRow]:
+    """The gateways (all when None) in id order, each with its number of meters but not the meters yet
+    (`load_meters`): a cycle loads those a part at a time, and runs the first buses while it loads the rest."""
+    session.flush()  # the queries here are Core: send what the session holds first
+    g, m = Gateway.__table__, Meter.__table__
+    count = select(func.count()).where(m.c.gateway_id == g.c.id).scalar_subquery().label("meter_count")
+    gq = select(*(g.c[n] for n in (
         "id", "code", "site_id", "host", "port", "protocol", "online", "missed_cycles", "last_seen_at",
-    ))).order_by(Gateway.id)
+    )), count).order_by(g.c.id)
     if gateway_ids is not None:
-        gq = gq.where(Gateway.id.in_(gateway_ids))
-    gateways = {r.id: GatewayRow(**r._asdict()) for r in session.execute(gq)}
-    for gw in gateways.values():
+        gq = gq.where(g.c.id.in_(gateway_ids))
+    gateways = [GatewayRow(**r._asdict()) for r in session.execute(gq)]
+    for gw in gateways:
         gw.protocol = getattr(gw.protocol, "value", gw.protocol)
+    return gateways
+
+
+def load_meters(session: Session, gateways: list[GatewayRow]) -> None:
+    """The gateways' meters with their pending commands and what the plan needs of their states, in two queries
+    (the rest of the states: `load_states`)."""
     if not gateways:
-        return []
+        return
+    by_id = {gw.id: gw for gw in gateways}
     m, s = Meter.__table__, MeterState.__table__
     mq = (select(*(m.c[n] for n in _METER_COLUMNS), *(s.c[n].label(f"s_{n}") for n in _PLAN_STATE))
-          .outerjoin(s, s.c.meter_id == m.c.id).where(m.c.gateway_id.in_(list(gateways)))
+          .outerjoin(s, s.c.meter_id == m.c.id).where(m.c.gateway_id.in_(list(by_id)))
           .order_by(m.c.gateway_id, m.c.unit_id))
     meters: dict[int, MeterRow] = {}
     n = len(_METER_COLUMNS)  # by position: 10,000 rows by name cost a third of the loading
@@ -141,18 +153,17 @@ def load_cycle(session: Session, gateway_ids: list[int] | None) -> list[GatewayR
         if r[n] is not None:  # the state's meter_id: the meter was read before
             meter.state = dict(zip(_PLAN_STATE, r[n:]))
         meters[meter.id] = meter
-        gateways[meter.gateway_id].meters.append(meter)
+        by_id[meter.gateway_id].meters.append(meter)
     c = ControlCommand.__table__
     cq = (select(c.c.id, c.c.meter_id, c.c.action, c.c.payload)
           .where(c.c.status == CommandStatus.PENDING, c.c.meter_id.in_(select(m.c.id).where(
-              m.c.gateway_id.in_(list(gateways))))).order_by(c.c.id))
+              m.c.gateway_id.in_(list(by_id))))).order_by(c.c.id))
     for r in session.execute(cq):
         meters[r.meter_id].commands.append(CommandRow(r.id, r.action, r.payload))
-    return list(gateways.values())
 
 
 def load_states(session: Session, meters: dict[int, MeterRow]) -> None:
-    """Complete the state rows `load_cycle` started with the columns the recording needs."""
+    """Complete the state rows `load_meters` started with the columns the recording needs."""
     s = MeterState.__table__
     known = [n for n in STATE_COLUMNS if n not in KEPT_UNLESS_READ and n not in _PLAN_STATE]
     unread = dict.fromkeys(KEPT_UNLESS_READ)

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from tests.worker.poller.farm import GW, M
+from portal.metering.rows import GatewayRow
 from worker import buses, poller
 from worker.buses import Buses, GatewayPlan
 from worker.meters.profiles import get_profile
@@ -143,3 +144,50 @@ def test_plans_that_cannot_cross_end_the_cycle_at_once():
     with Buses(plans, concurrency=2, timeout=0.5, child=True) as buses, pytest.raises(cannot):
         list(buses.events())
     assert _bus_threads() == [] and _bus_children() == []
+
+
+@pytest.mark.parametrize("bus_mode", ["child"], indirect=True)
+def test_the_first_buses_answer_while_the_rest_load(farm, monkeypatch):
+    """A cycle of many buses loads its meters a part at a time and hands each part to the child at once: the first
+    part's meters answer before the next part is loaded (not after the whole farm is)."""
+    f = farm(*FARM)
+    f.cycle()  # states exist (and the fork server runs)
+    monkeypatch.setattr(poller, "LOAD_FIRST", 1)  # a part for each gateway
+    monkeypatch.setattr(poller, "LOAD_GROWTH", 1)
+    started: list[Buses] = []
+
+    class Watched(Buses):
+        def __enter__(self):
+            started.append(self)
+            return super().__enter__()
+
+    monkeypatch.setattr("worker.poller.Buses", Watched)
+    load = poller.load_meters
+    answered_before: list[bool] = []
+
+    def load_meters(session, group) -> None:
+        if started and started[0].plans:  # a part went to the child already: its meters answer meanwhile
+            deadline = time.monotonic() + 5
+            while started[0]._events.empty() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            answered_before.append(not started[0]._events.empty())
+        load(session, group)
+
+    monkeypatch.setattr(poller, "load_meters", load_meters)
+    stats = f.cycle()
+    assert answered_before == [True]
+    assert (stats.read, stats.missed) == (6, 0)
+
+
+@pytest.mark.no_db
+@pytest.mark.parametrize("bus_mode", ["thread"], indirect=True)  # the thresholds as they are
+def test_a_farm_loads_in_growing_parts():
+    def parts(*counts: int) -> list[int]:
+        gateways = [GatewayRow(i, f"G{i}", 1, "127.0.0.1", 1, "modbus-tcp", True, 0, None, n)
+                    for i, n in enumerate(counts, 1)]
+        return [len(group) for group in poller._loading_parts(gateways)]
+
+    assert parts(*[59] * 170) == [17, 68, 85]  # 1,003 meters, 4,012, the other 5,015
+    assert parts(59) == [1]  # a poll job's gateway
+    assert parts(1_500, 3, 3) == [1, 2]  # a first part of at least LOAD_FIRST meters, however few gateways
+    assert parts() == []
