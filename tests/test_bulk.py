@@ -67,3 +67,33 @@ def test_instants_of_a_datetime_column_travel_unquoted_and_naive_ones_are_refuse
     assert array_literal([AT, later], UTCDateTime()) == "{2025-03-03T04:00:00+08:00,2025-03-03T04:00:00.000007+08:00}"
     with pytest.raises(ValueError, match="naive"):
         array_literal([AT, datetime(2025, 1, 1)], UTCDateTime())
+
+
+def test_a_text_column_with_nothing_to_escape_is_joined_whole_and_comes_back_as_written(make_meter):
+    plain = [t for t in AWKWARD if '"' not in t and "\\" not in t]  # separators, braces, NULL, blanks stay
+    assert array_literal(plain, MeterState.__table__.c.trip_reason.type) == \
+        '{"e,f","{g}","NULL",""," h ","电表","\'"}'
+    meters = [make_meter() for _ in plain]
+    rows = [dict(meter_id=m.id, online=True, supply_inferred=False, missed_polls=0, over_limit_reads=0,
+                 trip_reason=text, updated_at=AT) for m, text in zip(meters, plain)]
+    insert_rows(db.session, MeterState.__table__, rows)
+    db.session.expire_all()
+    assert {s.meter_id: s.trip_reason for s in db.session.execute(select(MeterState)).scalars()} == \
+        {r["meter_id"]: r["trip_reason"] for r in rows}
+
+
+def test_repeated_values_and_register_tuples_are_written_as_each_alone_would_be():
+    import json
+
+    from sqlalchemy import JSON, Enum
+
+    from portal.models.base import UTCDateTime
+
+    later = AT + timedelta(seconds=1)
+    assert array_literal([AT, AT, later, AT], UTCDateTime()) == \
+        "{" + ",".join(v.isoformat() for v in (AT, AT, later, AT)) + "}"
+    assert array_literal([Supply.ON, Supply.OFF, Supply.ON], Enum(Supply)) == '{"on","off","on"}'
+    values = [[1, -2, 2 ** 40], (3,), [], None, [True, 1], {"a": [1]}, ["x"]]
+    assert array_literal(values, JSON()) == "{" + ",".join(
+        "NULL" if v is None else '"' + json.dumps(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+        for v in values) + "}"
