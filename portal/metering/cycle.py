@@ -10,6 +10,7 @@ recorded as they arrive, while the other buses are still busy.
 from __future__ import annotations
 
 import json
+import operator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -53,8 +54,12 @@ OVER_LIMIT_READS = 3
 #: physical ceilings for the jump check when no limit is set: 100 kW, 10 m³/h
 MAX_POWER_W = 100_000
 MAX_FLOW_LPH = 10_000
+#: a supply read off a meter by its value (an Enum call costs more than the rest of its handling)
+_SUPPLY = {s.value: s for s in Supply}
 STATE_FIELDS = ("energy_total", "energy_tou", "power_w", "remaining_fen", "purchase_count",
                 "purchase_total_fen", "trip_reason")
+#: those written only when the reading holds them (all but the trip reason: none now is news too)
+_WHEN_READ = tuple(name for name in STATE_FIELDS if name != "trip_reason")
 
 
 @dataclass(frozen=True)
@@ -163,17 +168,21 @@ class CycleRecorder:
         energy = fields.get("energy_total")
         last = self.previous.get(meter.id)
         suspect = self._suspect_energy(meter, st, energy, last)
-        st.update(online=True, missed_polls=0, last_seen_at=now, updated_at=now)
-        for name in STATE_FIELDS:
+        st["online"], st["missed_polls"], st["last_seen_at"], st["updated_at"] = True, 0, now, now
+        for name in _WHEN_READ:
             value = fields.get(name)
-            if value is not None or name == "trip_reason":
+            if value is not None:
                 st[name] = list(value) if isinstance(value, tuple) else value
-        st.update(voltage_dv=fields.get("voltage"), current_ca=fields.get("current"), pf_milli=fields.get("pf"))
+        st["trip_reason"] = fields.get("trip_reason")
+        st["voltage_dv"], st["current_ca"] = fields.get("voltage"), fields.get("current")
+        st["pf_milli"] = fields.get("pf")
         if fields.get("keep_power") is not None:
             st["keep_power_actual"] = fields["keep_power"]
-        if fields.get("supply") is not None:
-            self._supply_now(meter, st, Supply(fields["supply"]), fields.get("trip_reason"))
-            st["supply_actual"], st["supply_inferred"] = Supply(fields["supply"]), False
+        supply = fields.get("supply")
+        if supply is not None:
+            supply = _SUPPLY.get(supply) or Supply(supply)
+            self._supply_now(meter, st, supply, fields.get("trip_reason"))
+            st["supply_actual"], st["supply_inferred"] = supply, False
         self.books.read(meter, fields)
         if energy is None:
             return
@@ -245,7 +254,7 @@ class CycleRecorder:
         """The meter's supply is seen (read, or acknowledged after a write): a change raises or clears its
         supply_off alarm, and a shop's is told."""
         before = st["supply_actual"]
-        if before is not None and Supply(before) == supply:
+        if before is not None and before == supply:  # a Supply, or its value: the same str
             return  # no crossing: nothing to write, the cycle's cost stays with the meters that changed
         change = SupplyChange(meter, supply, tripped_for)
         if supply == Supply.OFF:
@@ -427,5 +436,5 @@ def _tou_delta(fields: dict, last_tou_json: str | None) -> tuple | None:
     last_tou = json.loads(last_tou_json) if now_tou is not None and last_tou_json else None
     if last_tou is None:
         return None
-    parts = tuple(a - b for a, b in zip(now_tou, last_tou))
-    return parts if all(p >= 0 for p in parts) else None
+    parts = tuple(map(operator.sub, now_tou, last_tou))
+    return parts if min(parts, default=0) >= 0 else None
