@@ -1,18 +1,20 @@
 """The payment figures of SPEC §5: verified Alipay notifies per second through gunicorn (against the
 floor of a bare verify-only route), exactly-once crediting, and paid -> supply restored.
 
-    python -m bench --notify-only [--notify-seconds 10] [--notify-connections 4] [--notify-orders 8000]
-                                  [--restore-meters 20]
+    python -m bench --notify-only [--notify-seconds 10] [--notify-connections 4] [--notify-orders 12000]
+                                  [--notify-workers 4] [--restore-meters 20]
 
 Notify rate: N accounts with one open order each (bulk insert), RSA keys made in a temporary folder,
 every notify body signed beforehand (as Alipay signs: SHA256withRSA over the sorted k=v pairs without
 sign, sign_type and empty values; `cryptography`, no code shared with portal/), one body in ten sent
-again later as a duplicate. `gunicorn -w 2 -k sync wsgi:app` with REDIS_URL on a dedicated Redis db
+again later as a duplicate. `gunicorn -w 4 -k sync wsgi:app` (the web process as the Procfile runs it: WEB_WORKERS,
+4 by default) with REDIS_URL on a dedicated Redis db
 (flushed before and after); wrk at a fixed number of connections for a fixed time; then
 `flask --app wsgi worker --burst payments` credits what was accepted and the books are checked:
 every accepted order credited once, no order twice, no ledger mismatch, no outbox row left over.
 The floor is bench/floor_app.py (the same SDK verify, answers `success`) under the same gunicorn
-settings, measured by the same wrk run, before the app.
+settings, measured by the same wrk run, before the app. (The floor waits on nothing, so its rate is its CPU's on
+two workers or four; the app's workers wait on PostgreSQL's commit, which the Procfile's four overlap.)
 
 Restore: one gateway of M platform-mode meters (payfirst-prepaid-v1) in a simulator process, every
 account in arrears and its relay tripped by a real poll cycle; the app under gunicorn and one RQ worker
@@ -42,6 +44,8 @@ from urllib.parse import urlencode
 from bench.figures import Figure
 
 NOTIFY_RATE_BAR = 300.0  # verified notifies per second, sustained
+#: gunicorn's sync workers, as the Procfile runs the web process (WEB_WORKERS unset)
+WEB_WORKERS = 4
 NOTIFY_P99_BAR_MS = 100.0
 FLOOR_SHARE_AIM = 1 / 3  # the notify rate should reach a third of the verify-only floor
 RESTORE_P95_BAR_S = 3.0
@@ -76,7 +80,9 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     g.add_argument("--no-notify", action="store_true", help="skip the payment figures")
     g.add_argument("--notify-seconds", type=float, default=10.0, help="wrk duration of each notify run")
     g.add_argument("--notify-connections", type=int, default=4, help="wrk connections (2 threads)")
-    g.add_argument("--notify-orders", type=int, default=8000,
+    g.add_argument("--notify-workers", type=int, default=WEB_WORKERS,
+                   help="gunicorn sync workers, for the floor and the app alike (the Procfile's default)")
+    g.add_argument("--notify-orders", type=int, default=12000,
                    help="open orders for the notify run (a faster app must not run out of them)")
     g.add_argument("--restore-meters", type=int, default=20, help="meters in arrears for the restore figure")
     g.add_argument("--no-relay", action="store_true",
@@ -165,10 +171,10 @@ def _bin(name: str) -> str:
 
 
 @contextmanager
-def gunicorn(module: str, env: dict[str, str], port: int, log: Path):
-    """`gunicorn -w 2 -k sync -b 127.0.0.1:port module` until the block ends."""
+def gunicorn(module: str, env: dict[str, str], port: int, log: Path, workers: int = WEB_WORKERS):
+    """`gunicorn -w <workers> -k sync -b 127.0.0.1:port module` until the block ends."""
     with open(log, "ab") as out:
-        proc = subprocess.Popen([_bin("gunicorn"), "-w", "2", "-k", "sync", "-b", f"127.0.0.1:{port}", module],
+        proc = subprocess.Popen([_bin("gunicorn"), "-w", str(workers), "-k", "sync", "-b", f"127.0.0.1:{port}", module],
                                 cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
@@ -393,14 +399,14 @@ def run_notify(args, app, database_url: str, keys: dict[str, str], work: Path) -
     port = _free_port()
     env = _env(database_url, keys, port)
     log = work / "gunicorn.log"
-    with gunicorn("bench.floor_app:app", env, port, log):
+    with gunicorn("bench.floor_app:app", env, port, log, args.notify_workers):
         _warm_up(port, warm)
         before = _cpu_by_program()
         floor = wrk(port, work / "bodies.txt", secs, conns, script)
         floor_cpu = _cpu_by_program().get("gunicorn", 0.0) - before.get("gunicorn", 0.0)
     _say("floor (verify-only Flask route)", floor)
     print(f"  CPU per request: gunicorn {floor_cpu / max(floor['requests'], 1) * 1000:.2f} ms")
-    with gunicorn("wsgi:app", env, port, log), relay(env, log, args.no_relay):
+    with gunicorn("wsgi:app", env, port, log, args.notify_workers), relay(env, log, args.no_relay):
         _warm_up(port, warm)  # accepts the warm-up orders (credited and checked with the rest)
         before = _cpu_by_program()
         real = wrk(port, work / "bodies.txt", secs, conns, script)
@@ -424,7 +430,8 @@ def run_notify(args, app, database_url: str, keys: dict[str, str], work: Path) -
     bad = real["not_success"] + real["errors"]
     return [
         AtLeast("notify floor: verify-only route", floor["rate"], "/s",
-                note=f"gunicorn -w2 sync, wrk {conns} conns {secs:g} s, p99 {floor['p99_us'] / 1000:.1f} ms",
+                note=f"gunicorn -w{args.notify_workers} sync, wrk {conns} conns {secs:g} s, "
+                     f"p99 {floor['p99_us'] / 1000:.1f} ms",
                 fmt=".0f"),
         AtLeast("notify: verified notifies through gunicorn", real["rate"], "/s", NOTIFY_RATE_BAR, fmt=".0f",
                 note=f"wrk {conns} conns, {real['requests']} requests in {real['duration_us'] / 1e6:.1f} s, "

@@ -38,6 +38,19 @@ def test_every_queue_has_a_worker_and_there_is_one_cron():
 
 
 @pytest.mark.slow
+@pytest.mark.no_db
+def test_the_notify_bench_runs_gunicorn_with_the_web_process_s_workers():
+    """`make bench` measures the notify route under the web process's own settings: as many sync workers as the
+    Procfile gives it when WEB_WORKERS is unset."""
+    import re
+
+    from bench.notify import WEB_WORKERS
+
+    web = processes()["web"]
+    assert re.search(r"-w \$\{WEB_WORKERS:-(\d+)\}", web).group(1) == str(WEB_WORKERS)
+    assert "-k" not in web.split()  # gunicorn's default worker class: sync, as the bench runs it
+
+
 def test_honcho_starts_the_web_the_workers_and_the_cron_and_stops_them(empty_database, redis_url, tmp_path):
     url = empty_database.replace("postgresql://", "postgresql+psycopg://", 1)
     port = free_port()

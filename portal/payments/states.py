@@ -14,6 +14,7 @@ error, refused with `IllegalTransition` before any SQL is sent.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 
 from sqlalchemy import ColumnElement, case, update
 from sqlalchemy.orm import Session
@@ -94,17 +95,7 @@ def move_by_trade(session: Session, out_trade_no: str, to: OrderStatus, *, amoun
     `alone` sends the statement as a transaction of its own (`portal.pool.alone`): committed when it returns,
     whatever becomes of the session's transaction; the move and what follows from it together or not at all.
     """
-    sources = ", ".join(f"'{s.value}'" for s in sources_of(to))
-    sets = ", ".join(f"{name} = COALESCE(%(set_{name})s, o.{name})" for name in values)
-    sql = (
-        f"WITH moved AS (UPDATE payment_orders AS o SET status = %(set_status)s, {sets} FROM accounts AS a "
-        f"WHERE o.out_trade_no = %(move_trade_no)s AND o.amount_fen = %(move_amount_fen)s AND a.id = o.account_id "
-        f"AND o.status IN ({sources}) "
-        f"RETURNING o.id, o.account_id, {', '.join(f'o.{name}' for name in values)}, "
-        f"a.status = '{AccountStatus.ACTIVE.value}' AS active), "
-        + ", ".join(f"{name} AS ({insert})" for name, insert in then.items())
-        + f" SELECT moved.*, {', '.join(f'{name}.id AS {name}' for name in then)} FROM moved, {', '.join(then)}"
-    )
+    sql = _move_by_trade_sql(to, tuple(values), tuple(then.items()))
     bound = {**params, "set_status": to.value, "move_trade_no": out_trade_no, "move_amount_fen": amount_fen,
              **{f"set_{name}": value for name, value in values.items()}}
     if alone:
@@ -114,6 +105,23 @@ def move_by_trade(session: Session, out_trade_no: str, to: OrderStatus, *, amoun
     if row is not None:
         keep_in_step(session, row.id, status=to, **{name: getattr(row, name) for name in values})
     return row
+
+
+@lru_cache(maxsize=32)
+def _move_by_trade_sql(to: OrderStatus, names: tuple[str, ...], then: tuple[tuple[str, str], ...]) -> str:
+    """`move_by_trade`'s statement, written once per shape (a notify's is the same every time)."""
+    sources = ", ".join(f"'{s.value}'" for s in sources_of(to))
+    sets = ", ".join(f"{name} = COALESCE(%(set_{name})s, o.{name})" for name in names)
+    return (
+        f"WITH moved AS (UPDATE payment_orders AS o SET status = %(set_status)s, {sets} FROM accounts AS a "
+        f"WHERE o.out_trade_no = %(move_trade_no)s AND o.amount_fen = %(move_amount_fen)s AND a.id = o.account_id "
+        f"AND o.status IN ({sources}) "
+        f"RETURNING o.id, o.account_id, {', '.join(f'o.{name}' for name in names)}, "
+        f"a.status = '{AccountStatus.ACTIVE.value}' AS active), "
+        + ", ".join(f"{name} AS ({insert})" for name, insert in then)
+        + f" SELECT moved.*, {', '.join(f'{name}.id AS {name}' for name, _ in then)} "
+        f"FROM moved, {', '.join(name for name, _ in then)}"
+    )
 
 
 def keep_in_step(session: Session, order_id: int, **written) -> None:

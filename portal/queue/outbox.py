@@ -8,7 +8,7 @@ over when it returns, so nothing accepted is lost and nothing waits on Redis.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 from flask import current_app, has_app_context
 from sqlalchemy import event, insert
@@ -73,6 +73,13 @@ def insert_for_each(source: str, job: JobRef, args_sql: str) -> tuple[str, dict]
 
     Every other column takes what `enqueue` would give it: the job's queue and name, and the model's own defaults.
     The row is handed over by `committed_alone` or `handed_over`, as its transaction goes."""
+    sql, params = _insert_for_each(source, job, args_sql)
+    return sql, dict(params)
+
+
+@lru_cache(maxsize=32)
+def _insert_for_each(source: str, job: JobRef, args_sql: str) -> tuple[str, dict]:
+    """`insert_for_each`, written once per shape (a payment notify's is the same every time)."""
     if job.queue not in QUEUES:
         raise ValueError(f"job {job.name} needs a known queue, got {job.queue!r}")
     table = OutboxMessage.__table__

@@ -40,11 +40,12 @@ def parse_form(body: bytes) -> dict[str, str]:
         text = body.decode("ascii")
         pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=True, max_num_fields=200,
                           encoding="utf-8", errors="strict")
-        if any(k == "charset" and v.lower() == "gbk" for k, v in pairs):
+        fields = dict(pairs)
+        if fields.get("charset", "").lower() == "gbk" and len(fields) == len(pairs):
             pairs = parse_qsl(text, keep_blank_values=True, encoding="gbk", errors="strict")
+            fields = dict(pairs)
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidNotify(f"not a urlencoded form: {exc}") from None
-    fields = dict(pairs)
     if len(fields) != len(pairs):
         raise InvalidNotify("a field is repeated")
     return fields
