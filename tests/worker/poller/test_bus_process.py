@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from tests.worker.poller.farm import GW, M
 from portal.metering.rows import GatewayRow
+from tests.worker.poller.farm import GW, M
 from worker import buses, poller
 from worker.buses import Buses, GatewayPlan
 from worker.meters.profiles import get_profile
@@ -29,6 +29,19 @@ def _plan(gateway_id: int, meters: int) -> GatewayPlan:
         meter_id=gateway_id * 10_000 + u, unit_id=u, profile=profile, due=True, desired="on", desired_reason="",
         keep_power=False, meter_mode=False, inferred_actual=None, power_limit_w=None, purchase_count=0,
         purchase_total_fen=0) for u in range(1, meters + 1)])
+
+
+def _watch_buses(monkeypatch) -> list[Buses]:
+    """The cycles' Buses from now on, in the order they start."""
+    started: list[Buses] = []
+
+    class Watched(Buses):
+        def __enter__(self):
+            started.append(self)
+            return super().__enter__()
+
+    monkeypatch.setattr("worker.poller.Buses", Watched)
+    return started
 
 
 def _bus_threads() -> list[threading.Thread]:
@@ -82,14 +95,7 @@ def test_a_failure_in_the_child_is_raised_by_the_cycle_with_its_traceback(farm, 
 def test_a_child_that_dies_ends_the_cycle_with_a_clear_error(farm, monkeypatch):
     f = farm(*FARM)
     f.cycle()  # states exist (and the fork server runs): the next cycle is a plain one
-    started: list[Buses] = []
-
-    class Watched(Buses):
-        def __enter__(self):
-            started.append(self)
-            return super().__enter__()
-
-    monkeypatch.setattr("worker.poller.Buses", Watched)
+    started = _watch_buses(monkeypatch)
 
     def kill_the_child() -> None:
         deadline = time.monotonic() + 5
@@ -154,14 +160,7 @@ def test_the_first_buses_answer_while_the_rest_load(farm, monkeypatch):
     f.cycle()  # states exist (and the fork server runs)
     monkeypatch.setattr(poller, "LOAD_FIRST", 1)  # a part for each gateway
     monkeypatch.setattr(poller, "LOAD_GROWTH", 1)
-    started: list[Buses] = []
-
-    class Watched(Buses):
-        def __enter__(self):
-            started.append(self)
-            return super().__enter__()
-
-    monkeypatch.setattr("worker.poller.Buses", Watched)
+    started = _watch_buses(monkeypatch)
     load = poller.load_meters
     answered_before: list[bool] = []
 
