@@ -37,6 +37,16 @@ def test_chain_downgrades_to_empty_and_upgrades_again(app):
         assert diff_against_models(conn) == []
 
 
+def test_meter_rows_have_room_on_their_pages_for_the_cycles_updates(app):
+    """0023: a cycle rewrites every meter's books or remainder; with room on its page the new version stays there
+    (a HOT update: no index touched) instead of going into every index of the table."""
+    from sqlalchemy import text
+
+    with db.engine.connect() as conn:
+        options = conn.execute(text("SELECT reloptions FROM pg_class WHERE relname = 'meters'")).scalar_one()
+    assert "fillfactor=70" in (options or [])
+
+
 def test_embedded_sqlite_database_upgrades_to_the_models(tmp_path):
     """The demo's SQLite database is built by the same chain, in a separate process."""
     env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}", "PATH": str(Path(sys.executable).parent)}
