@@ -156,11 +156,11 @@ class Buses:
         """More plans: in a child their buses start now; on a thread with the others, at `planned`."""
         if self._planned:
             raise RuntimeError("the buses were planned already")
-        for plan in plans:
-            self._answered[plan.gateway_id] = {}
-            self._gateway_of.update((m.meter_id, plan.gateway_id) for m in plan.meters)
         self.plans += plans
         if self.child:
+            for plan in plans:  # before they go: the child may answer for them at once
+                self._answered[plan.gateway_id] = {}
+                self._gateway_of.update((m.meter_id, plan.gateway_id) for m in plan.meters)
             self._tell(("plans", plans))
 
     def planned(self) -> None:

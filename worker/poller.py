@@ -31,6 +31,7 @@ from portal.models import AlarmKind, ControlCommand, ControlMode, Meter, Site, S
 from portal.notify.alarms import tell_raised
 from portal.settings import current
 from portal.stopwatch import Parts, part, timing
+from portal.tariffs.pricing import Version
 from portal.tariffs.versions import Versions
 from worker.buses import Buses, GatewayPlan, in_child, responsive
 from worker.meters.profiles import get_profile
@@ -75,26 +76,42 @@ class CycleStats:
 LIMIT_CHECK_MINUTES = 15
 
 
-def meter_prices(session: Session, gateways: list[GatewayRow], now: datetime) -> dict[int, int]:
-    """The price in force for each meter-mode meter (0.0001 yuan per kWh / m³): what it charges itself.
+class MeterPrices:
+    """The price in force for each meter-mode meter (0.0001 yuan per kWh / m³): what it charges itself, for the
+    meters of each part of a cycle as it is loaded (`add`); each site's default tariff and each tariff's version are
+    read once, whichever part first needs them.
 
     A meter keeps one price (0140H), so the platform gives meter-mode meters flat tariffs only
     (portal.tariffs.admin refuses the others); a time-of-use or tiered version met here anyway (data from
     before that rule) gives the meter its base price: the flat period's, or the first tier's.
     """
-    meters = [m for gw in gateways for m in gw.meters if m.control_mode == ControlMode.METER]
-    if not meters:
-        return {}
-    defaults = dict(session.execute(select(Site.id, Site.default_tariff_id).where(
-        Site.id.in_({m.site_id for m in meters}))).all())
-    tariff_of = {m.id: m.tariff_id or defaults.get(m.site_id) for m in meters}
-    versions = Versions(session, set(tariff_of.values()) - {None})
-    prices = {}
-    for meter_id, tariff_id in tariff_of.items():
-        version = versions.at(tariff_id, now)
-        if version is not None:
-            prices[meter_id] = version.unit_price_e4
-    return prices
+
+    def __init__(self, session: Session, now: datetime):
+        self.session, self.now = session, now
+        #: meter id -> price, for the meters added so far
+        self.prices: dict[int, int] = {}
+        self._defaults: dict[int, int | None] = {}  # site id -> its default tariff
+        self._versions: dict[int, Version | None] = {}  # tariff id -> its version in force now (None: none yet)
+
+    def add(self, gateways: list[GatewayRow]) -> dict[int, int]:
+        """Price these gateways' meter-mode meters too; the prices so far."""
+        meters = [m for gw in gateways for m in gw.meters if m.control_mode == ControlMode.METER]
+        if not meters:
+            return self.prices
+        sites = {m.site_id for m in meters} - self._defaults.keys()
+        if sites:
+            self._defaults.update(self.session.execute(
+                select(Site.id, Site.default_tariff_id).where(Site.id.in_(sites))).all())
+        tariff_of = {m.id: m.tariff_id or self._defaults.get(m.site_id) for m in meters}
+        tariffs = set(tariff_of.values()) - {None} - self._versions.keys()
+        if tariffs:
+            versions = Versions(self.session, tariffs)
+            self._versions.update((t, versions.at(t, self.now)) for t in tariffs)
+        for meter_id, tariff_id in tariff_of.items():
+            version = self._versions.get(tariff_id)
+            if version is not None:
+                self.prices[meter_id] = version.unit_price_e4
+        return self.prices
 
 
 def plan_for(gw: GatewayRow, now: datetime, prices: dict[int, int] | None = None) -> GatewayPlan:
@@ -148,11 +165,11 @@ def _cycle(session: Session, gateway_ids: list[int] | None, concurrency: int, ti
         child = in_child(len(gateways), sum(gw.meter_count for gw in gateways))
         with Buses(concurrency=concurrency, timeout=timeout, child=child) as buses:
             with part("load"):  # the first part's buses run while the rest load
-                prices: dict[int, int] = {}
+                prices = MeterPrices(session, now)
                 for group in _loading_parts(gateways):
                     load_meters(session, group)
-                    prices.update(meter_prices(session, group, now))
-                    buses.add([plan_for(gw, now, prices) for gw in group])
+                    priced = prices.add(group)
+                    buses.add([plan_for(gw, now, priced) for gw in group])
                 buses.planned()
             stats.load_seconds = time.perf_counter() - started
             rec = CycleRecorder(session, gateways, now)  # fetches the last readings while the buses run
@@ -180,8 +197,9 @@ def _cycle(session: Session, gateway_ids: list[int] | None, concurrency: int, ti
             post_usage(session, start_books(session, rec.books.started, now), now, rec.days)
         rec.days.flush(session, now)
         with part("books"):
-            check_books(session, {m.account_id for gw in gateways for m in gw.meters
-                                  if m.control_mode == ControlMode.METER and m.account_id is not None}, prices, now)
+            shops = {m.account_id for gw in gateways for m in gw.meters
+                     if m.control_mode == ControlMode.METER and m.account_id is not None}
+            check_books(session, shops, prices.prices, now)
     stats.read, stats.missed = rec.result.read, rec.result.missed
     stats.record_seconds = time.perf_counter() - tail
     stats.parts = parts.seconds

@@ -124,3 +124,31 @@ def test_a_meter_mode_meter_is_given_the_tariffs_price_and_kept_at_it(farm):
     for _ in range(15):  # the new price reaches the meter within a quarter of an hour
         f.cycle()
     assert f.snapshot("GW1", 1)["price_e4"] == 8_800
+
+
+def test_meters_loaded_in_parts_are_each_given_the_price_and_the_tariff_is_read_once(farm, monkeypatch):
+    """A cycle loads its meters a part at a time (worker.poller._loading_parts): every part's meter-mode meters get
+    the tariff's price, and the site's tariff and its versions are read for the first part only."""
+    from sqlalchemy import event
+
+    from worker import poller
+
+    f = farm(GW("GW1", (M(1, control_mode="meter", remaining_fen=1_000),)),
+             GW("GW2", (M(1, control_mode="meter", remaining_fen=1_000),)))
+    for code in ("GW1", "GW2"):
+        f.sim_meter(code, 1).set_price_e4(12_345)  # set by hand at the meter
+    monkeypatch.setattr(poller, "LOAD_FIRST", 1)  # a part for each gateway
+    monkeypatch.setattr(poller, "LOAD_GROWTH", 1)
+    versions_read: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        if "FROM tariff_versions" in statement and "JOIN tariffs" in statement:
+            versions_read.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        f.cycle()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert [f.snapshot(code, 1)["price_e4"] for code in ("GW1", "GW2")] == [10_000, 10_000]
+    assert len(versions_read) == 1
