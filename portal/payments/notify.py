@@ -31,7 +31,7 @@ from portal.models import (
     utcnow,
 )
 from portal.notify.alarms import tell_raised
-from portal.payments.states import keep_in_step, move, move_by_trade, sources_of
+from portal.payments.states import keep_in_step, move, move_by_trade, sources_sql
 from portal.pool import alone as statement_alone
 from portal.queue.names import CREDIT_ORDER
 from portal.queue.outbox import committed_alone, enqueue, insert_for_each
@@ -88,10 +88,12 @@ def accept_payment(session: Session, paid: VerifiedPayment, raw: str = "",
     return outcome
 
 
+#: the columns a notify's one statement writes of its notification (`_NOTE`, `_REPEAT`)
+_NOTE_COLUMNS = ("source, received_at, outcome, reason, out_trade_no, platform_trade_no, amount_fen, order_id, raw, "
+                 "headers")
 #: the notification the usual notify writes with its move to paid, in the same statement (accepted, or an anomaly when
 #: the shop was closed meanwhile); the credit job's outbox row goes with it (`outbox.insert_for_each`)
-_NOTE = ("INSERT INTO payment_notifications (source, received_at, outcome, reason, out_trade_no, platform_trade_no, "
-         f"amount_fen, order_id, raw, headers) SELECT %(source)s, %(now)s, CASE WHEN moved.active THEN "
+_NOTE = (f"INSERT INTO payment_notifications ({_NOTE_COLUMNS}) SELECT %(source)s, %(now)s, CASE WHEN moved.active THEN "
          f"'{NotifyOutcome.ACCEPTED.value}' ELSE '{NotifyOutcome.ANOMALY.value}' END, CASE WHEN moved.active THEN '' "
          "ELSE %(closed)s END, %(out_trade_no)s, %(trade_no)s, %(amount_fen)s, moved.id, %(raw)s, "
          "CAST(%(headers)s AS json) FROM moved RETURNING id")
@@ -120,15 +122,13 @@ def _accept_at_once(session: Session, paid: VerifiedPayment, raw: str, headers: 
     return NotifyOutcome.ANOMALY
 
 
-#: the statuses an order is paid from, as SQL
-_BEFORE_PAID = ", ".join(f"'{s.value}'" for s in sources_of(OrderStatus.PAID))
 #: the notification of a repeat: written only for an order this trade (or a query that recorded no trade) already
 #: moved past paid, for the same amount; `_decide`'s duplicate, in one statement
-_REPEAT = ("INSERT INTO payment_notifications (source, received_at, outcome, reason, out_trade_no, platform_trade_no, "
-           f"amount_fen, order_id, raw, headers) SELECT %(source)s, %(now)s, '{NotifyOutcome.DUPLICATE.value}', "
+_REPEAT = (f"INSERT INTO payment_notifications ({_NOTE_COLUMNS}) "
+           f"SELECT %(source)s, %(now)s, '{NotifyOutcome.DUPLICATE.value}', "
            "'order already ' || CAST(o.status AS text), %(note_out_trade_no)s, %(note_trade_no)s, %(amount_fen)s, "
            "o.id, %(raw)s, CAST(%(headers)s AS json) FROM payment_orders AS o WHERE o.out_trade_no = %(out_trade_no)s "
-           f"AND o.amount_fen = %(amount_fen)s AND o.status NOT IN ({_BEFORE_PAID}) "
+           f"AND o.amount_fen = %(amount_fen)s AND o.status NOT IN ({sources_sql(OrderStatus.PAID)}) "
            "AND (o.platform_trade_no IS NULL OR o.platform_trade_no = %(platform_trade_no)s) RETURNING order_id")
 
 

@@ -51,6 +51,11 @@ def sources_of(to: OrderStatus) -> tuple[OrderStatus, ...]:
     return _SOURCES[to]
 
 
+def sources_sql(to: OrderStatus) -> str:
+    """`sources_of(to)` as a list of SQL string literals, for an `IN (...)` in a statement written by hand."""
+    return ", ".join(f"'{s.value}'" for s in sources_of(to))
+
+
 def move(session: Session, order_id: int, to: OrderStatus, *, allowed_from: Iterable[OrderStatus] | None = None,
          when: ColumnElement[bool] | None = None, **values) -> bool:
     """Move one order to `to` from one of `allowed_from` (default: every source in the table), writing `values`.
@@ -110,7 +115,7 @@ def move_by_trade(session: Session, out_trade_no: str, to: OrderStatus, *, amoun
 @lru_cache(maxsize=32)
 def _move_by_trade_sql(to: OrderStatus, names: tuple[str, ...], then: tuple[tuple[str, str], ...]) -> str:
     """`move_by_trade`'s statement, written once per shape (a notify's is the same every time)."""
-    sources = ", ".join(f"'{s.value}'" for s in sources_of(to))
+    sources = sources_sql(to)
     sets = ", ".join(f"{name} = COALESCE(%(set_{name})s, o.{name})" for name in names)
     return (
         f"WITH moved AS (UPDATE payment_orders AS o SET status = %(set_status)s, {sets} FROM accounts AS a "
