@@ -130,8 +130,8 @@ def plan_for(gw: GatewayRow, now: datetime, prices: dict[int, int] | None = None
             power_limit_w=m.power_limit_w, purchase_count=m.purchase_count,
             purchase_total_fen=m.purchase_total_fen, check_limit=m.power_limit_w is not None and check_now,
             # a payload without an amount fails on the bus as unwritable, for this meter alone
-            writes=[(c.id, c.action, (c.payload or {}).get("amount_fen")) for c in m.commands
-                    if c.action in MONEY_WRITES],
+            writes=tuple((c.id, c.action, (c.payload or {}).get("amount_fen")) for c in m.commands
+                         if c.action in MONEY_WRITES),
             price_e4=prices.get(m.id) if check_now else None,
         ))
     return GatewayPlan(gw.id, gw.host, gw.port, gw.protocol, plans)
