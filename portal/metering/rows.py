@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
-from sqlalchemy import Text, cast, func, select, text
+from sqlalchemy import DateTime, Text, cast, func, select
 from sqlalchemy.orm import Session
 
-from portal.bulk import among, chunks, postgresql
+from portal.bulk import among, chunks, driver_rows, postgresql, utc
 from portal.models import (
     CommandStatus,
     ControlCommand,
@@ -38,6 +39,11 @@ STATE_COLUMNS = tuple(c.name for c in MeterState.__table__.columns)
 KEPT_UNLESS_READ = ("energy_tou",)
 #: state columns the I/O plan needs; the others are fetched while the buses already run
 _PLAN_STATE = ("meter_id", "missed_polls", "supply_actual", "supply_inferred")
+#: the state columns `load_states` adds (the timestamps among them come from the driver in the session's time zone)
+_LOADED_STATE = tuple(n for n in STATE_COLUMNS if n not in KEPT_UNLESS_READ and n not in _PLAN_STATE)
+_LOADED_TIMES = tuple(n for n in _LOADED_STATE
+                      if isinstance(getattr(MeterState.__table__.c[n].type, "impl", None), DateTime))
+_STATES_SQL = f"SELECT meter_id, {', '.join(_LOADED_STATE)} FROM meter_states WHERE meter_id = ANY(%b::bigint[])"
 _METER_COLUMNS = ("id", "gateway_id", "site_id", "code", "kind", "account_id", "unit_id", "profile", "control_mode",
                   "tariff_id", "power_limit_w", "supply_desired", "desired_reason", "keep_power", "purchase_count",
                   "purchase_total_fen", "deduction_total_fen", "books_remaining_fen", "books_count", "books_net_fen",
@@ -164,21 +170,39 @@ def load_meters(session: Session, gateways: list[GatewayRow]) -> None:
 
 def load_states(session: Session, meters: dict[int, MeterRow]) -> None:
     """Complete the state rows `load_meters` started with the columns the recording needs."""
-    s = MeterState.__table__
-    known = [n for n in STATE_COLUMNS if n not in KEPT_UNLESS_READ and n not in _PLAN_STATE]
-    unread = dict.fromkeys(KEPT_UNLESS_READ)
     with_state = [m.id for m in meters.values() if m.state is not None]
-    for part in chunks(with_state):
-        query = select(s.c.meter_id, *(s.c[n] for n in known)).where(among(session, s.c.meter_id, part))
-        for r in session.execute(query).all():  # by position: ten thousand rows a cycle
+    unread = dict.fromkeys(KEPT_UNLESS_READ)
+    if postgresql(session):  # straight to the driver: ten thousand rows a cycle (portal.bulk.driver_rows)
+        found = driver_rows(session, _STATES_SQL, (with_state,))
+        for r in found:
             state = meters[r[0]].state
-            state.update(zip(known, r[1:]))
+            state.update(zip(_LOADED_STATE, r[1:]))
+            for name in _LOADED_TIMES:
+                state[name] = utc(state[name])
+            state.update(unread)
+        return
+    s = MeterState.__table__
+    for part in chunks(with_state):
+        query = select(s.c.meter_id, *(s.c[n] for n in _LOADED_STATE)).where(among(session, s.c.meter_id, part))
+        for r in session.execute(query).all():  # by position
+            state = meters[r[0]].state
+            state.update(zip(_LOADED_STATE, r[1:]))
             state.update(unread)
 
 
+class LastInterval(NamedTuple):
+    """A meter's newest interval reading, as `last_intervals` finds it."""
+
+    meter_id: int
+    interval_start: datetime
+    energy_total: int
+    #: its JSON text, parsed only by a cycle that bills across the boundary
+    energy_tou: str | None
+
+
 def last_intervals(session: Session, meter_ids: list[int], now: datetime | None = None) -> dict:
-    """The newest interval reading of each meter: rows of meter_id, interval_start, energy_total and
-    energy_tou as its JSON text (parsed only by a cycle that bills across the boundary, and only then).
+    """The newest interval reading of each meter, by meter id: its meter_id, interval_start, energy_total and
+    energy_tou as JSON text (parsed only by a cycle that bills across the boundary, and only then).
 
     On PostgreSQL one index probe per meter (LATERAL ... LIMIT 1): a max() per meter would read every
     reading the meter ever had, a month of them after a month.
@@ -186,30 +210,27 @@ def last_intervals(session: Session, meter_ids: list[int], now: datetime | None 
     meter_ids = list(meter_ids)
     if not meter_ids:
         return {}
-    t = IntervalReading.__table__
-    tou = cast(t.c.energy_tou, Text).label("energy_tou")
     if postgresql(session):
         # The readings are partitioned by month (portal.metering.partitions), and an ORDER BY ... LIMIT 1 probes
         # every partition's index: first the recent months alone (pruned to two partitions), then, for the
-        # meters not read lately, all of them.
+        # meters not read lately, all of them. Straight to the driver, as `load_states`.
         found = {}
         for since in ((now or utcnow()) - RECENT, None):
             missing = [m for m in meter_ids if m not in found]
             if not missing:
                 break
-            recent = "AND interval_start > :since " if since is not None else ""
-            stmt = text(
-                "SELECT r.meter_id, r.interval_start, r.energy_total, r.energy_tou::text AS energy_tou "
-                "FROM unnest(CAST(:ids AS bigint[])) AS m(id) CROSS JOIN LATERAL "
-                f"(SELECT * FROM interval_readings WHERE meter_id = m.id {recent}"
-                "ORDER BY interval_start DESC LIMIT 1) AS r"
-            ).bindparams(ids=missing, **({"since": since} if since is not None else {})).columns(
-                t.c.meter_id, t.c.interval_start, t.c.energy_total, tou)
-            found.update((r.meter_id, r) for r in session.execute(stmt).all())
+            recent = "AND interval_start > %s " if since is not None else ""
+            sql = ("SELECT r.meter_id, r.interval_start, r.energy_total, r.energy_tou::text "
+                   "FROM unnest(%b::bigint[]) AS m(id) CROSS JOIN LATERAL "
+                   f"(SELECT * FROM interval_readings WHERE meter_id = m.id {recent}"
+                   "ORDER BY interval_start DESC LIMIT 1) AS r")
+            for r in driver_rows(session, sql, (missing, since) if since is not None else (missing,)):
+                found[r[0]] = LastInterval(r[0], utc(r[1]), r[2], r[3])
         return found
     # SQLite (the demo): the newest reading's time by one probe of the primary key per meter, then that row (a
     # max() grouped by meter reads every reading, a year of them after the demo's backfill: 1.3 s a gateway)
-    m = Meter.__table__
+    m, t = Meter.__table__, IntervalReading.__table__
+    tou = cast(t.c.energy_tou, Text).label("energy_tou")
     newest = (select(t.c.interval_start).where(t.c.meter_id == m.c.id).order_by(t.c.interval_start.desc()).limit(1)
               .correlate(m).scalar_subquery())
     stmt = (select(t.c.meter_id, t.c.interval_start, t.c.energy_total, tou)
