@@ -182,30 +182,27 @@ class GatewayClient:
             raise StaleReply(f"unit {unit_id}: {len(rsp.registers)} registers, asked {count}")
         return rsp.registers
 
-    async def _read_blocks(self, unit_id: int, profile: Profile,
-                           blocks: tuple[Block, ...]) -> dict[int, list[int]]:
+    async def _read(self, unit_id: int, profile: Profile, blocks: tuple[Block, ...]) -> dict[str, object]:
+        """Read the blocks (under the lock, bound to this loop) and decode them; a poll's every meter, so one
+        coroutine: the connection is checked once, and its client asked only when it is down."""
         raw: dict[int, list[int]] = {}
         key = (unit_id, profile.name)
-        client = await self._ensure()
-        for block in blocks:
-            if key in self._tight:
-                for part in profile.tight_blocks(block):
-                    raw[part.start] = await self._call(unit_id, part.start, part.count)
-                continue
-            try:
-                raw[block.start] = await self._request(client, unit_id, block.start, block.count)
-            except MeterRejected as exc:
-                # the block plan spans undocumented gap registers; some meters refuse those
-                if exc.exception_code != ILLEGAL_ADDRESS or len(profile.tight_blocks(block)) < 2:
-                    raise
-                self._tight.add(key)
-                for part in profile.tight_blocks(block):
-                    raw[part.start] = await self._call(unit_id, part.start, part.count)
-        return raw
-
-    async def _read(self, unit_id: int, profile: Profile, blocks: tuple[Block, ...]) -> dict[str, object]:
         try:
-            raw = await self._read_blocks(unit_id, profile, blocks)
+            client = self._client if self._client is not None and self._client.connected else await self._ensure()
+            for block in blocks:
+                if key in self._tight:
+                    for part in profile.tight_blocks(block):
+                        raw[part.start] = await self._call(unit_id, part.start, part.count)
+                    continue
+                try:
+                    raw[block.start] = await self._request(client, unit_id, block.start, block.count)
+                except MeterRejected as exc:
+                    # the block plan spans undocumented gap registers; some meters refuse those
+                    if exc.exception_code != ILLEGAL_ADDRESS or len(profile.tight_blocks(block)) < 2:
+                        raise
+                    self._tight.add(key)
+                    for part in profile.tight_blocks(block):
+                        raw[part.start] = await self._call(unit_id, part.start, part.count)
         except GatewayDown:
             raise
         except MeterTimeout:
