@@ -47,6 +47,16 @@ def test_meter_rows_have_room_on_their_pages_for_the_cycles_updates(app):
     assert "fillfactor=70" in (options or [])
 
 
+def test_state_rows_have_room_on_their_pages_for_every_rows_next_version(app):
+    """0024: every cycle rewrites the state of every meter it read; at fillfactor 50 a page has room for a new
+    version of each of its rows, so the upsert stays on its pages (HOT) instead of going into the primary key."""
+    from sqlalchemy import text
+
+    with db.engine.connect() as conn:
+        options = conn.execute(text("SELECT reloptions FROM pg_class WHERE relname = 'meter_states'")).scalar_one()
+    assert "fillfactor=50" in (options or [])
+
+
 def test_embedded_sqlite_database_upgrades_to_the_models(tmp_path):
     """The demo's SQLite database is built by the same chain, in a separate process."""
     env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}", "PATH": str(Path(sys.executable).parent)}
