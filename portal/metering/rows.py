@@ -8,6 +8,7 @@ then `load_meters` a part at a time, the first buses running while the rest load
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import NamedTuple
@@ -39,11 +40,8 @@ STATE_COLUMNS = tuple(c.name for c in MeterState.__table__.columns)
 KEPT_UNLESS_READ = ("energy_tou",)
 #: state columns the I/O plan needs; the others are fetched while the buses already run
 _PLAN_STATE = ("meter_id", "missed_polls", "supply_actual", "supply_inferred")
-#: the state columns `load_states` adds (the timestamps among them come from the driver in the session's time zone)
+#: the state columns `load_states` adds
 _LOADED_STATE = tuple(n for n in STATE_COLUMNS if n not in KEPT_UNLESS_READ and n not in _PLAN_STATE)
-_LOADED_TIMES = tuple(n for n in _LOADED_STATE
-                      if isinstance(getattr(MeterState.__table__.c[n].type, "impl", None), DateTime))
-_STATES_SQL = f"SELECT meter_id, {', '.join(_LOADED_STATE)} FROM meter_states WHERE meter_id = ANY(%b::bigint[])"
 _METER_COLUMNS = ("id", "gateway_id", "site_id", "code", "kind", "account_id", "unit_id", "profile", "control_mode",
                   "tariff_id", "power_limit_w", "supply_desired", "desired_reason", "keep_power", "purchase_count",
                   "purchase_total_fen", "deduction_total_fen", "books_remaining_fen", "books_count", "books_net_fen",
@@ -91,6 +89,36 @@ class MeterRow:
 
 # load_meters builds MeterRow from a row by position: its first fields are the columns, in the same order
 assert tuple(f.name for f in fields(MeterRow))[:len(_METER_COLUMNS)] == _METER_COLUMNS
+
+
+def _typed(columns) -> tuple[tuple[int, Callable], ...]:
+    """What the driver's values of these columns need to be what the ORM gives (`driver_rows` converts nothing):
+    (position, conversion) for each enum (its member by value) and each timestamp (in UTC)."""
+    out = []
+    for i, column in enumerate(columns):
+        if getattr(column.type, "enum_class", None) is not None:
+            out.append((i, column.type.enum_class))
+        elif isinstance(getattr(column.type, "impl", None), DateTime):
+            out.append((i, utc))
+    return tuple(out)
+
+
+def _converted(row: tuple, typed: tuple[tuple[int, Callable], ...]) -> list:
+    values = list(row)
+    for i, convert in typed:
+        if values[i] is not None:
+            values[i] = convert(values[i])
+    return values
+
+
+_M, _S = Meter.__table__, MeterState.__table__
+#: a part's meters with what the plan needs of their states (straight to the driver, `driver_rows`)
+_METERS_SQL = (f"SELECT {', '.join(f'm.{n}' for n in _METER_COLUMNS)}, {', '.join(f's.{n}' for n in _PLAN_STATE)} "
+               "FROM meters m LEFT JOIN meter_states s ON s.meter_id = m.id WHERE m.gateway_id = ANY(%b::bigint[]) "
+               "ORDER BY m.gateway_id, m.unit_id")
+_METERS_TYPED = _typed([*(_M.c[n] for n in _METER_COLUMNS), *(_S.c[n] for n in _PLAN_STATE)])
+_STATES_SQL = f"SELECT meter_id, {', '.join(_LOADED_STATE)} FROM meter_states WHERE meter_id = ANY(%b::bigint[])"
+_STATES_TYPED = _typed([_S.c.meter_id, *(_S.c[n] for n in _LOADED_STATE)])
 
 
 @dataclass
@@ -148,13 +176,17 @@ def load_meters(session: Session, gateways: list[GatewayRow]) -> None:
     if not gateways:
         return
     by_id = {gw.id: gw for gw in gateways}
-    m, s = Meter.__table__, MeterState.__table__
-    mq = (select(*(m.c[n] for n in _METER_COLUMNS), *(s.c[n].label(f"s_{n}") for n in _PLAN_STATE))
-          .outerjoin(s, s.c.meter_id == m.c.id).where(m.c.gateway_id.in_(list(by_id)))
-          .order_by(m.c.gateway_id, m.c.unit_id))
+    m, s = _M, _S
     meters: dict[int, MeterRow] = {}
     n = len(_METER_COLUMNS)  # by position: 10,000 rows by name cost a third of the loading
-    for r in session.execute(mq).all():  # fetched at once: iterating a result fetches row by row
+    if postgresql(session):  # straight to the driver: ten thousand rows a cycle (portal.bulk.driver_rows)
+        found = [_converted(r, _METERS_TYPED) for r in driver_rows(session, _METERS_SQL, (list(by_id),))]
+    else:
+        found = session.execute(
+            select(*(m.c[name] for name in _METER_COLUMNS), *(s.c[name].label(f"s_{name}") for name in _PLAN_STATE))
+            .outerjoin(s, s.c.meter_id == m.c.id).where(m.c.gateway_id.in_(list(by_id)))
+            .order_by(m.c.gateway_id, m.c.unit_id)).all()  # fetched at once: iterating fetches row by row
+    for r in found:
         meter = MeterRow(*r[:n])
         if r[n] is not None:  # the state's meter_id: the meter was read before
             meter.state = dict(zip(_PLAN_STATE, r[n:]))
@@ -173,12 +205,9 @@ def load_states(session: Session, meters: dict[int, MeterRow]) -> None:
     with_state = [m.id for m in meters.values() if m.state is not None]
     unread = dict.fromkeys(KEPT_UNLESS_READ)
     if postgresql(session):  # straight to the driver: ten thousand rows a cycle (portal.bulk.driver_rows)
-        found = driver_rows(session, _STATES_SQL, (with_state,))
-        for r in found:
+        for r in driver_rows(session, _STATES_SQL, (with_state,)):
             state = meters[r[0]].state
-            state.update(zip(_LOADED_STATE, r[1:]))
-            for name in _LOADED_TIMES:
-                state[name] = utc(state[name])
+            state.update(zip(_LOADED_STATE, _converted(r, _STATES_TYPED)[1:]))
             state.update(unread)
         return
     s = MeterState.__table__

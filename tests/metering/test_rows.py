@@ -9,17 +9,18 @@ from sqlalchemy import text
 
 from portal.bulk import insert_rows
 from portal.extensions import db
-from portal.metering.rows import load_gateways, load_meters, load_states
-from portal.models import IntervalReading, MeterState, Supply
+from portal.metering.rows import _METER_COLUMNS, load_gateways, load_meters, load_states
+from portal.models import ControlMode, IntervalReading, Meter, MeterKind, MeterState, Supply
 from tests.metering.test_daily import sequence
 
 SEEN = datetime(2026, 12, 7, 3, 4, 5, 123456, tzinfo=UTC)
 
 
-def test_a_cycle_loads_every_state_column_in_utc_whatever_the_sessions_time_zone(make_meter):
-    meter = make_meter(state=dict(online=True, supply_actual=Supply.ON, energy_total=12_345, power_w=-70,
-                                  voltage_dv=2_201, trip_reason="none", remaining_fen=-5, keep_power_actual=True,
-                                  over_limit_reads=2, missed_polls=1, last_seen_at=SEEN, updated_at=SEEN))
+def test_a_cycle_loads_its_meters_and_their_states_as_the_orm_has_them_whatever_the_sessions_time_zone(make_meter):
+    meter = make_meter(control_mode=ControlMode.METER, books_read_at=SEEN, books_remaining_fen=1_234, state=dict(
+        online=True, supply_actual=Supply.ON, energy_total=12_345, power_w=-70, voltage_dv=2_201, trip_reason="none",
+        remaining_fen=-5, keep_power_actual=True, over_limit_reads=2, missed_polls=1, last_seen_at=SEEN,
+        updated_at=SEEN))
     db.session.execute(text("SET LOCAL TIME ZONE 'Asia/Shanghai'"))
     gateways = load_gateways(db.session, [meter.gateway_id])
     load_meters(db.session, gateways)
@@ -27,6 +28,11 @@ def test_a_cycle_loads_every_state_column_in_utc_whatever_the_sessions_time_zone
 
     load_states(db.session, loaded)
 
+    row = db.session.get(Meter, meter.id)
+    assert {name: getattr(loaded[meter.id], name) for name in _METER_COLUMNS} == {
+        name: getattr(row, name) for name in _METER_COLUMNS}
+    assert loaded[meter.id].kind is MeterKind.ELECTRIC and loaded[meter.id].control_mode is ControlMode.METER
+    assert loaded[meter.id].supply_desired is row.supply_desired and loaded[meter.id].books_read_at.tzinfo is UTC
     state = loaded[meter.id].state
     row = db.session.get(MeterState, meter.id)
     assert state == {c.name: getattr(row, c.name) for c in MeterState.__table__.columns} | {"energy_tou": None}
