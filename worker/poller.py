@@ -288,6 +288,8 @@ def _apply_writes(session: Session, rec: CycleRecorder, writes: list) -> None:
 def _settle(rec: CycleRecorder, gw: GatewayRow, observations: dict[int, Observation]) -> None:
     """A supply command the meter already obeys needs no write: once the meter is read, it is done."""
     for meter in gw.meters:
+        if not meter.commands:  # most meters, most cycles
+            continue
         obs = observations.get(meter.id)
         if obs is not None and obs.fields is not None and meter.state["supply_actual"] == meter.supply_desired:
             off = meter.supply_desired == Supply.OFF
