@@ -378,24 +378,35 @@ async def _child_main(conn, concurrency: int, timeout: float) -> None:
     loop, task = asyncio.get_running_loop(), asyncio.current_task()
     parts: asyncio.Queue = asyncio.Queue()
 
-    def heard() -> None:
+    def hand(callback, *args) -> bool:
         try:
-            message = conn.recv_bytes()
-        except (EOFError, OSError):
-            message = STOP  # the parent has gone
-        if message == STOP:
-            loop.remove_reader(conn.fileno())
-            task.cancel()
-            return
-        kind, plans = pickle.loads(message)
-        parts.put_nowait(plans if kind == "plans" else None)
+            loop.call_soon_threadsafe(callback, *args)
+            return True
+        except RuntimeError:  # the loop has closed: the buses are done, nobody listens
+            return False
+
+    def listen() -> None:
+        """The parent's messages, read on a thread of their own with blocking reads until its STOP (or its end).
+        Not a reader on the loop: uvloop makes a descriptor it watches non-blocking, and a part larger than the
+        pipe's buffer then arrives in pieces that a read of the whole message cannot wait for."""
+        while True:
+            try:
+                message = conn.recv_bytes()
+            except (EOFError, OSError):
+                message = STOP  # the parent has gone
+            if message == STOP:
+                hand(task.cancel)
+                return
+            kind, plans = pickle.loads(message)
+            if not hand(parts.put_nowait, plans if kind == "plans" else None):
+                return
 
     async def planned() -> AsyncIterator[GatewayPlan]:
         while (plans := await parts.get()) is not None:
             for plan in plans:
                 yield plan
 
-    loop.add_reader(conn.fileno(), heard)
+    threading.Thread(target=listen, name="poll-buses-plans", daemon=True).start()
     waiting: list = []
     timer: asyncio.TimerHandle | None = None
 

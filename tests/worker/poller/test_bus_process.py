@@ -201,3 +201,47 @@ def test_the_buses_run_on_libuvs_event_loop():
         return type(asyncio.get_running_loop()).__module__
 
     assert buses.run_buses(loop_class()).startswith("uvloop")
+
+
+def test_a_part_of_the_plans_that_arrives_in_pieces_reaches_the_childs_buses():
+    """uvloop makes a descriptor it watches non-blocking, so a part of the plans larger than the pipe's buffer, read
+    on the loop as its first bytes came, failed halfway and ended the child's buses as if the parent had gone (a
+    bench run's cycle then broke its pipe sending the next part). The child reads its parent on a thread of its own."""
+    import gc
+    import socket
+    import struct
+
+    with socket.socket() as probe:  # a port nobody listens on: each bus ends at once, its gateway down
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    plans = [GatewayPlan(g.gateway_id, "127.0.0.1", port, "modbus-tcp", g.meters) for g in map(_plan, range(1, 41),
+                                                                                                [60] * 40)]
+    ours, theirs = multiprocessing.Pipe()
+    collecting = gc.isenabled()
+    child = threading.Thread(target=buses._child, args=(theirs, 50, 0.2), daemon=True)
+    child.start()
+    try:
+        data = pickle.dumps(("plans", plans), pickle.HIGHEST_PROTOCOL)
+        message, half = struct.pack("!i", len(data)) + data, len(data) // 2  # multiprocessing's framing
+        for piece in (message[:half], message[half:]):
+            time.sleep(0.2)  # the child wakes on the first piece, and the second is not there yet
+            view = memoryview(piece)
+            while view:
+                view = view[os.write(ours.fileno(), view):]
+        ours.send_bytes(pickle.dumps(("planned", None)))
+        done, ended = set(), None
+        while ended is None:
+            assert ours.poll(10), "the child's buses never ended"
+            kind, body = pickle.loads(ours.recv_bytes())
+            assert kind != "error", body
+            if kind == "events":
+                done |= {item[1] for item in body if item[0] == "done"}
+            else:
+                ended = kind
+        assert done == set(range(1, 41))  # every bus of the part ran; none was cancelled
+    finally:
+        ours.send_bytes(buses.STOP)
+        child.join(10)
+        if collecting:
+            gc.enable()
+    assert not child.is_alive()
