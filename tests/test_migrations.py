@@ -47,24 +47,17 @@ def test_meter_rows_have_room_on_their_pages_for_the_cycles_updates(app):
     assert "fillfactor=70" in (options or [])
 
 
-def test_state_rows_have_room_on_their_pages_for_every_rows_next_version(app):
-    """0024: every cycle rewrites the state of every meter it read; at fillfactor 50 a page has room for a new
-    version of each of its rows, so the upsert stays on its pages (HOT) instead of going into the primary key."""
+def test_state_and_account_rows_have_room_on_their_pages_for_every_rows_next_version(app):
+    """0024: every cycle rewrites the state of every meter it read, and a cycle across a quarter hour the balance
+    of every shop it bills; at fillfactor 50 a page has room for a new version of each of its rows, so those
+    updates stay on their pages (HOT) instead of going into the tables' indexes."""
     from sqlalchemy import text
 
     with db.engine.connect() as conn:
-        options = conn.execute(text("SELECT reloptions FROM pg_class WHERE relname = 'meter_states'")).scalar_one()
-    assert "fillfactor=50" in (options or [])
-
-
-def test_account_rows_have_room_on_their_pages_for_billings_balance_updates(app):
-    """0025: a cycle across a quarter hour moves the balance of every shop it bills; at fillfactor 50 the new
-    versions stay on their pages (HOT) instead of going into the table's four indexes."""
-    from sqlalchemy import text
-
-    with db.engine.connect() as conn:
-        options = conn.execute(text("SELECT reloptions FROM pg_class WHERE relname = 'accounts'")).scalar_one()
-    assert "fillfactor=50" in (options or [])
+        options = dict(conn.execute(text(
+            "SELECT relname, reloptions FROM pg_class WHERE relname IN ('meter_states', 'accounts')")).all())
+    assert {table: "fillfactor=50" in (o or []) for table, o in options.items()} == {
+        "meter_states": True, "accounts": True}
 
 
 def test_embedded_sqlite_database_upgrades_to_the_models(tmp_path):
