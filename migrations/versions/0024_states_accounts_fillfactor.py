@@ -1,5 +1,4 @@
-"""meter_states and accounts: room on each page for every row's next version (fillfactor 50), so the poll cycle's
-updates stay on their page
+"""meter_states and accounts: room on each page for every row's next version (fillfactor 50), for the cycle's updates
 
 Revision ID: 0024
 Revises: 0023
