@@ -16,7 +16,7 @@ from typing import NamedTuple
 from sqlalchemy import DateTime, Text, cast, func, select
 from sqlalchemy.orm import Session
 
-from portal.bulk import among, chunks, driver_rows, postgresql, utc
+from portal.bulk import among, chunks, driver_rows, postgresql
 from portal.models import (
     CommandStatus,
     ControlCommand,
@@ -27,6 +27,7 @@ from portal.models import (
     MeterKind,
     MeterState,
     Supply,
+    as_utc,
     utcnow,
 )
 
@@ -99,7 +100,7 @@ def _typed(columns) -> tuple[tuple[int, Callable], ...]:
         if getattr(column.type, "enum_class", None) is not None:
             out.append((i, column.type.enum_class))
         elif isinstance(getattr(column.type, "impl", None), DateTime):
-            out.append((i, utc))
+            out.append((i, as_utc))
     return tuple(out)
 
 
@@ -205,18 +206,14 @@ def load_states(session: Session, meters: dict[int, MeterRow]) -> None:
     with_state = [m.id for m in meters.values() if m.state is not None]
     unread = dict.fromkeys(KEPT_UNLESS_READ)
     if postgresql(session):  # straight to the driver: ten thousand rows a cycle (portal.bulk.driver_rows)
-        for r in driver_rows(session, _STATES_SQL, (with_state,)):
-            state = meters[r[0]].state
-            state.update(zip(_LOADED_STATE, _converted(r, _STATES_TYPED)[1:]))
-            state.update(unread)
-        return
-    s = MeterState.__table__
-    for part in chunks(with_state):
-        query = select(s.c.meter_id, *(s.c[n] for n in _LOADED_STATE)).where(among(session, s.c.meter_id, part))
-        for r in session.execute(query).all():  # by position
-            state = meters[r[0]].state
-            state.update(zip(_LOADED_STATE, r[1:]))
-            state.update(unread)
+        found = [_converted(r, _STATES_TYPED) for r in driver_rows(session, _STATES_SQL, (with_state,))]
+    else:
+        found = [r for part in chunks(with_state) for r in session.execute(
+            select(_S.c.meter_id, *(_S.c[n] for n in _LOADED_STATE)).where(among(session, _S.c.meter_id, part))).all()]
+    for r in found:  # by position
+        state = meters[r[0]].state
+        state.update(zip(_LOADED_STATE, r[1:]))
+        state.update(unread)
 
 
 class LastInterval(NamedTuple):
@@ -254,7 +251,7 @@ def last_intervals(session: Session, meter_ids: list[int], now: datetime | None 
                    f"(SELECT * FROM interval_readings WHERE meter_id = m.id {recent}"
                    "ORDER BY interval_start DESC LIMIT 1) AS r")
             for r in driver_rows(session, sql, (missing, since) if since is not None else (missing,)):
-                found[r[0]] = LastInterval(r[0], utc(r[1]), r[2], r[3])
+                found[r[0]] = LastInterval(r[0], as_utc(r[1]), r[2], r[3])
         return found
     # SQLite (the demo): the newest reading's time by one probe of the primary key per meter, then that row (a
     # max() grouped by meter reads every reading, a year of them after the demo's backfill: 1.3 s a gateway)

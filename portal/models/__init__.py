@@ -4,7 +4,7 @@ from portal.models.alarm import Alarm, AlarmKind
 from portal.models.allocation import AllocationGroup, AllocationMember, AllocationMethod, allocation_sources
 from portal.models.approval import Proposal, ProposalKind, ProposalStatus
 from portal.models.audit import AuditEntry, OutboxMessage
-from portal.models.base import Base, utcnow
+from portal.models.base import Base, as_utc, utcnow
 from portal.models.billing_runs import AllocationLine, AllocationRun, FeeCharge
 from portal.models.invoice import InvoiceRequest, InvoiceStatus, InvoiceTitle
 from portal.models.ledger import EntryKind, LedgerEntry
@@ -107,6 +107,7 @@ __all__ = [
     "TenantBinding",
     "TenantUser",
     "allocation_sources",
+    "as_utc",
     "staff_user_sites",
     "utcnow",
 ]

@@ -41,10 +41,16 @@ class UTCDateTime(TypeDecorator):
         return value
 
     def process_result_value(self, value, dialect):
-        if value is not None:
-            # PostgreSQL answers in the session's TimeZone (often Asia/Shanghai in China): normalise.
-            value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-        return value
+        return as_utc(value)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """A timestamp as the database gave it, in UTC: PostgreSQL answers in the session's TimeZone (often
+    Asia/Shanghai in China), SQLite forgets the zone. What `UTCDateTime` gives, and what a query sent straight to
+    the driver (portal.bulk.driver_rows) applies itself."""
+    if value is not None:
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value
 
 
 class Base(DeclarativeBase):
